@@ -1,0 +1,198 @@
+//! The in-memory image cache: every product's response bodies, ETags and PNGs, refreshed from
+//! PostgreSQL LISTEN/NOTIFY. Reads never touch the database.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use cgaf_store::{GafRow, NotifyEvent, Store};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+/// The five images of a product, in `/api/gaf/image.png?image=` order.
+pub const IMAGE_NAMES: [&str; 5] = ["midpoint-gasf", "midpoint-gadf", "orderbook", "buy", "sell"];
+
+/// One decoded PNG and its strong ETag.
+#[derive(Debug, Clone)]
+pub struct CachedPng {
+    /// PNG bytes.
+    pub bytes: Bytes,
+    /// Quoted strong ETag.
+    pub etag: String,
+}
+
+/// The computed part of a product's cache entry.
+#[derive(Debug, Clone)]
+pub struct CachedImages {
+    /// The `/api/gaf/image` JSON up to and including `"date":"` (the date is the response time).
+    pub json_prefix: Bytes,
+    /// Quoted strong ETag over the content (date excluded).
+    pub etag: String,
+    /// Decoded PNGs by [`IMAGE_NAMES`] index (`None` if a stored image is not valid base64).
+    pub pngs: [Option<CachedPng>; 5],
+}
+
+/// A product as the API knows it.
+#[derive(Debug, Clone)]
+pub struct CachedProduct {
+    /// Product id.
+    pub product: String,
+    /// Samples kept.
+    pub max_size: i32,
+    /// Image edge of the current images.
+    pub size: Option<i32>,
+    /// Newest midpoint text.
+    pub midpoint: Option<String>,
+    /// When the images were computed.
+    pub computed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Images, once computed.
+    pub images: Option<Arc<CachedImages>>,
+}
+
+/// Shared, cheaply cloned cache.
+#[derive(Debug, Clone, Default)]
+pub struct Cache {
+    inner: Arc<RwLock<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    products: BTreeMap<String, Arc<CachedProduct>>,
+    loaded: bool,
+}
+
+fn quoted_etag(hash: &[u8]) -> String {
+    format!("\"{}\"", hex::encode(&hash[..16]))
+}
+
+fn json_string(s: Option<&str>) -> String {
+    match s {
+        Some(s) => serde_json::to_string(s).unwrap_or_else(|_| "null".into()),
+        None => "null".into(),
+    }
+}
+
+/// Builds the cache entry of one `gafs` row.
+pub fn entry_from_row(row: &GafRow) -> CachedProduct {
+    let images = row.is_computed().then(|| {
+        let mut prefix = String::with_capacity(
+            64 + [&row.orderbook, &row.buy, &row.sell, &row.midpoint_gadf]
+                .iter()
+                .map(|s| s.as_ref().map_or(0, |s| s.len()))
+                .sum::<usize>(),
+        );
+        prefix.push_str("{\"midpoint\":");
+        prefix.push_str(&json_string(row.midpoint.as_deref()));
+        for (key, v) in
+            [("png1", &row.orderbook), ("png2", &row.buy), ("png3", &row.sell), ("png4", &row.midpoint_gadf)]
+        {
+            prefix.push_str(",\"");
+            prefix.push_str(key);
+            prefix.push_str("\":");
+            prefix.push_str(&json_string(v.as_deref()));
+        }
+        prefix.push_str(",\"size\":");
+        prefix.push_str(&row.size.unwrap_or(0).to_string());
+        prefix.push_str(",\"date\":\"");
+        let etag = quoted_etag(&Sha256::digest(prefix.as_bytes()));
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let sources = [&row.midpoint_gasf, &row.midpoint_gadf, &row.orderbook, &row.buy, &row.sell];
+        let pngs = sources.map(|s| {
+            let bytes = b64.decode(s.as_deref()?).ok()?;
+            let etag = quoted_etag(&Sha256::digest(&bytes));
+            Some(CachedPng { bytes: Bytes::from(bytes), etag })
+        });
+        Arc::new(CachedImages { json_prefix: Bytes::from(prefix), etag, pngs })
+    });
+    CachedProduct {
+        product: row.product.clone(),
+        max_size: row.max_size,
+        size: row.size,
+        midpoint: row.midpoint.clone(),
+        computed_at: row.computed_at,
+        images,
+    }
+}
+
+impl Cache {
+    /// The entry of `product`.
+    pub fn get(&self, product: &str) -> Option<Arc<CachedProduct>> {
+        self.inner.read().ok()?.products.get(product).cloned()
+    }
+
+    /// Every entry, ordered by product.
+    pub fn all(&self) -> Vec<Arc<CachedProduct>> {
+        self.inner.read().map(|i| i.products.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// True once the first full load has happened.
+    pub fn is_loaded(&self) -> bool {
+        self.inner.read().map(|i| i.loaded).unwrap_or(false)
+    }
+
+    /// Replaces the whole cache.
+    pub fn replace_all(&self, rows: &[GafRow]) {
+        let products = rows.iter().map(|r| (r.product.clone(), Arc::new(entry_from_row(r)))).collect();
+        if let Ok(mut i) = self.inner.write() {
+            i.products = products;
+            i.loaded = true;
+        }
+    }
+
+    /// Sets (or, with `None`, removes) one product's entry.
+    pub fn put(&self, product: &str, row: Option<&GafRow>) {
+        let entry = row.map(|r| Arc::new(entry_from_row(r)));
+        if let Ok(mut i) = self.inner.write() {
+            match entry {
+                Some(e) => {
+                    i.products.insert(product.to_string(), e);
+                }
+                None => {
+                    i.products.remove(product);
+                }
+            }
+        }
+    }
+
+    /// Reloads one product from the database.
+    pub async fn refresh(&self, store: &Store, product: &str) -> Result<(), cgaf_store::Error> {
+        let row = store.load_gaf(product).await?;
+        self.put(product, row.as_ref());
+        Ok(())
+    }
+
+    /// Keeps the cache in step with the database: a full load on every (re)connection of the
+    /// listener, then one product per notification.
+    pub fn spawn_refresher(&self, store: Store) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut events = store.listen(&[cgaf_store::notify::GAFS_CHANNEL]);
+            while let Some(ev) = events.recv().await {
+                match ev {
+                    NotifyEvent::Connected => {
+                        // Retry until the full load succeeds: notifications may have been missed.
+                        let mut delay = std::time::Duration::from_millis(100);
+                        loop {
+                            match store.load_all_gafs().await {
+                                Ok(rows) => {
+                                    cache.replace_all(&rows);
+                                    tracing::debug!(products = rows.len(), "image cache loaded");
+                                    break;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "loading the image cache");
+                                    tokio::time::sleep(delay).await;
+                                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                                }
+                            }
+                        }
+                    }
+                    NotifyEvent::Notification(n) => {
+                        if let Err(e) = cache.refresh(&store, &n.payload).await {
+                            tracing::warn!(product = %n.payload, error = %e, "refreshing the image cache");
+                        }
+                    }
+                }
+            }
+        })
+    }
+}

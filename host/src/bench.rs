@@ -1,0 +1,386 @@
+//! `cgaf bench`: the numbers the issues ask for, each printed with its ratio against the
+//! baseline measured on this machine for the original (Python) stack. Printed, never asserted.
+
+use crate::cli::BenchArgs;
+use anyhow::{Context, Result};
+use cgaf_collect::{AnySource, MarketSource, SourceKind, SourceSettings};
+use cgaf_kernels::{GafMethod, GafParams, SizeParam};
+use cgaf_store::{GafRow, Snapshot};
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+struct Line {
+    name: &'static str,
+    value: String,
+    baseline: String,
+    ratio: f64,
+    target: f64,
+}
+
+fn print_table(lines: &[Line]) {
+    println!("\n{:<48} {:>16} {:>16} {:>9} {:>7}", "benchmark", "crypto-gaf", "baseline", "ratio", "target");
+    for l in lines {
+        let mark = if l.ratio >= l.target { "ok" } else { "below" };
+        println!("{:<48} {:>16} {:>16} {:>8.1}x {:>6.0}x {mark}", l.name, l.value, l.baseline, l.ratio, l.target);
+    }
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+/// A realistic 600-sample snapshot from the simulator, with the original's 5-row centred
+/// moving average of buys and sells.
+async fn sim_snapshot(n: usize) -> Result<Snapshot> {
+    let settings = SourceSettings {
+        kind: SourceKind::Sim,
+        url: None,
+        aggregation: rust_decimal::Decimal::from(10),
+        depth: 3,
+        http_timeout: Duration::from_secs(1),
+        seed: 7,
+    };
+    let mut src = AnySource::new(&settings)?;
+    let mut cursor = None;
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let f = src.fetch("BTC-USD", cursor.as_ref()).await?;
+        cursor = f.cursor;
+        samples.push(f.sample);
+    }
+    samples.reverse(); // newest first
+    let f = |d: rust_decimal::Decimal| d.to_string().parse::<f64>().unwrap_or(0.0);
+    let window = |i: usize, get: &dyn Fn(usize) -> f64| {
+        let lo = i.saturating_sub(2);
+        let hi = (i + 2).min(n - 1);
+        (lo..=hi).map(get).sum::<f64>() / (hi - lo + 1) as f64
+    };
+    let mut s = Snapshot::default();
+    for (i, x) in samples.iter().enumerate() {
+        s.sample_ids.push((n - i) as i64);
+        s.midpoints.push(f(x.midpoint));
+        s.ask_sizes.push(x.asks.iter().map(|l| Some(l.size)).collect());
+        s.bid_sizes.push(x.bids.iter().map(|l| Some(l.size)).collect());
+        let b = |k: usize| window(i, &|j| f(samples[j].buys.to_triple()[k]));
+        let sl = |k: usize| window(i, &|j| f(samples[j].sells.to_triple()[k]));
+        s.buys.push([Some(b(0)), Some(b(1)), Some(b(2))]);
+        s.sells.push([Some(sl(0)), Some(sl(1)), Some(sl(2))]);
+    }
+    s.newest_midpoint = samples.first().map(|x| x.midpoint.to_string());
+    Ok(s)
+}
+
+fn bench_calculate(snapshot: &Snapshot, reps: usize) -> Result<(Duration, cgaf_store::GafImages)> {
+    let images = cgaf_calculate::compute_images(snapshot)?;
+    let times = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = cgaf_calculate::compute_images(snapshot);
+            t.elapsed()
+        })
+        .collect();
+    Ok((median(times), images))
+}
+
+fn random_series(rng: &mut impl Rng, count: usize, len: usize) -> Vec<Vec<f64>> {
+    (0..count)
+        .map(|_| {
+            // Box-Muller normals, like numpy's randn.
+            (0..len)
+                .map(|_| {
+                    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+                    let u2: f64 = rng.gen();
+                    (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn gasf_batch(batch: &[Vec<f64>], threads: usize) -> Result<Duration> {
+    let p = GafParams { image_size: SizeParam::Int(256), sample_range: Some((-1.0, 1.0)), overlapping: false };
+    let t = Instant::now();
+    let chunk = batch.len().div_ceil(threads.max(1));
+    let results: Vec<Result<(), cgaf_kernels::Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                let p = &p;
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for x in part {
+                        cgaf_kernels::gaf_into(x, GafMethod::Summation, p, &mut out)?;
+                        std::hint::black_box(&out);
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(t.elapsed())
+}
+
+struct LoadResult {
+    rps: f64,
+    p50: Duration,
+    p99: Duration,
+    errors: u64,
+    tool: &'static str,
+}
+
+fn parse_wrk_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (num, mul) = if let Some(v) = s.strip_suffix("us") {
+        (v, 1e-6)
+    } else if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else if let Some(v) = s.strip_suffix('m') {
+        (v, 60.0)
+    } else {
+        return None;
+    };
+    num.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v * mul))
+}
+
+fn run_wrk(url: &str, seconds: u64, header: Option<&str>) -> Option<LoadResult> {
+    let mut cmd = std::process::Command::new("wrk");
+    cmd.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency", "--timeout", "5s"]);
+    if let Some(h) = header {
+        cmd.args(["-H", h]);
+    }
+    let out = cmd.arg(url).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut r = LoadResult { rps: 0.0, p50: Duration::ZERO, p99: Duration::ZERO, errors: 0, tool: "wrk" };
+    for line in text.lines() {
+        let t = line.trim();
+        if let Some(v) = t.strip_prefix("Requests/sec:") {
+            r.rps = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = t.strip_prefix("50%") {
+            r.p50 = parse_wrk_duration(v).unwrap_or_default();
+        } else if let Some(v) = t.strip_prefix("99%") {
+            r.p99 = parse_wrk_duration(v).unwrap_or_default();
+        } else if t.starts_with("Socket errors:") || t.starts_with("Non-2xx or 3xx responses:") {
+            r.errors += t.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse::<u64>().ok()).sum::<u64>();
+        }
+    }
+    Some(r)
+}
+
+/// A small closed-loop load generator (32 connections), used when wrk is not installed.
+async fn run_builtin(url: &str, seconds: u64, etag: Option<&str>) -> Result<LoadResult> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (client, url, etag) = (client.clone(), url.to_string(), etag.map(str::to_string));
+        tasks.spawn(async move {
+            let mut lat = Vec::new();
+            let mut errors = 0u64;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let mut req = client.get(&url);
+                if let Some(e) = &etag {
+                    req = req.header("if-none-match", e);
+                }
+                match req.send().await {
+                    Ok(r) if r.status().is_success() || r.status() == 304 => {
+                        let _ = r.bytes().await;
+                        lat.push(t.elapsed());
+                    }
+                    _ => errors += 1,
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut all = Vec::new();
+    let mut errors = 0;
+    while let Some(r) = tasks.join_next().await {
+        let (l, e) = r?;
+        all.extend(l);
+        errors += e;
+    }
+    all.sort();
+    let pick = |q: f64| all.get(((all.len() as f64 * q) as usize).min(all.len().saturating_sub(1))).copied();
+    Ok(LoadResult {
+        rps: all.len() as f64 / seconds as f64,
+        p50: pick(0.5).unwrap_or_default(),
+        p99: pick(0.99).unwrap_or_default(),
+        errors,
+        tool: "built-in",
+    })
+}
+
+async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(LoadResult, LoadResult, usize)> {
+    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new("postgres://bench@127.0.0.1:1/none"))?;
+    let state = Arc::new(cgaf_api::ApiState::new(
+        store,
+        cgaf_api::Metrics::new(),
+        &cgaf_api::ApiSettings { token: "bench".into(), max_json_body: 1024 },
+    ));
+    state.cache.replace_all(&[GafRow {
+        product: "BTC-USD".into(),
+        max_size: 600,
+        midpoint: Some(images.midpoint.clone()),
+        midpoint_gasf: Some(images.midpoint_gasf.clone()),
+        midpoint_gadf: Some(images.midpoint_gadf.clone()),
+        orderbook: Some(images.orderbook.clone()),
+        buy: Some(images.buy.clone()),
+        sell: Some(images.sell.clone()),
+        size: Some(images.size),
+        computed_at: None,
+    }]);
+    let entry = state.cache.get("BTC-USD").context("cache entry")?;
+    let cached = entry.images.clone().context("cached images")?;
+    let body_len = cached.json_prefix.len() + 27;
+    let etag = cached.etag.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(cgaf_api::serve_routes(state, listener, async move {
+        let _ = rx.await;
+    }));
+    let url = format!("http://{addr}/api/gaf/image?product=BTC-USD");
+    let header = format!("If-None-Match: {etag}");
+    let have_wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
+    let (full, revalidate) = if have_wrk {
+        let u = url.clone();
+        let full = tokio::task::spawn_blocking(move || run_wrk(&u, seconds, None)).await?;
+        let u = url.clone();
+        let h = header.clone();
+        let reval = tokio::task::spawn_blocking(move || run_wrk(&u, seconds, Some(&h))).await?;
+        match (full, reval) {
+            (Some(a), Some(b)) => (a, b),
+            _ => (run_builtin(&url, seconds, None).await?, run_builtin(&url, seconds, Some(&etag)).await?),
+        }
+    } else {
+        eprintln!("wrk not found (apt-get install wrk); using the built-in load generator");
+        (run_builtin(&url, seconds, None).await?, run_builtin(&url, seconds, Some(&etag)).await?)
+    };
+    let _ = tx.send(());
+    let _ = server.await;
+    Ok((full, revalidate, body_len))
+}
+
+/// Runs every benchmark and prints the table.
+pub async fn run(args: &BenchArgs) -> Result<()> {
+    let reps = if args.quick { 5 } else { 30 };
+    let mut lines = Vec::new();
+
+    eprintln!("[1/4] calculate cycle, 600 samples (5 images, PNG, base64) ...");
+    let snapshot = sim_snapshot(600).await?;
+    let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&snapshot, reps)).await??;
+    lines.push(Line {
+        name: "calculate cycle, 1 product x 600 samples",
+        value: ms(calc),
+        baseline: "280 ms (Python)".into(),
+        ratio: 0.280 / calc.as_secs_f64(),
+        target: 20.0,
+    });
+
+    eprintln!("[2/4] GASF batch 1000 x 256 ...");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let batch = random_series(&mut rng, if args.quick { 200 } else { 1000 }, 256);
+    let scale = 1000.0 / batch.len() as f64;
+    let batch = Arc::new(batch);
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let b = batch.clone();
+    let one = tokio::task::spawn_blocking(move || -> Result<Duration> {
+        Ok((0..3).map(|_| gasf_batch(&b, 1)).collect::<Result<Vec<_>>>()?.into_iter().min().unwrap_or_default())
+    })
+    .await??
+    .mul_f64(scale);
+    let b = batch.clone();
+    let all = tokio::task::spawn_blocking(move || -> Result<Duration> {
+        Ok((0..3).map(|_| gasf_batch(&b, threads)).collect::<Result<Vec<_>>>()?.into_iter().min().unwrap_or_default())
+    })
+    .await??
+    .mul_f64(scale);
+    lines.push(Line {
+        name: "GASF 1000 x 256, 1 thread",
+        value: ms(one),
+        baseline: "700 ms (pyts)".into(),
+        ratio: 0.7 / one.as_secs_f64(),
+        target: 20.0,
+    });
+    lines.push(Line {
+        name: "GASF 1000 x 256, all cores",
+        value: ms(all),
+        baseline: "700 ms (pyts)".into(),
+        ratio: 0.7 / all.as_secs_f64(),
+        target: 20.0,
+    });
+
+    eprintln!("[3/4] single-series GASF 256 latency ...");
+    let x = batch[0].clone();
+    let single = tokio::task::spawn_blocking(move || -> Result<Duration> {
+        let p = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
+        let mut best = Duration::MAX;
+        for _ in 0..3 {
+            let t = Instant::now();
+            for _ in 0..1000 {
+                std::hint::black_box(cgaf_kernels::gaf(&x, GafMethod::Summation, &p)?);
+            }
+            best = best.min(t.elapsed() / 1000);
+        }
+        Ok(best)
+    })
+    .await??;
+    lines.push(Line {
+        name: "GASF 256, one call (mean of 1000)",
+        value: format!("{:.1} us", single.as_secs_f64() * 1e6),
+        baseline: "1 ms (pyts)".into(),
+        ratio: 1e-3 / single.as_secs_f64(),
+        target: 20.0,
+    });
+
+    if !args.no_http {
+        eprintln!("[4/4] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
+        let (full, reval, body) = bench_http(&images, args.http_seconds).await?;
+        lines.push(Line {
+            name: "/api/gaf/image 600px, 32 conns (req/s)",
+            value: format!("{:.0} req/s", full.rps),
+            baseline: "16.5 req/s (Express)".into(),
+            ratio: full.rps / 16.5,
+            target: 100.0,
+        });
+        lines.push(Line {
+            name: "/api/gaf/image If-None-Match (req/s)",
+            value: format!("{:.0} req/s", reval.rps),
+            baseline: "16.5 req/s (Express)".into(),
+            ratio: reval.rps / 16.5,
+            target: 100.0,
+        });
+        print_table(&lines);
+        println!(
+            "\nHTTP ({}): body {:.2} MB; full p50 {} p99 {} (target p99 < 50 ms), errors {}; revalidation p50 {} p99 {}, errors {}",
+            full.tool,
+            body as f64 / 1e6,
+            ms(full.p50),
+            ms(full.p99),
+            full.errors,
+            ms(reval.p50),
+            ms(reval.p99),
+            reval.errors
+        );
+    } else {
+        print_table(&lines);
+    }
+    println!("\nBaselines: the original's Python calculate and pyts timings from ../shared/reference on this machine class; Express 14-19 req/s, p50 1.4 s.");
+    Ok(())
+}

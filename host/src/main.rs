@@ -1,0 +1,55 @@
+//! `cgaf`: the crypto-gaf binary. Parses the command line, sets up logging, and runs a command;
+//! on failure prints the error chain once and exits non-zero.
+
+mod bench;
+mod cli;
+mod db;
+mod schedule;
+mod serve;
+mod token;
+mod transform;
+
+use clap::Parser;
+use cli::{Cli, Command, LogFormat};
+use std::process::ExitCode;
+
+fn init_logging(global: &cli::GlobalArgs) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&global.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match global.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Transform(args) = &cli.command {
+        // Offline, synchronous and quiet: prints only the matrix or a pyts-style error.
+        return transform::run(args);
+    }
+    init_logging(&cli.global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(&cli.global, &args).await,
+            Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
+            Command::Bench(args) => bench::run(&args).await,
+            Command::Transform(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The error type of the store.
+
+/// Everything that can go wrong talking to PostgreSQL.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad settings (URL, pool).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A query or connection failed.
+    #[error("database: {}", db_message(.0))]
+    Db(#[from] tokio_postgres::Error),
+    /// No connection could be taken from the pool.
+    #[error("database pool: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// The referenced product does not exist.
+    #[error("unknown product {0:?}")]
+    UnknownProduct(String),
+    /// The product already exists.
+    #[error("product {0:?} exists already")]
+    ProductExists(String),
+    /// A row holds a value this version cannot read.
+    #[error("bad data in {what}: {detail}")]
+    BadData {
+        /// Which value.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The schema file is malformed.
+    #[error("schema.sql: {0}")]
+    Schema(String),
+    /// The embedded PostgreSQL could not be set up or run.
+    #[error("embedded PostgreSQL: {0}")]
+    Embedded(String),
+    /// An I/O error (embedded PostgreSQL files).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// True when the error is about the connection (the database is down or unreachable), as
+    /// opposed to a problem with the query or the data.
+    pub fn is_connection(&self) -> bool {
+        match self {
+            Error::Pool(_) => true,
+            Error::Db(e) => e.is_closed() || e.code().is_none(),
+            _ => false,
+        }
+    }
+}
+
+/// tokio-postgres' Display omits the cause ("error serializing parameter 1"); include it.
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(src) if !e.to_string().contains(&src.to_string()) => format!("{e}: {src}"),
+        _ => e.to_string(),
+    }
+}

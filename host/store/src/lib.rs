@@ -1,0 +1,115 @@
+//! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
+//! typed queries for products, samples, cursors and images, LISTEN/NOTIFY, and an embedded
+//! private PostgreSQL for running without a configured database.
+
+pub mod embedded;
+pub mod error;
+pub mod gafs;
+pub mod migrate;
+pub mod notify;
+pub mod products;
+pub mod samples;
+pub mod types;
+
+pub use error::Error;
+pub use gafs::{GafImages, GafRow, SampleSignature};
+pub use notify::{Notification, NotifyEvent};
+pub use products::Product;
+pub use samples::Snapshot;
+pub use types::{Level, NewSample, TradeSummary};
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use std::time::Duration;
+
+/// Result type of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How to reach the database.
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    /// A libpq-style URL or key=value string (`postgres://user:pw@host:5432/db`).
+    pub url: String,
+    /// Maximum pooled connections.
+    pub pool_size: usize,
+    /// Timeout for establishing one connection.
+    pub connect_timeout: Duration,
+}
+
+impl DbSettings {
+    /// Settings for `url` with default pool size (16) and connect timeout (5 s).
+    pub fn new(url: impl Into<String>) -> Self {
+        Self { url: url.into(), pool_size: 16, connect_timeout: Duration::from_secs(5) }
+    }
+}
+
+/// A handle on the crypto-gaf database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool,
+    config: tokio_postgres::Config,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("hosts", &self.config.get_hosts()).finish()
+    }
+}
+
+impl Store {
+    /// Builds a pool for `settings` (connections are opened lazily; see [`Store::ping`]).
+    pub fn new(settings: &DbSettings) -> Result<Self> {
+        let mut config: tokio_postgres::Config =
+            settings.url.parse().map_err(|e| Error::Config(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(settings.connect_timeout);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("cgaf");
+        }
+        let manager = Manager::from_config(
+            config.clone(),
+            tokio_postgres::NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(settings.pool_size.max(1))
+            .wait_timeout(Some(settings.connect_timeout))
+            .create_timeout(Some(settings.connect_timeout))
+            .recycle_timeout(Some(settings.connect_timeout))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| Error::Config(format!("pool: {e}")))?;
+        Ok(Self { pool, config })
+    }
+
+    /// A pooled connection.
+    pub async fn client(&self) -> Result<deadpool_postgres::Object> {
+        Ok(self.pool.get().await?)
+    }
+
+    /// The parsed connection settings (for dedicated connections such as LISTEN).
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        self.client().await?.simple_query("SELECT 1").await?;
+        Ok(())
+    }
+
+    /// Waits until the database answers or `timeout` passes.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.ping().await {
+                Ok(()) => return Ok(()),
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(e) => {
+                    tracing::debug!(error = %e, "database not ready yet");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! Row types shared by the workers and the API.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// One order-book level as stored: price and size (the number of orders is not stored, as in the original).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Level {
+    /// Price of the level (quote currency), VWAP of the bucket when aggregated.
+    pub price: Decimal,
+    /// Summed size at the level (base currency); zero for an empty bucket.
+    pub size: Decimal,
+    /// Number of orders at the level; zero for an empty bucket.
+    pub num_orders: u32,
+}
+
+/// Summary of the market trades of one side since the previous sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct TradeSummary {
+    /// Volume-weighted average price of the trades (0 when there were none).
+    pub price: Decimal,
+    /// Total traded size (base currency).
+    pub size: Decimal,
+    /// Number of trades.
+    pub num_orders: u32,
+}
+
+impl TradeSummary {
+    /// The `[price, size, numOrders]` triple as the original stores it in `buys`/`sells`.
+    pub fn to_triple(&self) -> Vec<Decimal> {
+        vec![self.price, self.size, Decimal::from(self.num_orders)]
+    }
+}
+
+/// A sample to be inserted into `crypto_gaf.samples`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewSample {
+    /// Product id, e.g. `BTC-USD`.
+    pub product: String,
+    /// `(best ask + best bid) / 2`.
+    pub midpoint: Decimal,
+    /// Ask levels, index 0 nearest the midpoint (stored as asks; the original swapped them).
+    pub asks: Vec<Level>,
+    /// Bid levels, index 0 nearest the midpoint.
+    pub bids: Vec<Level>,
+    /// Taker buys since the previous sample.
+    pub buys: TradeSummary,
+    /// Taker sells since the previous sample.
+    pub sells: TradeSummary,
+    /// When the sample was taken.
+    pub sampled_at: DateTime<Utc>,
+}

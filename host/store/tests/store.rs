@@ -1,0 +1,167 @@
+//! Integration tests of the store against a real PostgreSQL started in a temp folder.
+
+use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use cgaf_store::{DbSettings, Level, NewSample, NotifyEvent, Product, Store, TradeSummary};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use std::time::Duration;
+
+struct Db {
+    store: Store,
+    _pg: EmbeddedPostgres,
+    _dir: tempfile::TempDir,
+}
+
+async fn db() -> Db {
+    let dir = tempfile::tempdir().unwrap();
+    let opts = EmbeddedOptions { data_dir: dir.path().to_path_buf(), ephemeral: true, port: None };
+    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts)).await.unwrap().unwrap();
+    let store = Store::new(&DbSettings::new(pg.url())).unwrap();
+    store.wait_ready(Duration::from_secs(30)).await.unwrap();
+    store.migrate().await.unwrap();
+    Db { store, _pg: pg, _dir: dir }
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn sample(product: &str, k: u32) -> NewSample {
+    let lvl = |p: &str, s: &str| Level { price: d(p), size: d(s), num_orders: 1 };
+    NewSample {
+        product: product.into(),
+        midpoint: d("100.5") + Decimal::from(k),
+        asks: vec![lvl("101", "1.5"), lvl("102", "0"), lvl("103", "2")],
+        bids: vec![lvl("100", "2.5"), lvl("99", "1"), lvl("98", "0")],
+        buys: TradeSummary { price: d("100.7"), size: Decimal::from(k), num_orders: k },
+        sells: TradeSummary::default(),
+        sampled_at: chrono::Utc::now(),
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent_and_recorded() {
+    let db = db().await;
+    let again = db.store.migrate().await.unwrap();
+    assert!(again.applied.is_empty());
+    assert!(db.store.migrations_applied().await.unwrap());
+    // The original's INSERT (no sampled_at) still works.
+    let c = db.store.client().await.unwrap();
+    c.execute("INSERT INTO crypto_gaf.gafs (product, max_size) VALUES ('BTC-USD', 600)", &[]).await.unwrap();
+    c.execute(
+        "INSERT INTO crypto_gaf.samples (ask_prices,ask_sizes,bid_prices,bid_sizes,buys,midpoint,product,sells)
+         VALUES ('{1,2,3}','{1,1,1}','{0.5,0.4,0.3}','{1,1,1}','{1,2,3}',0.75,'BTC-USD','{0,0,0}')",
+        &[],
+    )
+    .await
+    .unwrap();
+    let row = c.query_one("SELECT sampled_at IS NOT NULL FROM crypto_gaf.samples", &[]).await.unwrap();
+    assert!(row.get::<_, bool>(0));
+}
+
+#[tokio::test]
+async fn trimming_keeps_each_products_own_rows() {
+    let db = db().await;
+    let products = [("A-USD", 21), ("B-USD", 25), ("C-USD", 30)];
+    for (p, n) in products {
+        db.store.add_product(p, n).await.unwrap();
+    }
+    for k in 0..40 {
+        for (p, n) in products {
+            db.store.insert_sample(&sample(p, k), n, "test", None).await.unwrap();
+        }
+    }
+    for (p, n) in products {
+        assert_eq!(db.store.count_samples(p).await.unwrap(), i64::from(n), "{p}");
+    }
+    // Asks are stored as asks.
+    let c = db.store.client().await.unwrap();
+    let r = c
+        .query_one("SELECT ask_prices[1]::text, bid_prices[1]::text FROM crypto_gaf.samples LIMIT 1", &[])
+        .await
+        .unwrap();
+    assert_eq!(r.get::<_, String>(0), "101");
+    assert_eq!(r.get::<_, String>(1), "100");
+}
+
+#[tokio::test]
+async fn cursor_is_stored_with_the_sample() {
+    let db = db().await;
+    db.store.add_product("BTC-USD", 600).await.unwrap();
+    assert_eq!(db.store.load_cursor("BTC-USD", "sim").await.unwrap(), None);
+    let c = serde_json::json!({"since": 42});
+    db.store.insert_sample(&sample("BTC-USD", 1), 600, "sim", Some(&c)).await.unwrap();
+    assert_eq!(db.store.load_cursor("BTC-USD", "sim").await.unwrap(), Some(c));
+    assert_eq!(db.store.load_cursor("BTC-USD", "coinbase").await.unwrap(), None);
+    // Unknown product: a typed error, not a crash.
+    let e = db.store.insert_sample(&sample("NOPE-USD", 1), 600, "sim", None).await.unwrap_err();
+    assert!(matches!(e, cgaf_store::Error::UnknownProduct(_)), "{e}");
+}
+
+#[tokio::test]
+async fn snapshot_is_newest_first_with_centred_averages() {
+    let db = db().await;
+    db.store.add_product("BTC-USD", 600).await.unwrap();
+    for k in 0..10 {
+        db.store.insert_sample(&sample("BTC-USD", k), 600, "test", None).await.unwrap();
+    }
+    let s = db.store.snapshot("BTC-USD", 6).await.unwrap();
+    assert_eq!(s.len(), 6);
+    assert!(s.sample_ids.windows(2).all(|w| w[0] > w[1]));
+    assert_eq!(s.midpoints[0], 109.5);
+    assert_eq!(s.newest_midpoint.as_deref(), Some("109.5"));
+    // buys size = k; the newest row's window is rows k=9,8,7 → 8; the second's is 9..6 → 7.5;
+    // the 6th row (k=4) still averages over older rows outside the limit: 6,5,4,3,2 → 4.
+    assert_eq!(s.buys[0][1], Some(8.0));
+    assert_eq!(s.buys[1][1], Some(7.5));
+    assert_eq!(s.buys[5][1], Some(4.0));
+    assert_eq!(s.ask_sizes[0], vec![Some(d("1.5")), Some(d("0")), Some(d("2"))]);
+}
+
+#[tokio::test]
+async fn products_sync_adds_resizes_and_removes() {
+    let db = db().await;
+    db.store.add_product("OLD-USD", 100).await.unwrap();
+    db.store.insert_sample(&sample("OLD-USD", 1), 100, "sim", Some(&serde_json::json!(1))).await.unwrap();
+    db.store.add_product("BTC-USD", 600).await.unwrap();
+    db.store
+        .sync_products(&[
+            Product { product: "BTC-USD".into(), max_size: 300 },
+            Product { product: "ETH-USD".into(), max_size: 600 },
+        ])
+        .await
+        .unwrap();
+    let list = db.store.list_products().await.unwrap();
+    assert_eq!(
+        list,
+        vec![
+            Product { product: "BTC-USD".into(), max_size: 300 },
+            Product { product: "ETH-USD".into(), max_size: 600 }
+        ]
+    );
+    assert!(matches!(db.store.add_product("BTC-USD", 50).await, Err(cgaf_store::Error::ProductExists(_))));
+    assert!(matches!(db.store.resize_product("X-USD", 50).await, Err(cgaf_store::Error::UnknownProduct(_))));
+    db.store.remove_product("ETH-USD").await.unwrap();
+    assert!(matches!(db.store.remove_product("ETH-USD").await, Err(cgaf_store::Error::UnknownProduct(_))));
+}
+
+#[tokio::test]
+async fn gafs_changes_are_notified() {
+    let db = db().await;
+    let mut rx = db.store.listen(&[cgaf_store::notify::GAFS_CHANNEL]);
+    let first = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap();
+    assert_eq!(first, Some(NotifyEvent::Connected));
+    // Any writer: plain SQL here.
+    db.store
+        .client()
+        .await
+        .unwrap()
+        .execute("INSERT INTO crypto_gaf.gafs (product, max_size) VALUES ('ETH-USD', 600)", &[])
+        .await
+        .unwrap();
+    let ev = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap();
+    match ev {
+        NotifyEvent::Notification(n) => assert_eq!(n.payload, "ETH-USD"),
+        other => panic!("unexpected {other:?}"),
+    }
+}

@@ -1,0 +1,90 @@
+//! Helpers shared by the end-to-end tests: run the real `cgaf` binary and talk to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `cgaf serve`, terminated (SIGTERM) on drop.
+pub struct Service {
+    pub child: Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub fn cgaf() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cgaf"))
+}
+
+impl Service {
+    /// Starts `cgaf serve` with `args`, logging to `<dir>/cgaf.log`, listening on a free port.
+    pub fn start(dir: &Path, args: &[&str]) -> Self {
+        let port = free_port();
+        let log = dir.join(format!("cgaf-{port}.log"));
+        let f = std::fs::File::create(&log).unwrap();
+        let child = cgaf()
+            .arg("serve")
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--data-dir", dir.join("data").to_str().unwrap()])
+            .args(args)
+            .env_remove("DATABASE_URL")
+            .env("CGAF_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(f)
+            .spawn()
+            .unwrap();
+        Self { child, base: format!("http://127.0.0.1:{port}"), log }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return s;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("cgaf did not stop within 30 s after SIGTERM; log:\n{}", self.log_text());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            self.terminate();
+        }
+    }
+}
+
+/// Polls `f` until it returns `Some` or `timeout` passes.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

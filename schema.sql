@@ -1,0 +1,83 @@
+-- crypto-gaf database schema: the one source of the schema.
+--
+-- The file is a list of versioned migrations. Each starts with a line
+--   -- migration: <version> <name>
+-- and runs in its own transaction; the version is recorded in crypto_gaf.schema_migrations.
+-- Every statement is idempotent (IF NOT EXISTS, OR REPLACE), so the schema applies cleanly to an
+-- empty database and to a database of the original crypto-gaf (Python/Express) alike.
+-- Released migrations never change; append new ones.
+
+-- migration: 1 original tables
+CREATE SCHEMA IF NOT EXISTS crypto_gaf;
+
+-- One row per product: the product registry (product, max_size) and the latest images.
+CREATE TABLE IF NOT EXISTS crypto_gaf.gafs
+(
+  buy_image text,
+  orderbook_image text,
+  max_size integer,
+  midpoint numeric,
+  midpoint_images text[],
+  product text PRIMARY KEY NOT NULL,
+  sell_image text,
+  size integer
+);
+
+-- The rolling history of order-book samples, newest = highest sample_id.
+CREATE TABLE IF NOT EXISTS crypto_gaf.samples
+(
+  ask_prices numeric[],
+  ask_sizes numeric[],
+  bid_prices numeric[],
+  bid_sizes numeric[],
+  buys numeric[],
+  midpoint numeric,
+  product text references crypto_gaf.gafs(product),
+  sample_id bigserial PRIMARY KEY,
+  sells numeric[]
+);
+
+-- migration: 2 timestamps, index, cursors, calculate bookkeeping
+-- When the sample was taken; defaults to now() so the original collector's INSERT still works.
+ALTER TABLE crypto_gaf.samples ADD COLUMN IF NOT EXISTS sampled_at timestamptz NOT NULL DEFAULT now();
+-- Newest-first reads and per-product trims.
+CREATE INDEX IF NOT EXISTS samples_product_sample_id ON crypto_gaf.samples (product, sample_id);
+
+-- What calculate last computed from: the newest sample id and the number of samples used.
+-- Calculate recomputes a product only when the table's newest samples differ from these.
+ALTER TABLE crypto_gaf.gafs ADD COLUMN IF NOT EXISTS source_sample_id bigint;
+ALTER TABLE crypto_gaf.gafs ADD COLUMN IF NOT EXISTS source_count integer;
+-- When calculate last wrote the images.
+ALTER TABLE crypto_gaf.gafs ADD COLUMN IF NOT EXISTS computed_at timestamptz;
+-- Base64 PNGs do not compress: store them out of line without pglz.
+ALTER TABLE crypto_gaf.gafs ALTER COLUMN buy_image SET STORAGE EXTERNAL;
+ALTER TABLE crypto_gaf.gafs ALTER COLUMN sell_image SET STORAGE EXTERNAL;
+ALTER TABLE crypto_gaf.gafs ALTER COLUMN orderbook_image SET STORAGE EXTERNAL;
+ALTER TABLE crypto_gaf.gafs ALTER COLUMN midpoint_images SET STORAGE EXTERNAL;
+
+-- The collector's position per product (e.g. the market-order sequence, the simulator state), so a
+-- restart resumes where the last committed sample left off. Written in the sample's transaction.
+CREATE TABLE IF NOT EXISTS crypto_gaf.collector_cursors
+(
+  product text PRIMARY KEY REFERENCES crypto_gaf.gafs(product) ON DELETE CASCADE,
+  source text NOT NULL,
+  cursor jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Any change of a gafs row (images written by any writer, products added, resized or removed)
+-- is announced on channel cgaf_gafs with the product as payload; API caches refresh from it.
+CREATE OR REPLACE FUNCTION crypto_gaf.notify_gafs() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('cgaf_gafs', OLD.product);
+  ELSE
+    PERFORM pg_notify('cgaf_gafs', NEW.product);
+  END IF;
+  RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS gafs_notify ON crypto_gaf.gafs;
+CREATE TRIGGER gafs_notify AFTER INSERT OR UPDATE OR DELETE ON crypto_gaf.gafs
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_gafs();

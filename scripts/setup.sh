@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Sets up what is missing on this machine for crypto-gaf: the wasm32-wasip2 Rust target and the
+# PostgreSQL server binaries (installed with apt if absent). Safe to run again.
+set -euo pipefail
+
+say() { printf '[setup] %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo is missing: install Rust from https://rustup.rs first"; exit 1
+fi
+if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+  say "adding the wasm32-wasip2 Rust target"
+  rustup target add wasm32-wasip2 >&2
+fi
+
+have_pg() {
+  command -v pg_ctl >/dev/null 2>&1 && return 0
+  ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1
+}
+if ! have_pg; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing PostgreSQL server binaries with apt"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
+    # The service cgaf needs is its own private cluster; the distribution's default one is not used.
+  else
+    say "PostgreSQL server binaries (initdb, pg_ctl) are missing and apt-get is not available;"
+    say "install PostgreSQL 13+ or pass --database-url"; exit 1
+  fi
+fi
+if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
+  say "creating the unprivileged 'postgres' user to run the private PostgreSQL (it refuses root)"
+  as_root useradd --system --home /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
+say "ok"

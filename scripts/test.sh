@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The test command: set up what is missing, then run every test — unit, integration against a
+# real PostgreSQL the harness starts itself, end-to-end against the real binary, golden files
+# from ../shared/golden, and the Helm chart rendered and linted with a real Helm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/env.sh
+scripts/setup.sh
+cargo build --release --locked -p cgaf
+cargo test --release --locked --workspace -- --test-threads 2
+if [ -f chart-tests/run.sh ]; then
+  CGAF_BIN="$CARGO_TARGET_DIR/release/cgaf" bash chart-tests/run.sh
+fi
+echo "all tests passed"

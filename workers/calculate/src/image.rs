@@ -1,0 +1,74 @@
+//! Pixels and PNG: the original's truncating mapping and 8-bit grayscale/RGB PNGs.
+
+use crate::Error;
+use cgaf_kernels::Matrix;
+
+/// PNG colour layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorType {
+    /// One channel, PNG colour type 0 (Pillow mode `L`).
+    Gray,
+    /// Three channels, PNG colour type 2 (Pillow mode `RGB`).
+    Rgb,
+}
+
+/// `uint8(((v + 1) / 2) * 255)` with numpy's truncation; saturates outside [0, 255], NaN → 0.
+#[inline]
+pub fn to_pixel(v: f64) -> u8 {
+    (((v + 1.0) / 2.0) * 255.0) as u8
+}
+
+/// Encodes `channels` (1 for gray, 3 for RGB, each `n`×`n`) as an 8-bit PNG with only
+/// IHDR/IDAT/IEND chunks.
+pub fn encode_png(color: ColorType, n: usize, channels: &[&Matrix]) -> Result<Vec<u8>, Error> {
+    let want = match color {
+        ColorType::Gray => 1,
+        ColorType::Rgb => 3,
+    };
+    if channels.len() != want || channels.iter().any(|m| m.size != n) {
+        return Err(Error::Png(format!("expected {want} channels of {n}x{n}")));
+    }
+    let mut pixels = Vec::with_capacity(n * n * want);
+    if want == 1 {
+        pixels.extend(channels[0].data.iter().map(|&v| to_pixel(v)));
+    } else {
+        let (r, g, b) = (&channels[0].data, &channels[1].data, &channels[2].data);
+        for i in 0..n * n {
+            pixels.extend_from_slice(&[to_pixel(r[i]), to_pixel(g[i]), to_pixel(b[i])]);
+        }
+    }
+    encode_raw(color, n, &pixels)
+}
+
+/// Encodes raw 8-bit pixels (row-major, `n`×`n`) as PNG.
+pub fn encode_raw(color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::with_capacity(pixels.len() / 2 + 64);
+    {
+        let mut enc = png::Encoder::new(&mut out, n as u32, n as u32);
+        enc.set_color(match color {
+            ColorType::Gray => png::ColorType::Grayscale,
+            ColorType::Rgb => png::ColorType::Rgb,
+        });
+        enc.set_depth(png::BitDepth::Eight);
+        enc.set_compression(png::Compression::Fast);
+        let mut w = enc.write_header().map_err(|e| Error::Png(e.to_string()))?;
+        w.write_image_data(pixels).map_err(|e| Error::Png(e.to_string()))?;
+        w.finish().map_err(|e| Error::Png(e.to_string()))?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pixel_mapping_truncates_and_saturates() {
+        assert_eq!(to_pixel(1.0), 255);
+        assert_eq!(to_pixel(-1.0), 0);
+        assert_eq!(to_pixel(0.0), 127);
+        assert_eq!(to_pixel(-1.0000001), 0);
+        assert_eq!(to_pixel(1.0000001), 255);
+        assert_eq!(to_pixel(f64::NAN), 0);
+    }
+}

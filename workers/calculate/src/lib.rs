@@ -1,0 +1,140 @@
+//! crypto-gaf calculate worker: per product, one consistent snapshot of the newest samples →
+//! the original crypto-gaf's five images (midpoint GASF and GADF, order-book imbalance, buys,
+//! sells; "Version D" semantics) → PNG → base64 → `crypto_gaf.gafs`.
+//!
+//! Recomputation happens only when the table's newest samples differ from those the stored
+//! images were computed from, so rows written by any writer are picked up.
+
+pub mod features;
+pub mod image;
+
+pub use features::{orderbook_imbalance, trade_intensity};
+pub use image::{encode_png, to_pixel, ColorType};
+
+use base64::Engine as _;
+use cgaf_kernels::{GafMethod, GafParams, SizeParam};
+use cgaf_store::{GafImages, Product, SampleSignature, Snapshot, Store};
+use std::time::{Duration, Instant};
+
+/// The fewest samples an image is computed from (the original's threshold).
+pub const MIN_SAMPLES: usize = 21;
+
+/// Errors of the calculate worker.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] cgaf_store::Error),
+    /// A transform refused the data.
+    #[error("transform: {0}")]
+    Transform(#[from] cgaf_kernels::Error),
+    /// PNG encoding failed.
+    #[error("png: {0}")]
+    Png(String),
+    /// The computation task failed.
+    #[error("worker task: {0}")]
+    Task(String),
+}
+
+/// What happened to one product in one cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// New images were written.
+    Computed {
+        /// Image edge.
+        size: usize,
+        /// Time to compute and encode the images.
+        compute: Duration,
+        /// Time for the whole product (read, compute, write).
+        total: Duration,
+    },
+    /// Nothing new since the stored images.
+    Unchanged,
+    /// Fewer than [`MIN_SAMPLES`] samples so far.
+    Waiting {
+        /// Samples available.
+        samples: usize,
+    },
+}
+
+/// Computes the five images of a snapshot (newest first), as the original's Version D did.
+pub fn compute_images(snapshot: &Snapshot) -> Result<GafImages, Error> {
+    let n = snapshot.len();
+    let gray = |m: &cgaf_kernels::Matrix| encode_b64(ColorType::Gray, n, &[m]);
+    let params =
+        |lo: f64| GafParams { image_size: SizeParam::Int(n as i64), sample_range: Some((lo, 1.0)), overlapping: false };
+    let full = params(-1.0);
+    let unit = params(0.0);
+    let gasf = cgaf_kernels::gaf(&snapshot.midpoints, GafMethod::Summation, &full)?;
+    let gadf = cgaf_kernels::gaf(&snapshot.midpoints, GafMethod::Difference, &full)?;
+
+    let levels = orderbook_imbalance(snapshot, 3);
+    let book: Vec<_> =
+        levels.iter().map(|series| cgaf_kernels::gaf(series, GafMethod::Summation, &full)).collect::<Result<_, _>>()?;
+
+    let (buy_triplets, sell_triplets) = trade_intensity(snapshot);
+    let channels = |t: &[[f64; 3]]| -> Result<Vec<cgaf_kernels::Matrix>, Error> {
+        (0..3)
+            .map(|c| {
+                let series: Vec<f64> = t.iter().map(|x| x[c]).collect();
+                Ok(cgaf_kernels::gaf(&series, GafMethod::Summation, &unit)?)
+            })
+            .collect()
+    };
+    let buy = channels(&buy_triplets)?;
+    let sell = channels(&sell_triplets)?;
+
+    Ok(GafImages {
+        midpoint: snapshot.newest_midpoint.clone().unwrap_or_default(),
+        midpoint_gasf: gray(&gasf)?,
+        midpoint_gadf: gray(&gadf)?,
+        orderbook: encode_b64(ColorType::Rgb, n, &[&book[0], &book[1], &book[2]])?,
+        // The original's channel permutation [1, 0, 2]: buys are green, sells red.
+        buy: encode_b64(ColorType::Rgb, n, &[&buy[1], &buy[0], &buy[2]])?,
+        sell: encode_b64(ColorType::Rgb, n, &[&sell[0], &sell[1], &sell[2]])?,
+        size: n as i32,
+    })
+}
+
+fn encode_b64(color: ColorType, n: usize, channels: &[&cgaf_kernels::Matrix]) -> Result<String, Error> {
+    let png = encode_png(color, n, channels)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(png))
+}
+
+/// One calculate cycle over `products`: recompute those with new samples.
+pub async fn run_once(store: &Store, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
+    let mut out = Vec::with_capacity(products.len());
+    for p in products {
+        let r = calculate_product(store, p).await;
+        out.push((p.product.clone(), r));
+    }
+    out
+}
+
+/// Recomputes one product if its samples changed since the stored images.
+pub async fn calculate_product(store: &Store, product: &Product) -> Result<Outcome, Error> {
+    let started = Instant::now();
+    let current = store.sample_signature(&product.product, product.max_size).await?;
+    let Some(current) = current else {
+        return Ok(Outcome::Waiting { samples: 0 });
+    };
+    if (current.count as usize) < MIN_SAMPLES {
+        return Ok(Outcome::Waiting { samples: current.count as usize });
+    }
+    if store.computed_signature(&product.product).await? == Some(current) {
+        return Ok(Outcome::Unchanged);
+    }
+    let snapshot = store.snapshot(&product.product, product.max_size).await?;
+    if snapshot.len() < MIN_SAMPLES {
+        return Ok(Outcome::Waiting { samples: snapshot.len() });
+    }
+    let signature = SampleSignature { newest_sample_id: snapshot.sample_ids[0], count: snapshot.len() as i32 };
+    let t = Instant::now();
+    let (images, snapshot) = tokio::task::spawn_blocking(move || (compute_images(&snapshot), snapshot))
+        .await
+        .map_err(|e| Error::Task(e.to_string()))?;
+    let images = images?;
+    let compute = t.elapsed();
+    store.write_images(&product.product, &images, signature).await?;
+    Ok(Outcome::Computed { size: snapshot.len(), compute, total: started.elapsed() })
+}

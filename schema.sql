@@ -81,3 +81,75 @@ $$;
 DROP TRIGGER IF EXISTS gafs_notify ON crypto_gaf.gafs;
 CREATE TRIGGER gafs_notify AFTER INSERT OR UPDATE OR DELETE ON crypto_gaf.gafs
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_gafs();
+
+-- migration: 3 plugin registry
+-- Every uploaded (or built-in) plugin version: the component bytes, what its info() said, and
+-- whether it is the active version of its name. At most one version per name is active.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugins
+(
+  name text NOT NULL,
+  version text NOT NULL,
+  kind text NOT NULL CHECK (kind IN ('image-transform', 'strategy', 'blender')),
+  sha256 text NOT NULL,
+  bytes bytea NOT NULL,
+  description text NOT NULL DEFAULT '',
+  params jsonb NOT NULL DEFAULT '[]',
+  builtin boolean NOT NULL DEFAULT false,
+  uploader text,
+  uploaded_at timestamptz NOT NULL DEFAULT now(),
+  active boolean NOT NULL DEFAULT false,
+  activated_at timestamptz,
+  quarantined_at timestamptz,
+  quarantine_reason text,
+  PRIMARY KEY (name, version)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS plugins_one_active ON crypto_gaf.plugins (name) WHERE active;
+-- Component bytes are already compressed; keep them out of line without pglz.
+ALTER TABLE crypto_gaf.plugins ALTER COLUMN bytes SET STORAGE EXTERNAL;
+
+-- Activation history, newest last: what rollback goes back to.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_activations
+(
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  version text NOT NULL,
+  reason text NOT NULL,
+  activated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS plugin_activations_name ON crypto_gaf.plugin_activations (name, id);
+
+-- Every change of a plugins row is announced on cgaf_plugins (payload: name); every replica
+-- reloads its active set from it.
+CREATE OR REPLACE FUNCTION crypto_gaf.notify_plugins() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM pg_notify('cgaf_plugins', OLD.name);
+  ELSE
+    PERFORM pg_notify('cgaf_plugins', NEW.name);
+  END IF;
+  RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS plugins_notify ON crypto_gaf.plugins;
+CREATE TRIGGER plugins_notify AFTER INSERT OR UPDATE OR DELETE ON crypto_gaf.plugins
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_plugins();
+
+-- migration: 4 worker leases
+-- Replicas of the workers share products: each (role, product) is leased by one worker at a
+-- time; a lease expires unless renewed, so a dead worker's products pass to the others.
+CREATE TABLE IF NOT EXISTS crypto_gaf.workers
+(
+  worker_id text PRIMARY KEY,
+  roles text[] NOT NULL,
+  started_at timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS crypto_gaf.leases
+(
+  role text NOT NULL,
+  product text NOT NULL REFERENCES crypto_gaf.gafs(product) ON DELETE CASCADE,
+  holder text NOT NULL,
+  expires_at timestamptz NOT NULL,
+  PRIMARY KEY (role, product)
+);

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod error;
 pub mod metrics;
 pub mod openapi;
+pub mod plugins;
 
 pub use cache::Cache;
 pub use error::ApiError;
@@ -35,6 +36,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/products"),
     ("PUT", "/api/products/{product}"),
     ("DELETE", "/api/products/{product}"),
+    ("POST", "/api/plugins"),
+    ("GET", "/api/plugins"),
+    ("GET", "/api/plugins/{name}"),
+    ("POST", "/api/plugins/{name}/activate"),
+    ("POST", "/api/plugins/{name}/rollback"),
+    ("POST", "/api/transforms/{name}"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -48,6 +55,8 @@ pub struct ApiSettings {
     pub token: String,
     /// Largest accepted JSON request body, bytes.
     pub max_json_body: u64,
+    /// Largest accepted plugin upload, bytes.
+    pub max_plugin_bytes: u64,
 }
 
 /// Everything the handlers share.
@@ -59,6 +68,9 @@ pub struct ApiState {
     pub cache: Cache,
     /// Metrics registry.
     pub metrics: Metrics,
+    /// The plugin host (uploads are validated with it; transforms run on it).
+    pub plugins: Option<Arc<cgaf_runtime::PluginHost>>,
+    max_plugin_bytes: u64,
     token_digest: [u8; 32],
     max_json_body: u64,
     serves_api: bool,
@@ -71,6 +83,8 @@ impl ApiState {
             store,
             cache: Cache::default(),
             metrics,
+            plugins: None,
+            max_plugin_bytes: settings.max_plugin_bytes,
             token_digest: Sha256::digest(settings.token.as_bytes()).into(),
             max_json_body: settings.max_json_body,
             serves_api: true,
@@ -80,7 +94,16 @@ impl ApiState {
     /// State of a worker-only process: it serves `/healthz`, `/readyz` and `/metrics` only, and
     /// its readiness does not wait for an image cache.
     pub fn ops_only(store: Store, metrics: Metrics) -> Self {
-        Self { serves_api: false, ..Self::new(store, metrics, &ApiSettings { token: String::new(), max_json_body: 0 }) }
+        Self {
+            serves_api: false,
+            ..Self::new(store, metrics, &ApiSettings { token: String::new(), max_json_body: 0, max_plugin_bytes: 0 })
+        }
+    }
+
+    /// The same state with a plugin host.
+    pub fn with_plugins(mut self, host: Arc<cgaf_runtime::PluginHost>) -> Self {
+        self.plugins = Some(host);
+        self
     }
 
     /// Constant-time check of a presented token (digests are compared, so length leaks nothing).
@@ -99,7 +122,7 @@ fn raw_query() -> impl Filter<Extract = (String,), Error = Infallible> + Clone {
     warp::query::raw().or(warp::any().map(String::new)).unify()
 }
 
-fn parse_query(raw: &str) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn parse_query(raw: &str) -> Result<HashMap<String, String>, ApiError> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
         .map(|v| v.into_iter().collect())
         .map_err(|e| ApiError::bad_request("bad_query", format!("query string: {e}")))
@@ -113,7 +136,7 @@ fn required_product(q: &HashMap<String, String>) -> Result<String, ApiError> {
     Ok(p.clone())
 }
 
-fn authorize(state: &ApiState, auth: Option<String>) -> Result<(), ApiError> {
+pub(crate) fn authorize(state: &ApiState, auth: Option<String>) -> Result<(), ApiError> {
     let Some(auth) = auth else {
         return Err(ApiError::unauthorized("this route needs 'Authorization: Bearer <token>'"));
     };
@@ -241,7 +264,7 @@ struct ResizeProduct {
     max_size: i64,
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, ApiError>) -> Result<T, ApiError> {
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: Result<Bytes, ApiError>) -> Result<T, ApiError> {
     let body = body?;
     serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_body", format!("request body: {e}")))
 }
@@ -353,6 +376,31 @@ pub fn routes(state: Arc<ApiState>) -> BoxedFilter<(Response,)> {
     let resize =
         warp::path!("api" / "products" / String).and(warp::put()).and(s()).and(auth()).and(body()).then(resize_product);
     let remove = warp::path!("api" / "products" / String).and(warp::delete()).and(s()).and(auth()).then(remove_product);
+    let max_plugin = state.max_plugin_bytes;
+    let ct = || warp::header::optional::<String>("content-type");
+    let upload = warp::path!("api" / "plugins")
+        .and(warp::post())
+        .and(s())
+        .and(raw_query())
+        .and(auth())
+        .and(ct())
+        .and(limited_body(max_plugin))
+        .then(plugins::upload);
+    let plugin_list = warp::path!("api" / "plugins").and(warp::get()).and(s()).then(plugins::list);
+    let plugin_show = warp::path!("api" / "plugins" / String).and(warp::get()).and(s()).then(plugins::show);
+    let plugin_activate = warp::path!("api" / "plugins" / String / "activate")
+        .and(warp::post())
+        .and(s())
+        .and(auth())
+        .and(body())
+        .then(plugins::activate);
+    let plugin_rollback = warp::path!("api" / "plugins" / String / "rollback")
+        .and(warp::post())
+        .and(s())
+        .and(auth())
+        .then(plugins::rollback);
+    let transform =
+        warp::path!("api" / "transforms" / String).and(warp::post()).and(s()).and(body()).then(plugins::transform);
     let openapi = warp::path!("api" / "openapi.json")
         .and(warp::get())
         .map(|| Ok::<_, ApiError>(warp::reply::json(&openapi::document()).into_response()));
@@ -367,6 +415,18 @@ pub fn routes(state: Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(resize.map(respond))
         .unify()
         .or(remove.map(respond))
+        .unify()
+        .or(upload.map(respond))
+        .unify()
+        .or(plugin_list.map(respond))
+        .unify()
+        .or(plugin_show.map(respond))
+        .unify()
+        .or(plugin_activate.map(respond))
+        .unify()
+        .or(plugin_rollback.map(respond))
+        .unify()
+        .or(transform.map(respond))
         .unify()
         .or(openapi.map(respond))
         .unify()

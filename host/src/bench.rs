@@ -76,13 +76,18 @@ async fn sim_snapshot(n: usize) -> Result<Snapshot> {
     Ok(s)
 }
 
-fn bench_calculate(snapshot: &Snapshot, reps: usize) -> Result<(Duration, cgaf_store::GafImages)> {
-    let images = cgaf_calculate::compute_images(snapshot)?;
+fn bench_calculate(
+    snapshot: &Snapshot,
+    t: &dyn cgaf_calculate::Transforms,
+    reps: usize,
+) -> Result<(Duration, cgaf_store::GafImages)> {
+    let config = cgaf_calculate::ImageTransforms::default();
+    let images = cgaf_calculate::compute_images(snapshot, t, &config)?;
     let times = (0..reps)
         .map(|_| {
-            let t = Instant::now();
-            let _ = cgaf_calculate::compute_images(snapshot);
-            t.elapsed()
+            let t0 = Instant::now();
+            let _ = cgaf_calculate::compute_images(snapshot, t, &config);
+            t0.elapsed()
         })
         .collect();
     Ok((median(times), images))
@@ -231,7 +236,7 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(Loa
     let state = Arc::new(cgaf_api::ApiState::new(
         store,
         cgaf_api::Metrics::new(),
-        &cgaf_api::ApiSettings { token: "bench".into(), max_json_body: 1024 },
+        &cgaf_api::ApiSettings { token: "bench".into(), max_json_body: 1024, max_plugin_bytes: 0 },
     ));
     state.cache.replace_all(&[GafRow {
         product: "BTC-USD".into(),
@@ -282,18 +287,77 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     let reps = if args.quick { 5 } else { 30 };
     let mut lines = Vec::new();
 
-    eprintln!("[1/4] calculate cycle, 600 samples (5 images, PNG, base64) ...");
-    let snapshot = sim_snapshot(600).await?;
-    let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&snapshot, reps)).await??;
+    eprintln!("[1/5] calculate cycle, 600 samples (5 images, PNG, base64) ...");
+    let snapshot = Arc::new(sim_snapshot(600).await?);
+    let host = Arc::new(crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
+    let (s, h) = (snapshot.clone(), host.clone());
+    let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&s, h.as_ref(), reps)).await??;
+    let s = snapshot.clone();
+    let (native, _) =
+        tokio::task::spawn_blocking(move || bench_calculate(&s, &cgaf_calculate::NativeKernels, reps)).await??;
     lines.push(Line {
-        name: "calculate cycle, 1 product x 600 samples",
+        name: "calculate cycle, 600 samples, via plugins",
         value: ms(calc),
         baseline: "280 ms (Python)".into(),
         ratio: 0.280 / calc.as_secs_f64(),
         target: 20.0,
     });
+    lines.push(Line {
+        name: "calculate cycle, 600 samples, native kernels",
+        value: ms(native),
+        baseline: "280 ms (Python)".into(),
+        ratio: 0.280 / native.as_secs_f64(),
+        target: 20.0,
+    });
 
-    eprintln!("[2/4] GASF batch 1000 x 256 ...");
+    eprintln!("[2/5] plugin overhead and GASF 256 via plugin vs native ...");
+    let h = host.clone();
+    let (trivial, via_plugin, native_one) =
+        tokio::task::spawn_blocking(move || -> Result<(Duration, Duration, Duration)> {
+            let tiny = [1.0, 2.0];
+            let plugin = h.registry.get("gasf")?;
+            let x: Vec<f64> = (0..256).map(|i| (i as f64 * 0.1).sin()).collect();
+            let p = vec![("image_size".to_string(), "256".to_string())];
+            let time = |f: &dyn Fn()| {
+                (0..3)
+                    .map(|_| {
+                        let t = Instant::now();
+                        for _ in 0..200 {
+                            f();
+                        }
+                        t.elapsed() / 200
+                    })
+                    .min()
+                    .unwrap_or_default()
+            };
+            let trivial = time(&|| {
+                let _ = h.runtime.transform(&plugin, &tiny, &[]);
+            });
+            let via = time(&|| {
+                let _ = h.runtime.transform(&plugin, &x, &p);
+            });
+            let gp = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
+            let native = time(&|| {
+                let _ = std::hint::black_box(cgaf_kernels::gaf(&x, GafMethod::Summation, &gp));
+            });
+            Ok((trivial, via, native))
+        })
+        .await??;
+    lines.push(Line {
+        name: "plugin call overhead (GASF of 2 values)",
+        value: format!("{:.1} us", trivial.as_secs_f64() * 1e6),
+        baseline: "1 ms (pyts call)".into(),
+        ratio: 1e-3 / trivial.as_secs_f64(),
+        target: 20.0,
+    });
+    println!(
+        "GASF 256 via plugin {:.1} us vs native {:.1} us: {:.2}x (aim <= 1.5x)",
+        via_plugin.as_secs_f64() * 1e6,
+        native_one.as_secs_f64() * 1e6,
+        via_plugin.as_secs_f64() / native_one.as_secs_f64()
+    );
+
+    eprintln!("[3/5] GASF batch 1000 x 256 ...");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let batch = random_series(&mut rng, if args.quick { 200 } else { 1000 }, 256);
     let scale = 1000.0 / batch.len() as f64;
@@ -326,7 +390,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
-    eprintln!("[3/4] single-series GASF 256 latency ...");
+    eprintln!("[4/5] single-series GASF 256 latency ...");
     let x = batch[0].clone();
     let single = tokio::task::spawn_blocking(move || -> Result<Duration> {
         let p = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
@@ -350,7 +414,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     });
 
     if !args.no_http {
-        eprintln!("[4/4] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
+        eprintln!("[5/5] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
         let (full, reval, body) = bench_http(&images, args.http_seconds).await?;
         lines.push(Line {
             name: "/api/gaf/image 600px, 32 conns (req/s)",

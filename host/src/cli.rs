@@ -70,8 +70,54 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Run an image transform on a JSON array read from stdin; print the matrix as JSON rows.
     Transform(TransformArgs),
-    /// Measure calculate, GASF and API throughput; print the ratios against the baselines.
+    /// Measure calculate, GASF, plugin and API throughput; print the ratios against the baselines.
     Bench(BenchArgs),
+    /// Manage plugins on a running service: upload, list, activate, roll back.
+    Plugin(PluginArgs),
+}
+
+/// Options of `cgaf plugin`.
+#[derive(Debug, Clone, Args)]
+pub struct PluginArgs {
+    /// Base URL of the service's API.
+    #[arg(long, env = "CGAF_URL", default_value = "http://127.0.0.1:4202", global = true)]
+    pub url: String,
+    /// API token for writes; default: CGAF_API_TOKEN, then <data-dir>/api-token.
+    #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// The action.
+    #[command(subcommand)]
+    pub action: PluginAction,
+}
+
+/// What `cgaf plugin` does.
+#[derive(Debug, Clone, Subcommand)]
+pub enum PluginAction {
+    /// Upload a component (.wasm); `--activate` makes it the active version at once.
+    Upload {
+        /// The component file.
+        file: std::path::PathBuf,
+        /// Activate after upload.
+        #[arg(long)]
+        activate: bool,
+    },
+    /// List plugins, or show one with its versions and statistics.
+    List {
+        /// Show only this plugin.
+        name: Option<String>,
+    },
+    /// Make a version the active one on every replica.
+    Activate {
+        /// Plugin name.
+        name: String,
+        /// Version to activate.
+        version: String,
+    },
+    /// Reactivate the previously active version.
+    Rollback {
+        /// Plugin name.
+        name: String,
+    },
 }
 
 /// A part of the service.
@@ -127,6 +173,17 @@ pub struct ServeArgs {
     /// Calculate schedule: an interval or a cron expression.
     #[arg(long, env = "CGAF_CALCULATE_SCHEDULE", default_value = "500ms")]
     pub calculate_schedule: String,
+    /// How long a worker's claim on a product lasts without renewal; after a worker dies, its
+    /// products pass to the other replicas within this time.
+    #[arg(long, env = "CGAF_LEASE_TTL", default_value = "5s")]
+    pub lease_ttl: String,
+    /// Which transform plugin makes each image, e.g. `orderbook=mtf,buy=gasf` (defaults:
+    /// midpoint-gasf=gasf, midpoint-gadf=gadf, orderbook=gasf, buy=gasf, sell=gasf).
+    #[arg(long, env = "CGAF_IMAGE_TRANSFORMS", value_delimiter = ',')]
+    pub image_transforms: Vec<String>,
+    /// Largest plugin upload, bytes.
+    #[arg(long, env = "CGAF_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
+    pub max_plugin_bytes: u64,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,

@@ -4,6 +4,8 @@
 mod bench;
 mod cli;
 mod db;
+mod plugin_cli;
+mod plugins;
 mod schedule;
 mod serve;
 mod token;
@@ -27,7 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Transform(args) = &cli.command {
         // Offline, synchronous and quiet: prints only the matrix or a pyts-style error.
-        return transform::run(args);
+        return transform::run(args, &cli.global);
     }
     init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&cli.global, &args).await,
             Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
             Command::Bench(args) => bench::run(&args).await,
+            Command::Plugin(args) => plugin_cli::run(&cli.global, &args).await,
             Command::Transform(_) => unreachable!("handled above"),
         }
     });

@@ -5,7 +5,7 @@ use crate::cli::{GlobalArgs, Role, ServeArgs};
 use crate::schedule::{parse_duration, Schedule, Ticker};
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
-use cgaf_calculate::Outcome;
+use cgaf_calculate::{Calculator, ImageTransforms, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectWorker, SourceKind, SourceSettings};
 use cgaf_store::{Product, Store};
 use std::sync::Arc;
@@ -85,9 +85,37 @@ impl Progress {
     }
 }
 
-async fn list_products(store: &Store) -> Option<Vec<Product>> {
+/// Pause after the database failed to answer a worker's claim.
+const DB_RETRY: Duration = Duration::from_millis(500);
+
+/// This process's identity among the worker replicas.
+#[derive(Debug, Clone)]
+pub struct Lease {
+    /// Unique worker id: host, pid and a random suffix.
+    pub worker: String,
+    /// Lease time-to-live.
+    pub ttl: Duration,
+}
+
+impl Lease {
+    fn new(ttl: Duration) -> Self {
+        let host = nix::unistd::gethostname().ok().and_then(|h| h.into_string().ok()).unwrap_or_else(|| "host".into());
+        let worker = format!("{host}-{}-{:08x}", std::process::id(), rand::random::<u32>());
+        Self { worker, ttl }
+    }
+}
+
+/// The products this worker holds the `role` lease on now (claiming its share).
+async fn my_products(store: &Store, role: &str, lease: &Lease) -> Option<Vec<Product>> {
+    let owned = match store.claim_products(role, &lease.worker, lease.ttl).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::warn!(error = %e, role, "claiming products");
+            return None;
+        }
+    };
     match store.list_products().await {
-        Ok(p) => Some(p),
+        Ok(p) => Some(p.into_iter().filter(|p| owned.contains(&p.product)).collect()),
         Err(e) => {
             tracing::warn!(error = %e, "listing products");
             None
@@ -97,18 +125,23 @@ async fn list_products(store: &Store) -> Option<Vec<Product>> {
 
 async fn collect_loop(
     store: Store,
+    lease: Lease,
     settings: SourceSettings,
     schedule: Schedule,
     metrics: Metrics,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
     let source = AnySource::new(&settings).context("market source")?;
-    let mut worker = CollectWorker::new(source, store.clone(), Backoff::default());
+    let mut worker =
+        CollectWorker::new(source, store.clone(), Backoff::default()).with_lease_holder(lease.worker.clone());
     let mut progress = Progress::default();
     tracing::info!(source = %settings.kind, "collect running");
     let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
     while next_tick(&mut ticker, &mut shutdown).await {
-        let Some(products) = list_products(&store).await else { continue };
+        let Some(products) = my_products(&store, "collect", &lease).await else {
+            tokio::time::sleep(DB_RETRY).await;
+            continue;
+        };
         for (product, r) in worker.run_once(&products).await {
             match r {
                 Ok(CollectOutcome::Stored(_)) => {
@@ -131,13 +164,23 @@ async fn collect_loop(
     Ok(())
 }
 
-async fn calculate_loop(store: Store, schedule: Schedule, metrics: Metrics, shutdown: watch::Receiver<bool>) {
+async fn calculate_loop(
+    store: Store,
+    lease: Lease,
+    calc: Calculator,
+    schedule: Schedule,
+    metrics: Metrics,
+    shutdown: watch::Receiver<bool>,
+) {
     let mut progress = Progress::default();
     tracing::info!("calculate running");
     let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
     while next_tick(&mut ticker, &mut shutdown).await {
-        let Some(products) = list_products(&store).await else { continue };
-        for (product, r) in cgaf_calculate::run_once(&store, &products).await {
+        let Some(products) = my_products(&store, "calculate", &lease).await else {
+            tokio::time::sleep(DB_RETRY).await;
+            continue;
+        };
+        for (product, r) in cgaf_calculate::run_once(&store, &calc, &products).await {
             match r {
                 Ok(Outcome::Computed { size, compute, total }) => {
                     metrics.calculate_seconds.with_label_values(&[&product]).observe(total.as_secs_f64());
@@ -176,11 +219,23 @@ pub async fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<()> {
         seed: args.sim_seed,
     };
     let listen: std::net::SocketAddr = args.listen.parse().context("--listen")?;
+    let image_transforms =
+        ImageTransforms::parse(&args.image_transforms).map_err(anyhow::Error::msg).context("--image-transforms")?;
     let roles = &args.roles;
 
     let mut db = crate::db::open(g, true).await?;
-    let result =
-        serve_with(&db.store, g, args, roles, products, source, collect_schedule, calculate_schedule, listen).await;
+    let result = serve_with(
+        &db.store,
+        g,
+        args,
+        roles,
+        products,
+        source,
+        (collect_schedule, calculate_schedule),
+        image_transforms,
+        listen,
+    )
+    .await;
     if let Some(mut pg) = db.embedded.take() {
         tokio::task::spawn_blocking(move || pg.stop()).await??;
     }
@@ -195,8 +250,8 @@ async fn serve_with(
     roles: &[Role],
     products: Vec<Product>,
     source: SourceSettings,
-    collect_schedule: Schedule,
-    calculate_schedule: Schedule,
+    (collect_schedule, calculate_schedule): (Schedule, Schedule),
+    image_transforms: ImageTransforms,
     listen: std::net::SocketAddr,
 ) -> Result<()> {
     store.wait_ready(crate::db::STARTUP_WAIT).await.context("waiting for the database")?;
@@ -213,18 +268,28 @@ async fn serve_with(
         }
     }
 
+    let plugins = if roles.contains(&Role::Api) || roles.contains(&Role::Calculate) {
+        Some(crate::plugins::start(store, &g.data_dir).await.context("starting plugins")?)
+    } else {
+        None
+    };
     let metrics = Metrics::new();
+    let lease = Lease::new(parse_duration(&args.lease_ttl).map_err(anyhow::Error::msg).context("--lease-ttl")?);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
 
     if roles.contains(&Role::Collect) {
         let (store, metrics, stop) = (store.clone(), metrics.clone(), stop_rx.clone());
-        tasks.spawn(async move { collect_loop(store, source, collect_schedule, metrics, stop).await });
+        let lease = lease.clone();
+        tasks.spawn(async move { collect_loop(store, lease, source, collect_schedule, metrics, stop).await });
     }
     if roles.contains(&Role::Calculate) {
         let (store, metrics, stop) = (store.clone(), metrics.clone(), stop_rx.clone());
+        let host = plugins.clone().context("plugin host")?;
+        let lease = lease.clone();
+        let calc = Calculator { transforms: host, config: image_transforms };
         tasks.spawn(async move {
-            calculate_loop(store, calculate_schedule, metrics, stop).await;
+            calculate_loop(store, lease, calc, calculate_schedule, metrics, stop).await;
             Ok(())
         });
     }
@@ -240,8 +305,12 @@ async fn serve_with(
         if let crate::token::TokenSource::File(path) = from {
             tracing::info!(path = %path.display(), "API token for writes (Authorization: Bearer <token>) is in this file");
         }
-        let state =
-            Arc::new(ApiState::new(store.clone(), metrics.clone(), &ApiSettings { token, max_json_body: 64 * 1024 }));
+        let settings = ApiSettings { token, max_json_body: 64 * 1024, max_plugin_bytes: args.max_plugin_bytes };
+        let mut state = ApiState::new(store.clone(), metrics.clone(), &settings);
+        if let Some(p) = &plugins {
+            state = state.with_plugins(p.clone());
+        }
+        let state = Arc::new(state);
         tracing::info!(address = %listener.local_addr()?, "API listening");
         tasks.spawn(async move {
             cgaf_api::serve(state, listener, stopped).await;
@@ -278,6 +347,10 @@ async fn serve_with(
     };
     if tokio::time::timeout(Duration::from_secs(10), drain).await.is_err() {
         tracing::warn!("roles did not stop within 10 s");
+    }
+    // Hand this worker's products to the other replicas at once.
+    if let Err(e) = store.release_worker(&lease.worker).await {
+        tracing::warn!(error = %e, "releasing leases");
     }
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `cgaf transform NAME [--param k=v]...`: a JSON array (one series, or an array of series) on
-//! stdin → the image as JSON rows on stdout, full f64 precision. Errors print one line as pyts
+//! stdin → the image as JSON rows on stdout, full f64 precision, computed by the transform
+//! plugin (the active version with a database configured, else the built-in). Errors print one line as pyts
 //! does (`ValueError: ...`) and exit non-zero.
 
-use crate::cli::TransformArgs;
-use cgaf_kernels::Matrix;
+use crate::cli::{GlobalArgs, TransformArgs};
 use std::io::Read;
 use std::process::ExitCode;
 
@@ -25,6 +25,11 @@ struct PyError {
 impl PyError {
     fn value(message: impl Into<String>) -> Self {
         Self { kind: "ValueError", message: message.into() }
+    }
+
+    /// A failure that is not pyts's (no plugin, database unreachable...).
+    fn other(message: impl Into<String>) -> Self {
+        Self { kind: "error", message: message.into() }
     }
 }
 
@@ -179,45 +184,94 @@ fn pairs(params: &[String]) -> Result<Vec<(String, String)>, PyError> {
         .collect()
 }
 
-/// Runs one named transform on one series, validating in pyts's order; returns the matrix and
-/// pyts's warnings.
-pub fn apply(name: &str, x: &[f64], params: &[(String, String)]) -> Result<(Matrix, Vec<String>), cgaf_kernels::Error> {
-    use cgaf_kernels::params as p;
-    match name {
-        "gasf" => Ok((p::gaf_from_pairs(x, cgaf_kernels::GafMethod::Summation, params)?, vec![])),
-        "gadf" => Ok((p::gaf_from_pairs(x, cgaf_kernels::GafMethod::Difference, params)?, vec![])),
-        "mtf" => p::mtf_from_pairs(x, params),
-        _ => Ok((p::rp_from_pairs(x, params)?, vec![])),
+/// Where the transform runs: the active plugin version of a configured database, or the
+/// built-in plugin of that name.
+fn load_plugin(
+    name: &str,
+    global: &GlobalArgs,
+) -> Result<(cgaf_runtime::PluginHost, std::sync::Arc<cgaf_runtime::Plugin>), PyError> {
+    let cache = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/cgaf/wasm-cache"));
+    let settings = cgaf_runtime::RuntimeSettings { cache_dir: cache, ..Default::default() };
+    let host = cgaf_runtime::PluginHost::new(settings, u32::MAX).map_err(|e| PyError::other(e.to_string()))?;
+    let bytes = match crate::db::configured_url(global) {
+        Some(url) => active_bytes(name, &url)?,
+        None => crate::plugins::builtin(name)
+            .ok_or_else(|| PyError::other(format!("no built-in transform {name:?}; one of {}", TRANSFORMS.join(", "))))?
+            .to_vec(),
+    };
+    let plugin = host.runtime.load(&bytes).map_err(|e| PyError::other(format!("loading plugin {name}: {e}")))?;
+    if plugin.info.kind != cgaf_runtime::PluginKind::ImageTransform {
+        return Err(PyError::other(format!("{name} is a {} plugin, not an image transform", plugin.info.kind)));
+    }
+    Ok((host, plugin))
+}
+
+/// The bytes of the active version of `name` in the database at `url`.
+fn active_bytes(name: &str, url: &str) -> Result<Vec<u8>, PyError> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| PyError::other(e.to_string()))?;
+    rt.block_on(async {
+        let store =
+            cgaf_store::Store::new(&cgaf_store::DbSettings::new(url)).map_err(|e| PyError::other(e.to_string()))?;
+        let active = store.active_plugins().await.map_err(|e| PyError::other(e.to_string()))?;
+        let a = active
+            .iter()
+            .find(|a| a.name == name)
+            .ok_or_else(|| PyError::other(format!("no active plugin named {name:?} in the database")))?;
+        store.plugin_bytes(&a.name, &a.version).await.map_err(|e| PyError::other(e.to_string()))
+    })
+}
+
+/// Splits a plugin's error text `Type: message` (the built-ins write pyts's exception type first).
+fn plugin_error(e: cgaf_runtime::Error) -> PyError {
+    match e {
+        cgaf_runtime::Error::Plugin(p) => {
+            let text = p.to_string();
+            match text.split_once(": ") {
+                Some((kind @ ("ValueError" | "TypeError"), msg)) => PyError {
+                    kind: if kind == "TypeError" { "TypeError" } else { "ValueError" },
+                    message: msg.to_string(),
+                },
+                _ => PyError::value(text),
+            }
+        }
+        other => PyError::other(other.to_string()),
     }
 }
 
-/// Transforms this command knows.
+/// Transforms this command knows without a database (the built-ins).
 pub const TRANSFORMS: [&str; 4] = ["gasf", "gadf", "mtf", "recurrence-plot"];
 
-fn run_inner(args: &TransformArgs) -> Result<String, PyError> {
-    let name = args.name.as_str();
-    if !TRANSFORMS.contains(&name) && name != "rp" {
-        return Err(PyError::value(format!("unknown transform {name:?}; one of {}", TRANSFORMS.join(", "))));
-    }
+fn run_inner(args: &TransformArgs, global: &GlobalArgs) -> Result<String, PyError> {
+    let name = if args.name == "rp" { "recurrence-plot" } else { args.name.as_str() };
     let params = pairs(&args.params)?;
     let mut text = String::new();
     std::io::stdin().read_to_string(&mut text).map_err(|e| PyError::value(format!("reading stdin: {e}")))?;
     let (rows, batch) = series(&parse_input(&text)?, name)?;
+    let (host, plugin) = load_plugin(name, global)?;
     let mut out = Vec::with_capacity(rows.len());
     for x in &rows {
-        let (m, warnings) = apply(name, x, &params)?;
-        for w in warnings {
-            eprintln!("{w}");
+        let m = host.runtime.transform(&plugin, x, &params).map_err(plugin_error)?;
+        if name == "mtf" {
+            // The contract carries no warnings; pyts's are recomputed by the same kernel
+            // natively (the matrix above is the plugin's).
+            if let Ok((_, warnings)) = cgaf_kernels::params::mtf_from_pairs(x, &params) {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
+            }
         }
-        out.push(m.rows().map(|r| r.to_vec()).collect::<Vec<Vec<f64>>>());
+        out.push(m.data.chunks(m.size.max(1)).map(|r| r.to_vec()).collect::<Vec<Vec<f64>>>());
     }
     let json = if batch { serde_json::to_string(&out) } else { serde_json::to_string(&out[0]) };
     json.map_err(|e| PyError::value(e.to_string()))
 }
 
 /// Entry point of `cgaf transform`.
-pub fn run(args: &TransformArgs) -> ExitCode {
-    match run_inner(args) {
+pub fn run(args: &TransformArgs, global: &GlobalArgs) -> ExitCode {
+    match run_inner(args, global) {
         Ok(json) => {
             println!("{json}");
             ExitCode::SUCCESS

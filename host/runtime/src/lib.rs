@@ -1,1 +1,23 @@
-//! placeholder
+//! The sandboxed plugin runtime of crypto-gaf (wasmtime 48, component model).
+//!
+//! Plugins are WebAssembly components exporting one world of the `gaf:plugin` WIT contract
+//! (`image-transform`, `strategy`, `blender`). The runtime knows nothing about PostgreSQL: it
+//! takes component bytes, validates and compiles them once per sha256, and runs calls under
+//! limits — an epoch deadline, a linear-memory cap, a result-size cap — with no ambient
+//! capabilities (WASI, when a component imports it, is linked deny-all: no preopens, no
+//! environment, no network, a fixed clock and a seeded random source). The [`Registry`] holds
+//! the active version of every plugin and swaps it atomically.
+
+mod bindings;
+pub mod error;
+pub mod host;
+pub mod limits;
+pub mod registry;
+pub mod runtime;
+pub mod types;
+
+pub use error::{Error, PluginError};
+pub use host::{PluginHost, QuarantineRequest};
+pub use registry::{PluginStats, Registry};
+pub use runtime::{Plugin, Runtime, RuntimeSettings, StrategyInstance};
+pub use types::{Bar, Decision, Matrix, ParamSpec, PluginInfo, PluginKind};

@@ -29,6 +29,21 @@ pub enum Error {
     /// The schema file is malformed.
     #[error("schema.sql: {0}")]
     Schema(String),
+    /// This worker no longer holds the product's lease.
+    #[error("lease on {0:?} lost to another worker")]
+    LeaseLost(String),
+    /// No such plugin version.
+    #[error("unknown plugin {0}")]
+    UnknownPlugin(String),
+    /// The name and version exist with other bytes.
+    #[error("plugin {0} exists already with other bytes; bump the version")]
+    PluginVersionExists(String),
+    /// The version is quarantined.
+    #[error("plugin {0} is quarantined")]
+    PluginQuarantined(String),
+    /// No earlier version to go back to.
+    #[error("plugin {0} has no earlier healthy version to roll back to")]
+    NothingToRollBack(String),
     /// The embedded PostgreSQL could not be set up or run.
     #[error("embedded PostgreSQL: {0}")]
     Embedded(String),

@@ -5,8 +5,10 @@
 pub mod embedded;
 pub mod error;
 pub mod gafs;
+pub mod leases;
 pub mod migrate;
 pub mod notify;
+pub mod plugins;
 pub mod products;
 pub mod samples;
 pub mod types;

@@ -67,8 +67,34 @@ impl Store {
         source: &str,
         cursor: Option<&serde_json::Value>,
     ) -> Result<i64> {
+        self.insert_sample_fenced(sample, max_size, source, cursor, None).await
+    }
+
+    /// As [`Store::insert_sample`], but only while `lease_holder` holds the product's collect
+    /// lease (checked and locked in the same transaction): a worker that lost its lease can
+    /// never write a sample its successor also writes.
+    pub async fn insert_sample_fenced(
+        &self,
+        sample: &NewSample,
+        max_size: i32,
+        source: &str,
+        cursor: Option<&serde_json::Value>,
+        lease_holder: Option<&str>,
+    ) -> Result<i64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        if let Some(holder) = lease_holder {
+            let held = tx
+                .query_opt(
+                    "SELECT 1 FROM crypto_gaf.leases
+                     WHERE role = 'collect' AND product = $1 AND holder = $2 AND expires_at > now() FOR UPDATE",
+                    &[&sample.product, &holder],
+                )
+                .await?;
+            if held.is_none() {
+                return Err(Error::LeaseLost(sample.product.clone()));
+            }
+        }
         let ask_prices: Vec<Decimal> = sample.asks.iter().map(|l| l.price).collect();
         let ask_sizes: Vec<Decimal> = sample.asks.iter().map(|l| l.size).collect();
         let bid_prices: Vec<Decimal> = sample.bids.iter().map(|l| l.price).collect();

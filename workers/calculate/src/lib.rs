@@ -7,13 +7,15 @@
 
 pub mod features;
 pub mod image;
+pub mod transforms;
 
 pub use features::{orderbook_imbalance, trade_intensity};
 pub use image::{encode_png, to_pixel, ColorType};
+pub use transforms::{ImageTransforms, NativeKernels, Transforms};
 
 use base64::Engine as _;
-use cgaf_kernels::{GafMethod, GafParams, SizeParam};
 use cgaf_store::{GafImages, Product, SampleSignature, Snapshot, Store};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The fewest samples an image is computed from (the original's threshold).
@@ -25,9 +27,9 @@ pub enum Error {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] cgaf_store::Error),
-    /// A transform refused the data.
+    /// A transform failed or returned the wrong shape.
     #[error("transform: {0}")]
-    Transform(#[from] cgaf_kernels::Error),
+    Transform(String),
     /// PNG encoding failed.
     #[error("png: {0}")]
     Png(String),
@@ -57,32 +59,47 @@ pub enum Outcome {
     },
 }
 
-/// Computes the five images of a snapshot (newest first), as the original's Version D did.
-pub fn compute_images(snapshot: &Snapshot) -> Result<GafImages, Error> {
+/// Runs `name` on `series` with `image_size = n` and the given `sample_range`, passing each
+/// parameter only if the transform declares it; checks the result is n×n.
+fn channel(t: &dyn Transforms, name: &str, series: &[f64], sample_range: &str) -> Result<cgaf_kernels::Matrix, Error> {
+    let n = series.len();
+    let mut params = Vec::with_capacity(2);
+    if t.accepts(name, "image_size") {
+        params.push(("image_size".to_string(), n.to_string()));
+    }
+    if t.accepts(name, "sample_range") {
+        params.push(("sample_range".to_string(), sample_range.to_string()));
+    }
+    let m = t.transform(name, series, &params).map_err(Error::Transform)?;
+    if m.size != n {
+        return Err(Error::Transform(format!("{name} returned a {0}x{0} image for {n} samples; want {n}x{n}", m.size)));
+    }
+    Ok(m)
+}
+
+/// Computes the five images of a snapshot (newest first), as the original's Version D did, with
+/// the transforms `config` names.
+pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTransforms) -> Result<GafImages, Error> {
     let n = snapshot.len();
     let gray = |m: &cgaf_kernels::Matrix| encode_b64(ColorType::Gray, n, &[m]);
-    let params =
-        |lo: f64| GafParams { image_size: SizeParam::Int(n as i64), sample_range: Some((lo, 1.0)), overlapping: false };
-    let full = params(-1.0);
-    let unit = params(0.0);
-    let gasf = cgaf_kernels::gaf(&snapshot.midpoints, GafMethod::Summation, &full)?;
-    let gadf = cgaf_kernels::gaf(&snapshot.midpoints, GafMethod::Difference, &full)?;
+    let gasf = channel(t, &config.midpoint_gasf, &snapshot.midpoints, "-1,1")?;
+    let gadf = channel(t, &config.midpoint_gadf, &snapshot.midpoints, "-1,1")?;
 
     let levels = orderbook_imbalance(snapshot, 3);
     let book: Vec<_> =
-        levels.iter().map(|series| cgaf_kernels::gaf(series, GafMethod::Summation, &full)).collect::<Result<_, _>>()?;
+        levels.iter().map(|series| channel(t, &config.orderbook, series, "-1,1")).collect::<Result<_, _>>()?;
 
     let (buy_triplets, sell_triplets) = trade_intensity(snapshot);
-    let channels = |t: &[[f64; 3]]| -> Result<Vec<cgaf_kernels::Matrix>, Error> {
+    let channels = |name: &str, triplets: &[[f64; 3]]| -> Result<Vec<cgaf_kernels::Matrix>, Error> {
         (0..3)
             .map(|c| {
-                let series: Vec<f64> = t.iter().map(|x| x[c]).collect();
-                Ok(cgaf_kernels::gaf(&series, GafMethod::Summation, &unit)?)
+                let series: Vec<f64> = triplets.iter().map(|x| x[c]).collect();
+                channel(t, name, &series, "0,1")
             })
             .collect()
     };
-    let buy = channels(&buy_triplets)?;
-    let sell = channels(&sell_triplets)?;
+    let buy = channels(&config.buy, &buy_triplets)?;
+    let sell = channels(&config.sell, &sell_triplets)?;
 
     Ok(GafImages {
         midpoint: snapshot.newest_midpoint.clone().unwrap_or_default(),
@@ -101,18 +118,27 @@ fn encode_b64(color: ColorType, n: usize, channels: &[&cgaf_kernels::Matrix]) ->
     Ok(base64::engine::general_purpose::STANDARD.encode(png))
 }
 
+/// What calculate computes with.
+#[derive(Clone)]
+pub struct Calculator {
+    /// The transforms (plugins in the service).
+    pub transforms: Arc<dyn Transforms>,
+    /// Which transform makes which image.
+    pub config: ImageTransforms,
+}
+
 /// One calculate cycle over `products`: recompute those with new samples.
-pub async fn run_once(store: &Store, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
+pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
     let mut out = Vec::with_capacity(products.len());
     for p in products {
-        let r = calculate_product(store, p).await;
+        let r = calculate_product(store, calc, p).await;
         out.push((p.product.clone(), r));
     }
     out
 }
 
 /// Recomputes one product if its samples changed since the stored images.
-pub async fn calculate_product(store: &Store, product: &Product) -> Result<Outcome, Error> {
+pub async fn calculate_product(store: &Store, calc: &Calculator, product: &Product) -> Result<Outcome, Error> {
     let started = Instant::now();
     let current = store.sample_signature(&product.product, product.max_size).await?;
     let Some(current) = current else {
@@ -130,9 +156,12 @@ pub async fn calculate_product(store: &Store, product: &Product) -> Result<Outco
     }
     let signature = SampleSignature { newest_sample_id: snapshot.sample_ids[0], count: snapshot.len() as i32 };
     let t = Instant::now();
-    let (images, snapshot) = tokio::task::spawn_blocking(move || (compute_images(&snapshot), snapshot))
-        .await
-        .map_err(|e| Error::Task(e.to_string()))?;
+    let calc = calc.clone();
+    let (images, snapshot) = tokio::task::spawn_blocking(move || {
+        (compute_images(&snapshot, calc.transforms.as_ref(), &calc.config), snapshot)
+    })
+    .await
+    .map_err(|e| Error::Task(e.to_string()))?;
     let images = images?;
     let compute = t.elapsed();
     store.write_images(&product.product, &images, signature).await?;

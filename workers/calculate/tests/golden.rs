@@ -2,7 +2,7 @@
 //! the shape of every image calculate writes.
 
 use base64::Engine as _;
-use cgaf_calculate::{compute_images, encode_png, to_pixel, ColorType};
+use cgaf_calculate::{compute_images, encode_png, to_pixel, ColorType, ImageTransforms, NativeKernels};
 use cgaf_kernels::{GafMethod, GafParams, SizeParam};
 use cgaf_store::Snapshot;
 use rust_decimal::Decimal;
@@ -97,7 +97,7 @@ fn snapshot(n: usize) -> Snapshot {
 #[test]
 fn computed_images_have_the_originals_modes_and_colours() {
     let s = snapshot(40);
-    let img = compute_images(&s).unwrap();
+    let img = compute_images(&s, &NativeKernels, &ImageTransforms::default()).unwrap();
     assert_eq!(img.size, 40);
     for (b64, color) in [
         (&img.midpoint_gasf, png::ColorType::Grayscale),
@@ -128,7 +128,7 @@ fn negated_book_gives_the_same_orderbook_pixels() {
     let mut swapped = s.clone();
     std::mem::swap(&mut swapped.ask_sizes, &mut swapped.bid_sizes);
     assert_eq!(
-        decode(&compute_images(&s).unwrap().orderbook).1,
-        decode(&compute_images(&swapped).unwrap().orderbook).1
+        decode(&compute_images(&s, &NativeKernels, &ImageTransforms::default()).unwrap().orderbook).1,
+        decode(&compute_images(&swapped, &NativeKernels, &ImageTransforms::default()).unwrap().orderbook).1
     );
 }

@@ -65,12 +65,20 @@ pub struct CollectWorker<S> {
     store: Store,
     backoff: Backoff,
     state: HashMap<String, ProductState>,
+    lease_holder: Option<String>,
 }
 
 impl<S: MarketSource> CollectWorker<S> {
     /// A worker that stores samples of `source` in `store`.
     pub fn new(source: S, store: Store, backoff: Backoff) -> Self {
-        Self { source, store, backoff, state: HashMap::new() }
+        Self { source, store, backoff, state: HashMap::new(), lease_holder: None }
+    }
+
+    /// Writes samples only while `holder` holds each product's collect lease (fencing for
+    /// several replicas).
+    pub fn with_lease_holder(mut self, holder: impl Into<String>) -> Self {
+        self.lease_holder = Some(holder.into());
+        self
     }
 
     /// One cycle over `products`. Never fails as a whole: each product reports its own result.
@@ -123,7 +131,10 @@ impl<S: MarketSource> CollectWorker<S> {
             }
         };
         let Fetched { sample, cursor } = self.source.fetch(&p.product, cursor.as_ref()).await?;
-        let id = self.store.insert_sample(&sample, p.max_size, source_name, cursor.as_ref()).await?;
+        let id = self
+            .store
+            .insert_sample_fenced(&sample, p.max_size, source_name, cursor.as_ref(), self.lease_holder.as_deref())
+            .await?;
         if let Some(c) = cursor {
             self.state.entry(p.product.clone()).or_default().cursor = Some(Some(c));
         }

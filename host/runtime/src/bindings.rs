@@ -1,0 +1,18 @@
+//! Host bindings generated from `wit/` for each world.
+
+#![allow(missing_docs)]
+
+/// The `image-transform` world.
+pub mod transform {
+    wasmtime::component::bindgen!({ path: "../../wit", world: "image-transform" });
+}
+
+/// The `strategy` world.
+pub mod strategy {
+    wasmtime::component::bindgen!({ path: "../../wit", world: "strategy" });
+}
+
+/// The `blender` world.
+pub mod blender {
+    wasmtime::component::bindgen!({ path: "../../wit", world: "blender" });
+}

@@ -1,0 +1,555 @@
+//! The engine, the deny-all host, validation at load, and bounded calls.
+
+use crate::bindings;
+use crate::error::{Error, PluginError};
+use crate::limits::Limiter;
+use crate::types::{Bar, Decision, Matrix, ParamSpec, PluginInfo, PluginKind};
+use rand::{RngCore, SeedableRng};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Limits and options of the runtime.
+#[derive(Debug, Clone)]
+pub struct RuntimeSettings {
+    /// Deadline of one call.
+    pub call_deadline: Duration,
+    /// Deadline of `info()` and of creating a strategy instance.
+    pub info_deadline: Duration,
+    /// Linear-memory cap per instance, bytes.
+    pub memory_limit: usize,
+    /// Largest number of values a result may hold (matrix elements, decisions).
+    pub max_result_values: usize,
+    /// Seed of the random source handed to plugins that import `wasi:random`.
+    pub seed: u64,
+    /// Folder for wasmtime's on-disk compile cache (compile once per component and engine
+    /// config, across restarts); `None` keeps compiled code in memory only.
+    pub cache_dir: Option<PathBuf>,
+    /// Import prefixes a component may have (deny-all implementations are linked for them).
+    pub allowed_imports: Vec<String>,
+}
+
+/// WASI interfaces a component may import: the ones Rust's `std` pulls in for stdio, exit,
+/// environment, clocks and randomness. Files and sockets are refused.
+pub const DEFAULT_ALLOWED_IMPORTS: &[&str] = &[
+    "gaf:plugin/types@0.1.0",
+    "wasi:cli/environment@",
+    "wasi:cli/exit@",
+    "wasi:cli/stdin@",
+    "wasi:cli/stdout@",
+    "wasi:cli/stderr@",
+    "wasi:cli/terminal-",
+    "wasi:io/",
+    "wasi:clocks/",
+    "wasi:random/",
+];
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            call_deadline: Duration::from_millis(100),
+            info_deadline: Duration::from_secs(1),
+            memory_limit: 64 << 20,
+            max_result_values: 4 << 20,
+            seed: 0x6367_6166,
+            cache_dir: None,
+            allowed_imports: DEFAULT_ALLOWED_IMPORTS.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// What a plugin's store holds: the deny-all WASI context and the limiter.
+pub struct HostState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A clock frozen at the Unix epoch: plugins cannot read the time.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The compiled, validated form of a component, pre-instantiated for fast calls.
+pub struct Plugin {
+    /// Hex sha256 of the component bytes.
+    pub sha256: String,
+    /// What `info()` said.
+    pub info: PluginInfo,
+    pre: Pre,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("sha256", &self.sha256).field("info", &self.info).finish()
+    }
+}
+
+enum Pre {
+    Transform(bindings::transform::ImageTransformPre<HostState>),
+    Strategy(bindings::strategy::StrategyPre<HostState>),
+    Blender(bindings::blender::BlenderPre<HostState>),
+}
+
+/// The plugin engine: one per process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<HostState>,
+    settings: RuntimeSettings,
+    compiled: Mutex<HashMap<String, Arc<Plugin>>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime").field("settings", &self.settings).finish()
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Epoch ticks per second (deadline granularity 1 ms).
+const TICKS_PER_SECOND: u64 = 1000;
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::Internal(e.to_string())
+}
+
+/// The hex sha256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Runtime {
+    /// Creates the engine (epoch interruption, bounded stack), the deny-all WASI linker and the
+    /// deadline ticker.
+    pub fn new(settings: RuntimeSettings) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        config.max_wasm_stack(512 << 10);
+        if let Some(dir) = &settings.cache_dir {
+            std::fs::create_dir_all(dir).map_err(internal)?;
+            let mut cc = wasmtime::CacheConfig::new();
+            cc.with_directory(dir);
+            match wasmtime::Cache::new(cc) {
+                Ok(cache) => {
+                    config.cache(Some(cache));
+                }
+                Err(e) => tracing::warn!(error = %e, "compile cache disabled"),
+            }
+        }
+        let engine = Engine::new(&config).map_err(internal)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(internal)?;
+        // The contract's shared types: an interface without functions.
+        linker.instance("gaf:plugin/types@0.1.0").map_err(internal)?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop_ticker.clone();
+            std::thread::Builder::new()
+                .name("cgaf-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_micros(1_000_000 / TICKS_PER_SECOND));
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(internal)?;
+        }
+        Ok(Self { engine, linker, settings, compiled: Mutex::new(HashMap::new()), stop_ticker })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &RuntimeSettings {
+        &self.settings
+    }
+
+    fn new_store(&self, deadline: Duration) -> Store<HostState> {
+        let mut seed = rand_chacha::ChaCha8Rng::seed_from_u64(self.settings.seed);
+        let mut bytes = vec![0u8; 4096];
+        seed.fill_bytes(&mut bytes);
+        let wasi = WasiCtxBuilder::new()
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(wasmtime_wasi::Deterministic::new(bytes.clone()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(bytes))
+            .insecure_random_seed(u128::from(self.settings.seed))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        let mut store = Store::new(
+            &self.engine,
+            HostState { wasi, table: ResourceTable::new(), limiter: Limiter::new(self.settings.memory_limit) },
+        );
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (deadline.as_millis() as u64).max(1) * TICKS_PER_SECOND / 1000;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// Translates a wasmtime error of a call into the typed error.
+    fn call_error(&self, store: &Store<HostState>, e: wasmtime::Error, deadline: Duration) -> Error {
+        if store.data().limiter.memory_limit_hit {
+            return Error::MemoryLimit(self.settings.memory_limit);
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => Error::Timeout(deadline.as_millis() as u64),
+            Some(t) => Error::Trap(t.to_string()),
+            None => Error::Trap(format!("{e:#}")),
+        }
+    }
+
+    /// Validates `bytes` as a plugin component and compiles it (once per sha256): a component,
+    /// imports within the allow-list, exactly one plugin world exported and nothing more, and an
+    /// `info()` that answers within the info deadline with a valid name, version and kind.
+    pub fn load(&self, bytes: &[u8]) -> Result<Arc<Plugin>, Error> {
+        let sha256 = sha256_hex(bytes);
+        if let Some(p) = self.compiled.lock().map_err(internal)?.get(&sha256) {
+            return Ok(p.clone());
+        }
+        const MAGIC: &[u8] = b"\0asm";
+        let is_component = bytes.len() >= 8 && &bytes[..4] == MAGIC && bytes[6..8] == [1, 0];
+        let is_core = bytes.len() >= 8 && &bytes[..4] == MAGIC && bytes[4..8] == [1, 0, 0, 0];
+        if !is_component {
+            return Err(Error::NotAComponent(if is_core {
+                "this is a core WebAssembly module; build a component (cargo build --target wasm32-wasip2)".into()
+            } else {
+                "the bytes do not start with the WebAssembly component header".into()
+            }));
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))?;
+        let ty = component.component_type();
+        for (name, _) in ty.imports(&self.engine) {
+            if !self.settings.allowed_imports.iter().any(|p| name.starts_with(p.as_str())) {
+                return Err(Error::ForbiddenImport(name.to_string()));
+            }
+        }
+        let mut exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        exports.sort();
+        let strategies = "gaf:plugin/strategies@0.1.0";
+        let kind = match exports.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["info", "transform"] => PluginKind::ImageTransform,
+            ["blend", "info"] => PluginKind::Blender,
+            [s, "info"] if *s == strategies => PluginKind::Strategy,
+            other => {
+                return Err(Error::WrongWorld(format!(
+                    "the component exports {other:?}; a plugin exports exactly one world of gaf:plugin@0.1.0: \
+                     image-transform [info, transform], blender [blend, info] or strategy [{strategies}, info]"
+                )))
+            }
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| Error::WrongWorld(format!("{e:#}")))?;
+        let pre = match kind {
+            PluginKind::ImageTransform => Pre::Transform(
+                bindings::transform::ImageTransformPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
+            ),
+            PluginKind::Strategy => Pre::Strategy(
+                bindings::strategy::StrategyPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
+            ),
+            PluginKind::Blender => {
+                Pre::Blender(bindings::blender::BlenderPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?)
+            }
+        };
+        let mut plugin = Plugin {
+            sha256: sha256.clone(),
+            info: PluginInfo {
+                name: String::new(),
+                version: String::new(),
+                kind,
+                description: String::new(),
+                params: vec![],
+            },
+            pre,
+        };
+        let info = self.call_info(&plugin)?;
+        if info.kind != kind {
+            return Err(Error::InvalidInfo(format!(
+                "info() says kind {} but the component exports the {kind} world",
+                info.kind
+            )));
+        }
+        info.validate().map_err(Error::InvalidInfo)?;
+        plugin.info = info;
+        let plugin = Arc::new(plugin);
+        self.compiled.lock().map_err(internal)?.insert(sha256, plugin.clone());
+        Ok(plugin)
+    }
+
+    fn call_info(&self, plugin: &Plugin) -> Result<PluginInfo, Error> {
+        let deadline = self.settings.info_deadline;
+        let mut store = self.new_store(deadline);
+        macro_rules! info_of {
+            ($pre:expr, $m:ident) => {{
+                let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                let i = inst.call_info(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                use bindings::$m::gaf::plugin::types as t;
+                PluginInfo {
+                    name: i.name,
+                    version: i.version,
+                    kind: match i.kind {
+                        t::PluginKind::ImageTransform => PluginKind::ImageTransform,
+                        t::PluginKind::Strategy => PluginKind::Strategy,
+                        t::PluginKind::Blender => PluginKind::Blender,
+                    },
+                    description: i.description,
+                    params: i
+                        .params
+                        .into_iter()
+                        .map(|p| ParamSpec { name: p.name, kind: p.kind, default: p.default, doc: p.doc })
+                        .collect(),
+                }
+            }};
+        }
+        Ok(match &plugin.pre {
+            Pre::Transform(pre) => info_of!(pre, transform),
+            Pre::Strategy(pre) => info_of!(pre, strategy),
+            Pre::Blender(pre) => info_of!(pre, blender),
+        })
+    }
+
+    fn check_matrix(&self, size: u32, data: Vec<f64>) -> Result<Matrix, Error> {
+        let size = size as usize;
+        if data.len() > self.settings.max_result_values {
+            return Err(Error::InvalidResult(format!(
+                "{} values exceed the result limit of {}",
+                data.len(),
+                self.settings.max_result_values
+            )));
+        }
+        if size.checked_mul(size) != Some(data.len()) {
+            return Err(Error::InvalidResult(format!("size {size} but {} values (want size²)", data.len())));
+        }
+        Ok(Matrix { size, data })
+    }
+
+    /// Runs an image transform.
+    pub fn transform(&self, plugin: &Plugin, series: &[f64], params: &[(String, String)]) -> Result<Matrix, Error> {
+        let Pre::Transform(pre) = &plugin.pre else {
+            return Err(Error::KindMismatch {
+                expected: "image-transform".into(),
+                found: plugin.info.kind.to_string(),
+            });
+        };
+        use bindings::transform::gaf::plugin::types as t;
+        let deadline = self.settings.call_deadline;
+        let mut store = self.new_store(deadline);
+        let params: Vec<t::Param> =
+            params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
+        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+        let r = inst.call_transform(&mut store, series, &params).map_err(|e| self.call_error(&store, e, deadline))?;
+        match r {
+            Ok(m) => self.check_matrix(m.size, m.data),
+            Err(e) => Err(Error::Plugin(plugin_error_t(e))),
+        }
+    }
+
+    /// Runs a blender on `matrices` (oldest first).
+    pub fn blend(&self, plugin: &Plugin, matrices: &[Matrix], params: &[(String, String)]) -> Result<Matrix, Error> {
+        let Pre::Blender(pre) = &plugin.pre else {
+            return Err(Error::KindMismatch { expected: "blender".into(), found: plugin.info.kind.to_string() });
+        };
+        use bindings::blender::gaf::plugin::types as t;
+        let deadline = self.settings.call_deadline;
+        let mut store = self.new_store(deadline);
+        let params: Vec<t::Param> =
+            params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
+        let ms: Vec<t::Matrix> =
+            matrices.iter().map(|m| t::Matrix { size: m.size as u32, data: m.data.clone() }).collect();
+        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+        let r = inst.call_blend(&mut store, &ms, &params).map_err(|e| self.call_error(&store, e, deadline))?;
+        match r {
+            Ok(m) => self.check_matrix(m.size, m.data),
+            Err(e) => Err(Error::Plugin(plugin_error_b(e))),
+        }
+    }
+
+    /// Creates a strategy instance with `params`; it keeps its own store (and state) until dropped.
+    pub fn strategy(&self, plugin: &Arc<Plugin>, params: &[(String, String)]) -> Result<StrategyInstance, Error> {
+        let Pre::Strategy(pre) = &plugin.pre else {
+            return Err(Error::KindMismatch { expected: "strategy".into(), found: plugin.info.kind.to_string() });
+        };
+        use bindings::strategy::gaf::plugin::types as t;
+        let deadline = self.settings.info_deadline;
+        let mut store = self.new_store(deadline);
+        let params: Vec<t::Param> =
+            params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
+        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+        let r = inst
+            .gaf_plugin_strategies()
+            .strategy()
+            .call_create(&mut store, &params)
+            .map_err(|e| self.call_error(&store, e, deadline))?;
+        let resource = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
+        Ok(StrategyInstance {
+            plugin: plugin.clone(),
+            store,
+            instance: inst,
+            resource,
+            deadline: self.settings.call_deadline,
+            memory_limit: self.settings.memory_limit,
+            max_values: self.settings.max_result_values,
+            broken: false,
+        })
+    }
+}
+
+fn plugin_error_t(e: bindings::transform::gaf::plugin::types::PluginError) -> PluginError {
+    use bindings::transform::gaf::plugin::types::PluginError as E;
+    match e {
+        E::InvalidParams(m) => PluginError::InvalidParams(m),
+        E::InvalidInput(m) => PluginError::InvalidInput(m),
+        E::Failed(m) => PluginError::Failed(m),
+    }
+}
+
+fn plugin_error_b(e: bindings::blender::gaf::plugin::types::PluginError) -> PluginError {
+    use bindings::blender::gaf::plugin::types::PluginError as E;
+    match e {
+        E::InvalidParams(m) => PluginError::InvalidParams(m),
+        E::InvalidInput(m) => PluginError::InvalidInput(m),
+        E::Failed(m) => PluginError::Failed(m),
+    }
+}
+
+fn plugin_error_s(e: bindings::strategy::gaf::plugin::types::PluginError) -> PluginError {
+    use bindings::strategy::gaf::plugin::types::PluginError as E;
+    match e {
+        E::InvalidParams(m) => PluginError::InvalidParams(m),
+        E::InvalidInput(m) => PluginError::InvalidInput(m),
+        E::Failed(m) => PluginError::Failed(m),
+    }
+}
+
+/// A live strategy instance with its own store; each call gets a fresh deadline.
+pub struct StrategyInstance {
+    /// The plugin version it runs.
+    pub plugin: Arc<Plugin>,
+    store: Store<HostState>,
+    instance: bindings::strategy::Strategy,
+    resource: ResourceAny,
+    deadline: Duration,
+    memory_limit: usize,
+    max_values: usize,
+    broken: bool,
+}
+
+impl StrategyInstance {
+    fn fail(&mut self, e: wasmtime::Error) -> Error {
+        // A trapped instance cannot be called again.
+        self.broken = true;
+        if self.store.data().limiter.memory_limit_hit {
+            return Error::MemoryLimit(self.memory_limit);
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::Interrupt) => Error::Timeout(self.deadline.as_millis() as u64),
+            Some(t) => Error::Trap(t.to_string()),
+            None => Error::Trap(format!("{e:#}")),
+        }
+    }
+
+    fn arm(&mut self) -> Result<(), Error> {
+        if self.broken {
+            return Err(Error::Trap("the instance trapped earlier and cannot be used".into()));
+        }
+        let ticks = (self.deadline.as_millis() as u64).max(1) * TICKS_PER_SECOND / 1000;
+        self.store.set_epoch_deadline(ticks);
+        Ok(())
+    }
+
+    /// Feeds `bars`; returns one decision per bar (targets checked to be finite, in [-1, 1]).
+    pub fn on_bars(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
+        use bindings::strategy::gaf::plugin::types as t;
+        self.arm()?;
+        let wit: Vec<t::Bar> = bars
+            .iter()
+            .map(|b| t::Bar {
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+                buy_volume: b.buy_volume,
+                sell_volume: b.sell_volume,
+            })
+            .collect();
+        let guest = self.instance.gaf_plugin_strategies().strategy();
+        let r = guest.call_on_bars(&mut self.store, self.resource, &wit);
+        let r = r.map_err(|e| self.fail(e))?;
+        let ds = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
+        if ds.len() != bars.len() {
+            return Err(Error::InvalidResult(format!("{} decisions for {} bars", ds.len(), bars.len())));
+        }
+        if ds.len() > self.max_values {
+            return Err(Error::InvalidResult("too many decisions".into()));
+        }
+        ds.into_iter()
+            .map(|d| {
+                if !d.target.is_finite() || !(-1.0..=1.0).contains(&d.target) {
+                    return Err(Error::InvalidResult(format!("target {} is outside [-1, 1]", d.target)));
+                }
+                if d.reason.as_ref().is_some_and(|r| r.len() > 1024) {
+                    return Err(Error::InvalidResult("reason longer than 1024 bytes".into()));
+                }
+                Ok(Decision { target: d.target, reason: d.reason })
+            })
+            .collect()
+    }
+
+    /// The instance's state as JSON text (checked to be JSON).
+    pub fn state(&mut self) -> Result<serde_json::Value, Error> {
+        self.arm()?;
+        let guest = self.instance.gaf_plugin_strategies().strategy();
+        let s = guest.call_state(&mut self.store, self.resource);
+        let s = s.map_err(|e| self.fail(e))?;
+        if s.len() > 1 << 20 {
+            return Err(Error::InvalidResult("state larger than 1 MiB".into()));
+        }
+        serde_json::from_str(&s).map_err(|e| Error::InvalidResult(format!("state is not JSON: {e}")))
+    }
+
+    /// Restores a state written by [`StrategyInstance::state`].
+    pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), Error> {
+        self.arm()?;
+        let guest = self.instance.gaf_plugin_strategies().strategy();
+        let r = guest.call_restore(&mut self.store, self.resource, &state.to_string());
+        let r = r.map_err(|e| self.fail(e))?;
+        r.map_err(|e| Error::Plugin(plugin_error_s(e)))
+    }
+}

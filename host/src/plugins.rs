@@ -1,0 +1,134 @@
+//! The service's plugins: built-ins seeded into the registry at start-up, the active set of
+//! every replica kept in step with PostgreSQL through LISTEN/NOTIFY, quarantine stored.
+
+use anyhow::{Context, Result};
+use cgaf_runtime::{PluginHost, RuntimeSettings};
+use cgaf_store::plugins::{NewPlugin, Stored, PLUGINS_CHANNEL};
+use cgaf_store::Store;
+use std::path::Path;
+use std::sync::Arc;
+
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+/// Faults in a row after which a plugin version is quarantined.
+pub const QUARANTINE_AFTER: u32 = 5;
+
+/// The built-in component of `name`.
+pub fn builtin(name: &str) -> Option<&'static [u8]> {
+    BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
+}
+
+/// Runtime settings for this process (compile cache in the data folder).
+pub fn runtime_settings(data_dir: &Path) -> RuntimeSettings {
+    RuntimeSettings { cache_dir: Some(data_dir.join("wasm-cache")), ..RuntimeSettings::default() }
+}
+
+/// A plugin host with every built-in installed, without a database (for `cgaf transform`).
+pub fn offline_host(data_dir: &Path) -> Result<PluginHost> {
+    let host = PluginHost::new(runtime_settings(data_dir), QUARANTINE_AFTER)?;
+    for (name, bytes) in BUILTINS {
+        host.install(bytes).with_context(|| format!("loading built-in plugin {name}"))?;
+    }
+    Ok(host)
+}
+
+/// Stores every built-in version and activates it where its name has no active version.
+pub async fn seed_builtins(store: &Store, host: &PluginHost) -> Result<()> {
+    let active = store.active_plugins().await?;
+    for (name, bytes) in BUILTINS {
+        let plugin = tokio::task::block_in_place(|| host.runtime.load(bytes))
+            .with_context(|| format!("loading built-in plugin {name}"))?;
+        let info = &plugin.info;
+        let stored = store
+            .insert_plugin(&NewPlugin {
+                name: &info.name,
+                version: &info.version,
+                kind: info.kind.as_str(),
+                sha256: &plugin.sha256,
+                bytes,
+                description: &info.description,
+                params: serde_json::to_value(&info.params)?,
+                builtin: true,
+                uploader: Some("built-in"),
+            })
+            .await;
+        match stored {
+            Ok(Stored::Inserted) => {
+                tracing::info!(plugin = %info.name, version = %info.version, "built-in plugin stored")
+            }
+            Ok(Stored::Unchanged) => {}
+            // Another replica stored it at the same moment.
+            Err(cgaf_store::Error::Db(e)) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {}
+            Err(e) => return Err(e.into()),
+        }
+        if !active.iter().any(|a| a.name == info.name) {
+            store.activate_plugin(&info.name, &info.version, "built-in", false).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Loads the active set from the database into `host` (bytes fetched only for new sha256s).
+pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
+    let active = store.active_plugins().await?;
+    let mut plugins = Vec::with_capacity(active.len());
+    for a in &active {
+        let current = host.registry.get(&a.name).ok().filter(|p| p.sha256 == a.sha256);
+        let plugin = match current {
+            Some(p) => p,
+            None => {
+                let bytes = store.plugin_bytes(&a.name, &a.version).await?;
+                match tokio::task::block_in_place(|| host.runtime.load(&bytes)) {
+                    Ok(p) => {
+                        tracing::info!(plugin = %a.name, version = %a.version, "plugin version active");
+                        host.clear_quarantine_request(&a.name, &a.version);
+                        p
+                    }
+                    Err(e) => {
+                        tracing::error!(plugin = %a.name, version = %a.version, error = %e, "active plugin does not load");
+                        continue;
+                    }
+                }
+            }
+        };
+        plugins.push(plugin);
+    }
+    host.registry.replace_all(plugins);
+    Ok(())
+}
+
+/// Starts the plugin host of a serving process: seeds built-ins, loads the active set, follows
+/// activations of every replica, and stores quarantines.
+pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
+    let host = Arc::new(PluginHost::new(runtime_settings(data_dir), QUARANTINE_AFTER)?);
+    seed_builtins(store, &host).await.context("seeding built-in plugins")?;
+    sync_active(store, &host).await.context("loading active plugins")?;
+    {
+        let store = store.clone();
+        let handle = tokio::runtime::Handle::current();
+        host.set_quarantine_hook(move |q| {
+            let store = store.clone();
+            handle.spawn(async move {
+                match store.quarantine_plugin(&q.name, &q.version, &q.reason).await {
+                    Ok(now) => tracing::warn!(plugin = %q.name, version = %q.version, reason = %q.reason, active = ?now, "plugin version quarantined"),
+                    Err(e) => tracing::error!(plugin = %q.name, error = %e, "storing a quarantine"),
+                }
+            });
+        });
+    }
+    {
+        let (store, host) = (store.clone(), host.clone());
+        tokio::spawn(async move {
+            let mut events = store.listen(&[PLUGINS_CHANNEL]);
+            // Any event — a (re)connection or a change — reloads the active set; a burst of
+            // notifications is coalesced into one reload.
+            while let Some(_event) = events.recv().await {
+                while events.try_recv().is_ok() {}
+                if let Err(e) = sync_active(&store, &host).await {
+                    tracing::warn!(error = %e, "reloading active plugins");
+                }
+            }
+        });
+    }
+    Ok(host)
+}

@@ -50,14 +50,14 @@ pub fn document() -> Value {
                     "content": {"application/json": {"schema": {"type": "array", "items": {"$ref": "#/components/schemas/Product"}}}}}}},
                 "post": {"summary": "Add a product", "security": secured,
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["product"],
-                        "properties": {"product": {"type": "string"}, "max_size": {"type": "integer", "minimum": 21, "maximum": 10000, "default": 600}}}}}},
+                        "properties": {"product": {"type": "string"}, "max_size": {"type": "integer", "minimum": 21, "maximum": 1024, "default": 600}}}}}},
                     "responses": {"201": {"description": "Added", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Product"}}}},
                         "400": error_response("Bad body"), "401": error_response("Missing or wrong token"), "409": error_response("Exists already")}}
             },
             "/api/products/{product}": {
                 "put": {"summary": "Change how many samples a product keeps", "security": secured, "parameters": [product_param("path")],
                     "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["max_size"],
-                        "properties": {"max_size": {"type": "integer", "minimum": 21, "maximum": 10000}}}}}},
+                        "properties": {"max_size": {"type": "integer", "minimum": 21, "maximum": 1024}}}}}},
                     "responses": {"200": {"description": "Resized", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Product"}}}},
                         "400": error_response("Bad body"), "401": error_response("Missing or wrong token"), "404": error_response("Unknown product")}},
                 "delete": {"summary": "Remove a product with its samples and images", "security": secured, "parameters": [product_param("path")],

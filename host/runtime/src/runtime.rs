@@ -56,7 +56,7 @@ impl Default for RuntimeSettings {
             call_deadline: Duration::from_millis(100),
             info_deadline: Duration::from_secs(1),
             memory_limit: 64 << 20,
-            max_result_values: 4 << 20,
+            max_result_values: 1 << 20,
             seed: 0x6367_6166,
             cache_dir: None,
             allowed_imports: DEFAULT_ALLOWED_IMPORTS.iter().map(|s| s.to_string()).collect(),

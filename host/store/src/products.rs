@@ -23,10 +23,14 @@ pub fn validate_product_id(product: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a max_size: 21 (the smallest image) ..= 10000.
+/// The largest max_size: images are max_size² pixels and every transform result is bounded
+/// (1024² values) by the plugin sandbox.
+pub const MAX_MAX_SIZE: i64 = 1024;
+
+/// Checks a max_size: 21 (the smallest image) ..= [`MAX_MAX_SIZE`].
 pub fn validate_max_size(max_size: i64) -> Result<i32, String> {
-    if !(21..=10_000).contains(&max_size) {
-        return Err(format!("max_size must be between 21 and 10000 (got {max_size})"));
+    if !(21..=MAX_MAX_SIZE).contains(&max_size) {
+        return Err(format!("max_size must be between 21 and {MAX_MAX_SIZE} (got {max_size})"));
     }
     Ok(max_size as i32)
 }

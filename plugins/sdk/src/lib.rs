@@ -21,7 +21,7 @@
 //!
 //! ```toml
 //! [lib]
-//! crate-type = ["cdylib", "rlib"]
+//! crate-type = ["cdylib"]
 //!
 //! [dependencies]
 //! cgaf-plugin-sdk = { path = ".../plugins/sdk" }
@@ -34,6 +34,14 @@
 //! Plugins run without files, network, environment or clock: use none of them (printing is
 //! harmless but goes nowhere). A panic or trap fails the call; return a [`PluginError`]
 //! instead.
+//!
+//! What a component built with this SDK imports: the types-only interface
+//! `gaf:plugin/types@0.1.0` and what Rust's std links for `wasm32-wasip2` through its panic
+//! path (`wasi:io/{poll,error,streams}`, `wasi:cli/{environment,exit,stdin,stdout,stderr}` and
+//! `wasi:cli/terminal-{input,output,stdin,stdout,stderr}`, all at `@0.2.6`). `std::fs` adds
+//! `wasi:filesystem/*` and `wasi:clocks/wall-clock`, `std::net` adds `wasi:sockets/*`,
+//! `std::time` adds `wasi:clocks/*`, a `HashMap` with the default hasher adds `wasi:random/*`;
+//! the host refuses components importing interfaces outside its allow-list.
 
 #![warn(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! Built-in plugin `sma-cross`: a simple-moving-average crossover strategy.
 //!
-//! Parameters: `fast` (int, default 10) and `slow` (int, default 30), both >= 1 and
-//! `fast < slow`, windows in bars over the close.
+//! Parameters: `fast` (int, default 10) and `slow` (int, default 30), both >= 1,
+//! `fast < slow` and `slow <= 1000000`, windows in bars over the close.
 //!
 //! Decisions: target 0 with reason `warm-up` until `slow` closes have been seen; then +1 while
 //! the fast SMA is above the slow SMA and -1 while below (equal SMAs keep the previous side).
@@ -161,7 +161,12 @@ impl Strategy for SmaCross {
              short while below, flat during the warm-up.",
             vec![
                 ParamSpec::new("fast", "int", "10", "Fast SMA window, in bars (>= 1, < slow)."),
-                ParamSpec::new("slow", "int", "30", "Slow SMA window, in bars (> fast); also the warm-up length."),
+                ParamSpec::new(
+                    "slow",
+                    "int",
+                    "30",
+                    "Slow SMA window, in bars (> fast, <= 1000000); also the warm-up length.",
+                ),
             ],
         )
     }
@@ -181,8 +186,8 @@ impl Strategy for SmaCross {
             return Err(invalid("fast", &format!("must be smaller than slow, got fast={fast}, slow={slow}")));
         }
         // The ring holds `slow` closes; keep it well under any memory cap.
-        if slow > 10_000_000 {
-            return Err(invalid("slow", &format!("must be at most 10000000, got {slow}")));
+        if slow > 1_000_000 {
+            return Err(invalid("slow", &format!("must be at most 1000000, got {slow}")));
         }
         Ok(SmaCross::new(fast as usize, slow as usize))
     }
@@ -316,7 +321,7 @@ mod tests {
         assert_eq!(msg(make("2.5", "5")).message(), "parameter 'fast' must be an int, got '2.5'");
         assert_eq!(
             msg(make("2", "99999999999")).message(),
-            "parameter 'slow' must be at most 10000000, got 99999999999"
+            "parameter 'slow' must be at most 1000000, got 99999999999"
         );
         let e = SmaCross::create(vec![Param::new("window", "3")]).unwrap_err();
         assert_eq!(e.message(), "unknown parameter 'window'; accepted parameters: fast, slow");

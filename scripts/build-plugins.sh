@@ -51,7 +51,7 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/
 fi
 
 BUILTINS=(gasf gadf mtf recurrence-plot sma-cross blend-mean blend-ewma blend-product)
-HOSTILE=(loop memory-bomb stack-overflow panic huge-result wrong-world wasi-sockets wasi-filesystem bad-info slow-info)
+HOSTILE=(loop memory-bomb stack-overflow panic huge-result wrong-world wasi-sockets wasi-filesystem bad-info slow-info gadf-next)
 
 packages=()
 for n in "${BUILTINS[@]}"; do packages+=(-p "cgaf-plugin-$n"); done
@@ -59,11 +59,14 @@ if [ "$hostile" = 1 ]; then
   for n in "${HOSTILE[@]}"; do packages+=(-p "cgaf-hostile-$n"); done
 fi
 
-cargo_flags=(--release --target "$TARGET")
+# The same separate target folder as host/build.rs's nested build, so the wasm dependencies
+# compile once and the outer build's lock is never contended.
+plugin_target="$CARGO_TARGET_DIR/plugin-target"
+cargo_flags=(--release --target "$TARGET" --target-dir "$plugin_target")
 [ "$quiet" = 1 ] && cargo_flags+=(--quiet)
 cargo build "${cargo_flags[@]}" "${packages[@]}" >&2
 
-out_dir="$CARGO_TARGET_DIR/$TARGET/release"
+out_dir="$plugin_target/$TARGET/release"
 dest_root="$CARGO_TARGET_DIR/plugins"
 
 # install <artefact> <destination>: copies when the content differs; prints name and size.

@@ -74,6 +74,17 @@ pub enum Command {
     Bench(BenchArgs),
     /// Manage plugins on a running service: upload, list, activate, roll back.
     Plugin(PluginArgs),
+    /// Performance metrics of `{"returns": [...]}` or `{"equity": [...]}` read from stdin, as JSON.
+    Metrics(MetricsArgs),
+}
+
+/// Options of `cgaf metrics`.
+#[derive(Debug, Clone, Args)]
+pub struct MetricsArgs {
+    /// Periods per year used to annualise (365 for daily crypto bars, 252 for trading days,
+    /// 8760 for hourly bars); overrides a `periods_per_year` field of the input.
+    #[arg(long)]
+    pub periods_per_year: Option<f64>,
 }
 
 /// Options of `cgaf plugin`.

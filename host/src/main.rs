@@ -25,8 +25,34 @@ fn init_logging(global: &cli::GlobalArgs) {
     }
 }
 
+/// `cgaf metrics`: stdin JSON → metrics JSON on stdout.
+fn metrics(args: &cli::MetricsArgs) -> ExitCode {
+    let mut text = String::new();
+    if let Err(e) = std::io::Read::read_to_string(&mut std::io::stdin(), &mut text) {
+        eprintln!("error: reading stdin: {e}");
+        return ExitCode::FAILURE;
+    }
+    let result = serde_json::from_str::<serde_json::Value>(&text)
+        .map_err(|e| format!("stdin is not JSON: {e}"))
+        .and_then(|v| cgaf_trade::metrics::metrics_from_json(&v, args.periods_per_year).map_err(|e| e.to_string()))
+        .and_then(|m| serde_json::to_string_pretty(&m).map_err(|e| e.to_string()));
+    match result {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Metrics(args) = &cli.command {
+        return metrics(args);
+    }
     if let Command::Transform(args) = &cli.command {
         // Offline, synchronous and quiet: prints only the matrix or a pyts-style error.
         return transform::run(args, &cli.global);
@@ -45,7 +71,7 @@ fn main() -> ExitCode {
             Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin_cli::run(&cli.global, &args).await,
-            Command::Transform(_) => unreachable!("handled above"),
+            Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });
     match result {

@@ -209,3 +209,26 @@ async fn worker_only_process_serves_health_and_metrics() {
     // The API itself is not served by a worker.
     assert_eq!(http.get(format!("{base}/api/products")).send().await.unwrap().status(), 404);
 }
+
+#[test]
+fn metrics_command_reads_stdin_and_prints_snake_case_json() {
+    use std::io::Write;
+    let mut child = common::cgaf()
+        .args(["metrics", "--periods-per-year", "252"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(br#"{"equity": [100, 110, 99, 120]}"#).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((v["total_return"].as_f64().unwrap() - 0.2).abs() < 1e-12, "{v}");
+    assert!((v["max_drawdown"].as_f64().unwrap().abs() - 0.1).abs() < 1e-12, "{v}");
+    assert_eq!(v["periods_per_year"], 252.0);
+    for key in ["sharpe", "sortino", "cagr", "calmar"] {
+        assert!(v.get(key).is_some(), "{key} missing: {v}");
+    }
+    let bad = common::cgaf().arg("metrics").stdin(std::process::Stdio::null()).output().unwrap();
+    assert!(!bad.status.success());
+}

@@ -33,7 +33,12 @@ pub struct RuntimeSettings {
     pub cache_dir: Option<PathBuf>,
     /// Import prefixes a component may have (deny-all implementations are linked for them).
     pub allowed_imports: Vec<String>,
+    /// Use wasmtime's pooling allocator (pre-reserved instance slots; far cheaper per call).
+    pub pooling: bool,
 }
+
+/// Concurrent instances the pooling allocator reserves (calls in flight plus live strategies).
+const POOL_INSTANCES: u32 = 256;
 
 /// WASI interfaces a component may import: the ones Rust's `std` pulls in for stdio, exit,
 /// environment, clocks and randomness. Files and sockets are refused.
@@ -60,6 +65,7 @@ impl Default for RuntimeSettings {
             seed: 0x6367_6166,
             cache_dir: None,
             allowed_imports: DEFAULT_ALLOWED_IMPORTS.iter().map(|s| s.to_string()).collect(),
+            pooling: true,
         }
     }
 }
@@ -126,6 +132,7 @@ pub struct Runtime {
     settings: RuntimeSettings,
     compiled: Mutex<HashMap<String, Arc<Plugin>>>,
     stop_ticker: Arc<AtomicBool>,
+    random_bytes: Vec<u8>,
 }
 
 impl std::fmt::Debug for Runtime {
@@ -160,6 +167,22 @@ impl Runtime {
         config.epoch_interruption(true);
         config.wasm_component_model(true);
         config.max_wasm_stack(512 << 10);
+        if settings.pooling {
+            // Pre-reserved slots: instantiation reuses memory that stays paged in, instead of
+            // mapping, faulting and unmapping a fresh linear memory on every call.
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_component_instances(POOL_INSTANCES)
+                .total_core_instances(POOL_INSTANCES * 4)
+                .total_memories(POOL_INSTANCES * 2)
+                .total_tables(POOL_INSTANCES * 4)
+                .total_stacks(POOL_INSTANCES)
+                .max_memories_per_component(4)
+                .max_tables_per_component(8)
+                .max_memory_size(settings.memory_limit)
+                .linear_memory_keep_resident(4 << 20)
+                .table_keep_resident(64 << 10);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         if let Some(dir) = &settings.cache_dir {
             std::fs::create_dir_all(dir).map_err(internal)?;
             let mut cc = wasmtime::CacheConfig::new();
@@ -190,7 +213,10 @@ impl Runtime {
                 })
                 .map_err(internal)?;
         }
-        Ok(Self { engine, linker, settings, compiled: Mutex::new(HashMap::new()), stop_ticker })
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(settings.seed);
+        let mut random_bytes = vec![0u8; 4096];
+        rng.fill_bytes(&mut random_bytes);
+        Ok(Self { engine, linker, settings, compiled: Mutex::new(HashMap::new()), stop_ticker, random_bytes })
     }
 
     /// The settings.
@@ -199,13 +225,11 @@ impl Runtime {
     }
 
     fn new_store(&self, deadline: Duration) -> Store<HostState> {
-        let mut seed = rand_chacha::ChaCha8Rng::seed_from_u64(self.settings.seed);
-        let mut bytes = vec![0u8; 4096];
-        seed.fill_bytes(&mut bytes);
+        let bytes = self.random_bytes.clone();
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
-            .secure_random(wasmtime_wasi::Deterministic::new(bytes.clone()))
+            .secure_random(wasmtime_wasi::Deterministic::new(self.random_bytes.clone()))
             .insecure_random(wasmtime_wasi::Deterministic::new(bytes))
             .insecure_random_seed(u128::from(self.settings.seed))
             .allow_tcp(false)

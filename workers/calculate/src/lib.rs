@@ -77,38 +77,70 @@ fn channel(t: &dyn Transforms, name: &str, series: &[f64], sample_range: &str) -
     Ok(m)
 }
 
+/// One image to make: (transform, its input series, sample_range, colour, channel order).
+type ImageJob<'a> = (&'a str, &'a [Vec<f64>], &'a str, ColorType, [usize; 3]);
+
 /// Computes the five images of a snapshot (newest first), as the original's Version D did, with
-/// the transforms `config` names.
+/// the transforms `config` names. The five images are independent jobs spread over the cores.
 pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTransforms) -> Result<GafImages, Error> {
     let n = snapshot.len();
-    let gray = |m: &cgaf_kernels::Matrix| encode_b64(ColorType::Gray, n, &[m]);
-    let gasf = channel(t, &config.midpoint_gasf, &snapshot.midpoints, "-1,1")?;
-    let gadf = channel(t, &config.midpoint_gadf, &snapshot.midpoints, "-1,1")?;
-
     let levels = orderbook_imbalance(snapshot, 3);
-    let book: Vec<_> =
-        levels.iter().map(|series| channel(t, &config.orderbook, series, "-1,1")).collect::<Result<_, _>>()?;
-
     let (buy_triplets, sell_triplets) = trade_intensity(snapshot);
-    let channels = |name: &str, triplets: &[[f64; 3]]| -> Result<Vec<cgaf_kernels::Matrix>, Error> {
-        (0..3)
-            .map(|c| {
-                let series: Vec<f64> = triplets.iter().map(|x| x[c]).collect();
-                channel(t, name, &series, "0,1")
-            })
-            .collect()
-    };
-    let buy = channels(&config.buy, &buy_triplets)?;
-    let sell = channels(&config.sell, &sell_triplets)?;
+    let column = |triplets: &[[f64; 3]], c: usize| -> Vec<f64> { triplets.iter().map(|x| x[c]).collect() };
+    let buy: Vec<Vec<f64>> = (0..3).map(|c| column(&buy_triplets, c)).collect();
+    let sell: Vec<Vec<f64>> = (0..3).map(|c| column(&sell_triplets, c)).collect();
 
+    let mid = std::slice::from_ref(&snapshot.midpoints);
+    let jobs: [ImageJob<'_>; 5] = [
+        (&config.midpoint_gasf, mid, "-1,1", ColorType::Gray, [0, 0, 0]),
+        (&config.midpoint_gadf, mid, "-1,1", ColorType::Gray, [0, 0, 0]),
+        (&config.orderbook, &levels, "-1,1", ColorType::Rgb, [0, 1, 2]),
+        // The original's channel permutation [1, 0, 2]: buys are green, sells red.
+        (&config.buy, &buy, "0,1", ColorType::Rgb, [1, 0, 2]),
+        (&config.sell, &sell, "0,1", ColorType::Rgb, [0, 1, 2]),
+    ];
+    let run = |job: &ImageJob<'_>| -> Result<String, Error> {
+        let (name, series, range, color, order) = *job;
+        let ms: Vec<cgaf_kernels::Matrix> =
+            series.iter().map(|x| channel(t, name, x, range)).collect::<Result<_, _>>()?;
+        match color {
+            ColorType::Gray => encode_b64(color, n, &[&ms[0]]),
+            ColorType::Rgb => encode_b64(color, n, &[&ms[order[0]], &ms[order[1]], &ms[order[2]]]),
+        }
+    };
+    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(jobs.len());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<String, Error>>> = (0..jobs.len()).map(|_| None).collect();
+    let done: Vec<Vec<(usize, Result<String, Error>)>> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= jobs.len() {
+                            return out;
+                        }
+                        out.push((i, run(&jobs[i])));
+                    }
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
+    });
+    for (i, r) in done.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    let mut take = |i: usize| -> Result<String, Error> {
+        results[i].take().unwrap_or_else(|| Err(Error::Task("an image job did not finish".into())))
+    };
     Ok(GafImages {
         midpoint: snapshot.newest_midpoint.clone().unwrap_or_default(),
-        midpoint_gasf: gray(&gasf)?,
-        midpoint_gadf: gray(&gadf)?,
-        orderbook: encode_b64(ColorType::Rgb, n, &[&book[0], &book[1], &book[2]])?,
-        // The original's channel permutation [1, 0, 2]: buys are green, sells red.
-        buy: encode_b64(ColorType::Rgb, n, &[&buy[1], &buy[0], &buy[2]])?,
-        sell: encode_b64(ColorType::Rgb, n, &[&sell[0], &sell[1], &sell[2]])?,
+        midpoint_gasf: take(0)?,
+        midpoint_gadf: take(1)?,
+        orderbook: take(2)?,
+        buy: take(3)?,
+        sell: take(4)?,
         size: n as i32,
     })
 }

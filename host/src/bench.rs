@@ -357,6 +357,38 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         via_plugin.as_secs_f64() / native_one.as_secs_f64()
     );
 
+    eprintln!("      sma-cross through the sandbox, 1M bars in batches of 10k ...");
+    let h = host.clone();
+    let n_bars = if args.quick { 200_000 } else { 1_000_000 };
+    let bars_per_s = tokio::task::spawn_blocking(move || -> Result<f64> {
+        let bars: Vec<cgaf_runtime::Bar> = (0..n_bars)
+            .map(|i| {
+                let p = 100.0 + (i as f64 * 0.01).sin() * 5.0 + (i as f64 * 0.001).cos();
+                cgaf_runtime::Bar {
+                    time_ms: i as i64 * 1000,
+                    open: p,
+                    high: p,
+                    low: p,
+                    close: p,
+                    volume: 1.0,
+                    buy_volume: 0.5,
+                    sell_volume: 0.5,
+                }
+            })
+            .collect();
+        let params = vec![("fast".to_string(), "10".to_string()), ("slow".to_string(), "30".to_string())];
+        let mut s = h.strategy("sma-cross", &params)?;
+        let t = Instant::now();
+        let mut decisions = 0usize;
+        for chunk in bars.chunks(10_000) {
+            decisions += s.on_bars(chunk)?.len();
+        }
+        anyhow::ensure!(decisions == bars.len(), "one decision per bar");
+        Ok(bars.len() as f64 / t.elapsed().as_secs_f64())
+    })
+    .await??;
+    println!("sma-cross via plugin: {:.2} M bars/s (aim >= 2 M bars/s)", bars_per_s / 1e6);
+
     eprintln!("[3/5] GASF batch 1000 x 256 ...");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let batch = random_series(&mut rng, if args.quick { 200 } else { 1000 }, 256);

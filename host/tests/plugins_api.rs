@@ -173,6 +173,35 @@ async fn uploads_are_validated_and_versions_managed() {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+    // Multipart uploads work too (the same bytes again: stored already).
+    let boundary = "cgaf-test-boundary";
+    let mut form = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gadf-next.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
+    )
+    .into_bytes();
+    form.extend(component("hostile", "gadf-next"));
+    form.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
+    let r = http
+        .post(format!("{base}/api/plugins"))
+        .bearer_auth(&token)
+        .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{:?}", r.text().await);
+    // The CLI talks to the same routes.
+    let out = common::cgaf().args(["plugin", "list", "gadf", "--url", &base]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed["active_version"], "1.0.0");
+    let out = common::cgaf().args(["plugin", "rollback", "gadf", "--url", &base, "--token", &token]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = common::cgaf()
+        .args(["plugin", "activate", "gadf", "1.0.0", "--url", &base, "--token", &token])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     // Stats of this replica are shown.
     let show: serde_json::Value =
         http.get(format!("{base}/api/plugins/gadf")).send().await.unwrap().json().await.unwrap();

@@ -165,3 +165,46 @@ async fn gafs_changes_are_notified() {
         other => panic!("unexpected {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn quarantine_reactivates_the_previous_version_and_keeps_the_reason() {
+    use cgaf_store::plugins::NewPlugin;
+    let db = db().await;
+    let new = |version: &'static str, bytes: &'static [u8]| NewPlugin {
+        name: "gadf",
+        version,
+        kind: "image-transform",
+        sha256: if bytes[0] == 1 { "aa" } else { "bb" },
+        bytes,
+        description: "",
+        params: serde_json::json!([]),
+        builtin: false,
+        uploader: Some("test"),
+    };
+    db.store.insert_plugin(&new("1.0.0", &[1])).await.unwrap();
+    db.store.insert_plugin(&new("1.1.0", &[2])).await.unwrap();
+    // The same version with other bytes is refused.
+    assert!(matches!(
+        db.store.insert_plugin(&new("1.1.0", &[1])).await,
+        Err(cgaf_store::Error::PluginVersionExists(_))
+    ));
+    db.store.activate_plugin("gadf", "1.0.0", "test", false).await.unwrap();
+    db.store.activate_plugin("gadf", "1.1.0", "test", false).await.unwrap();
+    let now = db.store.quarantine_plugin("gadf", "1.1.0", "5 failures in a row; last: trap").await.unwrap();
+    assert_eq!(now.as_deref(), Some("1.0.0"));
+    let versions = db.store.plugin_versions("gadf").await.unwrap();
+    let v11 = versions.iter().find(|v| v.version == "1.1.0").unwrap();
+    assert!(!v11.active);
+    assert_eq!(v11.quarantine_reason.as_deref(), Some("5 failures in a row; last: trap"));
+    assert!(versions.iter().find(|v| v.version == "1.0.0").unwrap().active);
+    // A quarantined version is not rolled back to, and is refused unless an operator insists.
+    assert!(matches!(db.store.rollback_plugin("gadf", "test").await, Err(cgaf_store::Error::NothingToRollBack(_))));
+    assert!(matches!(
+        db.store.activate_plugin("gadf", "1.1.0", "test", false).await,
+        Err(cgaf_store::Error::PluginQuarantined(_))
+    ));
+    db.store.activate_plugin("gadf", "1.1.0", "operator", true).await.unwrap();
+    let active = db.store.active_plugins().await.unwrap();
+    assert_eq!(active.len(), 1);
+    assert_eq!(active[0].version, "1.1.0");
+}

@@ -50,7 +50,11 @@ pub fn encode_raw(color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, 
             ColorType::Rgb => png::ColorType::Rgb,
         });
         enc.set_depth(png::BitDepth::Eight);
+        // Fast deflate with per-row adaptive filters: measured on 600-sample images, 14 % smaller
+        // than the default Sub filter (2.59 vs 3.02 MB of JSON) at no extra encode time; zlib's
+        // default level would give 2.0 MB but takes 6x longer per calculate cycle.
         enc.set_compression(png::Compression::Fast);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
         let mut w = enc.write_header().map_err(|e| Error::Png(e.to_string()))?;
         w.write_image_data(pixels).map_err(|e| Error::Png(e.to_string()))?;
         w.finish().map_err(|e| Error::Png(e.to_string()))?;

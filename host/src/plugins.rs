@@ -18,9 +18,12 @@ pub fn builtin(name: &str) -> Option<&'static [u8]> {
     BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
 
-/// Runtime settings for this process (compile cache in the data folder).
+/// Runtime settings for this process (compile cache in the data folder; wasmtime's cache wants
+/// an absolute path, and `--data-dir` defaults to the relative `./.cgaf`).
 pub fn runtime_settings(data_dir: &Path) -> RuntimeSettings {
-    RuntimeSettings { cache_dir: Some(data_dir.join("wasm-cache")), ..RuntimeSettings::default() }
+    let dir = data_dir.join("wasm-cache");
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+    RuntimeSettings { cache_dir: Some(dir), ..RuntimeSettings::default() }
 }
 
 /// A plugin host with every built-in installed, without a database (for `cgaf transform`).
@@ -131,4 +134,17 @@ pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
         });
     }
     Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compile_cache_path_is_absolute_for_the_default_relative_data_dir() {
+        let s = runtime_settings(Path::new("./.cgaf"));
+        let dir = s.cache_dir.expect("a cache folder");
+        assert!(dir.is_absolute(), "{}", dir.display());
+        assert!(dir.ends_with(".cgaf/wasm-cache"));
+    }
 }

@@ -3,7 +3,7 @@
 
 use crate::cli::BenchArgs;
 use anyhow::{Context, Result};
-use cgaf_collect::{AnySource, MarketSource, SourceKind, SourceSettings};
+use cgaf_collect::{AnySource, MarketSource, SourceSettings};
 use cgaf_kernels::{GafMethod, GafParams, SizeParam};
 use cgaf_store::{GafRow, Snapshot};
 use rand::{Rng, SeedableRng};
@@ -38,14 +38,7 @@ fn ms(d: Duration) -> String {
 /// A realistic 600-sample snapshot from the simulator, with the original's 5-row centred
 /// moving average of buys and sells.
 async fn sim_snapshot(n: usize) -> Result<Snapshot> {
-    let settings = SourceSettings {
-        kind: SourceKind::Sim,
-        url: None,
-        aggregation: rust_decimal::Decimal::from(10),
-        depth: 3,
-        http_timeout: Duration::from_secs(1),
-        seed: 7,
-    };
+    let settings = SourceSettings { seed: 7, ..SourceSettings::default() };
     let mut src = AnySource::new(&settings)?;
     let mut cursor = None;
     let mut samples = Vec::with_capacity(n);

@@ -3,7 +3,7 @@
 
 mod common;
 
-use cgaf_collect::{AnySource, MarketSource, SourceKind, SourceSettings};
+use cgaf_collect::{AnySource, MarketSource, SourceSettings};
 use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
 use common::{eventually, Service};
@@ -86,14 +86,7 @@ async fn database_restart_loses_nothing_and_duplicates_nothing() {
         .await
         .unwrap();
     assert!(rows.len() as i64 >= before + 60, "{} rows, {before} before the outage", rows.len());
-    let settings = SourceSettings {
-        kind: SourceKind::Sim,
-        url: None,
-        aggregation: Decimal::from(10),
-        depth: 3,
-        http_timeout: Duration::from_secs(1),
-        seed: 7,
-    };
+    let settings = SourceSettings { seed: 7, ..SourceSettings::default() };
     let mut sim = AnySource::new(&settings).unwrap();
     let mut cursor = None;
     let norm = |v: Vec<String>| v.iter().map(|s| s.parse::<Decimal>().unwrap().normalize()).collect::<Vec<_>>();

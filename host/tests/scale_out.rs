@@ -4,7 +4,7 @@
 
 mod common;
 
-use cgaf_collect::{AnySource, MarketSource, SourceKind, SourceSettings};
+use cgaf_collect::{AnySource, MarketSource, SourceSettings};
 use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
 use common::{eventually, Service};
@@ -37,14 +37,7 @@ async fn holders(store: &Store) -> HashMap<String, String> {
 
 /// Every product's stored midpoints are exactly the simulator's sequence from its start.
 async fn assert_sequences_exact(store: &Store) {
-    let settings = SourceSettings {
-        kind: SourceKind::Sim,
-        url: None,
-        aggregation: Decimal::from(10),
-        depth: 3,
-        http_timeout: Duration::from_secs(1),
-        seed: 11,
-    };
+    let settings = SourceSettings { seed: 11, ..SourceSettings::default() };
     for p in PRODUCTS {
         let rows = store
             .client()

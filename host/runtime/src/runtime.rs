@@ -249,14 +249,7 @@ impl Runtime {
 
     /// Translates a wasmtime error of a call into the typed error.
     fn call_error(&self, store: &Store<HostState>, e: wasmtime::Error, deadline: Duration) -> Error {
-        if store.data().limiter.memory_limit_hit {
-            return Error::MemoryLimit(self.settings.memory_limit);
-        }
-        match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => Error::Timeout(deadline.as_millis() as u64),
-            Some(t) => Error::Trap(t.to_string()),
-            None => Error::Trap(format!("{e:#}")),
-        }
+        call_failure(store, e, deadline)
     }
 
     /// Validates `bytes` as a plugin component and compiles it (once per sha256): a component,
@@ -446,37 +439,38 @@ impl Runtime {
             instance: inst,
             resource,
             deadline: self.settings.call_deadline,
-            memory_limit: self.settings.memory_limit,
             max_values: self.settings.max_result_values,
             broken: false,
         })
     }
 }
 
-fn plugin_error_t(e: bindings::transform::gaf::plugin::types::PluginError) -> PluginError {
-    use bindings::transform::gaf::plugin::types::PluginError as E;
-    match e {
-        E::InvalidParams(m) => PluginError::InvalidParams(m),
-        E::InvalidInput(m) => PluginError::InvalidInput(m),
-        E::Failed(m) => PluginError::Failed(m),
-    }
+/// The generated `plugin-error` of each world → [`PluginError`].
+macro_rules! plugin_error_from {
+    ($($f:ident: $world:ident),*) => {$(
+        fn $f(e: bindings::$world::gaf::plugin::types::PluginError) -> PluginError {
+            use bindings::$world::gaf::plugin::types::PluginError as E;
+            match e {
+                E::InvalidParams(m) => PluginError::InvalidParams(m),
+                E::InvalidInput(m) => PluginError::InvalidInput(m),
+                E::Failed(m) => PluginError::Failed(m),
+            }
+        }
+    )*};
 }
+plugin_error_from!(plugin_error_t: transform, plugin_error_b: blender, plugin_error_s: strategy);
 
-fn plugin_error_b(e: bindings::blender::gaf::plugin::types::PluginError) -> PluginError {
-    use bindings::blender::gaf::plugin::types::PluginError as E;
-    match e {
-        E::InvalidParams(m) => PluginError::InvalidParams(m),
-        E::InvalidInput(m) => PluginError::InvalidInput(m),
-        E::Failed(m) => PluginError::Failed(m),
+/// A failed call → the typed error: the memory cap (the limiter refused a grow), the deadline
+/// (epoch interrupt), or another trap.
+fn call_failure(store: &Store<HostState>, e: wasmtime::Error, deadline: Duration) -> Error {
+    let limiter = &store.data().limiter;
+    if limiter.memory_limit_hit {
+        return Error::MemoryLimit(limiter.memory_limit);
     }
-}
-
-fn plugin_error_s(e: bindings::strategy::gaf::plugin::types::PluginError) -> PluginError {
-    use bindings::strategy::gaf::plugin::types::PluginError as E;
-    match e {
-        E::InvalidParams(m) => PluginError::InvalidParams(m),
-        E::InvalidInput(m) => PluginError::InvalidInput(m),
-        E::Failed(m) => PluginError::Failed(m),
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => Error::Timeout(deadline.as_millis() as u64),
+        Some(t) => Error::Trap(t.to_string()),
+        None => Error::Trap(format!("{e:#}")),
     }
 }
 
@@ -488,7 +482,6 @@ pub struct StrategyInstance {
     instance: bindings::strategy::Strategy,
     resource: ResourceAny,
     deadline: Duration,
-    memory_limit: usize,
     max_values: usize,
     broken: bool,
 }
@@ -497,14 +490,7 @@ impl StrategyInstance {
     fn fail(&mut self, e: wasmtime::Error) -> Error {
         // A trapped instance cannot be called again.
         self.broken = true;
-        if self.store.data().limiter.memory_limit_hit {
-            return Error::MemoryLimit(self.memory_limit);
-        }
-        match e.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => Error::Timeout(self.deadline.as_millis() as u64),
-            Some(t) => Error::Trap(t.to_string()),
-            None => Error::Trap(format!("{e:#}")),
-        }
+        call_failure(&self.store, e, self.deadline)
     }
 
     fn arm(&mut self) -> Result<(), Error> {

@@ -153,3 +153,103 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.leases
   expires_at timestamptz NOT NULL,
   PRIMARY KEY (role, product)
 );
+
+-- migration: 5 strategy runs, decision log, kill switch, sweeps
+-- One row per strategy run: what it runs, on what, with which costs and limits, and where it is.
+-- A worker claims a run (holder + heartbeat); a run whose holder stopped heartbeating passes to
+-- another worker, which resumes it from `portfolio`, `strategy_state` and `last_bar_ms`.
+CREATE TABLE IF NOT EXISTS crypto_gaf.runs
+(
+  run_id bigserial PRIMARY KEY,
+  strategy text NOT NULL,
+  strategy_version text NOT NULL,
+  params jsonb NOT NULL DEFAULT '{}',
+  product text NOT NULL,
+  mode text NOT NULL CHECK (mode IN ('backtest', 'paper')),
+  from_ms bigint,
+  to_ms bigint,
+  bar_interval_ms bigint NOT NULL CHECK (bar_interval_ms > 0),
+  settings jsonb NOT NULL,
+  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'finished', 'stopped', 'failed')),
+  status_reason text,
+  stop_requested boolean NOT NULL DEFAULT false,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  started_at timestamptz,
+  finished_at timestamptz,
+  holder text,
+  heartbeat_at timestamptz,
+  bars_done bigint NOT NULL DEFAULT 0,
+  bars_total bigint,
+  last_bar_ms bigint,
+  portfolio jsonb,
+  strategy_state jsonb,
+  metrics jsonb,
+  decision_log_sha256 text
+);
+CREATE INDEX IF NOT EXISTS runs_status ON crypto_gaf.runs (status);
+
+-- The decision log (FMEL): one row per bar of a run — market state, strategy state, decision,
+-- risk-gate action, order and fill, position, cash and equity.
+CREATE TABLE IF NOT EXISTS crypto_gaf.decisions
+(
+  run_id bigint NOT NULL REFERENCES crypto_gaf.runs(run_id) ON DELETE CASCADE,
+  seq bigint NOT NULL,
+  time_ms bigint NOT NULL,
+  market jsonb NOT NULL,
+  strategy_state jsonb,
+  target float8 NOT NULL,
+  reason text,
+  gate text,
+  order_target float8,
+  fill_price float8,
+  fill_quantity float8,
+  fee float8,
+  position float8 NOT NULL,
+  held_target float8 NOT NULL,
+  cash float8 NOT NULL,
+  equity float8 NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+CREATE INDEX IF NOT EXISTS decisions_time ON crypto_gaf.decisions (run_id, time_ms);
+
+-- The global kill switch: while engaged, every paper run flattens and stops, and no paper run starts.
+CREATE TABLE IF NOT EXISTS crypto_gaf.kill_switch
+(
+  id boolean PRIMARY KEY DEFAULT true CHECK (id),
+  engaged boolean NOT NULL DEFAULT false,
+  reason text,
+  changed_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO crypto_gaf.kill_switch (id) VALUES (true) ON CONFLICT DO NOTHING;
+
+-- Parameter sweeps: a grid of backtests (optionally walk-forward), run by a trade worker.
+CREATE TABLE IF NOT EXISTS crypto_gaf.sweeps
+(
+  sweep_id bigserial PRIMARY KEY,
+  request jsonb NOT NULL,
+  status text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'finished', 'failed')),
+  status_reason text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  holder text,
+  heartbeat_at timestamptz,
+  jobs_done bigint NOT NULL DEFAULT 0,
+  jobs_total bigint,
+  result jsonb,
+  heatmap_png bytea
+);
+
+-- New runs and sweeps are announced on cgaf_runs so trade workers start them at once.
+CREATE OR REPLACE FUNCTION crypto_gaf.notify_runs() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_notify('cgaf_runs', TG_TABLE_NAME);
+  RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS runs_notify ON crypto_gaf.runs;
+CREATE TRIGGER runs_notify AFTER INSERT ON crypto_gaf.runs
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_runs();
+DROP TRIGGER IF EXISTS sweeps_notify ON crypto_gaf.sweeps;
+CREATE TRIGGER sweeps_notify AFTER INSERT ON crypto_gaf.sweeps
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_runs();

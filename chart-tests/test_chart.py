@@ -473,7 +473,7 @@ def test_original_values_products_and_sizes():
     worker = pod_spec(one(docs, "Deployment", "worker"))["containers"][0]
     assert env_value(worker, "CGAF_PRODUCTS") == "BTC-USD:600,ETH-USD:300"
     assert env_value(worker, "CGAF_SYNC_PRODUCTS") == "true"
-    assert env_value(worker, "CGAF_ROLES") == "collect,calculate"
+    assert env_value(worker, "CGAF_ROLES") == "collect,calculate,trade"
     assert env_value(worker, "CGAF_SOURCE") == "coinbase-local"
     assert env_value(worker, "CGAF_SOURCE_URL") == "http://coinbase-local:4201"
     assert env_value(worker, "CGAF_COLLECT_SCHEDULE") == "250ms"
@@ -528,8 +528,13 @@ def test_sleep_intervals_and_sources():
 def test_worker_roles_follow_enabled_flags():
     docs = render({"collect": {"enabled": False}})
     worker = pod_spec(one(docs, "Deployment", "worker"))["containers"][0]
+    assert env_value(worker, "CGAF_ROLES") == "calculate,trade"
+    assert env_value(worker, "CGAF_TRADE_SCHEDULE") == "250ms"
+    docs = render({"collect": {"enabled": False}, "trade": {"enabled": False}})
+    worker = pod_spec(one(docs, "Deployment", "worker"))["containers"][0]
     assert env_value(worker, "CGAF_ROLES") == "calculate"
-    docs = render({"collect": {"enabled": False}, "calculate": {"enabled": False}, "api": {"enabled": False}})
+    docs = render({"collect": {"enabled": False}, "calculate": {"enabled": False}, "trade": {"enabled": False},
+                   "api": {"enabled": False}})
     assert of_kind(docs, "Deployment") == []
     assert of_kind(docs, "Job"), "the schema is still migrated"
 

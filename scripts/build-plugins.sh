@@ -51,7 +51,7 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/
 fi
 
 BUILTINS=(gasf gadf mtf recurrence-plot sma-cross blend-mean blend-ewma blend-product)
-HOSTILE=(loop memory-bomb stack-overflow panic huge-result wrong-world wasi-sockets wasi-filesystem bad-info slow-info gadf-next)
+HOSTILE=(loop memory-bomb stack-overflow panic huge-result wrong-world wasi-sockets wasi-filesystem bad-info slow-info gadf-next momentum)
 
 packages=()
 for n in "${BUILTINS[@]}"; do packages+=(-p "cgaf-plugin-$n"); done

@@ -7,6 +7,7 @@ pub mod error;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;
+pub mod runs;
 
 pub use cache::Cache;
 pub use error::ApiError;
@@ -42,6 +43,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/plugins/{name}/activate"),
     ("POST", "/api/plugins/{name}/rollback"),
     ("POST", "/api/transforms/{name}"),
+    ("POST", "/api/runs"),
+    ("GET", "/api/runs"),
+    ("GET", "/api/runs/{id}"),
+    ("POST", "/api/runs/{id}/stop"),
+    ("GET", "/api/runs/{id}/decisions"),
+    ("GET", "/api/leaderboard"),
+    ("GET", "/api/kill-switch"),
+    ("POST", "/api/kill-switch"),
+    ("POST", "/api/sweeps"),
+    ("GET", "/api/sweeps"),
+    ("GET", "/api/sweeps/{id}"),
+    ("GET", "/api/sweeps/{id}/results.csv"),
+    ("GET", "/api/sweeps/{id}/heatmap.png"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -401,6 +415,58 @@ pub fn routes(state: Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .then(plugins::rollback);
     let transform =
         warp::path!("api" / "transforms" / String).and(warp::post()).and(s()).and(body()).then(plugins::transform);
+    let run_create = warp::path!("api" / "runs").and(warp::post()).and(s()).and(auth()).and(body()).then(runs::create);
+    let run_list = warp::path!("api" / "runs").and(warp::get()).and(s()).and(raw_query()).then(runs::list);
+    let run_show = warp::path!("api" / "runs" / i64).and(warp::get()).and(s()).then(runs::show);
+    let run_stop = warp::path!("api" / "runs" / i64 / "stop").and(warp::post()).and(s()).and(auth()).then(runs::stop);
+    let run_decisions = warp::path!("api" / "runs" / i64 / "decisions")
+        .and(warp::get())
+        .and(s())
+        .and(raw_query())
+        .then(runs::decisions);
+    let leaderboard =
+        warp::path!("api" / "leaderboard").and(warp::get()).and(s()).and(raw_query()).then(runs::leaderboard);
+    let kill_get = warp::path!("api" / "kill-switch").and(warp::get()).and(s()).then(runs::kill_switch);
+    let kill_set = warp::path!("api" / "kill-switch")
+        .and(warp::post())
+        .and(s())
+        .and(auth())
+        .and(body())
+        .then(runs::set_kill_switch);
+    let sweep_create =
+        warp::path!("api" / "sweeps").and(warp::post()).and(s()).and(auth()).and(body()).then(runs::create_sweep);
+    let sweep_list = warp::path!("api" / "sweeps").and(warp::get()).and(s()).then(runs::list_sweeps);
+    let sweep_show = warp::path!("api" / "sweeps" / i64).and(warp::get()).and(s()).then(runs::show_sweep);
+    let sweep_csv = warp::path!("api" / "sweeps" / i64 / "results.csv").and(warp::get()).and(s()).then(runs::sweep_csv);
+    let sweep_png =
+        warp::path!("api" / "sweeps" / i64 / "heatmap.png").and(warp::get()).and(s()).then(runs::sweep_heatmap);
+    let strategy_routes = run_create
+        .map(respond)
+        .or(run_list.map(respond))
+        .unify()
+        .or(run_show.map(respond))
+        .unify()
+        .or(run_stop.map(respond))
+        .unify()
+        .or(run_decisions.map(respond))
+        .unify()
+        .or(leaderboard.map(respond))
+        .unify()
+        .or(kill_get.map(respond))
+        .unify()
+        .or(kill_set.map(respond))
+        .unify()
+        .or(sweep_create.map(respond))
+        .unify()
+        .or(sweep_list.map(respond))
+        .unify()
+        .or(sweep_show.map(respond))
+        .unify()
+        .or(sweep_csv.map(respond))
+        .unify()
+        .or(sweep_png.map(respond))
+        .unify()
+        .boxed();
     let openapi = warp::path!("api" / "openapi.json")
         .and(warp::get())
         .map(|| Ok::<_, ApiError>(warp::reply::json(&openapi::document()).into_response()));
@@ -427,6 +493,8 @@ pub fn routes(state: Arc<ApiState>) -> BoxedFilter<(Response,)> {
         .or(plugin_rollback.map(respond))
         .unify()
         .or(transform.map(respond))
+        .unify()
+        .or(strategy_routes)
         .unify()
         .or(openapi.map(respond))
         .unify()

@@ -10,6 +10,10 @@ fn product_param(location: &str) -> Value {
     json!({"name": "product", "in": location, "required": true, "schema": {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$"}, "example": "BTC-USD"})
 }
 
+fn id_param() -> Value {
+    json!({"name": "id", "in": "path", "required": true, "schema": {"type": "integer"}})
+}
+
 /// The document; every entry of [`crate::ROUTES`] appears in it.
 pub fn document() -> Value {
     let secured = json!([{"bearer": []}]);
@@ -91,6 +95,60 @@ pub fn document() -> Value {
                     "properties": {"series": {"type": "array", "items": {"type": "number"}}, "params": {"type": "object", "description": "pyts parameter names; values as JSON or Python text"}}}}}},
                 "responses": {"200": {"description": "The matrix as rows"}, "404": error_response("No such transform"),
                     "422": error_response("The plugin refused the parameters or input"), "502": error_response("The plugin failed (trap, timeout, memory, invalid result)")}}},
+            "/api/runs": {
+                "post": {"summary": "Start a strategy run: a backtest over stored samples or a paper run following live samples", "security": secured,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunRequest"}}}},
+                    "responses": {"201": {"description": "Created (status pending; a trade worker starts it)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}},
+                        "400": error_response("Bad request: unknown strategy/version/product, parameters refused by the plugin, bad settings, kill switch engaged (paper)"),
+                        "401": error_response("Missing or wrong token")}},
+                "get": {"summary": "Runs, newest first",
+                    "parameters": [{"name": "mode", "in": "query", "schema": {"type": "string", "enum": ["backtest", "paper"]}},
+                        {"name": "status", "in": "query", "schema": {"type": "string", "enum": ["pending", "running", "finished", "stopped", "failed"]}},
+                        {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 100, "maximum": 1000}}],
+                    "responses": {"200": {"description": "{\"runs\": [Run]}"}}}
+            },
+            "/api/runs/{id}": {"get": {"summary": "A run: status, progress, settings, metrics (periods_per_year named), portfolio, decision-log sha256 and its equity curve (at most 1000 points)",
+                "parameters": [id_param()],
+                "responses": {"200": {"description": "The run", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Run"}}}}, "404": error_response("Unknown run")}}},
+            "/api/runs/{id}/stop": {"post": {"summary": "Stop a run (pending: at once; running: at its next step)", "security": secured,
+                "parameters": [id_param()],
+                "responses": {"202": {"description": "Stop requested"}, "401": error_response("Missing or wrong token"), "404": error_response("Unknown run")}}},
+            "/api/runs/{id}/decisions": {"get": {"summary": "The decision log (FMEL): one row per bar with market state, strategy state, decision, risk-gate action, order, fill, position, cash and equity",
+                "parameters": [id_param(),
+                    {"name": "from", "in": "query", "description": "Bars closing at or after (ms since the epoch or RFC 3339)", "schema": {"type": "string"}},
+                    {"name": "to", "in": "query", "description": "Bars closing before", "schema": {"type": "string"}},
+                    {"name": "cursor", "in": "query", "description": "next_cursor of the previous page", "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 1000, "maximum": 10000}},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["json", "csv"], "default": "json"}}],
+                "responses": {"200": {"description": "{\"decisions\": [...], \"next_cursor\": string|null} or the whole range as CSV (whose sha256 is the run's decision_log_sha256)",
+                    "content": {"application/json": {}, "text/csv": {}}}, "400": error_response("Bad query"), "404": error_response("Unknown run")}}},
+            "/api/leaderboard": {"get": {"summary": "Runs ranked by a metric, best first; ties in run order",
+                "parameters": [{"name": "metric", "in": "query", "schema": {"type": "string", "default": "sharpe",
+                        "enum": ["sharpe", "sortino", "total_return", "cagr", "calmar", "max_drawdown", "win_rate", "exposure", "volatility"]}},
+                    {"name": "mode", "in": "query", "schema": {"type": "string", "enum": ["backtest", "paper"]}},
+                    {"name": "min_trades", "in": "query", "schema": {"type": "integer", "default": 0}},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "default": 50, "maximum": 1000}}],
+                "responses": {"200": {"description": "{\"entries\": [{rank, run_id, strategy, params, value, trades, metrics}]}"}, "400": error_response("Bad query")}}},
+            "/api/kill-switch": {
+                "get": {"summary": "The global kill switch", "responses": {"200": {"description": "{engaged, reason, changed_at}"}}},
+                "post": {"summary": "Engage or release the kill switch: while engaged every paper run flattens and stops, and no paper run starts", "security": secured,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["engaged"],
+                        "properties": {"engaged": {"type": "boolean"}, "reason": {"type": "string"}}}}}},
+                    "responses": {"200": {"description": "The new state"}, "400": error_response("Bad body"), "401": error_response("Missing or wrong token")}}
+            },
+            "/api/sweeps": {
+                "post": {"summary": "Start a parameter sweep (grid, optional walk-forward splits) over stored samples", "security": secured,
+                    "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/SweepRequest"}}}},
+                    "responses": {"201": {"description": "Created (status pending)"}, "400": error_response("Bad request"), "401": error_response("Missing or wrong token")}},
+                "get": {"summary": "Sweeps, newest first", "responses": {"200": {"description": "{\"sweeps\": [...]}"}}}
+            },
+            "/api/sweeps/{id}": {"get": {"summary": "A sweep: status, progress (jobs_done/jobs_total) and, once finished, its result: rows per grid point, walk-forward folds, best parameters out of sample, heatmap axes",
+                "parameters": [id_param()], "responses": {"200": {"description": "The sweep"}, "404": error_response("Unknown sweep")}}},
+            "/api/sweeps/{id}/results.csv": {"get": {"summary": "The results table as CSV", "parameters": [id_param()],
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "404": error_response("Unknown sweep"), "503": error_response("Not finished yet")}}},
+            "/api/sweeps/{id}/heatmap.png": {"get": {"summary": "The heatmap: first grid parameter left to right, second bottom to top, viridis from worst to best, grey = no value",
+                "parameters": [id_param()],
+                "responses": {"200": {"description": "PNG", "content": {"image/png": {}}}, "404": error_response("Unknown sweep or no heatmap"), "503": error_response("Not finished yet")}}},
             "/api/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI 3.0 document"}}}},
             "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "The process serves requests"}}}},
             "/readyz": {"get": {"summary": "Readiness: database reachable, migrations applied, cache loaded",
@@ -114,6 +172,35 @@ pub fn document() -> Value {
                     "product": {"type": "string"}, "max_size": {"type": "integer"}, "size": {"type": "integer", "nullable": true},
                     "midpoint": {"type": "string", "nullable": true}, "computed": {"type": "boolean"},
                     "computed_at": {"type": "string", "format": "date-time", "nullable": true}}},
+                "RunRequest": {"type": "object", "required": ["strategy", "product", "mode"], "additionalProperties": false, "properties": {
+                    "strategy": {"type": "string", "example": "sma-cross@1.0.0", "description": "name (active version) or name@version"},
+                    "params": {"type": "object", "example": {"fast": 5, "slow": 20}},
+                    "product": {"type": "string", "example": "BTC-USD"},
+                    "mode": {"type": "string", "enum": ["backtest", "paper"]},
+                    "from": {"description": "Backtest start, ms since the epoch or RFC 3339 (default: the oldest stored sample)"},
+                    "to": {"description": "Backtest end, exclusive (default: now)"},
+                    "bar_interval": {"type": "string", "default": "1s", "example": "1m"},
+                    "fee_bps": {"type": "number", "default": 0}, "slippage_bps": {"type": "number", "default": 0},
+                    "starting_cash": {"type": "number", "default": 10000},
+                    "risk": {"type": "object", "additionalProperties": false, "properties": {
+                        "max_position": {"type": "number", "minimum": 0, "maximum": 1, "default": 1},
+                        "max_drawdown": {"type": "number", "description": "fraction, e.g. 0.2: flatten and stop beyond it"}}}}},
+                "Run": {"type": "object", "properties": {
+                    "run_id": {"type": "integer"}, "strategy": {"type": "string"}, "strategy_version": {"type": "string"},
+                    "params": {"type": "object"}, "product": {"type": "string"}, "mode": {"type": "string"},
+                    "status": {"type": "string", "enum": ["pending", "running", "finished", "stopped", "failed"]},
+                    "status_reason": {"type": "string", "nullable": true}, "bars_done": {"type": "integer"}, "bars_total": {"type": "integer", "nullable": true},
+                    "portfolio": {"type": "object", "nullable": true}, "metrics": {"type": "object", "nullable": true},
+                    "decision_log_sha256": {"type": "string", "nullable": true},
+                    "equity_curve": {"type": "array", "items": {"type": "object", "properties": {"time_ms": {"type": "integer"}, "equity": {"type": "number"}}}}}},
+                "SweepRequest": {"type": "object", "required": ["strategy", "product", "grid"], "additionalProperties": false, "properties": {
+                    "strategy": {"type": "string"}, "product": {"type": "string"}, "from": {}, "to": {},
+                    "bar_interval": {"type": "string", "default": "1s"},
+                    "grid": {"type": "object", "example": {"fast": {"from": 5, "to": 50, "step": 5}, "slow": [20, 50, 100, 200]}},
+                    "params": {"type": "object", "description": "fixed parameters"},
+                    "splits": {"type": "integer", "default": 0, "description": "walk-forward splits (k+1 rolling segments)"},
+                    "metric": {"type": "string", "default": "sharpe"},
+                    "fee_bps": {"type": "number"}, "slippage_bps": {"type": "number"}, "starting_cash": {"type": "number"}, "risk": {"type": "object"}}},
                 "Error": {"type": "object", "properties": {"error": {"type": "object", "properties": {
                     "status": {"type": "integer"}, "code": {"type": "string"}, "message": {"type": "string"}}}}}
             }

@@ -315,6 +315,7 @@ readinessProbe:
 {{- $r := list -}}
 {{- if .Values.collect.enabled -}}{{- $r = append $r "collect" -}}{{- end -}}
 {{- if .Values.calculate.enabled -}}{{- $r = append $r "calculate" -}}{{- end -}}
+{{- if (.Values.trade | default dict).enabled -}}{{- $r = append $r "trade" -}}{{- end -}}
 {{- join "," $r -}}
 {{- end -}}
 

@@ -276,11 +276,169 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(Loa
 }
 
 /// Runs every benchmark and prints the table.
+/// Deterministic 1-minute bars of a random walk (each open = the previous close), written so
+/// that Python reads back exactly the same doubles (shortest round-trip text).
+fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::MarketBar> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut gauss = move || {
+        // Box-Muller.
+        let (u, v): (f64, f64) = (rng.gen_range(f64::EPSILON..1.0), rng.gen());
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    };
+    let mut price = 100.0f64;
+    (0..n)
+        .map(|i| {
+            let open = price;
+            let close = open * (gauss() * 0.001).exp();
+            let high = open.max(close) * (1.0 + (gauss() * 0.0005).abs());
+            let low = open.min(close) * (1.0 - (gauss() * 0.0005).abs());
+            price = close;
+            cgaf_trade::MarketBar::from(cgaf_runtime::Bar {
+                time_ms: 1_700_000_000_000 + (i as i64 + 1) * 60_000,
+                open,
+                high,
+                low,
+                close,
+                volume: 10.0,
+                buy_volume: 5.0,
+                sell_volume: 5.0,
+            })
+        })
+        .collect()
+}
+
+fn write_bars_csv(path: &std::path::Path, bars: &[cgaf_trade::MarketBar]) -> Result<()> {
+    use std::io::Write;
+    let mut w =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    writeln!(w, "time_ms,open,high,low,close,volume")?;
+    for b in bars {
+        let b = b.bar;
+        writeln!(w, "{},{},{},{},{},{}", b.time_ms, b.open, b.high, b.low, b.close, b.volume)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// The repository's `bench/` folder (next to the binary's source, or under the working folder).
+fn bench_dir() -> Option<std::path::PathBuf> {
+    let here = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../bench");
+    [here, std::path::PathBuf::from("bench")].into_iter().find(|p| p.join("backtrader_sma.py").exists())
+}
+
+/// Runs the Backtrader baseline (installing it into a private virtualenv first); `None` with the
+/// reason when it cannot run here.
+fn run_backtrader(csv: &std::path::Path) -> std::result::Result<serde_json::Value, String> {
+    let dir = bench_dir().ok_or("bench/backtrader_sma.py not found (run from the repository)")?;
+    let setup = std::process::Command::new("bash")
+        .arg(dir.join("setup-backtrader.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running setup-backtrader.sh: {e}"))?;
+    if !setup.status.success() {
+        return Err("setup-backtrader.sh failed (see above)".into());
+    }
+    let py = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or("").trim().to_string();
+    let out = std::process::Command::new(&py)
+        .arg(dir.join("backtrader_sma.py"))
+        .args(["--bars", &csv.to_string_lossy(), "--fast", "10", "--slow", "30", "--cash", "10000", "--fee-bps", "0"])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {py}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("backtrader_sma.py exited with {}", out.status));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("backtrader_sma.py printed no JSON: {e}"))
+}
+
+/// Backtest throughput of sma-cross (10/30) through the sandbox on `n` bars — the whole engine:
+/// decisions, fills, equity, metrics — and the same bars through Backtrader.
+async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Result<()> {
+    let bars = Arc::new(walk_bars(n, 42));
+    let b = bars.clone();
+    let ours = tokio::task::spawn_blocking(move || -> Result<(f64, serde_json::Value)> {
+        let host = crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+        let params = vec![("fast".to_string(), "10".to_string()), ("slow".to_string(), "30".to_string())];
+        let settings = cgaf_trade::RunSettings::default();
+        let mut best = f64::MAX;
+        let mut summary = serde_json::Value::Null;
+        for _ in 0..3 {
+            let mut instance = host.strategy("sma-cross", &params)?;
+            let t = Instant::now();
+            let mut portfolio = cgaf_trade::Portfolio::new(settings.starting_cash);
+            let mut series = cgaf_trade::Series::starting_at(settings.starting_cash);
+            cgaf_trade::drive(
+                &mut instance,
+                &b,
+                &settings,
+                &mut portfolio,
+                cgaf_trade::DriveOptions { batch: 10_000, capture_state: false },
+                None,
+                &mut |r| {
+                    series.push(&r);
+                    Ok(())
+                },
+                &mut |_| true,
+            )?;
+            let m = series.metrics(cgaf_trade::periods_per_year(60_000))?;
+            best = best.min(t.elapsed().as_secs_f64());
+            summary =
+                serde_json::json!({"trades": m.trades, "final_value": portfolio.equity, "fills": portfolio.fills});
+        }
+        Ok((b.len() as f64 / best, summary))
+    })
+    .await??;
+    let (ours_rate, ours_summary) = ours;
+    println!(
+        "backtest sma-cross 10/30 via the sandbox, {n} bars: {:.2} M bars/s ({} trades, final equity {})",
+        ours_rate / 1e6,
+        ours_summary["trades"],
+        ours_summary["final_value"]
+    );
+    if !backtrader {
+        println!("Backtrader baseline skipped (--no-backtrader)");
+        return Ok(());
+    }
+    let dir = tempfile_dir()?;
+    let csv = dir.join("bars.csv");
+    write_bars_csv(&csv, &bars)?;
+    eprintln!("      Backtrader on the same {n} bars (installs backtrader into a private virtualenv once) ...");
+    let bt = tokio::task::spawn_blocking(move || run_backtrader(&csv)).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    match bt {
+        Ok(bt) => {
+            let rate = bt["bars_per_second"].as_f64().unwrap_or(f64::NAN);
+            println!(
+                "Backtrader {} on the same bars: {:.0} bars/s ({} trades, final value {})",
+                bt["version"].as_str().unwrap_or("?"),
+                rate,
+                bt["trades"],
+                bt["final_value"]
+            );
+            lines.push(Line {
+                name: "backtest sma-cross, bars/s (sandbox vs Backtrader)",
+                value: format!("{:.0}", ours_rate),
+                baseline: format!("{rate:.0} (Backtrader)"),
+                ratio: ours_rate / rate,
+                target: 100.0,
+            });
+        }
+        Err(why) => println!("Backtrader baseline skipped: {why}"),
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!("cgaf-bench-bars-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
 pub async fn run(args: &BenchArgs) -> Result<()> {
     let reps = if args.quick { 5 } else { 30 };
     let mut lines = Vec::new();
 
-    eprintln!("[1/5] calculate cycle, 600 samples (5 images, PNG, base64) ...");
+    eprintln!("[1/6] calculate cycle, 600 samples (5 images, PNG, base64) ...");
     let snapshot = Arc::new(sim_snapshot(600).await?);
     let host = Arc::new(crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
     let (s, h) = (snapshot.clone(), host.clone());
@@ -303,7 +461,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
-    eprintln!("[2/5] plugin overhead and GASF 256 via plugin vs native ...");
+    eprintln!("[2/6] plugin overhead and GASF 256 via plugin vs native ...");
     let h = host.clone();
     let (trivial, via_plugin, native_one) =
         tokio::task::spawn_blocking(move || -> Result<(Duration, Duration, Duration)> {
@@ -382,7 +540,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     .await??;
     println!("sma-cross via plugin: {:.2} M bars/s (aim >= 2 M bars/s)", bars_per_s / 1e6);
 
-    eprintln!("[3/5] GASF batch 1000 x 256 ...");
+    eprintln!("[3/6] GASF batch 1000 x 256 ...");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let batch = random_series(&mut rng, if args.quick { 200 } else { 1000 }, 256);
     let scale = 1000.0 / batch.len() as f64;
@@ -415,7 +573,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
-    eprintln!("[4/5] single-series GASF 256 latency ...");
+    eprintln!("[4/6] single-series GASF 256 latency ...");
     let x = batch[0].clone();
     let single = tokio::task::spawn_blocking(move || -> Result<Duration> {
         let p = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
@@ -438,8 +596,12 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
+    let n = if args.quick { 100_000 } else { 1_000_000 };
+    eprintln!("[5/6] backtest sma-cross on {n} bars: sandbox vs Backtrader ...");
+    bench_backtest(n, !args.no_backtrader, &mut lines).await?;
+
     if !args.no_http {
-        eprintln!("[5/5] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
+        eprintln!("[6/6] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
         let (full, reval, body) = bench_http(&images, args.http_seconds).await?;
         lines.push(Line {
             name: "/api/gaf/image 600px, 32 conns (req/s)",

@@ -76,6 +76,100 @@ pub enum Command {
     Plugin(PluginArgs),
     /// Performance metrics of `{"returns": [...]}` or `{"equity": [...]}` read from stdin, as JSON.
     Metrics(MetricsArgs),
+    /// Backtest a strategy: on a running service over stored samples, or offline on a bars CSV.
+    Backtest(BacktestArgs),
+    /// Sweep a strategy's parameters over a grid (optionally walk-forward): results, best
+    /// parameters out of sample and a heatmap.
+    Sweep(SweepArgs),
+}
+
+/// Where a strategy command runs and on what.
+#[derive(Debug, Clone, Args)]
+pub struct StrategyTarget {
+    /// Strategy plugin: `name` (its active version) or `name@version`.
+    #[arg(long, default_value = "sma-cross")]
+    pub strategy: String,
+    /// Product whose stored samples make the bars (service mode).
+    #[arg(long, default_value = "BTC-USD")]
+    pub product: String,
+    /// Start of the range: ms since the epoch or RFC 3339 (default: the oldest stored sample).
+    #[arg(long)]
+    pub from: Option<String>,
+    /// End of the range, exclusive (default: now).
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Bar length, e.g. `1s`, `1m`.
+    #[arg(long, default_value = "1s")]
+    pub bar_interval: String,
+    /// Fee per fill in basis points of notional.
+    #[arg(long, default_value_t = 0.0)]
+    pub fee_bps: f64,
+    /// Slippage per fill in basis points.
+    #[arg(long, default_value_t = 0.0)]
+    pub slippage_bps: f64,
+    /// Starting cash.
+    #[arg(long, default_value_t = 10_000.0)]
+    pub cash: f64,
+    /// Largest absolute target position, a fraction of equity in [0, 1].
+    #[arg(long)]
+    pub max_position: Option<f64>,
+    /// Flatten and stop when equity falls this fraction below its peak (e.g. 0.2).
+    #[arg(long)]
+    pub max_drawdown: Option<f64>,
+    /// Run offline on this CSV of bars (`time_ms,open,high,low,close,volume[,buy_volume,sell_volume]`)
+    /// instead of on the service.
+    #[arg(long, value_name = "FILE")]
+    pub bars: Option<PathBuf>,
+    /// Offline: the strategy component to run (default: the built-in of that name).
+    #[arg(long, value_name = "FILE.wasm")]
+    pub plugin: Option<PathBuf>,
+    /// Base URL of the service's API (service mode).
+    #[arg(long, env = "CGAF_URL", default_value = "http://127.0.0.1:4202")]
+    pub url: String,
+    /// API token; default: CGAF_API_TOKEN, then <data-dir>/api-token.
+    #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+/// Options of `cgaf backtest`.
+#[derive(Debug, Clone, Args)]
+pub struct BacktestArgs {
+    /// Where and on what.
+    #[command(flatten)]
+    pub target: StrategyTarget,
+    /// A strategy parameter, `name=value` (repeatable), e.g. `-p fast=5 -p slow=20`.
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Offline: write the decision log to this CSV file.
+    #[arg(long, value_name = "FILE")]
+    pub decisions: Option<PathBuf>,
+}
+
+/// Options of `cgaf sweep`.
+#[derive(Debug, Clone, Args)]
+pub struct SweepArgs {
+    /// Where and on what.
+    #[command(flatten)]
+    pub target: StrategyTarget,
+    /// A grid axis, `name=FROM..TO:STEP` or `name=V1,V2,...` (repeatable), e.g.
+    /// `-g fast=5..50:5 -g slow=20..200:20`.
+    #[arg(long = "grid", short = 'g', value_name = "NAME=VALUES", required = true)]
+    pub grid: Vec<String>,
+    /// A fixed strategy parameter, `name=value` (repeatable).
+    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Walk-forward splits (0 = none: every point runs over the whole range, best is in sample).
+    #[arg(long, default_value_t = 0)]
+    pub splits: usize,
+    /// Metric to optimise: sharpe, sortino, total_return, cagr, calmar, max_drawdown, win_rate.
+    #[arg(long, default_value = "sharpe")]
+    pub metric: String,
+    /// Offline: threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// Folder for sweep.json, sweep.csv and heatmap.png.
+    #[arg(long, default_value = "sweep-results")]
+    pub out: PathBuf,
 }
 
 /// Options of `cgaf metrics`.
@@ -140,13 +234,15 @@ pub enum Role {
     Collect,
     /// The calculate worker.
     Calculate,
+    /// The trade worker: backtests, paper runs and sweeps.
+    Trade,
 }
 
 /// Options of `cgaf serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Which parts to run (comma-separated).
-    #[arg(long, env = "CGAF_ROLES", value_enum, value_delimiter = ',', default_value = "api,collect,calculate")]
+    #[arg(long, env = "CGAF_ROLES", value_enum, value_delimiter = ',', default_value = "api,collect,calculate,trade")]
     pub roles: Vec<Role>,
     /// Address the API listens on.
     #[arg(long, env = "CGAF_LISTEN", default_value = "127.0.0.1:4202")]
@@ -184,6 +280,12 @@ pub struct ServeArgs {
     /// Calculate schedule: an interval or a cron expression.
     #[arg(long, env = "CGAF_CALCULATE_SCHEDULE", default_value = "500ms")]
     pub calculate_schedule: String,
+    /// Trade schedule: how often the trade worker advances paper runs and picks up new runs.
+    #[arg(long, env = "CGAF_TRADE_SCHEDULE", default_value = "250ms")]
+    pub trade_schedule: String,
+    /// Threads a parameter sweep uses (0 = every core).
+    #[arg(long, env = "CGAF_SWEEP_THREADS", default_value_t = 0)]
+    pub sweep_threads: usize,
     /// How long a worker's claim on a product lasts without renewal; after a worker dies, its
     /// products pass to the other replicas within this time.
     #[arg(long, env = "CGAF_LEASE_TTL", default_value = "5s")]
@@ -227,6 +329,9 @@ pub struct BenchArgs {
     /// Skip the HTTP load test.
     #[arg(long)]
     pub no_http: bool,
+    /// Skip the Backtrader baseline (it installs backtrader into a virtualenv and takes ~2 min on 1M bars).
+    #[arg(long)]
+    pub no_backtrader: bool,
     /// Seconds each HTTP load run lasts.
     #[arg(long, default_value_t = 10)]
     pub http_seconds: u64,

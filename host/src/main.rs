@@ -9,6 +9,7 @@ mod plugins;
 mod schedule;
 mod serve;
 mod token;
+mod trade_cli;
 mod transform;
 
 use clap::Parser;
@@ -71,6 +72,8 @@ fn main() -> ExitCode {
             Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin_cli::run(&cli.global, &args).await,
+            Command::Backtest(args) => trade_cli::backtest(&cli.global, &args).await,
+            Command::Sweep(args) => trade_cli::sweep(&cli.global, &args).await,
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });

@@ -4,8 +4,13 @@ use crate::cli::{GlobalArgs, PluginAction, PluginArgs};
 use anyhow::{bail, Context, Result};
 
 fn token(args: &PluginArgs, g: &GlobalArgs) -> Result<String> {
-    if let Some(t) = args.token.clone().filter(|t| !t.is_empty()) {
-        return Ok(t);
+    resolve_token(args.token.as_deref(), g)
+}
+
+/// The API token: the explicit one, else `<data-dir>/api-token`.
+pub(crate) fn resolve_token(explicit: Option<&str>, g: &GlobalArgs) -> Result<String> {
+    if let Some(t) = explicit.filter(|t| !t.is_empty()) {
+        return Ok(t.to_string());
     }
     let path = g.data_dir.join("api-token");
     std::fs::read_to_string(&path)
@@ -13,7 +18,8 @@ fn token(args: &PluginArgs, g: &GlobalArgs) -> Result<String> {
         .with_context(|| format!("no --token / CGAF_API_TOKEN, and reading {} failed", path.display()))
 }
 
-async fn answer(r: reqwest::Response) -> Result<serde_json::Value> {
+/// The JSON body of a successful answer, or the service's error as an error.
+pub(crate) async fn answer(r: reqwest::Response) -> Result<serde_json::Value> {
     let status = r.status();
     let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
     if !status.is_success() {

@@ -8,6 +8,7 @@ use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_calculate::{Calculator, ImageTransforms, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectWorker, SourceKind, SourceSettings};
 use cgaf_store::{Product, Store};
+use cgaf_trade::{TradeWorker, WorkerSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -201,6 +202,47 @@ async fn calculate_loop(
     }
 }
 
+/// The trade worker: advances paper runs and starts backtests and sweeps on every tick, and at
+/// once when a run or sweep is created (NOTIFY on `cgaf_runs`).
+async fn trade_loop(
+    store: Store,
+    lease: Lease,
+    host: Arc<cgaf_runtime::PluginHost>,
+    schedule: Schedule,
+    sweep_threads: usize,
+    shutdown: watch::Receiver<bool>,
+) {
+    let threads =
+        if sweep_threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { sweep_threads };
+    let settings = WorkerSettings { worker: lease.worker.clone(), ttl: lease.ttl, sweep_threads: threads };
+    let mut worker = TradeWorker::new(store.clone(), host, settings);
+    let mut events = store.listen(&["cgaf_runs"]);
+    let mut progress = Progress::default();
+    tracing::info!("trade running");
+    let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
+    loop {
+        if *shutdown.borrow() {
+            break;
+        }
+        tokio::select! {
+            _ = ticker.tick() => {},
+            Some(_) = events.recv() => { while events.try_recv().is_ok() {} },
+            _ = shutdown.changed() => break,
+        }
+        match worker.tick().await {
+            Ok(r) => {
+                progress.ok += r.ended as u64;
+                progress.failed += r.failed as u64;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "trade tick failed");
+                tokio::time::sleep(DB_RETRY).await;
+            }
+        }
+        progress.report("runs ended");
+    }
+}
+
 /// Runs the service.
 pub async fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<()> {
     // Validate everything before starting anything.
@@ -268,7 +310,7 @@ async fn serve_with(
         }
     }
 
-    let plugins = if roles.contains(&Role::Api) || roles.contains(&Role::Calculate) {
+    let plugins = if roles.iter().any(|r| matches!(r, Role::Api | Role::Calculate | Role::Trade)) {
         Some(crate::plugins::start(store, &g.data_dir).await.context("starting plugins")?)
     } else {
         None
@@ -290,6 +332,17 @@ async fn serve_with(
         let calc = Calculator { transforms: host, config: image_transforms };
         tasks.spawn(async move {
             calculate_loop(store, lease, calc, calculate_schedule, metrics, stop).await;
+            Ok(())
+        });
+    }
+    if roles.contains(&Role::Trade) {
+        let (store, stop) = (store.clone(), stop_rx.clone());
+        let host = plugins.clone().context("plugin host")?;
+        let lease = lease.clone();
+        let schedule: Schedule = args.trade_schedule.parse().map_err(anyhow::Error::msg).context("--trade-schedule")?;
+        let threads = args.sweep_threads;
+        tasks.spawn(async move {
+            trade_loop(store, lease, host, schedule, threads, stop).await;
             Ok(())
         });
     }

@@ -181,7 +181,7 @@ async fn openapi_document_and_router_agree() {
     assert_eq!(documented, routes, "ROUTES and the OpenAPI document differ");
     // Every documented route is served (never the router's 404/405).
     for (method, path) in &documented {
-        let url = format!("{base}{}", path.replace("{product}", "BTC-USD"));
+        let url = format!("{base}{}", path.replace("{product}", "BTC-USD").replace("{id}", "1"));
         let r = http.request(method.parse().unwrap(), &url).send().await.unwrap();
         let code = r.headers().get("content-type").map(|v| v.to_str().unwrap_or("").to_string());
         assert!(r.status() != 405, "{method} {path}: 405");

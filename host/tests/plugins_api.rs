@@ -5,30 +5,10 @@
 mod common;
 
 use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
-use common::{eventually, Service};
-use std::path::PathBuf;
+use common::{component, eventually, Service};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Once};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn component(kind: &str, name: &str) -> Vec<u8> {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-        let ok = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .args(["--hostile", "--quiet"])
-            .status()
-            .expect("running scripts/build-plugins.sh")
-            .success();
-        assert!(ok, "scripts/build-plugins.sh --hostile failed");
-    });
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cgaf-target"));
-    let path = target.join("plugins").join(kind).join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
 
 async fn ready(http: &reqwest::Client, base: &str) {
     eventually(Duration::from_secs(90), "readiness", || {

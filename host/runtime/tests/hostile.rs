@@ -16,7 +16,8 @@ fn plugins_dir() -> PathBuf {
 fn build() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root =
+            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
         let status = std::process::Command::new("bash")
             .arg(root.join("scripts/build-plugins.sh"))
             .arg("--hostile")

@@ -32,6 +32,9 @@ pub enum Error {
     /// This worker no longer holds the product's lease.
     #[error("lease on {0:?} lost to another worker")]
     LeaseLost(String),
+    /// This worker no longer holds the run (another worker took it over, or it ended).
+    #[error("run {0} is no longer held by this worker")]
+    RunLost(i64),
     /// No such plugin version.
     #[error("unknown plugin {0}")]
     UnknownPlugin(String),

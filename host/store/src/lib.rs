@@ -10,6 +10,7 @@ pub mod migrate;
 pub mod notify;
 pub mod plugins;
 pub mod products;
+pub mod runs;
 pub mod samples;
 pub mod types;
 
@@ -17,6 +18,9 @@ pub use error::Error;
 pub use gafs::{GafImages, GafRow, SampleSignature};
 pub use notify::{Notification, NotifyEvent};
 pub use products::Product;
+pub use runs::{
+    DecisionQuery, DecisionRow, KillSwitch, LeaderboardEntry, NewRun, RunProgress, RunRow, SamplePointRow, SweepRow,
+};
 pub use samples::Snapshot;
 pub use types::{Level, NewSample, TradeSummary};
 

@@ -88,3 +88,26 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A plugin component built by `scripts/build-plugins.sh --hostile` (once per test process):
+/// `kind` is `builtin` or `hostile`, `name` the plugin folder name.
+pub fn component(kind: &str, name: &str) -> Vec<u8> {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let root =
+            std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+                .join("..");
+        let ok = Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .args(["--hostile", "--quiet"])
+            .status()
+            .expect("running scripts/build-plugins.sh")
+            .success();
+        assert!(ok, "scripts/build-plugins.sh --hostile failed");
+    });
+    let target = std::env::var("CARGO_TARGET_DIR").map(std::path::PathBuf::from).unwrap_or_else(|_| {
+        std::path::PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cgaf-target")
+    });
+    let path = target.join("plugins").join(kind).join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}

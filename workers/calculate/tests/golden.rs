@@ -9,7 +9,10 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 fn golden() -> serde_json::Value {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/golden/crypto-gaf-images.json");
+    // The folder at run time (cargo sets it), not at compile time: a test binary built in another
+    // checkout sharing the target folder must still read this checkout's neighbours.
+    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let path = &format!("{dir}/../../../shared/golden/crypto-gaf-images.json");
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }

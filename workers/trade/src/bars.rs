@@ -2,6 +2,7 @@
 //! bars are emitted, so a strategy never sees a price from the future of its decision. Orders a
 //! strategy places after bar `k` fill at the open of bar `k + 1` ([`fill_price_after`]).
 
+use crate::engine::{Book, MarketBar};
 use cgaf_runtime::Bar;
 
 /// One sample as bars need it.
@@ -15,6 +16,8 @@ pub struct SamplePoint {
     pub buy_size: f64,
     /// Taker-sell size since the previous sample.
     pub sell_size: f64,
+    /// The book at this sample (the bar's book is its last sample's).
+    pub book: Book,
 }
 
 /// Why bars could not be built.
@@ -35,12 +38,12 @@ pub enum BarError {
 /// `[b * interval, (b + 1) * interval)` and its bar is stamped at `(b + 1) * interval`. A bucket is
 /// emitted only once it is closed: when a later sample exists, or `now_ms` is at or past its close.
 /// Buckets without samples produce no bar.
-pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>) -> Result<Vec<Bar>, BarError> {
+pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>) -> Result<Vec<MarketBar>, BarError> {
     if interval_ms <= 0 {
         return Err(BarError::BadInterval(interval_ms));
     }
-    let mut bars: Vec<Bar> = Vec::new();
-    let mut current: Option<(i64, Bar)> = None;
+    let mut bars: Vec<MarketBar> = Vec::new();
+    let mut current: Option<(i64, MarketBar)> = None;
     let mut last_time = i64::MIN;
     for (i, s) in samples.iter().enumerate() {
         if s.time_ms < last_time {
@@ -52,7 +55,8 @@ pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>
         }
         let bucket = s.time_ms.div_euclid(interval_ms);
         match &mut current {
-            Some((b, bar)) if *b == bucket => {
+            Some((b, MarketBar { bar, book })) if *b == bucket => {
+                *book = s.book;
                 bar.high = bar.high.max(s.midpoint);
                 bar.low = bar.low.min(s.midpoint);
                 bar.close = s.midpoint;
@@ -66,22 +70,25 @@ pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>
                 }
                 current = Some((
                     bucket,
-                    Bar {
-                        time_ms: (bucket + 1) * interval_ms,
-                        open: s.midpoint,
-                        high: s.midpoint,
-                        low: s.midpoint,
-                        close: s.midpoint,
-                        volume: s.buy_size + s.sell_size,
-                        buy_volume: s.buy_size,
-                        sell_volume: s.sell_size,
+                    MarketBar {
+                        book: s.book,
+                        bar: Bar {
+                            time_ms: (bucket + 1) * interval_ms,
+                            open: s.midpoint,
+                            high: s.midpoint,
+                            low: s.midpoint,
+                            close: s.midpoint,
+                            volume: s.buy_size + s.sell_size,
+                            buy_volume: s.buy_size,
+                            sell_volume: s.sell_size,
+                        },
                     },
                 ));
             }
         }
     }
     if let (Some((_, bar)), Some(now)) = (current, now_ms) {
-        if now >= bar.time_ms {
+        if now >= bar.bar.time_ms {
             bars.push(bar);
         }
     }
@@ -90,8 +97,8 @@ pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>
 
 /// The price an order decided after `bars[k]` closed fills at: the next bar's open — never a
 /// price the strategy already saw. `None` when there is no next bar yet.
-pub fn fill_price_after(bars: &[Bar], k: usize) -> Option<f64> {
-    bars.get(k + 1).map(|b| b.open)
+pub fn fill_price_after(bars: &[MarketBar], k: usize) -> Option<f64> {
+    bars.get(k + 1).map(|b| b.bar.open)
 }
 
 #[cfg(test)]
@@ -99,7 +106,13 @@ mod tests {
     use super::*;
 
     fn s(t: i64, m: f64, b: f64, sl: f64) -> SamplePoint {
-        SamplePoint { time_ms: t, midpoint: m, buy_size: b, sell_size: sl }
+        SamplePoint {
+            time_ms: t,
+            midpoint: m,
+            buy_size: b,
+            sell_size: sl,
+            book: Book { bid: m - 1.0, ..Book::default() },
+        }
     }
 
     #[test]
@@ -108,13 +121,14 @@ mod tests {
         let bars = build_bars(&samples, 1000, None).unwrap();
         // The second bucket is still open: only the first bar is emitted.
         assert_eq!(bars.len(), 1);
-        let b = bars[0];
+        assert_eq!(bars[0].book.bid, 8.0, "the book of the bar's last sample");
+        let b = bars[0].bar;
         assert_eq!((b.time_ms, b.open, b.high, b.low, b.close), (1000, 10.0, 12.0, 9.0, 9.0));
         assert_eq!((b.buy_volume, b.sell_volume, b.volume), (2.0, 3.0, 5.0));
         // Once time passes its close, the last bucket is a bar too.
         let bars = build_bars(&samples, 1000, Some(2000)).unwrap();
         assert_eq!(bars.len(), 2);
-        assert_eq!(bars[1].time_ms, 2000);
+        assert_eq!(bars[1].bar.time_ms, 2000);
         assert_eq!(build_bars(&samples, 1000, Some(1999)).unwrap().len(), 1);
     }
 
@@ -124,7 +138,7 @@ mod tests {
         let bars = build_bars(&samples, 1000, None).unwrap();
         assert_eq!(bars.len(), 2, "an empty bucket yields no bar; the open one is withheld");
         // Every bar is stamped after every sample it contains.
-        assert!(bars.iter().all(|b| b.time_ms > 0));
+        assert!(bars.iter().all(|b| b.bar.time_ms > 0));
         assert_eq!(fill_price_after(&bars, 0), Some(20.0));
         assert_eq!(fill_price_after(&bars, 1), None);
     }

@@ -20,6 +20,10 @@ pub struct Metrics {
     pub request_seconds: HistogramVec,
     /// Image edge per product.
     pub image_size: IntGaugeVec,
+    /// Runs this process executes now, by mode (`paper`, `backtest`).
+    pub trade_runs: IntGaugeVec,
+    /// Paper runs that ended in this process, by outcome (`ended`, `failed`).
+    pub trade_run_ends: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,6 +69,10 @@ impl Metrics {
         let image_size = IntGaugeVec::new(Opts::new("cgaf_image_size", "Image edge per product"), &["product"])
             .expect("valid metric");
         registry.register(Box::new(image_size.clone())).expect("unique metric");
+        let trade_runs = IntGaugeVec::new(Opts::new("cgaf_trade_runs", "Runs this process executes now"), &["mode"])
+            .expect("valid metric");
+        registry.register(Box::new(trade_runs.clone())).expect("unique metric");
+        let trade_run_ends = counter("cgaf_trade_run_ends_total", "Paper runs ended here, by outcome", &["outcome"]);
         Self {
             registry,
             samples,
@@ -74,6 +82,8 @@ impl Metrics {
             calculate_errors,
             request_seconds,
             image_size,
+            trade_runs,
+            trade_run_ends,
         }
     }
 

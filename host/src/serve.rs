@@ -210,6 +210,7 @@ async fn trade_loop(
     host: Arc<cgaf_runtime::PluginHost>,
     schedule: Schedule,
     sweep_threads: usize,
+    metrics: Metrics,
     shutdown: watch::Receiver<bool>,
 ) {
     let threads =
@@ -233,6 +234,10 @@ async fn trade_loop(
             Ok(r) => {
                 progress.ok += r.ended as u64;
                 progress.failed += r.failed as u64;
+                metrics.trade_runs.with_label_values(&["paper"]).set(r.paper_runs as i64);
+                metrics.trade_runs.with_label_values(&["backtest"]).set(r.backtests as i64);
+                metrics.trade_run_ends.with_label_values(&["ended"]).inc_by(r.ended as u64);
+                metrics.trade_run_ends.with_label_values(&["failed"]).inc_by(r.failed as u64);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "trade tick failed");
@@ -336,13 +341,13 @@ async fn serve_with(
         });
     }
     if roles.contains(&Role::Trade) {
-        let (store, stop) = (store.clone(), stop_rx.clone());
+        let (store, stop, metrics) = (store.clone(), stop_rx.clone(), metrics.clone());
         let host = plugins.clone().context("plugin host")?;
         let lease = lease.clone();
         let schedule: Schedule = args.trade_schedule.parse().map_err(anyhow::Error::msg).context("--trade-schedule")?;
         let threads = args.sweep_threads;
         tasks.spawn(async move {
-            trade_loop(store, lease, host, schedule, threads, stop).await;
+            trade_loop(store, lease, host, schedule, threads, metrics, stop).await;
             Ok(())
         });
     }

@@ -289,6 +289,8 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     })
     .await;
     assert_eq!(before["status"], "running");
+    let metrics = http.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("cgaf_trade_runs{mode=\"paper\"} 1"), "{metrics}");
 
     // ...and keeps trading after the service restarts, resuming position, cash and state.
     assert!(svc.terminate().success(), "{}", svc.log_text());

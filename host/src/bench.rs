@@ -365,21 +365,7 @@ async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Re
         for _ in 0..3 {
             let mut instance = host.strategy("sma-cross", &params)?;
             let t = Instant::now();
-            let mut portfolio = cgaf_trade::Portfolio::new(settings.starting_cash);
-            let mut series = cgaf_trade::Series::starting_at(settings.starting_cash);
-            cgaf_trade::drive(
-                &mut instance,
-                &b,
-                &settings,
-                &mut portfolio,
-                cgaf_trade::DriveOptions { batch: 10_000, capture_state: false },
-                None,
-                &mut |r| {
-                    series.push(&r);
-                    Ok(())
-                },
-                &mut |_| true,
-            )?;
+            let (series, portfolio) = cgaf_trade::backtest::backtest_series(&mut instance, &b, &settings, 10_000)?;
             let m = series.metrics(cgaf_trade::periods_per_year(60_000))?;
             best = best.min(t.elapsed().as_secs_f64());
             summary =

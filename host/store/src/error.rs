@@ -66,7 +66,15 @@ impl Error {
     pub fn is_connection(&self) -> bool {
         match self {
             Error::Pool(_) => true,
-            Error::Db(e) => e.is_closed() || e.code().is_none(),
+            // Without an SQL code the error is either the connection (closed, I/O) or the
+            // query itself (a parameter or column type mismatch); only the first is "unavailable".
+            // Class 08 (connection exception) and 57P (shutdown, crash) are the connection too.
+            Error::Db(e) => {
+                e.is_closed()
+                    || e.code().is_some_and(|c| c.code().starts_with("08") || c.code().starts_with("57P"))
+                    || (e.code().is_none()
+                        && std::error::Error::source(e).is_none_or(|s| s.downcast_ref::<std::io::Error>().is_some()))
+            }
             _ => false,
         }
     }

@@ -208,3 +208,24 @@ async fn quarantine_reactivates_the_previous_version_and_keeps_the_reason() {
     assert_eq!(active.len(), 1);
     assert_eq!(active[0].version, "1.1.0");
 }
+
+#[tokio::test]
+async fn query_mistakes_are_not_connection_failures() {
+    let db = db().await;
+    let client = db.store.client().await.unwrap();
+    // A parameter of the wrong type fails before the server is asked: no SQL code, no I/O.
+    let e: cgaf_store::Error = client.query("SELECT $1::int4", &[&1i64]).await.unwrap_err().into();
+    assert!(!e.is_connection(), "{e}");
+    let e: cgaf_store::Error = client.query("SELECT nope", &[]).await.unwrap_err().into();
+    assert!(!e.is_connection(), "{e}");
+}
+
+#[tokio::test]
+async fn a_stopped_server_is_a_connection_failure() {
+    let db = db().await;
+    let client = db.store.client().await.unwrap();
+    let Db { _pg: mut pg, store: _, _dir } = db;
+    tokio::task::spawn_blocking(move || pg.stop()).await.unwrap().unwrap();
+    let e: cgaf_store::Error = client.query("SELECT 1", &[]).await.unwrap_err().into();
+    assert!(e.is_connection(), "{e}");
+}

@@ -116,6 +116,32 @@ pub fn drive(
     Ok(())
 }
 
+/// Runs a backtest for its series alone (no records kept, no strategy state captured): what sweeps
+/// and benchmarks need. `batch` bars go to the strategy per call.
+pub fn backtest_series(
+    decider: &mut dyn Decider,
+    bars: &[MarketBar],
+    settings: &RunSettings,
+    batch: usize,
+) -> Result<(Series, Portfolio), Error> {
+    let mut portfolio = Portfolio::new(settings.starting_cash);
+    let mut series = Series::starting_at(settings.starting_cash);
+    drive(
+        decider,
+        bars,
+        settings,
+        &mut portfolio,
+        DriveOptions { batch, capture_state: false },
+        None,
+        &mut |r| {
+            series.push(&r);
+            Ok(())
+        },
+        &mut |_| true,
+    )?;
+    Ok((series, portfolio))
+}
+
 /// Runs a whole backtest in memory: the records and the series.
 pub fn backtest(
     decider: &mut dyn Decider,

@@ -8,8 +8,8 @@
 //! those (the honest estimate), and `best` is the grid point with the best mean out-of-sample
 //! metric. Without splits, every point runs once over all bars and `best` is in sample.
 
-use crate::backtest::{drive, periods_per_year, DriveOptions, Series};
-use crate::engine::{MarketBar, Portfolio, RunSettings};
+use crate::backtest::{backtest_series, periods_per_year};
+use crate::engine::{MarketBar, RunSettings};
 use crate::request::{load_strategy, param_text, parse_interval, split_strategy, RiskArgs, TimeArg};
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost, Runtime};
@@ -303,21 +303,7 @@ fn one_backtest(
 ) -> Cell {
     let run = || -> Result<Cell, Error> {
         let mut instance = runtime.strategy(plugin, params)?;
-        let mut portfolio = Portfolio::new(spec.settings.starting_cash);
-        let mut series = Series::starting_at(spec.settings.starting_cash);
-        drive(
-            &mut instance,
-            bars,
-            &spec.settings,
-            &mut portfolio,
-            DriveOptions { batch: 4096, capture_state: false },
-            None,
-            &mut |r| {
-                series.push(&r);
-                Ok(())
-            },
-            &mut |_| true,
-        )?;
+        let (series, _) = backtest_series(&mut instance, bars, &spec.settings, 4096)?;
         let m = series.metrics(periods_per_year(spec.interval_ms))?;
         let v = serde_json::to_value(&m).unwrap_or(Value::Null);
         Ok(Cell {

@@ -103,6 +103,14 @@ pub async fn show(id: i64, state: Arc<ApiState>) -> Result<Response, ApiError> {
 /// `POST /api/runs/{id}/stop`.
 pub async fn stop(id: i64, state: Arc<ApiState>, auth: Option<String>) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
+    let before = run_or_404(&state, id).await?;
+    if !matches!(before.status.as_str(), "pending" | "running") {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "run_ended",
+            format!("run {id} has ended already ({})", before.status),
+        ));
+    }
     let run = state.store.request_stop(id, "stopped on request").await?;
     let run = run.ok_or_else(|| ApiError::not_found("unknown_run", format!("no run {id}")))?;
     Ok(warp::reply::with_status(warp::reply::json(&run), StatusCode::ACCEPTED).into_response())

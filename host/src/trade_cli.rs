@@ -106,6 +106,11 @@ pub fn read_bars(path: &Path) -> Result<Vec<MarketBar>> {
             bail!("{} row {}: time_ms does not increase", path.display(), i + 2);
         }
         let volume = num(v)?;
+        for (k, name) in [(o, "open"), (h, "high"), (l, "low"), (c, "close")] {
+            if num(k)? <= 0.0 {
+                bail!("{} row {}: {name} must be above zero", path.display(), i + 2);
+            }
+        }
         let buy = bv.map(num).transpose()?.unwrap_or(volume / 2.0);
         let sell = sv.map(num).transpose()?.unwrap_or(volume - buy);
         bars.push(MarketBar::from(Bar {

@@ -337,6 +337,9 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let rows = all_decisions(&http, &base, pid).await;
     assert!(rows.iter().any(|r| r["gate"].as_str().is_some_and(|g| g.contains("kill switch engaged (test drill)"))));
     assert_eq!(rows.last().unwrap()["position"].as_f64().unwrap(), 0.0);
+    let csv =
+        http.get(format!("{base}/api/runs/{pid}/decisions?format=csv")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(ended["decision_log_sha256"].as_str(), Some(hex::encode(Sha256::digest(&csv)).as_str()));
     let (s, r) = post(&http, format!("{base}/api/runs"), paper.clone()).await;
     assert_eq!(s, 400);
     assert!(r["error"]["message"].as_str().unwrap().contains("kill switch"));
@@ -350,6 +353,8 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     assert_eq!(s, 202);
     let ended = wait_ended(&http, &base, pid2).await;
     assert_eq!(ended["status"], "stopped");
+    let (s, r) = post(&http, format!("{base}/api/runs/{pid2}/stop"), json!({})).await;
+    assert_eq!(s, 409, "{r}");
     let (_, lb) = get(&http, format!("{base}/api/leaderboard?metric=sharpe&mode=paper")).await;
     assert!(lb["entries"].as_array().is_some());
 }

@@ -402,10 +402,13 @@ impl Store {
     ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Fenced on the holder and on the progress the rows continue from.
+        let expected = progress.bars_done - rows.len() as i64;
         let held = tx
             .query_opt(
-                "SELECT 1 FROM crypto_gaf.runs WHERE run_id = $1 AND holder = $2 AND status = 'running' FOR UPDATE",
-                &[&run_id, &holder],
+                "SELECT 1 FROM crypto_gaf.runs
+                 WHERE run_id = $1 AND holder = $2 AND status = 'running' AND bars_done = $3 FOR UPDATE",
+                &[&run_id, &holder, &expected],
             )
             .await?;
         if held.is_none() {
@@ -469,11 +472,14 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a run's current metrics.
-    pub async fn set_run_metrics(&self, run_id: i64, metrics: &Value) -> Result<()> {
+    /// Stores a running run's current metrics (only while `holder` holds it).
+    pub async fn set_run_metrics(&self, run_id: i64, holder: &str, metrics: &Value) -> Result<()> {
         self.client()
             .await?
-            .execute("UPDATE crypto_gaf.runs SET metrics = $2 WHERE run_id = $1", &[&run_id, metrics])
+            .execute(
+                "UPDATE crypto_gaf.runs SET metrics = $3 WHERE run_id = $1 AND holder = $2 AND status = 'running'",
+                &[&run_id, &holder, metrics],
+            )
             .await?;
         Ok(())
     }

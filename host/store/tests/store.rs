@@ -229,3 +229,63 @@ async fn a_stopped_server_is_a_connection_failure() {
     let e: cgaf_store::Error = client.query("SELECT 1", &[]).await.unwrap_err().into();
     assert!(e.is_connection(), "{e}");
 }
+
+#[tokio::test]
+async fn decision_writes_are_fenced_on_holder_and_progress() {
+    use cgaf_store::{DecisionRow, NewRun, RunProgress};
+    let db = db().await;
+    let s = &db.store;
+    s.add_product("BTC-USD", 100).await.unwrap();
+    let id = s
+        .insert_run(&NewRun {
+            strategy: "sma-cross".into(),
+            strategy_version: "1.0.0".into(),
+            params: serde_json::json!({}),
+            product: "BTC-USD".into(),
+            mode: "paper".into(),
+            from_ms: Some(0),
+            to_ms: None,
+            bar_interval_ms: 1000,
+            settings: serde_json::json!({}),
+        })
+        .await
+        .unwrap();
+    let claimed = s.claim_runs("w1", Duration::from_secs(30)).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].status, "running");
+    let row = |seq: i64| DecisionRow {
+        seq,
+        time_ms: (seq + 1) * 1000,
+        market: serde_json::json!({"close": 1.0}),
+        strategy_state: None,
+        target: 0.0,
+        reason: None,
+        gate: None,
+        order_target: None,
+        fill_price: None,
+        fill_quantity: None,
+        fee: None,
+        position: 0.0,
+        held_target: 0.0,
+        cash: 1.0,
+        equity: 1.0,
+    };
+    let progress = |n: i64| RunProgress {
+        bars_done: n,
+        last_bar_ms: Some(n * 1000),
+        portfolio: serde_json::json!({}),
+        strategy_state: None,
+    };
+    s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2)).await.unwrap();
+    // Another worker cannot write; neither can the holder replay bars from a stale portfolio.
+    assert!(matches!(s.append_decisions(id, "w2", &[row(2)], &progress(3)).await, Err(cgaf_store::Error::RunLost(_))));
+    assert!(matches!(
+        s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2)).await,
+        Err(cgaf_store::Error::RunLost(_))
+    ));
+    s.append_decisions(id, "w1", &[row(2)], &progress(3)).await.unwrap();
+    let run = s.run(id).await.unwrap().unwrap();
+    assert_eq!((run.bars_done, run.last_bar_ms), (3, Some(3000)));
+    // A second worker claims nothing while the first heartbeats.
+    assert!(s.claim_runs("w2", Duration::from_secs(30)).await.unwrap().is_empty());
+}

@@ -61,10 +61,15 @@ impl Series {
         self.positions.push(r.held_target);
     }
 
-    /// The run's metrics, annualised with `periods_per_year`.
+    /// The run's metrics, annualised with `periods_per_year`. Equity at or below zero is ruin:
+    /// from the first such close on, equity counts as 0 (a total return of -100 %).
     pub fn metrics(&self, periods_per_year: f64) -> Result<Metrics, Error> {
         let options = Options { periods_per_year, ..Options::default() };
-        Ok(Metrics::from_equity(&self.equity, Some(&self.positions), None, &options)?)
+        let mut equity = self.equity.clone();
+        if let Some(i) = equity.iter().skip(1).position(|&e| e <= 0.0) {
+            equity[i + 1..].iter_mut().for_each(|e| *e = 0.0);
+        }
+        Ok(Metrics::from_equity(&equity, Some(&self.positions), None, &options)?)
     }
 }
 
@@ -230,6 +235,13 @@ mod tests {
         let m = s1.metrics(periods_per_year(1000)).unwrap();
         assert_eq!(m.periods, 50);
         assert_eq!(m.trades, Some(25));
+    }
+
+    #[test]
+    fn ruin_counts_as_zero_equity() {
+        let s = Series { equity: vec![100.0, 50.0, -20.0, 10.0], positions: vec![1.0, 1.0, 0.0] };
+        let m = s.metrics(365.0).unwrap();
+        assert_eq!(m.total_return, -1.0);
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub enum BarError {
     /// A value is NaN or infinite.
     #[error("sample {0} holds a non-finite value")]
     NonFinite(usize),
+    /// A midpoint is zero or negative.
+    #[error("sample {0} has a midpoint of zero or below")]
+    NonPositivePrice(usize),
 }
 
 /// Builds bars of `interval_ms` from samples in time order. Bucket `b` covers
@@ -52,6 +55,9 @@ pub fn build_bars(samples: &[SamplePoint], interval_ms: i64, now_ms: Option<i64>
         last_time = s.time_ms;
         if !(s.midpoint.is_finite() && s.buy_size.is_finite() && s.sell_size.is_finite()) {
             return Err(BarError::NonFinite(i));
+        }
+        if s.midpoint <= 0.0 {
+            return Err(BarError::NonPositivePrice(i));
         }
         let bucket = s.time_ms.div_euclid(interval_ms);
         match &mut current {
@@ -148,6 +154,7 @@ mod tests {
         assert_eq!(build_bars(&[], 0, None), Err(BarError::BadInterval(0)));
         assert_eq!(build_bars(&[s(5, 1.0, 0.0, 0.0), s(4, 1.0, 0.0, 0.0)], 10, None), Err(BarError::Unordered(1)));
         assert_eq!(build_bars(&[s(5, f64::NAN, 0.0, 0.0)], 10, None), Err(BarError::NonFinite(0)));
+        assert_eq!(build_bars(&[s(5, 0.0, 0.0, 0.0)], 10, None), Err(BarError::NonPositivePrice(0)));
         assert!(build_bars(&[], 1000, Some(10)).unwrap().is_empty());
     }
 }

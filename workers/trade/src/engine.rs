@@ -14,7 +14,8 @@
 //! - **Risk gate.** A target beyond `±max_position` is clamped (logged). When equity at a close is
 //!   more than `max_drawdown` below its running peak, or the global kill switch is engaged, the gate
 //!   orders a flatten and halts the run: the flatten fills at the next open and the run stops there.
-//!   A run whose equity is gone (≤ 0 at an open) is flattened and stopped too. Every gate action is
+//!   A run whose equity is gone (≤ 0 at a close or an open) is flattened and stopped too; its
+//!   metrics count the ruin as equity 0 from there on. Every gate action is
 //!   written into the record's `gate` field.
 
 use cgaf_runtime::{Bar, Decision};
@@ -242,7 +243,9 @@ impl Portfolio {
         }
         let mut order_target = None;
         if self.halt.is_none() {
-            let flatten = if let Some(why) = kill {
+            let flatten = if equity <= 0.0 {
+                Some(format!("equity exhausted ({equity}) at the close: flatten and stop"))
+            } else if let Some(why) = kill {
                 Some(format!("kill switch engaged ({why}): flatten and stop"))
             } else {
                 match settings.risk.max_drawdown {
@@ -382,6 +385,21 @@ mod tests {
         let r = flat.step(&s, &bar(1, 10.0, 10.0), &d(1.0), None, Some("x"));
         assert_eq!(r.order_target, None);
         assert!(flat.stopped());
+    }
+
+    #[test]
+    fn ruin_flattens_and_stops() {
+        let s = RunSettings::default();
+        let mut p = Portfolio::new(100.0);
+        p.step(&s, &bar(1, 10.0, 10.0), &d(-1.0), None, None);
+        // Short 10 units at 10; the price triples: equity 100 - 300 < 0.
+        let r = p.step(&s, &bar(2, 10.0, 30.0), &d(-1.0), None, None);
+        assert!(r.equity < 0.0);
+        assert!(r.gate.as_deref().unwrap().starts_with("equity exhausted"), "{:?}", r.gate);
+        assert_eq!(r.order_target, Some(0.0));
+        let r = p.step(&s, &bar(3, 30.0, 30.0), &d(-1.0), None, None);
+        assert_eq!(r.position, 0.0);
+        assert!(p.stopped());
     }
 
     #[test]

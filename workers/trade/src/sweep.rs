@@ -66,14 +66,17 @@ impl Axis {
                 if !(step.is_finite() && *step > 0.0 && from.is_finite() && to.is_finite() && from <= to) {
                     return Err(format!("range {from}..{to} step {step} is empty or invalid"));
                 }
-                let n = ((to - from) / step + 1e-9).floor() as usize + 1;
-                if n > 10_000 {
-                    return Err(format!("range {from}..{to} step {step} has {n} values (at most 10000)"));
+                let count = ((to - from) / step + 1e-9).floor() + 1.0;
+                if count > 10_000.0 {
+                    return Err(format!("range {from}..{to} step {step} has {count} values (at most 10000)"));
                 }
+                let n = count as usize;
                 let ints = from.fract() == 0.0 && step.fract() == 0.0;
                 Ok((0..n)
                     .map(|i| {
+                        // Rounded to 12 significant decimals: 0.1..0.3:0.1 gives 0.3, not 0.30000000000000004.
                         let v = from + step * i as f64;
+                        let v = if v == 0.0 { v } else { format!("{v:.12e}").parse().unwrap_or(v) };
                         if ints {
                             Value::from(v as i64)
                         } else {
@@ -103,7 +106,8 @@ pub struct SweepRequest {
     /// Bar length (default `1s`).
     #[serde(default = "one_second")]
     pub bar_interval: String,
-    /// The grid: parameter name → values (`[5, 10]` or `{"from": 5, "to": 50, "step": 5}`).
+    /// The grid: parameter name → values (`[5, 10]` or `{"from": 5, "to": 50, "step": 5}`); axes
+    /// are taken in alphabetical order of the names.
     pub grid: Map<String, Value>,
     /// Parameters held fixed.
     #[serde(default)]
@@ -152,7 +156,8 @@ pub const SWEEP_METRICS: [(&str, bool); 7] = [
 /// A checked sweep.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
-    /// Grid axes: name and values, in request order.
+    /// Grid axes: name and values, in alphabetical order of the names (JSON objects carry no
+    /// order here), which is also the heatmap's x (first) and y (second) order.
     pub axes: Vec<(String, Vec<Value>)>,
     /// Fixed parameters as call parameters.
     pub fixed: Vec<(String, String)>,
@@ -209,6 +214,13 @@ impl SweepRequest {
         }
         if self.splits > 50 {
             return Err(Error::Invalid("splits: at most 50".into()));
+        }
+        let from = self.from.as_ref().map(|t| t.millis("from")).transpose()?;
+        let to = self.to.as_ref().map(|t| t.millis("to")).transpose()?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f >= t {
+                return Err(Error::Invalid("from must be before to".into()));
+            }
         }
         let mut fixed = Vec::new();
         for (k, v) in &self.params {
@@ -375,10 +387,11 @@ pub fn run_sweep(
     let nseg = segments.len();
     let cell = |p: usize, s: usize| &cells[p * nseg + s];
     let better = |a: f64, b: f64| if spec.higher_is_better() { a > b } else { a < b };
+    // The mean over the segments where the metric is defined (a segment without trades has no
+    // Sharpe, for example); `None` when it is defined on none.
     let mean = |vals: Vec<Option<f64>>| -> Option<f64> {
-        let n = vals.len();
-        let v: Option<Vec<f64>> = vals.into_iter().collect();
-        v.filter(|v| !v.is_empty()).map(|v| v.iter().sum::<f64>() / n as f64)
+        let v: Vec<f64> = vals.into_iter().flatten().collect();
+        (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
     };
     let splits = spec.splits;
     // Per point: in-sample = mean over training segments (all but the last; the only one without
@@ -565,11 +578,16 @@ async fn sweep_inner(
             r = &mut task => break r.map_err(|e| Error::Invalid(format!("sweep task: {e}")))??,
             _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {
                 let d = done.load(Ordering::Relaxed) as i64;
-                store.sweep_progress(sweep.sweep_id, worker, d, total as i64).await?;
+                // A database blip must not abandon threads that keep computing: log and go on.
+                if let Err(e) = store.sweep_progress(sweep.sweep_id, worker, d, total as i64).await {
+                    tracing::warn!(sweep = sweep.sweep_id, error = %e, "recording sweep progress");
+                }
             }
         }
     };
-    store.sweep_progress(sweep.sweep_id, worker, total as i64, total as i64).await?;
+    if let Err(e) = store.sweep_progress(sweep.sweep_id, worker, total as i64, total as i64).await {
+        tracing::warn!(sweep = sweep.sweep_id, error = %e, "recording sweep progress");
+    }
     let png = result.heatmap_png(higher_is_better(&spec.metric));
     let mut value = serde_json::to_value(&result).map_err(|e| Error::Invalid(e.to_string()))?;
     value["strategy"] = json!(format!("{}@{}", plugin.info.name, plugin.info.version));
@@ -587,6 +605,8 @@ mod tests {
         assert_eq!(Axis::parse("0.5..1:0.25").unwrap().values().unwrap(), vec![json!(0.5), json!(0.75), json!(1.0)]);
         assert!(Axis::parse("5..1").unwrap().values().is_err());
         assert!(Axis::parse("a..b").is_err());
+        assert!(Axis::parse("0..1e30:1").unwrap().values().is_err(), "too many values, no overflow");
+        assert_eq!(Axis::parse("0.1..0.3:0.1").unwrap().values().unwrap(), vec![json!(0.1), json!(0.2), json!(0.3)]);
     }
 
     #[test]
@@ -604,8 +624,12 @@ mod tests {
         let mut bad = req.clone();
         bad.metric = "luck".into();
         assert!(bad.spec().unwrap_err().to_string().contains("luck"));
-        let mut bad = req;
+        let mut bad = req.clone();
         bad.grid.insert("fast".into(), json!([]));
         assert!(bad.spec().is_err());
+        let mut bad = req;
+        bad.from = Some(TimeArg::Millis(10));
+        bad.to = Some(TimeArg::Text("not a time".into()));
+        assert!(bad.spec().unwrap_err().to_string().contains("to"));
     }
 }

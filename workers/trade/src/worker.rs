@@ -22,7 +22,9 @@ const BACKTEST_CHUNK: usize = 2000;
 /// A paper bar is processed this long after its close, so samples taken just before the close
 /// but committed just after it are still in it.
 const PAPER_GRACE_MS: i64 = 300;
-/// How often a paper run's metrics are refreshed.
+/// Most bars a paper run processes per tick (catching up after downtime goes in slices).
+const PAPER_SLICE: usize = 2000;
+/// How often a paper run's metrics are refreshed (on a tick with a new bar).
 const PAPER_METRICS_EVERY: Duration = Duration::from_secs(5);
 
 /// A decision-log record as stored.
@@ -155,8 +157,10 @@ pub async fn execute_backtest(store: &Store, host: &PluginHost, run: &RunRow, wo
 async fn backtest_inner(store: &Store, host: &PluginHost, run: &RunRow, worker: &str) -> Result<(), Error> {
     let settings = run_settings(run)?;
     store.reset_run_log(run.run_id, worker).await?;
-    let to = run.to_ms.unwrap_or_else(now_ms);
-    let bars = stored_bars(store, &run.product, run.from_ms, Some(to), run.bar_interval_ms, to).await?;
+    let now = now_ms();
+    let to = run.to_ms.unwrap_or(now);
+    // A bar still open in real time is not closed yet, even when `to` lies beyond it.
+    let bars = stored_bars(store, &run.product, run.from_ms, Some(to), run.bar_interval_ms, to.min(now)).await?;
     store.set_run_total(run.run_id, worker, bars.len() as i64).await?;
     let mut fresh = run.clone();
     fresh.strategy_state = None;
@@ -268,12 +272,24 @@ impl PaperRun {
         }
         let from = self.last_bar_ms.or(self.run.from_ms);
         let now = now_ms() - PAPER_GRACE_MS;
-        let bars: Vec<MarketBar> = stored_bars(store, &self.run.product, from, None, self.run.bar_interval_ms, now)
-            .await?
-            .into_iter()
-            .filter(|b| self.last_bar_ms.is_none_or(|l| b.bar.time_ms > l))
-            .collect();
+        // Only samples taken before `now` count, so a sample committed late still lands in its bar.
+        let mut bars: Vec<MarketBar> =
+            stored_bars(store, &self.run.product, from, Some(now), self.run.bar_interval_ms, now)
+                .await?
+                .into_iter()
+                .filter(|b| self.last_bar_ms.is_none_or(|l| b.bar.time_ms > l))
+                .collect();
+        // Catching up after downtime goes in slices, so the claim is renewed in between.
+        bars.truncate(PAPER_SLICE);
         if bars.is_empty() {
+            // The kill switch stops a flat run even while its market is silent.
+            if let Some(why) = kill {
+                if self.portfolio.position == 0.0 && self.portfolio.pending.is_none() {
+                    let reason = format!("kill switch engaged ({why}): flatten and stop");
+                    self.end(store, worker, "stopped", Some(&reason)).await?;
+                    return Ok(true);
+                }
+            }
             return Ok(false);
         }
         let (rows, progress) = step_bars(&mut self.instance, &bars, &self.settings, &mut self.portfolio, kill, None)?;
@@ -287,7 +303,7 @@ impl PaperRun {
         }
         if self.metrics_at.is_none_or(|t| t.elapsed() >= PAPER_METRICS_EVERY) {
             let m = stored_metrics(store, &self.run, &self.settings).await?;
-            store.set_run_metrics(id, &m).await?;
+            store.set_run_metrics(id, worker, &m).await?;
             self.metrics_at = Some(Instant::now());
         }
         Ok(false)
@@ -295,7 +311,8 @@ impl PaperRun {
 
     async fn end(&mut self, store: &Store, worker: &str, status: &str, reason: Option<&str>) -> Result<(), Error> {
         let m = stored_metrics(store, &self.run, &self.settings).await?;
-        store.end_run(self.run.run_id, worker, status, reason, Some(&m), None).await?;
+        let sha = decision_log_sha256(store, self.run.run_id).await?;
+        store.end_run(self.run.run_id, worker, status, reason, Some(&m), Some(&sha)).await?;
         tracing::info!(run = self.run.run_id, status, reason, "paper run ended");
         Ok(())
     }
@@ -348,8 +365,12 @@ impl TradeWorker {
         let kill_reason = kill.engaged.then(|| kill.reason.clone().unwrap_or_else(|| "no reason given".into()));
         let runs = self.store.claim_runs(&self.settings.worker, self.settings.ttl).await?;
         self.backtests.retain(|_, h| !h.is_finished());
-        let held: Vec<i64> = runs.iter().map(|r| r.run_id).collect();
-        self.paper.retain(|id, _| held.contains(id));
+        // Keep an in-memory paper run only while the database agrees with it (another worker may
+        // have advanced it while this one lost and regained the claim); else resume it from there.
+        self.paper.retain(|id, p| {
+            runs.iter()
+                .any(|r| r.run_id == *id && r.bars_done == p.portfolio.bars as i64 && r.last_bar_ms == p.last_bar_ms)
+        });
         for run in runs {
             let id = run.run_id;
             if run.mode == "backtest" {
@@ -386,7 +407,11 @@ impl TradeWorker {
                 Err(Error::Store(cgaf_store::Error::RunLost(_))) => {
                     self.paper.remove(&id);
                 }
-                Err(e) if matches!(&e, Error::Store(s) if s.is_connection()) => return Err(e),
+                Err(e) if matches!(&e, Error::Store(s) if s.is_connection()) => {
+                    // Its portfolio may be ahead of what was committed: resume from the database.
+                    self.paper.remove(&id);
+                    return Err(e);
+                }
                 Err(e) => {
                     self.paper.remove(&id);
                     fail(&self.store, &self.settings.worker, id, &e).await;

@@ -12,7 +12,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
 
-fn host(state: &ApiState) -> Result<Arc<PluginHost>, ApiError> {
+/// The process's plugin host, or 503 when it runs none.
+pub(crate) fn host(state: &ApiState) -> Result<Arc<PluginHost>, ApiError> {
     state
         .plugins
         .clone()

@@ -1,9 +1,10 @@
 //! Strategy routes: runs (create, list, show with equity curve, stop), the decision log with
 //! paging and CSV export, the leaderboard, the kill switch, and parameter sweeps.
 
+use crate::plugins::host;
 use crate::{authorize, parse_json, parse_query, ApiError, ApiState};
 use bytes::Bytes;
-use cgaf_store::runs::LEADERBOARD_METRICS;
+use cgaf_store::runs::{ranked_metric, ranked_metric_names};
 use cgaf_store::DecisionQuery;
 use cgaf_trade::{RunRequest, SweepRequest};
 use serde::Deserialize;
@@ -52,13 +53,6 @@ fn check_keys(q: &HashMap<String, String>, known: &[&str]) -> Result<(), ApiErro
         )),
         None => Ok(()),
     }
-}
-
-fn host(state: &ApiState) -> Result<Arc<cgaf_runtime::PluginHost>, ApiError> {
-    state
-        .plugins
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("plugins_unavailable", "this process runs no plugin host", 5))
 }
 
 async fn run_or_404(state: &ApiState, id: i64) -> Result<cgaf_store::RunRow, ApiError> {
@@ -152,9 +146,8 @@ pub async fn leaderboard(state: Arc<ApiState>, raw: String) -> Result<Response, 
     let q = parse_query(&raw)?;
     check_keys(&q, &["metric", "mode", "min_trades", "limit"])?;
     let metric = q.get("metric").map(String::as_str).unwrap_or("sharpe");
-    if !LEADERBOARD_METRICS.iter().any(|(m, _)| *m == metric) {
-        let known: Vec<&str> = LEADERBOARD_METRICS.iter().map(|(m, _)| *m).collect();
-        return Err(ApiError::bad_request("bad_metric", format!("metric must be one of {}", known.join(", "))));
+    if ranked_metric(metric).is_none() {
+        return Err(ApiError::bad_request("bad_metric", format!("metric must be one of {}", ranked_metric_names())));
     }
     let mode = q.get("mode").map(String::as_str);
     if let Some(m) = mode {
@@ -208,13 +201,8 @@ pub async fn create_sweep(
     let raw: serde_json::Value = parse_json(body)?;
     let req: SweepRequest = serde_json::from_value(raw.clone())
         .map_err(|e| ApiError::bad_request("bad_body", format!("request body: {e}")))?;
-    req.spec().map_err(trade_error)?;
     let host = host(&state)?;
-    let (name, version) = cgaf_trade::request::split_strategy(&req.strategy);
-    cgaf_trade::request::load_strategy(&state.store, &host, name, version).await.map_err(trade_error)?;
-    if !state.store.list_products().await?.iter().any(|p| p.product == req.product) {
-        return Err(ApiError::bad_request("invalid_request", format!("unknown product {:?}", req.product)));
-    }
+    req.check(&state.store, &host).await.map_err(trade_error)?;
     let id = state.store.insert_sweep(&raw).await?;
     let row =
         state.store.sweep(id).await?.ok_or_else(|| ApiError::not_found("unknown_sweep", format!("no sweep {id}")))?;

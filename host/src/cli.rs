@@ -161,7 +161,8 @@ pub struct SweepArgs {
     /// Walk-forward splits (0 = none: every point runs over the whole range, best is in sample).
     #[arg(long, default_value_t = 0)]
     pub splits: usize,
-    /// Metric to optimise: sharpe, sortino, total_return, cagr, calmar, max_drawdown, win_rate.
+    /// Metric to optimise: sharpe, sortino, total_return, cagr, calmar, max_drawdown, win_rate,
+    /// exposure, volatility (lower is better).
     #[arg(long, default_value = "sharpe")]
     pub metric: String,
     /// Offline: threads (0 = every core).
@@ -335,4 +336,17 @@ pub struct BenchArgs {
     /// Seconds each HTTP load run lasts.
     #[arg(long, default_value_t = 10)]
     pub http_seconds: u64,
+}
+
+/// Splits repeated `NAME=VALUE` options (`--param`, `--grid`) into trimmed pairs; the error names
+/// the first entry without `=`.
+pub fn name_value_pairs(entries: &[String]) -> Result<Vec<(String, String)>, String> {
+    entries
+        .iter()
+        .map(|e| {
+            e.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| format!("parameter {e:?} must be written name=value"))
+        })
+        .collect()
 }

@@ -1,12 +1,12 @@
 //! `cgaf backtest` and `cgaf sweep`: on a running service (the run or sweep is created through the
 //! API and followed with a progress bar), or offline on a CSV of bars.
 
-use crate::cli::{BacktestArgs, GlobalArgs, StrategyTarget, SweepArgs};
+use crate::cli::{name_value_pairs, BacktestArgs, GlobalArgs, StrategyTarget, SweepArgs};
 use crate::plugin_cli::{answer, resolve_token};
 use anyhow::{bail, Context, Result};
 use cgaf_runtime::{Bar, Plugin, PluginHost};
 use cgaf_trade::backtest::{drive, periods_per_year, DriveOptions, Series};
-use cgaf_trade::sweep::{higher_is_better, run_sweep, Axis, SweepRequest};
+use cgaf_trade::sweep::{run_sweep, Axis, SweepRequest};
 use cgaf_trade::{MarketBar, Portfolio, RunRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
@@ -59,12 +59,8 @@ impl Progress {
 }
 
 fn name_value(entries: &[String], what: &str) -> Result<Map<String, Value>> {
-    let mut out = Map::new();
-    for e in entries {
-        let (k, v) = e.split_once('=').with_context(|| format!("{what} {e:?} is not NAME=VALUE"))?;
-        out.insert(k.trim().to_string(), Value::String(v.trim().to_string()));
-    }
-    Ok(out)
+    let pairs = name_value_pairs(entries).map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
 fn time_arg(s: &Option<String>) -> Option<cgaf_trade::request::TimeArg> {
@@ -297,10 +293,9 @@ fn offline_backtest(
 fn sweep_request(args: &SweepArgs) -> Result<SweepRequest> {
     let t = &args.target;
     let mut grid = Map::new();
-    for e in &args.grid {
-        let (k, v) = e.split_once('=').with_context(|| format!("--grid {e:?} is not NAME=VALUES"))?;
-        let axis = Axis::parse(v).map_err(|m| anyhow::anyhow!("--grid {k}: {m}"))?;
-        grid.insert(k.trim().to_string(), json!(axis.values().map_err(|m| anyhow::anyhow!("--grid {k}: {m}"))?));
+    for (k, v) in name_value_pairs(&args.grid).map_err(|e| anyhow::anyhow!("--grid: {e}"))? {
+        let axis = Axis::parse(&v).map_err(|m| anyhow::anyhow!("--grid {k}: {m}"))?;
+        grid.insert(k.clone(), json!(axis.values().map_err(|m| anyhow::anyhow!("--grid {k}: {m}"))?));
     }
     Ok(SweepRequest {
         strategy: t.strategy.clone(),
@@ -377,7 +372,7 @@ pub async fn sweep(g: &GlobalArgs, args: &SweepArgs) -> Result<()> {
                 result.rows.len() * (spec.splits + 1),
                 started.elapsed().as_secs_f64()
             );
-            let png = result.heatmap_png(higher_is_better(&spec.metric));
+            let png = result.heatmap_png();
             let mut value = serde_json::to_value(&result)?;
             value["strategy"] = json!(format!("{}@{}", plugin.info.name, plugin.info.version));
             write_outputs(&args.out, &value, &result.csv()?, png.as_deref())?;

@@ -174,14 +174,7 @@ fn ragged_message(n: usize) -> String {
 
 /// Splits `k=v` parameters.
 fn pairs(params: &[String]) -> Result<Vec<(String, String)>, PyError> {
-    params
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .ok_or_else(|| PyError::value(format!("parameter {p:?} must be written name=value")))
-        })
-        .collect()
+    crate::cli::name_value_pairs(params).map_err(PyError::value)
 }
 
 /// Where the transform runs: the active plugin version of a configured database, or the

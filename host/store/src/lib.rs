@@ -19,7 +19,7 @@ pub use gafs::{GafImages, GafRow, SampleSignature};
 pub use notify::{Notification, NotifyEvent};
 pub use products::Product;
 pub use runs::{
-    DecisionQuery, DecisionRow, KillSwitch, LeaderboardEntry, NewRun, RunProgress, RunRow, SamplePointRow, SweepRow,
+    DecisionQuery, DecisionRow, KillSwitch, LeaderboardEntry, RunProgress, RunRow, RunSpec, SamplePointRow, SweepRow,
 };
 pub use samples::Snapshot;
 pub use types::{Level, NewSample, TradeSummary};

@@ -46,6 +46,13 @@ impl Store {
         Ok(rows.iter().map(|r| Product { product: r.get(0), max_size: r.get(1) }).collect())
     }
 
+    /// Whether `product` exists.
+    pub async fn has_product(&self, product: &str) -> Result<bool> {
+        let row =
+            self.client().await?.query_opt("SELECT 1 FROM crypto_gaf.gafs WHERE product = $1", &[&product]).await?;
+        Ok(row.is_some())
+    }
+
     /// Adds a product; fails with [`Error::ProductExists`] if it is there.
     pub async fn add_product(&self, product: &str, max_size: i32) -> Result<Product> {
         let n = self

@@ -10,9 +10,9 @@ use serde::Serialize;
 use serde_json::Value;
 use std::time::Duration;
 
-/// A run to create.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewRun {
+/// What a run runs, on what, and how: everything given when it is created.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunSpec {
     /// Strategy plugin name.
     pub strategy: String,
     /// Its exact version.
@@ -23,7 +23,7 @@ pub struct NewRun {
     pub product: String,
     /// `backtest` or `paper`.
     pub mode: String,
-    /// Backtest range start (ms since the epoch, inclusive).
+    /// Range start (ms since the epoch, inclusive); a paper run's first bar boundary.
     pub from_ms: Option<i64>,
     /// Backtest range end (exclusive).
     pub to_ms: Option<i64>,
@@ -33,29 +33,14 @@ pub struct NewRun {
     pub settings: Value,
 }
 
-/// A stored run.
+/// A stored run: its spec and where it is.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RunRow {
     /// Id.
     pub run_id: i64,
-    /// Strategy plugin name.
-    pub strategy: String,
-    /// Strategy version.
-    pub strategy_version: String,
-    /// Parameters (name → value text).
-    pub params: Value,
-    /// Product id.
-    pub product: String,
-    /// `backtest` or `paper`.
-    pub mode: String,
-    /// Backtest range start, ms.
-    pub from_ms: Option<i64>,
-    /// Backtest range end, ms (exclusive).
-    pub to_ms: Option<i64>,
-    /// Bar length, ms.
-    pub bar_interval_ms: i64,
-    /// Costs, cash and risk limits.
-    pub settings: Value,
+    /// What it runs (serialised inline).
+    #[serde(flatten)]
+    pub spec: RunSpec,
     /// `pending`, `running`, `finished`, `stopped` or `failed`.
     pub status: String,
     /// Why the run stopped or failed.
@@ -82,7 +67,7 @@ pub struct RunRow {
     pub strategy_state: Option<Value>,
     /// Metrics so far (final for ended runs).
     pub metrics: Option<Value>,
-    /// sha256 of the decision log's CSV export (ended backtests).
+    /// sha256 of the decision log's CSV export (ended runs).
     pub decision_log_sha256: Option<String>,
 }
 
@@ -93,15 +78,17 @@ const RUN_COLUMNS: &str = "run_id, strategy, strategy_version, params, product, 
 fn run_row(r: &tokio_postgres::Row) -> RunRow {
     RunRow {
         run_id: r.get(0),
-        strategy: r.get(1),
-        strategy_version: r.get(2),
-        params: r.get(3),
-        product: r.get(4),
-        mode: r.get(5),
-        from_ms: r.get(6),
-        to_ms: r.get(7),
-        bar_interval_ms: r.get(8),
-        settings: r.get(9),
+        spec: RunSpec {
+            strategy: r.get(1),
+            strategy_version: r.get(2),
+            params: r.get(3),
+            product: r.get(4),
+            mode: r.get(5),
+            from_ms: r.get(6),
+            to_ms: r.get(7),
+            bar_interval_ms: r.get(8),
+            settings: r.get(9),
+        },
         status: r.get(10),
         status_reason: r.get(11),
         stop_requested: r.get(12),
@@ -284,8 +271,8 @@ fn sweep_row(r: &tokio_postgres::Row) -> SweepRow {
     }
 }
 
-/// Metrics the leaderboard ranks by, and whether higher is better.
-pub const LEADERBOARD_METRICS: [(&str, bool); 9] = [
+/// Metrics runs are ranked by (the leaderboard, sweeps), and whether higher is better.
+pub const RANKED_METRICS: [(&str, bool); 9] = [
     ("sharpe", true),
     ("sortino", true),
     ("total_return", true),
@@ -296,6 +283,17 @@ pub const LEADERBOARD_METRICS: [(&str, bool); 9] = [
     ("exposure", true),
     ("volatility", false),
 ];
+
+/// Whether `metric` is one of [`RANKED_METRICS`] and whether higher is better: `None` for an
+/// unknown metric.
+pub fn ranked_metric(metric: &str) -> Option<bool> {
+    RANKED_METRICS.iter().find(|(m, _)| *m == metric).map(|&(_, higher)| higher)
+}
+
+/// The names of [`RANKED_METRICS`], for error messages.
+pub fn ranked_metric_names() -> String {
+    RANKED_METRICS.iter().map(|(m, _)| *m).collect::<Vec<_>>().join(", ")
+}
 
 /// One leaderboard entry.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -330,7 +328,7 @@ fn ttl_secs(ttl: Duration) -> f64 {
 
 impl Store {
     /// Creates a run (status `pending`); returns its id.
-    pub async fn insert_run(&self, run: &NewRun) -> Result<i64> {
+    pub async fn insert_run(&self, run: &RunSpec) -> Result<i64> {
         let row = self
             .client()
             .await?
@@ -626,7 +624,7 @@ impl Store {
         Ok(KillSwitch { engaged: r.get(0), reason: r.get(1), changed_at: r.get(2) })
     }
 
-    /// Runs ranked by `metric` (one of [`LEADERBOARD_METRICS`]), best first; ties broken by
+    /// Runs ranked by `metric` (one of [`RANKED_METRICS`]), best first; ties broken by
     /// `run_id` (the earlier run first) so the order is stable. Runs without the metric, or with
     /// fewer than `min_trades` trades, are left out.
     pub async fn leaderboard(
@@ -636,9 +634,11 @@ impl Store {
         min_trades: i64,
         limit: i64,
     ) -> Result<Vec<LeaderboardEntry>> {
-        let Some(&(name, higher)) = LEADERBOARD_METRICS.iter().find(|(m, _)| *m == metric) else {
+        let Some(higher) = ranked_metric(metric) else {
             return Err(Error::Config(format!("unknown metric {metric:?}")));
         };
+        // `metric` is one of the constant names, so formatting it into the SQL is safe.
+        let name = metric;
         let order = if higher { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT run_id, strategy, strategy_version, params, product, mode, status,

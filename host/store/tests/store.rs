@@ -232,12 +232,12 @@ async fn a_stopped_server_is_a_connection_failure() {
 
 #[tokio::test]
 async fn decision_writes_are_fenced_on_holder_and_progress() {
-    use cgaf_store::{DecisionRow, NewRun, RunProgress};
+    use cgaf_store::{DecisionRow, RunProgress, RunSpec};
     let db = db().await;
     let s = &db.store;
     s.add_product("BTC-USD", 100).await.unwrap();
     let id = s
-        .insert_run(&NewRun {
+        .insert_run(&RunSpec {
             strategy: "sma-cross".into(),
             strategy_version: "1.0.0".into(),
             params: serde_json::json!({}),

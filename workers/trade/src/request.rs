@@ -1,9 +1,9 @@
-//! Run requests as the API and the CLI take them, checked into a stored [`NewRun`].
+//! Run requests as the API and the CLI take them, checked into a stored [`RunSpec`].
 
 use crate::engine::{RiskLimits, RunSettings};
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost, PluginKind};
-use cgaf_store::{NewRun, Store};
+use cgaf_store::{RunSpec, Store};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -134,6 +134,15 @@ pub fn params_of(v: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
+/// Refuses a product that does not exist.
+pub async fn check_product(store: &Store, product: &str) -> Result<(), Error> {
+    if store.has_product(product).await? {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("unknown product {product:?}")))
+    }
+}
+
 /// Splits `name@version`.
 pub fn split_strategy(s: &str) -> (&str, Option<&str>) {
     match s.split_once('@') {
@@ -198,7 +207,7 @@ impl RunRequest {
 
     /// Checks the request against the database and the plugin (version exists, parameters
     /// accepted) and returns the run to store. `now_ms` is the current time.
-    pub async fn prepare(&self, store: &Store, host: &PluginHost, now_ms: i64) -> Result<NewRun, Error> {
+    pub async fn prepare(&self, store: &Store, host: &PluginHost, now_ms: i64) -> Result<RunSpec, Error> {
         let settings = self.settings()?;
         let interval = parse_interval(&self.bar_interval).map_err(|e| Error::Invalid(format!("bar_interval: {e}")))?;
         let (from_ms, to_ms) = match self.mode.as_str() {
@@ -224,9 +233,7 @@ impl RunRequest {
             }
             other => return Err(Error::Invalid(format!("mode must be backtest or paper, not {other:?}"))),
         };
-        if !store.list_products().await?.iter().any(|p| p.product == self.product) {
-            return Err(Error::Invalid(format!("unknown product {:?}", self.product)));
-        }
+        check_product(store, &self.product).await?;
         let (name, version) = split_strategy(&self.strategy);
         let plugin = load_strategy(store, host, name, version).await?;
         let mut params = Map::new();
@@ -240,7 +247,7 @@ impl RunRequest {
             cgaf_runtime::Error::Plugin(p) => Error::Invalid(format!("params: {p}")),
             e => Error::Plugin(e),
         })?;
-        Ok(NewRun {
+        Ok(RunSpec {
             strategy: plugin.info.name.clone(),
             strategy_version: plugin.info.version.clone(),
             params: Value::Object(params),

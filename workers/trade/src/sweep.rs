@@ -13,6 +13,7 @@ use crate::engine::{MarketBar, RunSettings};
 use crate::request::{load_strategy, param_text, parse_interval, split_strategy, RiskArgs, TimeArg};
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost, Runtime};
+use cgaf_store::runs::{ranked_metric, ranked_metric_names};
 use cgaf_store::{Store, SweepRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -142,23 +143,21 @@ fn ten_thousand() -> f64 {
     10_000.0
 }
 
-/// Metrics a sweep can optimise, and whether higher is better.
-pub const SWEEP_METRICS: [(&str, bool); 7] = [
-    ("sharpe", true),
-    ("sortino", true),
-    ("total_return", true),
-    ("cagr", true),
-    ("calmar", true),
-    ("max_drawdown", true),
-    ("win_rate", true),
-];
+/// One axis of a checked grid: a parameter and its values.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GridAxis {
+    /// Parameter name.
+    pub name: String,
+    /// Its values, in order.
+    pub values: Vec<Value>,
+}
 
 /// A checked sweep.
 #[derive(Debug, Clone)]
 pub struct SweepSpec {
     /// Grid axes: name and values, in alphabetical order of the names (JSON objects carry no
     /// order here), which is also the heatmap's x (first) and y (second) order.
-    pub axes: Vec<(String, Vec<Value>)>,
+    pub axes: Vec<GridAxis>,
     /// Fixed parameters as call parameters.
     pub fixed: Vec<(String, String)>,
     /// Walk-forward splits.
@@ -169,6 +168,10 @@ pub struct SweepSpec {
     pub settings: RunSettings,
     /// Bar length, ms.
     pub interval_ms: i64,
+    /// Range start (ms, inclusive), if given.
+    pub from_ms: Option<i64>,
+    /// Range end (ms, exclusive), if given (default: now).
+    pub to_ms: Option<i64>,
 }
 
 impl SweepRequest {
@@ -190,9 +193,8 @@ impl SweepRequest {
         let settings = run.settings()?;
         let interval_ms =
             parse_interval(&self.bar_interval).map_err(|e| Error::Invalid(format!("bar_interval: {e}")))?;
-        if !SWEEP_METRICS.iter().any(|(m, _)| *m == self.metric) {
-            let known: Vec<&str> = SWEEP_METRICS.iter().map(|(m, _)| *m).collect();
-            return Err(Error::Invalid(format!("metric {:?} is not one of {}", self.metric, known.join(", "))));
+        if ranked_metric(&self.metric).is_none() {
+            return Err(Error::Invalid(format!("metric {:?} is not one of {}", self.metric, ranked_metric_names())));
         }
         if self.grid.is_empty() {
             return Err(Error::Invalid("grid: give at least one parameter with values".into()));
@@ -207,7 +209,7 @@ impl SweepRequest {
                 param_text(v).map_err(|e| Error::Invalid(format!("grid.{name}: {e}")))?;
             }
             points = points.saturating_mul(values.len());
-            axes.push((name.clone(), values));
+            axes.push(GridAxis { name: name.clone(), values });
         }
         if points > 100_000 {
             return Err(Error::Invalid(format!("grid has {points} points (at most 100000)")));
@@ -215,9 +217,9 @@ impl SweepRequest {
         if self.splits > 50 {
             return Err(Error::Invalid("splits: at most 50".into()));
         }
-        let from = self.from.as_ref().map(|t| t.millis("from")).transpose()?;
-        let to = self.to.as_ref().map(|t| t.millis("to")).transpose()?;
-        if let (Some(f), Some(t)) = (from, to) {
+        let from_ms = self.from.as_ref().map(|t| t.millis("from")).transpose()?;
+        let to_ms = self.to.as_ref().map(|t| t.millis("to")).transpose()?;
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
             if f >= t {
                 return Err(Error::Invalid("from must be before to".into()));
             }
@@ -229,7 +231,28 @@ impl SweepRequest {
             }
             fixed.push((k.clone(), param_text(v).map_err(|e| Error::Invalid(format!("params.{k}: {e}")))?));
         }
-        Ok(SweepSpec { axes, fixed, splits: self.splits, metric: self.metric.clone(), settings, interval_ms })
+        Ok(SweepSpec {
+            axes,
+            fixed,
+            splits: self.splits,
+            metric: self.metric.clone(),
+            settings,
+            interval_ms,
+            from_ms,
+            to_ms,
+        })
+    }
+}
+
+impl SweepRequest {
+    /// Checks the request against the database too: the product exists, the strategy version
+    /// exists and is a strategy. Returns the spec and the plugin.
+    pub async fn check(&self, store: &Store, host: &PluginHost) -> Result<(SweepSpec, Arc<Plugin>), Error> {
+        let spec = self.spec()?;
+        crate::request::check_product(store, &self.product).await?;
+        let (name, version) = split_strategy(&self.strategy);
+        let plugin = load_strategy(store, host, name, version).await?;
+        Ok((spec, plugin))
     }
 }
 
@@ -237,7 +260,7 @@ impl SweepSpec {
     /// Every grid point's parameter values (axis order), first axis slowest.
     pub fn points(&self) -> Vec<Vec<Value>> {
         let mut out: Vec<Vec<Value>> = vec![vec![]];
-        for (_, values) in &self.axes {
+        for GridAxis { values, .. } in &self.axes {
             out = out
                 .into_iter()
                 .flat_map(|p| {
@@ -250,10 +273,6 @@ impl SweepSpec {
                 .collect();
         }
         out
-    }
-
-    fn higher_is_better(&self) -> bool {
-        SWEEP_METRICS.iter().find(|(m, _)| *m == self.metric).is_none_or(|(_, h)| *h)
     }
 
     /// Bar index ranges of the segments (one segment without splits).
@@ -298,7 +317,21 @@ pub struct SweepResult {
     /// Whether `best` was judged out of sample.
     pub best_out_of_sample: bool,
     /// What the heatmap shows.
-    pub heatmap: Option<Value>,
+    pub heatmap: Option<Heatmap>,
+}
+
+/// A heatmap: the metric over the first grid axis (x, left to right) and the second (y, bottom to
+/// top; absent for a one-axis grid).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Heatmap {
+    /// x axis.
+    pub x: GridAxis,
+    /// y axis, when the grid has two.
+    pub y: Option<GridAxis>,
+    /// The metric shown.
+    pub metric: String,
+    /// `values[y][x]`, `null` where there is none.
+    pub values: Vec<Vec<Option<f64>>>,
 }
 
 fn finite(v: f64) -> Option<f64> {
@@ -354,7 +387,7 @@ pub fn run_sweep(
     let cells: Vec<std::sync::Mutex<Option<Cell>>> = jobs.iter().map(|_| std::sync::Mutex::new(None)).collect();
     let params_of = |p: usize| -> Vec<(String, String)> {
         let mut out = spec.fixed.clone();
-        for ((name, _), v) in spec.axes.iter().zip(&points[p]) {
+        for (GridAxis { name, .. }, v) in spec.axes.iter().zip(&points[p]) {
             out.push((name.clone(), param_text(v).unwrap_or_default()));
         }
         out
@@ -386,7 +419,8 @@ pub fn run_sweep(
         .collect();
     let nseg = segments.len();
     let cell = |p: usize, s: usize| &cells[p * nseg + s];
-    let better = |a: f64, b: f64| if spec.higher_is_better() { a > b } else { a < b };
+    let higher = higher_is_better(&spec.metric);
+    let better = |a: f64, b: f64| if higher { a > b } else { a < b };
     // The mean over the segments where the metric is defined (a segment without trades has no
     // Sharpe, for example); `None` when it is defined on none.
     let mean = |vals: Vec<Option<f64>>| -> Option<f64> {
@@ -404,7 +438,7 @@ pub fn run_sweep(
         let oos = if splits == 0 { None } else { mean((1..nseg).map(|s| cell(p, s).value).collect()) };
         let mut row = Map::new();
         let mut ps = Map::new();
-        for ((name, _), v) in spec.axes.iter().zip(values) {
+        for (GridAxis { name, .. }, v) in spec.axes.iter().zip(values) {
             ps.insert(name.clone(), v.clone());
         }
         row.insert("params".into(), Value::Object(ps));
@@ -448,10 +482,10 @@ pub fn run_sweep(
         b["value"] = json!(scores[p]);
         b
     });
-    let heatmap = heatmap_axes(spec, &points, &scores);
+    let heatmap = heatmap_of(spec, &scores);
     Ok(SweepResult {
         metric: spec.metric.clone(),
-        axes: spec.axes.iter().map(|(n, _)| n.clone()).collect(),
+        axes: spec.axes.iter().map(|a| a.name.clone()).collect(),
         bars: bars.len(),
         segments: segments.iter().map(|&(a, b)| [bars[a].bar.time_ms, bars[b - 1].bar.time_ms]).collect(),
         rows,
@@ -463,27 +497,17 @@ pub fn run_sweep(
     })
 }
 
-/// The heatmap's description: the first two axes (x, y) and the scores on them; `None` with more
-/// than two axes.
-fn heatmap_axes(spec: &SweepSpec, _points: &[Vec<Value>], scores: &[Option<f64>]) -> Option<Value> {
-    match spec.axes.len() {
-        1 | 2 => {
-            let x = &spec.axes[0];
-            let y = spec.axes.get(1);
-            let nx = x.1.len();
-            let ny = y.map_or(1, |y| y.1.len());
-            // points are first-axis-slowest: index = ix * ny + iy.
-            let grid: Vec<Vec<Option<f64>>> =
-                (0..ny).map(|iy| (0..nx).map(|ix| scores[ix * ny + iy]).collect()).collect();
-            Some(json!({
-                "x": {"name": x.0, "values": x.1},
-                "y": y.map(|y| json!({"name": y.0, "values": y.1})),
-                "metric": spec.metric,
-                "values": grid,
-            }))
-        }
-        _ => None,
+/// The heatmap of the first two axes; `None` with more than two.
+fn heatmap_of(spec: &SweepSpec, scores: &[Option<f64>]) -> Option<Heatmap> {
+    if !(1..=2).contains(&spec.axes.len()) {
+        return None;
     }
+    let x = spec.axes[0].clone();
+    let y = spec.axes.get(1).cloned();
+    let (nx, ny) = (x.values.len(), y.as_ref().map_or(1, |y| y.values.len()));
+    // Points are first-axis-slowest: index = ix * ny + iy.
+    let values = (0..ny).map(|iy| (0..nx).map(|ix| scores[ix * ny + iy]).collect()).collect();
+    Some(Heatmap { x, y, metric: spec.metric.clone(), values })
 }
 
 impl SweepResult {
@@ -493,10 +517,9 @@ impl SweepResult {
     }
 
     /// The heatmap as PNG (`None` with more than two grid axes).
-    pub fn heatmap_png(&self, higher_is_better: bool) -> Option<Vec<u8>> {
+    pub fn heatmap_png(&self) -> Option<Vec<u8>> {
         let h = self.heatmap.as_ref()?;
-        let values: Vec<Vec<Option<f64>>> = serde_json::from_value(h["values"].clone()).ok()?;
-        crate::heatmap::render(&values, higher_is_better).ok()
+        crate::heatmap::render(&h.values, higher_is_better(&h.metric)).ok()
     }
 }
 
@@ -523,9 +546,9 @@ pub fn results_csv(result: &Value) -> Result<Vec<u8>, Error> {
     w.into_inner().map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
 }
 
-/// Whether a larger value of `metric` is better.
+/// Whether a larger value of `metric` is better (true for a name that is not ranked).
 pub fn higher_is_better(metric: &str) -> bool {
-    SWEEP_METRICS.iter().find(|(m, _)| *m == metric).is_none_or(|(_, h)| *h)
+    ranked_metric(metric).unwrap_or(true)
 }
 
 /// Executes a claimed sweep: loads bars and plugin, runs it on `threads` threads with progress in
@@ -554,13 +577,11 @@ async fn sweep_inner(
 ) -> Result<(Value, Option<Vec<u8>>), Error> {
     let req: SweepRequest =
         serde_json::from_value(sweep.request.clone()).map_err(|e| Error::Invalid(format!("sweep request: {e}")))?;
-    let spec = req.spec()?;
-    let (name, version) = split_strategy(&req.strategy);
-    let plugin = load_strategy(store, host, name, version).await?;
+    let (spec, plugin) = req.check(store, host).await?;
     let now = chrono::Utc::now().timestamp_millis();
-    let from = req.from.as_ref().map(|t| t.millis("from")).transpose()?;
-    let to = req.to.as_ref().map(|t| t.millis("to")).transpose()?.unwrap_or(now);
-    let bars = crate::worker::stored_bars(store, &req.product, from, Some(to), spec.interval_ms, to).await?;
+    let to = spec.to_ms.unwrap_or(now);
+    let bars =
+        crate::worker::stored_bars(store, &req.product, spec.from_ms, Some(to), spec.interval_ms, to.min(now)).await?;
     let total = spec.points().len() * (spec.splits + 1);
     store.sweep_progress(sweep.sweep_id, worker, 0, total as i64).await?;
     let done = Arc::new(AtomicUsize::new(0));
@@ -588,7 +609,7 @@ async fn sweep_inner(
     if let Err(e) = store.sweep_progress(sweep.sweep_id, worker, total as i64, total as i64).await {
         tracing::warn!(sweep = sweep.sweep_id, error = %e, "recording sweep progress");
     }
-    let png = result.heatmap_png(higher_is_better(&spec.metric));
+    let png = result.heatmap_png();
     let mut value = serde_json::to_value(&result).map_err(|e| Error::Invalid(e.to_string()))?;
     value["strategy"] = json!(format!("{}@{}", plugin.info.name, plugin.info.version));
     Ok((value, png))

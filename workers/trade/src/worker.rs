@@ -107,18 +107,8 @@ pub async fn decision_log_sha256(store: &Store, run_id: i64) -> Result<String, E
     Ok(hex::encode(Sha256::digest(&csv)))
 }
 
-/// The run's metrics from its stored series.
-pub async fn stored_metrics(store: &Store, run: &RunRow, settings: &RunSettings) -> Result<Value, Error> {
-    let (equity, positions) = store.run_series(run.run_id).await?;
-    let mut series = Series::starting_at(settings.starting_cash);
-    series.equity.extend(equity);
-    series.positions = positions;
-    let m = series.metrics(periods_per_year(run.bar_interval_ms))?;
-    serde_json::to_value(m).map_err(|e| Error::Invalid(e.to_string()))
-}
-
 fn run_settings(run: &RunRow) -> Result<RunSettings, Error> {
-    serde_json::from_value(run.settings.clone()).map_err(|e| Error::Invalid(format!("run settings: {e}")))
+    serde_json::from_value(run.spec.settings.clone()).map_err(|e| Error::Invalid(format!("run settings: {e}")))
 }
 
 fn now_ms() -> i64 {
@@ -127,8 +117,8 @@ fn now_ms() -> i64 {
 
 /// Creates the run's strategy instance (and restores its state, for a resumed run).
 async fn instance_for(store: &Store, host: &PluginHost, run: &RunRow) -> Result<StrategyInstance, Error> {
-    let plugin = load_strategy(store, host, &run.strategy, Some(&run.strategy_version)).await?;
-    let params = params_of(&run.params);
+    let plugin = load_strategy(store, host, &run.spec.strategy, Some(&run.spec.strategy_version)).await?;
+    let params = params_of(&run.spec.params);
     tokio::task::block_in_place(|| -> Result<StrategyInstance, Error> {
         let mut instance = host.runtime.strategy(&plugin, &params)?;
         if let Some(state) = &run.strategy_state {
@@ -158,9 +148,10 @@ async fn backtest_inner(store: &Store, host: &PluginHost, run: &RunRow, worker: 
     let settings = run_settings(run)?;
     store.reset_run_log(run.run_id, worker).await?;
     let now = now_ms();
-    let to = run.to_ms.unwrap_or(now);
+    let to = run.spec.to_ms.unwrap_or(now);
     // A bar still open in real time is not closed yet, even when `to` lies beyond it.
-    let bars = stored_bars(store, &run.product, run.from_ms, Some(to), run.bar_interval_ms, to.min(now)).await?;
+    let bars = stored_bars(store, &run.spec.product, run.spec.from_ms, Some(to), run.spec.bar_interval_ms, to.min(now))
+        .await?;
     store.set_run_total(run.run_id, worker, bars.len() as i64).await?;
     let mut fresh = run.clone();
     fresh.strategy_state = None;
@@ -180,7 +171,7 @@ async fn backtest_inner(store: &Store, host: &PluginHost, run: &RunRow, worker: 
             break;
         }
     }
-    let metrics = serde_json::to_value(series.metrics(periods_per_year(run.bar_interval_ms))?)
+    let metrics = serde_json::to_value(series.metrics(periods_per_year(run.spec.bar_interval_ms))?)
         .map_err(|e| Error::Invalid(e.to_string()))?;
     let sha = decision_log_sha256(store, run.run_id).await?;
     let (status, reason) = if stopped_on_request {
@@ -243,6 +234,8 @@ struct PaperRun {
     settings: RunSettings,
     instance: StrategyInstance,
     portfolio: Portfolio,
+    /// Equity and held targets so far: read once at resume, extended bar by bar.
+    series: Series,
     last_bar_ms: Option<i64>,
     metrics_at: Option<Instant>,
 }
@@ -257,24 +250,35 @@ impl PaperRun {
             }
             None => Portfolio::new(settings.starting_cash),
         };
+        let mut series = Series::starting_at(settings.starting_cash);
         if run.bars_done > 0 {
+            let (equity, positions) = store.run_series(run.run_id).await?;
+            series.equity.extend(equity);
+            series.positions = positions;
             tracing::info!(run = run.run_id, bars = run.bars_done, "paper run resumed");
         }
-        Ok(PaperRun { last_bar_ms: run.last_bar_ms, settings, instance, portfolio, run, metrics_at: None })
+        Ok(PaperRun { last_bar_ms: run.last_bar_ms, settings, instance, portfolio, series, run, metrics_at: None })
     }
 
     /// Processes every bar closed since the last one; true when the run ended.
-    async fn advance(&mut self, store: &Store, worker: &str, kill: Option<&str>) -> Result<bool, Error> {
+    /// `stop_requested` comes from this tick's claim of the run.
+    async fn advance(
+        &mut self,
+        store: &Store,
+        worker: &str,
+        kill: Option<&str>,
+        stop_requested: bool,
+    ) -> Result<bool, Error> {
         let id = self.run.run_id;
-        if store.stop_requested(id).await? {
+        if stop_requested {
             self.end(store, worker, "stopped", Some("stopped on request")).await?;
             return Ok(true);
         }
-        let from = self.last_bar_ms.or(self.run.from_ms);
+        let from = self.last_bar_ms.or(self.run.spec.from_ms);
         let now = now_ms() - PAPER_GRACE_MS;
         // Only samples taken before `now` count, so a sample committed late still lands in its bar.
         let mut bars: Vec<MarketBar> =
-            stored_bars(store, &self.run.product, from, Some(now), self.run.bar_interval_ms, now)
+            stored_bars(store, &self.run.spec.product, from, Some(now), self.run.spec.bar_interval_ms, now)
                 .await?
                 .into_iter()
                 .filter(|b| self.last_bar_ms.is_none_or(|l| b.bar.time_ms > l))
@@ -292,7 +296,8 @@ impl PaperRun {
             }
             return Ok(false);
         }
-        let (rows, progress) = step_bars(&mut self.instance, &bars, &self.settings, &mut self.portfolio, kill, None)?;
+        let (rows, progress) =
+            step_bars(&mut self.instance, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))?;
         let last_bar_ms = progress.last_bar_ms;
         store.append_decisions(id, worker, &rows, &progress).await?;
         self.last_bar_ms = last_bar_ms.or(self.last_bar_ms);
@@ -302,15 +307,19 @@ impl PaperRun {
             return Ok(true);
         }
         if self.metrics_at.is_none_or(|t| t.elapsed() >= PAPER_METRICS_EVERY) {
-            let m = stored_metrics(store, &self.run, &self.settings).await?;
-            store.set_run_metrics(id, worker, &m).await?;
+            store.set_run_metrics(id, worker, &self.metrics()?).await?;
             self.metrics_at = Some(Instant::now());
         }
         Ok(false)
     }
 
+    fn metrics(&self) -> Result<Value, Error> {
+        let m = self.series.metrics(periods_per_year(self.run.spec.bar_interval_ms))?;
+        serde_json::to_value(m).map_err(|e| Error::Invalid(e.to_string()))
+    }
+
     async fn end(&mut self, store: &Store, worker: &str, status: &str, reason: Option<&str>) -> Result<(), Error> {
-        let m = stored_metrics(store, &self.run, &self.settings).await?;
+        let m = self.metrics()?;
         let sha = decision_log_sha256(store, self.run.run_id).await?;
         store.end_run(self.run.run_id, worker, status, reason, Some(&m), Some(&sha)).await?;
         tracing::info!(run = self.run.run_id, status, reason, "paper run ended");
@@ -373,7 +382,7 @@ impl TradeWorker {
         });
         for run in runs {
             let id = run.run_id;
-            if run.mode == "backtest" {
+            if run.spec.mode == "backtest" {
                 if !self.backtests.contains_key(&id) {
                     let (store, host, worker) = (self.store.clone(), self.host.clone(), self.settings.worker.clone());
                     self.backtests.insert(
@@ -385,6 +394,7 @@ impl TradeWorker {
                 }
                 continue;
             }
+            let stop_requested = run.stop_requested;
             if !self.paper.contains_key(&id) {
                 match PaperRun::resume(&self.store, &self.host, run).await {
                     Ok(p) => {
@@ -398,7 +408,7 @@ impl TradeWorker {
                 }
             }
             let Some(p) = self.paper.get_mut(&id) else { continue };
-            match p.advance(&self.store, &self.settings.worker, kill_reason.as_deref()).await {
+            match p.advance(&self.store, &self.settings.worker, kill_reason.as_deref(), stop_requested).await {
                 Ok(true) => {
                     self.paper.remove(&id);
                     report.ended += 1;

@@ -101,30 +101,26 @@ fn random_series(rng: &mut impl Rng, count: usize, len: usize) -> Vec<Vec<f64>> 
         .collect()
 }
 
+/// GASF 256 of every series of `batch` on a rayon pool of `threads` threads; a panicking worker
+/// is an error.
 fn gasf_batch(batch: &[Vec<f64>], threads: usize) -> Result<Duration> {
+    use rayon::prelude::*;
     let p = GafParams { image_size: SizeParam::Int(256), sample_range: Some((-1.0, 1.0)), overlapping: false };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().context("GASF thread pool")?;
     let t = Instant::now();
-    let chunk = batch.len().div_ceil(threads.max(1));
-    let results: Vec<Result<(), cgaf_kernels::Error>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = batch
-            .chunks(chunk)
-            .map(|part| {
-                let p = &p;
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    for x in part {
-                        cgaf_kernels::gaf_into(x, GafMethod::Summation, p, &mut out)?;
-                        std::hint::black_box(&out);
-                    }
-                    Ok(())
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or(Ok(()))).collect()
-    });
-    for r in results {
-        r?;
-    }
+    let chunk = batch.len().div_ceil(threads.max(1)).max(1);
+    let run = || {
+        batch.par_chunks(chunk).try_for_each(|part| -> Result<(), cgaf_kernels::Error> {
+            let mut out = Vec::new();
+            for x in part {
+                cgaf_kernels::gaf_into(x, GafMethod::Summation, &p, &mut out)?;
+                std::hint::black_box(&out);
+            }
+            Ok(())
+        })
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.install(run)))
+        .map_err(|_| anyhow::anyhow!("a GASF bench worker panicked"))??;
     Ok(t.elapsed())
 }
 

@@ -1,7 +1,11 @@
 //! Command-line interface: every flag has a `CGAF_*` environment twin.
 
+use crate::schedule::{parse_duration, Schedule};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+use url::Url;
 
 /// crypto-gaf: live crypto order books → Gramian Angular Field images, served over HTTP.
 #[derive(Debug, Parser)]
@@ -22,6 +26,9 @@ pub struct GlobalArgs {
     /// runs a private PostgreSQL in --data-dir.
     #[arg(long, env = "CGAF_DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
+    /// The conventional `DATABASE_URL` variable, used when --database-url is not given.
+    #[arg(long = "database-url-fallback", env = "DATABASE_URL", global = true, hide = true, hide_env_values = true)]
+    pub database_url_fallback: Option<String>,
     /// PostgreSQL host, when the URL is given in parts.
     #[arg(long, env = "CGAF_DB_HOST", global = true)]
     pub db_host: Option<String>,
@@ -43,6 +50,9 @@ pub struct GlobalArgs {
     /// Folder for the private PostgreSQL and the generated API token.
     #[arg(long, env = "CGAF_DATA_DIR", global = true, default_value = "./.cgaf")]
     pub data_dir: PathBuf,
+    /// System user that runs the private PostgreSQL when cgaf runs as root (PostgreSQL refuses root).
+    #[arg(long, env = "CGAF_PG_USER", global = true, default_value = "postgres")]
+    pub pg_user: String,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`.
     #[arg(long, env = "CGAF_LOG", global = true, default_value = "info,tokio_postgres=warn")]
     pub log: String,
@@ -87,41 +97,41 @@ pub enum Command {
 #[derive(Debug, Clone, Args)]
 pub struct StrategyTarget {
     /// Strategy plugin: `name` (its active version) or `name@version`.
-    #[arg(long, default_value = "sma-cross")]
+    #[arg(long, env = "CGAF_STRATEGY", default_value = "sma-cross")]
     pub strategy: String,
     /// Product whose stored samples make the bars (service mode).
-    #[arg(long, default_value = "BTC-USD")]
+    #[arg(long, env = "CGAF_PRODUCT", default_value = "BTC-USD")]
     pub product: String,
     /// Start of the range: ms since the epoch or RFC 3339 (default: the oldest stored sample).
-    #[arg(long)]
+    #[arg(long, env = "CGAF_FROM")]
     pub from: Option<String>,
     /// End of the range, exclusive (default: now).
-    #[arg(long)]
+    #[arg(long, env = "CGAF_TO")]
     pub to: Option<String>,
     /// Bar length, e.g. `1s`, `1m`.
-    #[arg(long, default_value = "1s")]
+    #[arg(long, env = "CGAF_BAR_INTERVAL", default_value = "1s")]
     pub bar_interval: String,
     /// Fee per fill in basis points of notional.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "CGAF_FEE_BPS", default_value_t = 0.0)]
     pub fee_bps: f64,
     /// Slippage per fill in basis points.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, env = "CGAF_SLIPPAGE_BPS", default_value_t = 0.0)]
     pub slippage_bps: f64,
     /// Starting cash.
-    #[arg(long, default_value_t = 10_000.0)]
+    #[arg(long, env = "CGAF_CASH", default_value_t = 10_000.0)]
     pub cash: f64,
     /// Largest absolute target position, a fraction of equity in [0, 1].
-    #[arg(long)]
+    #[arg(long, env = "CGAF_MAX_POSITION")]
     pub max_position: Option<f64>,
     /// Flatten and stop when equity falls this fraction below its peak (e.g. 0.2).
-    #[arg(long)]
+    #[arg(long, env = "CGAF_MAX_DRAWDOWN")]
     pub max_drawdown: Option<f64>,
     /// Run offline on this CSV of bars (`time_ms,open,high,low,close,volume[,buy_volume,sell_volume]`)
     /// instead of on the service.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "CGAF_BARS", value_name = "FILE")]
     pub bars: Option<PathBuf>,
     /// Offline: the strategy component to run (default: the built-in of that name).
-    #[arg(long, value_name = "FILE.wasm")]
+    #[arg(long, env = "CGAF_PLUGIN", value_name = "FILE.wasm")]
     pub plugin: Option<PathBuf>,
     /// Base URL of the service's API (service mode).
     #[arg(long, env = "CGAF_URL", default_value = "http://127.0.0.1:4202")]
@@ -138,10 +148,10 @@ pub struct BacktestArgs {
     #[command(flatten)]
     pub target: StrategyTarget,
     /// A strategy parameter, `name=value` (repeatable), e.g. `-p fast=5 -p slow=20`.
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    #[arg(long = "param", short = 'p', env = "CGAF_PARAMS", value_delimiter = ';', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Offline: write the decision log to this CSV file.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, env = "CGAF_DECISIONS", value_name = "FILE")]
     pub decisions: Option<PathBuf>,
 }
 
@@ -153,23 +163,30 @@ pub struct SweepArgs {
     pub target: StrategyTarget,
     /// A grid axis, `name=FROM..TO:STEP` or `name=V1,V2,...` (repeatable), e.g.
     /// `-g fast=5..50:5 -g slow=20..200:20`.
-    #[arg(long = "grid", short = 'g', value_name = "NAME=VALUES", required = true)]
+    #[arg(
+        long = "grid",
+        short = 'g',
+        env = "CGAF_GRID",
+        value_delimiter = ';',
+        value_name = "NAME=VALUES",
+        required = true
+    )]
     pub grid: Vec<String>,
     /// A fixed strategy parameter, `name=value` (repeatable).
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    #[arg(long = "param", short = 'p', env = "CGAF_PARAMS", value_delimiter = ';', value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Walk-forward splits (0 = none: every point runs over the whole range, best is in sample).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "CGAF_SPLITS", default_value_t = 0)]
     pub splits: usize,
     /// Metric to optimise: sharpe, sortino, total_return, cagr, calmar, max_drawdown, win_rate,
     /// exposure, volatility (lower is better).
-    #[arg(long, default_value = "sharpe")]
+    #[arg(long, env = "CGAF_METRIC", default_value = "sharpe")]
     pub metric: String,
     /// Offline: threads (0 = every core).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, env = "CGAF_THREADS", default_value_t = 0)]
     pub threads: usize,
     /// Folder for sweep.json, sweep.csv and heatmap.png.
-    #[arg(long, default_value = "sweep-results")]
+    #[arg(long, env = "CGAF_OUT", default_value = "sweep-results")]
     pub out: PathBuf,
 }
 
@@ -178,7 +195,7 @@ pub struct SweepArgs {
 pub struct MetricsArgs {
     /// Periods per year used to annualise (365 for daily crypto bars, 252 for trading days,
     /// 8760 for hourly bars); overrides a `periods_per_year` field of the input.
-    #[arg(long)]
+    #[arg(long, env = "CGAF_PERIODS_PER_YEAR")]
     pub periods_per_year: Option<f64>,
 }
 
@@ -204,7 +221,7 @@ pub enum PluginAction {
         /// The component file.
         file: std::path::PathBuf,
         /// Activate after upload.
-        #[arg(long)]
+        #[arg(long, env = "CGAF_ACTIVATE")]
         activate: bool,
     },
     /// List plugins, or show one with its versions and statistics.
@@ -239,6 +256,35 @@ pub enum Role {
     Trade,
 }
 
+/// Which market-data source collect reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SourceArg {
+    /// The deterministic market simulator (offline).
+    Sim,
+    /// A coinbase-local compatible REST service.
+    CoinbaseLocal,
+    /// The public Coinbase Exchange REST API.
+    Coinbase,
+}
+
+impl From<SourceArg> for cgaf_collect::SourceKind {
+    fn from(s: SourceArg) -> Self {
+        match s {
+            SourceArg::Sim => Self::Sim,
+            SourceArg::CoinbaseLocal => Self::CoinbaseLocal,
+            SourceArg::Coinbase => Self::Coinbase,
+        }
+    }
+}
+
+/// A size in bytes: `65536`, `64KiB`, `32MiB`, `1GiB`.
+pub fn parse_bytes(s: &str) -> Result<u64, String> {
+    s.trim()
+        .parse::<bytesize::ByteSize>()
+        .map(|b| b.as_u64())
+        .map_err(|e| format!("{s:?} is not a size like 64KiB: {e}"))
+}
+
 /// Options of `cgaf serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
@@ -247,7 +293,7 @@ pub struct ServeArgs {
     pub roles: Vec<Role>,
     /// Address the API listens on.
     #[arg(long, env = "CGAF_LISTEN", default_value = "127.0.0.1:4202")]
-    pub listen: String,
+    pub listen: SocketAddr,
     /// Products to make sure exist at start-up, comma-separated; `NAME:SIZE` sets a product's max size.
     #[arg(long, env = "CGAF_PRODUCTS", value_delimiter = ',', default_value = "BTC-USD,ETH-USD,SOL-USD")]
     pub products: Vec<String>,
@@ -258,46 +304,64 @@ pub struct ServeArgs {
     #[arg(long, env = "CGAF_SYNC_PRODUCTS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub sync_products: bool,
     /// Market-data source.
-    #[arg(long, env = "CGAF_SOURCE", default_value = "sim")]
-    pub source: String,
+    #[arg(long, env = "CGAF_SOURCE", value_enum, default_value_t = SourceArg::Sim)]
+    pub source: SourceArg,
     /// Base URL of the source (coinbase-local: http://coinbase-local:4201; coinbase: https://api.exchange.coinbase.com).
     #[arg(long, env = "CGAF_SOURCE_URL")]
-    pub source_url: Option<String>,
-    /// Price bucket of the aggregated book levels (quote currency).
+    pub source_url: Option<Url>,
+    /// Price bucket of the aggregated book levels (quote currency; 0 = raw levels).
     #[arg(long, env = "CGAF_AGGREGATION", default_value = "10")]
-    pub aggregation: String,
+    pub aggregation: rust_decimal::Decimal,
     /// Book levels per side.
     #[arg(long, env = "CGAF_DEPTH", default_value_t = 3)]
     pub depth: usize,
     /// Timeout of one source request, e.g. `10s`.
-    #[arg(long, env = "CGAF_HTTP_TIMEOUT", default_value = "10s")]
-    pub http_timeout: String,
+    #[arg(long, env = "CGAF_HTTP_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
     /// Seed of the market simulator.
     #[arg(long, env = "CGAF_SIM_SEED", default_value_t = 42)]
     pub sim_seed: u64,
     /// Collect schedule: an interval (`250ms`, `1s`) or a cron expression with seconds (`*/2 * * * * *`).
     #[arg(long, env = "CGAF_COLLECT_SCHEDULE", default_value = "250ms")]
-    pub collect_schedule: String,
+    pub collect_schedule: Schedule,
     /// Calculate schedule: an interval or a cron expression.
     #[arg(long, env = "CGAF_CALCULATE_SCHEDULE", default_value = "500ms")]
-    pub calculate_schedule: String,
+    pub calculate_schedule: Schedule,
     /// Trade schedule: how often the trade worker advances paper runs and picks up new runs.
     #[arg(long, env = "CGAF_TRADE_SCHEDULE", default_value = "250ms")]
-    pub trade_schedule: String,
+    pub trade_schedule: Schedule,
     /// Threads a parameter sweep uses (0 = every core).
     #[arg(long, env = "CGAF_SWEEP_THREADS", default_value_t = 0)]
     pub sweep_threads: usize,
     /// How long a worker's claim on a product lasts without renewal; after a worker dies, its
     /// products pass to the other replicas within this time.
-    #[arg(long, env = "CGAF_LEASE_TTL", default_value = "5s")]
-    pub lease_ttl: String,
+    #[arg(long, env = "CGAF_LEASE_TTL", default_value = "5s", value_parser = parse_duration)]
+    pub lease_ttl: Duration,
     /// Which transform plugin makes each image, e.g. `orderbook=mtf,buy=gasf` (defaults:
     /// midpoint-gasf=gasf, midpoint-gadf=gadf, orderbook=gasf, buy=gasf, sell=gasf).
     #[arg(long, env = "CGAF_IMAGE_TRANSFORMS", value_delimiter = ',')]
     pub image_transforms: Vec<String>,
-    /// Largest plugin upload, bytes.
-    #[arg(long, env = "CGAF_MAX_PLUGIN_BYTES", default_value_t = 32 << 20)]
+    /// Largest plugin upload, e.g. `32MiB`.
+    #[arg(long, env = "CGAF_MAX_PLUGIN_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_plugin_bytes: u64,
+    /// Largest JSON request body, e.g. `64KiB`.
+    #[arg(long, env = "CGAF_MAX_JSON_BODY", default_value = "64KiB", value_parser = parse_bytes)]
+    pub max_json_body: u64,
+    /// Sandbox: deadline of one plugin call.
+    #[arg(long, env = "CGAF_PLUGIN_CALL_DEADLINE", default_value = "100ms", value_parser = parse_duration)]
+    pub plugin_call_deadline: Duration,
+    /// Sandbox: deadline of a plugin's `info()` and of creating a strategy instance.
+    #[arg(long, env = "CGAF_PLUGIN_INFO_DEADLINE", default_value = "1s", value_parser = parse_duration)]
+    pub plugin_info_deadline: Duration,
+    /// Sandbox: linear memory of one plugin instance, e.g. `64MiB`.
+    #[arg(long, env = "CGAF_PLUGIN_MEMORY_LIMIT", default_value = "64MiB", value_parser = parse_bytes)]
+    pub plugin_memory_limit: u64,
+    /// Sandbox: most values one plugin result may hold (matrix elements, decisions).
+    #[arg(long, env = "CGAF_PLUGIN_MAX_RESULT_VALUES", default_value_t = 1 << 20)]
+    pub plugin_max_result_values: usize,
+    /// Faults in a row after which a plugin version is quarantined (its previous version reactivated).
+    #[arg(long, env = "CGAF_QUARANTINE_AFTER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub quarantine_after: u32,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -307,8 +371,8 @@ pub struct ServeArgs {
 #[derive(Debug, Clone, Args)]
 pub struct MigrateArgs {
     /// Wait up to this long for the database to accept connections, e.g. `60s`.
-    #[arg(long, env = "CGAF_MIGRATE_WAIT", default_value = "30s")]
-    pub wait: String,
+    #[arg(long, env = "CGAF_MIGRATE_WAIT", default_value = "30s", value_parser = parse_duration)]
+    pub wait: Duration,
 }
 
 /// Options of `cgaf transform`.
@@ -317,7 +381,13 @@ pub struct TransformArgs {
     /// The transform: gasf, gadf, mtf, recurrence-plot.
     pub name: String,
     /// A parameter as pyts names it, `name=value` with the value written as Python would (`8`, `0.5`, `none`, `-1,1`).
-    #[arg(long = "param", short = 'p', value_name = "NAME=VALUE")]
+    #[arg(
+        long = "param",
+        short = 'p',
+        env = "CGAF_TRANSFORM_PARAMS",
+        value_delimiter = ';',
+        value_name = "NAME=VALUE"
+    )]
     pub params: Vec<String>,
 }
 
@@ -325,16 +395,16 @@ pub struct TransformArgs {
 #[derive(Debug, Clone, Args)]
 pub struct BenchArgs {
     /// Fewer repetitions (for a smoke run).
-    #[arg(long)]
+    #[arg(long, env = "CGAF_BENCH_QUICK")]
     pub quick: bool,
     /// Skip the HTTP load test.
-    #[arg(long)]
+    #[arg(long, env = "CGAF_BENCH_NO_HTTP")]
     pub no_http: bool,
     /// Skip the Backtrader baseline (it installs backtrader into a virtualenv and takes ~2 min on 1M bars).
-    #[arg(long)]
+    #[arg(long, env = "CGAF_BENCH_NO_BACKTRADER")]
     pub no_backtrader: bool,
     /// Seconds each HTTP load run lasts.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, env = "CGAF_BENCH_HTTP_SECONDS", default_value_t = 10)]
     pub http_seconds: u64,
 }
 
@@ -349,4 +419,83 @@ pub fn name_value_pairs(entries: &[String]) -> Result<Vec<(String, String)>, Str
                 .ok_or_else(|| format!("parameter {e:?} must be written name=value"))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every flag of every command (what `cgaf <command> --help` lists), with the command path.
+    pub(super) fn flags(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Arg)>) {
+        for arg in cmd.get_arguments() {
+            let builtin = matches!(arg.get_id().as_str(), "help" | "version");
+            if !arg.is_positional() && !builtin {
+                out.push((path.to_string(), arg.clone()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            flags(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_of_every_command_has_a_cgaf_env_twin() {
+        let mut all = Vec::new();
+        flags(&Cli::command(), "cgaf", &mut all);
+        assert!(all.len() > 60, "walked only {} flags", all.len());
+        let missing: Vec<String> = all
+            .iter()
+            // The conventional DATABASE_URL is a hidden fallback of --database-url, not a flag.
+            .filter(|(_, a)| !a.is_hide_set())
+            .filter(|(_, a)| !a.get_env().and_then(|e| e.to_str()).is_some_and(|e| e.starts_with("CGAF_")))
+            .map(|(cmd, a)| format!("{cmd} --{}", a.get_long().unwrap_or("?")))
+            .collect();
+        assert!(missing.is_empty(), "flags without a CGAF_* twin: {missing:?}");
+    }
+
+    #[test]
+    fn help_shows_the_env_twins() {
+        for sub in ["serve", "backtest", "sweep", "bench", "metrics", "transform", "migrate"] {
+            let mut cmd = Cli::command();
+            let help = cmd.find_subcommand_mut(sub).expect(sub).render_long_help().to_string();
+            assert!(help.contains("[env: CGAF_"), "{sub} --help lists no env twin");
+        }
+    }
+
+    #[test]
+    fn env_twins_are_read() {
+        // clap reads the twin when the flag is absent: check one typed flag end to end.
+        let cmd = Cli::command();
+        let serve = cmd.find_subcommand("serve").unwrap();
+        let ttl = serve.get_arguments().find(|a| a.get_id() == "lease_ttl").unwrap();
+        assert_eq!(ttl.get_env().unwrap(), "CGAF_LEASE_TTL");
+        Cli::command().debug_assert();
+    }
+}
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_readme_documents_every_flag_and_its_env_twin() {
+        let readme = include_str!("../../README.md");
+        let mut all = Vec::new();
+        super::tests::flags(&Cli::command(), "cgaf", &mut all);
+        let mut missing = Vec::new();
+        for (cmd, arg) in all.iter().filter(|(_, a)| !a.is_hide_set()) {
+            let long = format!("--{}", arg.get_long().unwrap_or_default());
+            let env = arg.get_env().and_then(|e| e.to_str()).unwrap_or_default().to_string();
+            if !readme.contains(&format!("`{long}")) && !readme.contains(&format!(" {long}`")) {
+                missing.push(format!("{cmd} {long}"));
+            }
+            let family = env.trim_end_matches(|c: char| c != '_').to_string() + "*";
+            if !readme.contains(&env) && !readme.contains(&family) {
+                missing.push(format!("{cmd} {long}: {env}"));
+            }
+        }
+        assert!(missing.is_empty(), "README's Configuration lacks: {missing:#?}");
+    }
 }

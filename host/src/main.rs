@@ -8,6 +8,7 @@ mod plugin_cli;
 mod plugins;
 mod schedule;
 mod serve;
+mod settings;
 mod token;
 mod trade_cli;
 mod transform;
@@ -68,7 +69,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::run(&cli.global, &args).await,
+            Command::Serve(args) => match settings::ServeSettings::from_args(&cli.global, &args) {
+                Ok(s) => serve::run(s).await,
+                Err(e) => Err(e),
+            },
             Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin_cli::run(&cli.global, &args).await,

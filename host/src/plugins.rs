@@ -1,8 +1,9 @@
 //! The service's plugins: built-ins seeded into the registry at start-up, the active set of
 //! every replica kept in step with PostgreSQL through LISTEN/NOTIFY, quarantine stored.
 
+use crate::settings::PluginSettings;
 use anyhow::{Context, Result};
-use cgaf_runtime::{PluginHost, RuntimeSettings};
+use cgaf_runtime::PluginHost;
 use cgaf_store::plugins::{NewPlugin, Stored, PLUGINS_CHANNEL};
 use cgaf_store::Store;
 use std::path::Path;
@@ -10,25 +11,16 @@ use std::sync::Arc;
 
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
-/// Faults in a row after which a plugin version is quarantined.
-pub const QUARANTINE_AFTER: u32 = 5;
-
 /// The built-in component of `name`.
 pub fn builtin(name: &str) -> Option<&'static [u8]> {
     BUILTINS.iter().find(|(n, _)| *n == name).map(|(_, b)| *b)
 }
 
-/// Runtime settings for this process (compile cache in the data folder; wasmtime's cache wants
-/// an absolute path, and `--data-dir` defaults to the relative `./.cgaf`).
-pub fn runtime_settings(data_dir: &Path) -> RuntimeSettings {
-    let dir = data_dir.join("wasm-cache");
-    let dir = std::path::absolute(&dir).unwrap_or(dir);
-    RuntimeSettings { cache_dir: Some(dir), ..RuntimeSettings::default() }
-}
-
-/// A plugin host with every built-in installed, without a database (for `cgaf transform`).
+/// A plugin host with every built-in installed, without a database (for `cgaf transform`,
+/// offline backtests and the bench), with the default sandbox and the compile cache in `data_dir`.
 pub fn offline_host(data_dir: &Path) -> Result<PluginHost> {
-    let host = PluginHost::new(runtime_settings(data_dir), QUARANTINE_AFTER)?;
+    let settings = PluginSettings::defaults(data_dir);
+    let host = PluginHost::new(settings.runtime, settings.quarantine_after)?;
     for (name, bytes) in BUILTINS {
         host.install(bytes).with_context(|| format!("loading built-in plugin {name}"))?;
     }
@@ -100,10 +92,14 @@ pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
     Ok(())
 }
 
-/// Starts the plugin host of a serving process: seeds built-ins, loads the active set, follows
-/// activations of every replica, and stores quarantines.
-pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
-    let host = Arc::new(PluginHost::new(runtime_settings(data_dir), QUARANTINE_AFTER)?);
+/// Starts the plugin host of a serving process: seeds built-ins, loads the active set and
+/// stores quarantines. The returned future follows activations of every replica (LISTEN/NOTIFY)
+/// until the store's listener ends; the caller runs it in its task set.
+pub async fn start(
+    store: &Store,
+    settings: &PluginSettings,
+) -> Result<(Arc<PluginHost>, impl std::future::Future<Output = ()> + Send + 'static)> {
+    let host = Arc::new(PluginHost::new(settings.runtime.clone(), settings.quarantine_after)?);
     seed_builtins(store, &host).await.context("seeding built-in plugins")?;
     sync_active(store, &host).await.context("loading active plugins")?;
     {
@@ -111,6 +107,8 @@ pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
         let handle = tokio::runtime::Handle::current();
         host.set_quarantine_hook(move |q| {
             let store = store.clone();
+            // A short write whose result is only logged; it runs on the runtime, which the host
+            // shuts down after its task set.
             handle.spawn(async move {
                 match store.quarantine_plugin(&q.name, &q.version, &q.reason).await {
                     Ok(now) => tracing::warn!(plugin = %q.name, version = %q.version, reason = %q.reason, active = ?now, "plugin version quarantined"),
@@ -119,10 +117,10 @@ pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
             });
         });
     }
-    {
+    let follow = {
         let (store, host) = (store.clone(), host.clone());
-        tokio::spawn(async move {
-            let mut events = store.listen(&[PLUGINS_CHANNEL]);
+        let mut events = store.listen(&[PLUGINS_CHANNEL]);
+        async move {
             // Any event — a (re)connection or a change — reloads the active set; a burst of
             // notifications is coalesced into one reload.
             while let Some(_event) = events.recv().await {
@@ -131,9 +129,9 @@ pub async fn start(store: &Store, data_dir: &Path) -> Result<Arc<PluginHost>> {
                     tracing::warn!(error = %e, "reloading active plugins");
                 }
             }
-        });
-    }
-    Ok(host)
+        }
+    };
+    Ok((host, follow))
 }
 
 #[cfg(test)]
@@ -142,8 +140,8 @@ mod tests {
 
     #[test]
     fn compile_cache_path_is_absolute_for_the_default_relative_data_dir() {
-        let s = runtime_settings(Path::new("./.cgaf"));
-        let dir = s.cache_dir.expect("a cache folder");
+        let s = PluginSettings::defaults(Path::new("./.cgaf"));
+        let dir = s.runtime.cache_dir.expect("a cache folder");
         assert!(dir.is_absolute(), "{}", dir.display());
         assert!(dir.ends_with(".cgaf/wasm-cache"));
     }

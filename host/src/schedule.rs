@@ -1,4 +1,5 @@
-//! Schedules: plain intervals (`250ms`) or cron expressions, without catch-up bursts.
+//! Schedules: plain intervals (`250ms`) or cron expressions, without catch-up bursts; and the
+//! duration grammar (humantime) every interval flag uses.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -12,23 +13,15 @@ pub enum Schedule {
     Cron(Box<cron::Schedule>),
 }
 
-/// Parses `250ms`, `1.5s`, `2m`, `1h`, or a bare number of seconds.
+/// Parses a positive duration in humantime's grammar — `250ms`, `5s`, `2m`, `1h 30m`, `7d` — the
+/// one grammar of every interval and duration flag.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let v: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 250ms, 1s, 2m"))?;
-    let secs = match unit.trim() {
-        "ms" => v / 1000.0,
-        "" | "s" => v,
-        "m" => v * 60.0,
-        "h" => v * 3600.0,
-        u => return Err(format!("unknown unit {u:?} in {s:?}; use ms, s, m or h")),
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 * 365.0 {
+    let d =
+        humantime::parse_duration(s.trim()).map_err(|e| format!("{s:?} is not a duration like 250ms, 5s, 2m: {e}"))?;
+    if d.is_zero() {
         return Err(format!("duration {s:?} must be positive"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 impl FromStr for Schedule {
@@ -89,9 +82,9 @@ mod tests {
     #[test]
     fn durations_parse() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert_eq!(parse_duration("1s 500ms").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("0.25").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86_400));
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());

@@ -1,36 +1,18 @@
 //! `cgaf serve`: the database (configured or private), migrations, products, and the roles —
 //! collect, calculate, API — until Ctrl-C or SIGTERM.
 
-use crate::cli::{GlobalArgs, Role, ServeArgs};
-use crate::schedule::{parse_duration, Schedule, Ticker};
+use crate::cli::Role;
+use crate::schedule::{Schedule, Ticker};
+use crate::settings::ServeSettings;
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
-use cgaf_calculate::{Calculator, ImageTransforms, Outcome};
-use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectWorker, SourceKind, SourceSettings};
+use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
+use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectTelemetry, CollectWorker};
 use cgaf_store::{Product, Store};
 use cgaf_trade::{TradeWorker, WorkerSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-
-/// Parses `--products` entries (`NAME` or `NAME:SIZE`).
-pub fn parse_products(entries: &[String], default_size: i64) -> Result<Vec<Product>> {
-    let mut out: Vec<Product> = Vec::new();
-    for e in entries.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-        let (name, size) = match e.split_once(':') {
-            Some((n, s)) => (n.trim(), s.trim().parse::<i64>().with_context(|| format!("size of product {n:?}"))?),
-            None => (e, default_size),
-        };
-        cgaf_store::products::validate_product_id(name).map_err(|m| anyhow::anyhow!("product {name:?}: {m}"))?;
-        let max_size =
-            cgaf_store::products::validate_max_size(size).map_err(|m| anyhow::anyhow!("product {name:?}: {m}"))?;
-        if out.iter().any(|p| p.product == name) {
-            anyhow::bail!("product {name:?} is listed twice");
-        }
-        out.push(Product { product: name.to_string(), max_size });
-    }
-    Ok(out)
-}
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -127,37 +109,27 @@ async fn my_products(store: &Store, role: &str, lease: &Lease) -> Option<Vec<Pro
 async fn collect_loop(
     store: Store,
     lease: Lease,
-    settings: SourceSettings,
+    source: AnySource,
     schedule: Schedule,
-    metrics: Metrics,
+    telemetry: CollectTelemetry,
     shutdown: watch::Receiver<bool>,
 ) -> Result<()> {
-    let source = AnySource::new(&settings).context("market source")?;
-    let mut worker =
-        CollectWorker::new(source, store.clone(), Backoff::default()).with_lease_holder(lease.worker.clone());
+    let mut worker = CollectWorker::new(source, store.clone(), Backoff::default())
+        .with_worker(lease.worker.clone())
+        .with_telemetry(telemetry);
     let mut progress = Progress::default();
-    tracing::info!(source = %settings.kind, "collect running");
+    tracing::info!("collect running");
     let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
     while next_tick(&mut ticker, &mut shutdown).await {
         let Some(products) = my_products(&store, "collect", &lease).await else {
             tokio::time::sleep(DB_RETRY).await;
             continue;
         };
-        for (product, r) in worker.run_once(&products).await {
+        for (_, r) in worker.run_once(&products).await {
             match r {
-                Ok(CollectOutcome::Stored(_)) => {
-                    metrics.samples.with_label_values(&[&product]).inc();
-                    progress.ok += 1;
-                }
+                Ok(CollectOutcome::Stored(_)) => progress.ok += 1,
                 Ok(CollectOutcome::BackingOff(_)) => {}
-                Err(e) => {
-                    let kind = match &e {
-                        cgaf_collect::CollectError::Source(s) => cgaf_collect::error_kind(s),
-                        cgaf_collect::CollectError::Store(_) => "database",
-                    };
-                    metrics.source_errors.with_label_values(&[&product, kind]).inc();
-                    progress.failed += 1;
-                }
+                Err(_) => progress.failed += 1,
             }
         }
         progress.report("samples collected");
@@ -170,7 +142,6 @@ async fn calculate_loop(
     lease: Lease,
     calc: Calculator,
     schedule: Schedule,
-    metrics: Metrics,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut progress = Progress::default();
@@ -184,15 +155,11 @@ async fn calculate_loop(
         for (product, r) in cgaf_calculate::run_once(&store, &calc, &products).await {
             match r {
                 Ok(Outcome::Computed { size, compute, total }) => {
-                    metrics.calculate_seconds.with_label_values(&[&product]).observe(total.as_secs_f64());
-                    metrics.compute_seconds.with_label_values(&[&product]).observe(compute.as_secs_f64());
-                    metrics.image_size.with_label_values(&[&product]).set(size as i64);
                     tracing::debug!(%product, size, ?compute, ?total, "images computed");
                     progress.ok += 1;
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    metrics.calculate_errors.with_label_values(&[&product]).inc();
                     tracing::warn!(%product, error = %e, "calculate failed");
                     progress.failed += 1;
                 }
@@ -248,104 +215,81 @@ async fn trade_loop(
     }
 }
 
-/// Runs the service.
-pub async fn run(g: &GlobalArgs, args: &ServeArgs) -> Result<()> {
-    // Validate everything before starting anything.
-    let products = parse_products(&args.products, args.max_size).context("--products")?;
-    let collect_schedule: Schedule =
-        args.collect_schedule.parse().map_err(anyhow::Error::msg).context("--collect-schedule")?;
-    let calculate_schedule: Schedule =
-        args.calculate_schedule.parse().map_err(anyhow::Error::msg).context("--calculate-schedule")?;
-    let kind: SourceKind = args.source.parse().map_err(|e| anyhow::anyhow!("{e}")).context("--source")?;
-    let source = SourceSettings {
-        kind,
-        url: args.source_url.clone(),
-        aggregation: args.aggregation.parse().context("--aggregation")?,
-        depth: args.depth,
-        http_timeout: parse_duration(&args.http_timeout).map_err(anyhow::Error::msg).context("--http-timeout")?,
-        seed: args.sim_seed,
+/// Runs the service with settings validated by [`ServeSettings::from_args`].
+pub async fn run(settings: ServeSettings) -> Result<()> {
+    // Everything that can be checked without the database is checked before it is touched.
+    let source = if settings.runs(Role::Collect) {
+        Some(AnySource::new(&settings.source).context("market source")?)
+    } else {
+        None
     };
-    let listen: std::net::SocketAddr = args.listen.parse().context("--listen")?;
-    let image_transforms =
-        ImageTransforms::parse(&args.image_transforms).map_err(anyhow::Error::msg).context("--image-transforms")?;
-    let roles = &args.roles;
-
-    let mut db = crate::db::open(g, true).await?;
-    let result = serve_with(
-        &db.store,
-        g,
-        args,
-        roles,
-        products,
-        source,
-        (collect_schedule, calculate_schedule),
-        image_transforms,
-        listen,
-    )
-    .await;
+    let mut db = crate::db::open(&settings.database, true).await?;
+    let result = serve_with(&db.store, &settings, source).await;
     if let Some(mut pg) = db.embedded.take() {
         tokio::task::spawn_blocking(move || pg.stop()).await??;
     }
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn serve_with(
-    store: &Store,
-    g: &GlobalArgs,
-    args: &ServeArgs,
-    roles: &[Role],
-    products: Vec<Product>,
-    source: SourceSettings,
-    (collect_schedule, calculate_schedule): (Schedule, Schedule),
-    image_transforms: ImageTransforms,
-    listen: std::net::SocketAddr,
-) -> Result<()> {
+async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnySource>) -> Result<()> {
     store.wait_ready(crate::db::STARTUP_WAIT).await.context("waiting for the database")?;
     let report = store.migrate().await.context("applying migrations")?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, version = report.current, "schema migrated");
     }
-    if args.sync_products {
-        store.sync_products(&products).await.context("syncing products")?;
+    if settings.sync_products {
+        store.sync_products(&settings.products).await.context("syncing products")?;
     } else {
-        let added = store.ensure_products(&products).await.context("adding products")?;
+        let added = store.ensure_products(&settings.products).await.context("adding products")?;
         if added > 0 {
             tracing::info!(added, "products added");
         }
     }
 
-    let plugins = if roles.iter().any(|r| matches!(r, Role::Api | Role::Calculate | Role::Trade)) {
-        Some(crate::plugins::start(store, &g.data_dir).await.context("starting plugins")?)
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = tokio::task::JoinSet::new();
+    let plugins = if [Role::Api, Role::Calculate, Role::Trade].iter().any(|r| settings.runs(*r)) {
+        let (host, follow) = crate::plugins::start(store, &settings.plugins).await.context("starting plugins")?;
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = follow => {},
+                _ = stop.wait_for(|s| *s) => {},
+            }
+            Ok(())
+        });
+        Some(host)
     } else {
         None
     };
+    // One registry for /metrics; each part registers and records its own metrics in it.
     let metrics = Metrics::new();
-    let lease = Lease::new(parse_duration(&args.lease_ttl).map_err(anyhow::Error::msg).context("--lease-ttl")?);
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut tasks = tokio::task::JoinSet::new();
+    let lease = Lease::new(settings.lease_ttl);
 
-    if roles.contains(&Role::Collect) {
-        let (store, metrics, stop) = (store.clone(), metrics.clone(), stop_rx.clone());
-        let lease = lease.clone();
-        tasks.spawn(async move { collect_loop(store, lease, source, collect_schedule, metrics, stop).await });
+    if let Some(source) = source {
+        let (store, stop) = (store.clone(), stop_rx.clone());
+        let telemetry = CollectTelemetry::register(metrics.registry()).context("collect metrics")?;
+        let (lease, schedule) = (lease.clone(), settings.collect_schedule.clone());
+        tracing::info!(source = %settings.source.kind, "market source");
+        tasks.spawn(async move { collect_loop(store, lease, source, schedule, telemetry, stop).await });
     }
-    if roles.contains(&Role::Calculate) {
-        let (store, metrics, stop) = (store.clone(), metrics.clone(), stop_rx.clone());
+    if settings.runs(Role::Calculate) {
+        let (store, stop) = (store.clone(), stop_rx.clone());
         let host = plugins.clone().context("plugin host")?;
-        let lease = lease.clone();
-        let calc = Calculator { transforms: host, config: image_transforms };
+        let (lease, schedule) = (lease.clone(), settings.calculate_schedule.clone());
+        let telemetry = CalculateTelemetry::register(metrics.registry()).context("calculate metrics")?;
+        let calc =
+            Calculator { transforms: host, config: settings.image_transforms.clone(), telemetry: Some(telemetry) };
         tasks.spawn(async move {
-            calculate_loop(store, lease, calc, calculate_schedule, metrics, stop).await;
+            calculate_loop(store, lease, calc, schedule, stop).await;
             Ok(())
         });
     }
-    if roles.contains(&Role::Trade) {
+    if settings.runs(Role::Trade) {
         let (store, stop, metrics) = (store.clone(), stop_rx.clone(), metrics.clone());
         let host = plugins.clone().context("plugin host")?;
-        let lease = lease.clone();
-        let schedule: Schedule = args.trade_schedule.parse().map_err(anyhow::Error::msg).context("--trade-schedule")?;
-        let threads = args.sweep_threads;
+        let (lease, schedule) = (lease.clone(), settings.trade_schedule.clone());
+        let threads = settings.sweep_threads;
         tasks.spawn(async move {
             trade_loop(store, lease, host, schedule, threads, metrics, stop).await;
             Ok(())
@@ -353,18 +297,23 @@ async fn serve_with(
     }
     // Every process listens: the API role serves everything, worker-only processes serve
     // /healthz, /readyz and /metrics (for probes and scraping).
+    let listen = settings.listen;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     let mut stop = stop_rx.clone();
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    if roles.contains(&Role::Api) {
-        let (token, from) = crate::token::resolve(args.api_token.as_deref(), &g.data_dir)?;
+    if settings.runs(Role::Api) {
+        let (token, from) = crate::token::resolve(settings.api.token.as_deref(), &settings.data_dir)?;
         if let crate::token::TokenSource::File(path) = from {
             tracing::info!(path = %path.display(), "API token for writes (Authorization: Bearer <token>) is in this file");
         }
-        let settings = ApiSettings { token, max_json_body: 64 * 1024, max_plugin_bytes: args.max_plugin_bytes };
-        let mut state = ApiState::new(store.clone(), metrics.clone(), &settings);
+        let api = ApiSettings {
+            token,
+            max_json_body: settings.api.max_json_body,
+            max_plugin_bytes: settings.api.max_plugin_bytes,
+        };
+        let mut state = ApiState::new(store.clone(), metrics.clone(), &api);
         if let Some(p) = &plugins {
             state = state.with_plugins(p.clone());
         }
@@ -411,19 +360,4 @@ async fn serve_with(
         tracing::warn!(error = %e, "releasing leases");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn products_parse_with_sizes() {
-        let p = parse_products(&["BTC-USD:300".into(), " ETH-USD".into(), "".into()], 600).unwrap();
-        assert_eq!(p[0], Product { product: "BTC-USD".into(), max_size: 300 });
-        assert_eq!(p[1], Product { product: "ETH-USD".into(), max_size: 600 });
-        assert!(parse_products(&["BTC-USD".into(), "BTC-USD".into()], 600).is_err());
-        assert!(parse_products(&["BTC USD".into()], 600).is_err());
-        assert!(parse_products(&["BTC-USD:5".into()], 600).is_err());
-    }
 }

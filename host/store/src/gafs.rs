@@ -13,6 +13,10 @@ pub struct SampleSignature {
     pub count: i32,
 }
 
+/// The five images of a product, in the order of [`GafImages`]' fields: the names used by the
+/// API (`image=`), `--image-transforms` and the `gafs` columns' roles.
+pub const IMAGE_NAMES: [&str; 5] = ["midpoint-gasf", "midpoint-gadf", "orderbook", "buy", "sell"];
+
 /// The five images of one product, as base64 PNG text, ready to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GafImages {

@@ -15,7 +15,7 @@ pub mod samples;
 pub mod types;
 
 pub use error::Error;
-pub use gafs::{GafImages, GafRow, SampleSignature};
+pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
 pub use notify::{Notification, NotifyEvent};
 pub use products::Product;
 pub use runs::{

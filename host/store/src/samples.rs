@@ -70,7 +70,7 @@ impl Store {
         self.insert_sample_fenced(sample, max_size, source, cursor, None).await
     }
 
-    /// As [`Store::insert_sample`], but only while `lease_holder` holds the product's collect
+    /// As [`Store::insert_sample`], but only while worker `worker` holds the product's collect
     /// lease (checked and locked in the same transaction): a worker that lost its lease can
     /// never write a sample its successor also writes.
     pub async fn insert_sample_fenced(
@@ -79,16 +79,16 @@ impl Store {
         max_size: i32,
         source: &str,
         cursor: Option<&serde_json::Value>,
-        lease_holder: Option<&str>,
+        worker: Option<&str>,
     ) -> Result<i64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        if let Some(holder) = lease_holder {
+        if let Some(worker) = worker {
             let held = tx
                 .query_opt(
                     "SELECT 1 FROM crypto_gaf.leases
                      WHERE role = 'collect' AND product = $1 AND holder = $2 AND expires_at > now() FOR UPDATE",
-                    &[&sample.product, &holder],
+                    &[&sample.product, &worker],
                 )
                 .await?;
             if held.is_none() {

@@ -7,14 +7,17 @@
 
 pub mod features;
 pub mod image;
+pub mod telemetry;
 pub mod transforms;
 
-pub use features::{orderbook_imbalance, trade_intensity};
+use features::{orderbook_imbalance, trade_intensity};
 pub use image::{encode_png, to_pixel, ColorType};
+pub use telemetry::CalculateTelemetry;
 pub use transforms::{ImageTransforms, NativeKernels, Transforms};
 
 use base64::Engine as _;
 use cgaf_store::{GafImages, Product, SampleSignature, Snapshot, Store};
+use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -108,31 +111,17 @@ pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTra
             ColorType::Rgb => encode_b64(color, n, &[&ms[order[0]], &ms[order[1]], &ms[order[2]]]),
         }
     };
-    let threads = std::thread::available_parallelism().map(|p| p.get()).unwrap_or(1).min(jobs.len());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<String, Error>>> = (0..jobs.len()).map(|_| None).collect();
-    let done: Vec<Vec<(usize, Result<String, Error>)>> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= jobs.len() {
-                            return out;
-                        }
-                        out.push((i, run(&jobs[i])));
-                    }
-                })
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_default()).collect()
-    });
-    for (i, r) in done.into_iter().flatten() {
-        results[i] = Some(r);
-    }
+    // The five images in parallel on rayon's pool; a panicking job is an error, never a
+    // silently missing image.
+    let mut results: Vec<Result<String, Error>> = jobs
+        .par_iter()
+        .map(|job| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)))
+                .unwrap_or_else(|panic| Err(Error::Task(format!("an image job panicked: {}", panic_message(&*panic)))))
+        })
+        .collect();
     let mut take = |i: usize| -> Result<String, Error> {
-        results[i].take().unwrap_or_else(|| Err(Error::Task("an image job did not finish".into())))
+        std::mem::replace(&mut results[i], Err(Error::Task("an image taken twice".into())))
     };
     Ok(GafImages {
         midpoint: snapshot.newest_midpoint.clone().unwrap_or_default(),
@@ -157,6 +146,8 @@ pub struct Calculator {
     pub transforms: Arc<dyn Transforms>,
     /// Which transform makes which image.
     pub config: ImageTransforms,
+    /// Where each product's result is recorded (none in tools and tests).
+    pub telemetry: Option<CalculateTelemetry>,
 }
 
 /// One calculate cycle over `products`: recompute those with new samples.
@@ -164,6 +155,9 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
     let mut out = Vec::with_capacity(products.len());
     for p in products {
         let r = calculate_product(store, calc, p).await;
+        if let Some(t) = &calc.telemetry {
+            t.record(&p.product, &r);
+        }
         out.push((p.product.clone(), r));
     }
     out
@@ -198,4 +192,61 @@ pub async fn calculate_product(store: &Store, calc: &Calculator, product: &Produ
     let compute = t.elapsed();
     store.write_images(&product.product, &images, signature).await?;
     Ok(Outcome::Computed { size: snapshot.len(), compute, total: started.elapsed() })
+}
+
+/// The text of a panic payload (`&str` or `String`), or a placeholder.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A transform that panics on the order-book image only.
+    struct PanicsOnOrderbook;
+
+    impl Transforms for PanicsOnOrderbook {
+        fn transform(
+            &self,
+            name: &str,
+            series: &[f64],
+            params: &[(String, String)],
+        ) -> Result<cgaf_kernels::Matrix, String> {
+            if name == "boom" {
+                panic!("kaboom in {name}");
+            }
+            NativeKernels.transform(name, series, params)
+        }
+        fn accepts(&self, name: &str, param: &str) -> bool {
+            NativeKernels.accepts(if name == "boom" { "gasf" } else { name }, param)
+        }
+    }
+
+    fn snapshot(n: usize) -> Snapshot {
+        let mut s = Snapshot::default();
+        for i in 0..n {
+            let level = |k: usize| Some(rust_decimal::Decimal::from(((i * 7 + k * 3) % 5) as i64));
+            s.sample_ids.push((n - i) as i64);
+            s.midpoints.push(100.0 + (i as f64 * 0.3).sin());
+            s.ask_sizes.push(vec![level(0), level(1), level(2)]);
+            s.bid_sizes.push(vec![level(2), level(0), level(1)]);
+            s.buys.push([Some(100.0), Some(1.0 + (i % 4) as f64), Some((i % 3) as f64)]);
+            s.sells.push([Some(100.0), Some((i % 5) as f64), Some(1.0 + (i % 2) as f64)]);
+        }
+        s
+    }
+
+    #[test]
+    fn a_panicking_image_job_is_an_error_not_a_missing_image() {
+        let config = ImageTransforms { orderbook: "boom".into(), ..ImageTransforms::default() };
+        let err = compute_images(&snapshot(24), &PanicsOnOrderbook, &config).unwrap_err();
+        assert!(matches!(&err, Error::Task(m) if m.contains("kaboom in boom")), "{err}");
+        // The other images still compute with the same transforms.
+        assert!(compute_images(&snapshot(24), &PanicsOnOrderbook, &ImageTransforms::default()).is_ok());
+    }
 }

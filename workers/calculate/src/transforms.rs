@@ -38,8 +38,7 @@ impl Default for ImageTransforms {
     }
 }
 
-/// The image names, in `--image-transforms` order.
-pub const IMAGE_NAMES: [&str; 5] = ["midpoint-gasf", "midpoint-gadf", "orderbook", "buy", "sell"];
+use cgaf_store::IMAGE_NAMES;
 
 impl ImageTransforms {
     /// Parses `image=transform` pairs over the defaults, e.g. `orderbook=mtf,buy=gasf`.

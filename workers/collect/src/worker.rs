@@ -2,6 +2,7 @@
 //! source's cursor in one transaction; back off per product after failures.
 
 use crate::source::{Fetched, MarketSource};
+use crate::telemetry::CollectTelemetry;
 use crate::SourceError;
 use cgaf_store::{Product, Store};
 use std::collections::HashMap;
@@ -65,19 +66,26 @@ pub struct CollectWorker<S> {
     store: Store,
     backoff: Backoff,
     state: HashMap<String, ProductState>,
-    lease_holder: Option<String>,
+    worker: Option<String>,
+    telemetry: Option<CollectTelemetry>,
 }
 
 impl<S: MarketSource> CollectWorker<S> {
     /// A worker that stores samples of `source` in `store`.
     pub fn new(source: S, store: Store, backoff: Backoff) -> Self {
-        Self { source, store, backoff, state: HashMap::new(), lease_holder: None }
+        Self { source, store, backoff, state: HashMap::new(), worker: None, telemetry: None }
     }
 
-    /// Writes samples only while `holder` holds each product's collect lease (fencing for
-    /// several replicas).
-    pub fn with_lease_holder(mut self, holder: impl Into<String>) -> Self {
-        self.lease_holder = Some(holder.into());
+    /// Writes samples only while worker `worker` holds each product's collect lease (fencing
+    /// for several replicas).
+    pub fn with_worker(mut self, worker: impl Into<String>) -> Self {
+        self.worker = Some(worker.into());
+        self
+    }
+
+    /// Records samples and source failures in `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: CollectTelemetry) -> Self {
+        self.telemetry = Some(telemetry);
         self
     }
 
@@ -114,6 +122,14 @@ impl<S: MarketSource> CollectWorker<S> {
                     }
                 }
             }
+            if let Some(t) = &self.telemetry {
+                match &r {
+                    Ok(CollectOutcome::Stored(_)) => t.stored(&p.product),
+                    Ok(CollectOutcome::BackingOff(_)) => {}
+                    Err(CollectError::Source(e)) => t.failed(&p.product, error_kind(e)),
+                    Err(CollectError::Store(_)) => t.failed(&p.product, "database"),
+                }
+            }
             out.push((p.product.clone(), r));
         }
         out
@@ -133,7 +149,7 @@ impl<S: MarketSource> CollectWorker<S> {
         let Fetched { sample, cursor } = self.source.fetch(&p.product, cursor.as_ref()).await?;
         let id = self
             .store
-            .insert_sample_fenced(&sample, p.max_size, source_name, cursor.as_ref(), self.lease_holder.as_deref())
+            .insert_sample_fenced(&sample, p.max_size, source_name, cursor.as_ref(), self.worker.as_deref())
             .await?;
         if let Some(c) = cursor {
             self.state.entry(p.product.clone()).or_default().cursor = Some(Some(c));

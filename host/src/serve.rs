@@ -246,6 +246,8 @@ async fn trade_loop(
         }
         progress.report("runs ended");
     }
+    // Backtests and sweeps run as tasks of the worker: stop them between chunks and wait.
+    worker.shutdown().await;
 }
 
 /// Runs the service.

@@ -4,9 +4,11 @@
 use crate::plugins::host;
 use crate::{authorize, parse_json, parse_query, ApiError, ApiState};
 use bytes::Bytes;
-use cgaf_store::runs::{ranked_metric, ranked_metric_names};
 use cgaf_store::DecisionQuery;
-use cgaf_trade::{RunRequest, SweepRequest};
+use cgaf_trade::domain::{
+    parse_time, ranked_metric, ranked_metric_names, results_csv, RunMode, RunStatus, SweepStatus,
+};
+use cgaf_trade::{CheckSweep, PrepareRun, RunRequest, SweepRequest};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::HashMap;
@@ -20,9 +22,9 @@ const MAX_PAGE: i64 = 10_000;
 /// Points of the equity curve in a run's detail.
 const CURVE_POINTS: i64 = 1000;
 
-fn trade_error(e: cgaf_trade::Error) -> ApiError {
+fn trade_error(e: impl Into<cgaf_trade::Error>) -> ApiError {
     use cgaf_trade::Error as E;
-    match e {
+    match e.into() {
         E::Invalid(m) => ApiError::bad_request("invalid_request", m),
         E::Settings(s) => ApiError::bad_request("invalid_settings", s.to_string()),
         E::Plugin(p) => ApiError::new(StatusCode::BAD_GATEWAY, p.code(), format!("strategy: {p}")),
@@ -39,9 +41,7 @@ fn int_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, Api
 
 fn time_param(q: &HashMap<String, String>, name: &str) -> Result<Option<i64>, ApiError> {
     q.get(name)
-        .map(|v| {
-            cgaf_trade::request::parse_time(v).map_err(|e| ApiError::bad_request("bad_query", format!("{name}: {e}")))
-        })
+        .map(|v| parse_time(v).map_err(|e| ApiError::bad_request("bad_query", format!("{name}: {e}"))))
         .transpose()
 }
 
@@ -80,8 +80,10 @@ pub async fn list(state: Arc<ApiState>, raw: String) -> Result<Response, ApiErro
     let q = parse_query(&raw)?;
     check_keys(&q, &["mode", "status", "limit"])?;
     let limit = int_param(&q, "limit")?.unwrap_or(100).clamp(1, 1000);
-    let runs =
-        state.store.list_runs(q.get("mode").map(String::as_str), q.get("status").map(String::as_str), limit).await?;
+    let bad = |e: cgaf_trade::domain::UnknownName| ApiError::bad_request("bad_query", e.to_string());
+    let mode = q.get("mode").map(|m| m.parse::<RunMode>()).transpose().map_err(bad)?;
+    let status = q.get("status").map(|m| m.parse::<RunStatus>()).transpose().map_err(bad)?;
+    let runs = state.store.list_runs(mode, status, limit).await?;
     Ok(warp::reply::json(&json!({ "runs": runs })).into_response())
 }
 
@@ -118,7 +120,7 @@ pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Res
     let (from_ms, to_ms) = (time_param(&q, "from")?, time_param(&q, "to")?);
     match q.get("format").map(String::as_str).unwrap_or("json") {
         "csv" => {
-            let csv = cgaf_trade::worker::decisions_csv(&state.store, id, from_ms, to_ms).await.map_err(trade_error)?;
+            let csv = cgaf_trade::decisions_csv(&state.store, id, from_ms, to_ms).await.map_err(trade_error)?;
             let mut r = Response::new(csv.into());
             let h = r.headers_mut();
             h.insert(header::CONTENT_TYPE, "text/csv; charset=utf-8".parse().expect("static header"));
@@ -149,12 +151,8 @@ pub async fn leaderboard(state: Arc<ApiState>, raw: String) -> Result<Response, 
     if ranked_metric(metric).is_none() {
         return Err(ApiError::bad_request("bad_metric", format!("metric must be one of {}", ranked_metric_names())));
     }
-    let mode = q.get("mode").map(String::as_str);
-    if let Some(m) = mode {
-        if m != "paper" && m != "backtest" {
-            return Err(ApiError::bad_request("bad_query", "mode must be paper or backtest"));
-        }
-    }
+    let mode = q.get("mode").map(|m| m.parse::<RunMode>()).transpose();
+    let mode = mode.map_err(|_| ApiError::bad_request("bad_query", "mode must be paper or backtest"))?;
     let min_trades = int_param(&q, "min_trades")?.unwrap_or(0);
     let limit = int_param(&q, "limit")?.unwrap_or(50).clamp(1, 1000);
     let entries = state.store.leaderboard(metric, mode, min_trades, limit).await?;
@@ -228,7 +226,7 @@ pub async fn sweep_csv(id: i64, state: Arc<ApiState>) -> Result<Response, ApiErr
     let Some(result) = row.result else {
         return Err(ApiError::unavailable("sweep_not_finished", format!("sweep {id} is {}", row.status), 2));
     };
-    let body = cgaf_trade::sweep::results_csv(&result).map_err(trade_error)?;
+    let body = results_csv(&result).map_err(trade_error)?;
     let mut r = Response::new(body.into());
     r.headers_mut().insert(header::CONTENT_TYPE, "text/csv; charset=utf-8".parse().expect("static header"));
     Ok(r)
@@ -238,7 +236,7 @@ pub async fn sweep_csv(id: i64, state: Arc<ApiState>) -> Result<Response, ApiErr
 pub async fn sweep_heatmap(id: i64, state: Arc<ApiState>) -> Result<Response, ApiError> {
     let row =
         state.store.sweep(id).await?.ok_or_else(|| ApiError::not_found("unknown_sweep", format!("no sweep {id}")))?;
-    if row.status != "finished" {
+    if row.status != SweepStatus::Finished {
         return Err(ApiError::unavailable("sweep_not_finished", format!("sweep {id} is {}", row.status), 2));
     }
     let png = state.store.sweep_heatmap(id).await?.ok_or_else(|| {

@@ -274,7 +274,7 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(Loa
 /// Runs every benchmark and prints the table.
 /// Deterministic 1-minute bars of a random walk (each open = the previous close), written so
 /// that Python reads back exactly the same doubles (shortest round-trip text).
-fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::MarketBar> {
+fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::domain::Bar> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut gauss = move || {
         // Box-Muller.
@@ -289,7 +289,7 @@ fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::MarketBar> {
             let high = open.max(close) * (1.0 + (gauss() * 0.0005).abs());
             let low = open.min(close) * (1.0 - (gauss() * 0.0005).abs());
             price = close;
-            cgaf_trade::MarketBar::from(cgaf_runtime::Bar {
+            cgaf_trade::domain::Bar {
                 time_ms: 1_700_000_000_000 + (i as i64 + 1) * 60_000,
                 open,
                 high,
@@ -298,18 +298,18 @@ fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::MarketBar> {
                 volume: 10.0,
                 buy_volume: 5.0,
                 sell_volume: 5.0,
-            })
+                book: Default::default(),
+            }
         })
         .collect()
 }
 
-fn write_bars_csv(path: &std::path::Path, bars: &[cgaf_trade::MarketBar]) -> Result<()> {
+fn write_bars_csv(path: &std::path::Path, bars: &[cgaf_trade::domain::Bar]) -> Result<()> {
     use std::io::Write;
     let mut w =
         std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
     writeln!(w, "time_ms,open,high,low,close,volume")?;
     for b in bars {
-        let b = b.bar;
         writeln!(w, "{},{},{},{},{},{}", b.time_ms, b.open, b.high, b.low, b.close, b.volume)?;
     }
     w.flush()?;
@@ -355,14 +355,14 @@ async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Re
     let ours = tokio::task::spawn_blocking(move || -> Result<(f64, serde_json::Value)> {
         let host = crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
         let params = vec![("fast".to_string(), "10".to_string()), ("slow".to_string(), "30".to_string())];
-        let settings = cgaf_trade::RunSettings::default();
+        let settings = cgaf_trade::domain::RunSettings::default();
         let mut best = f64::MAX;
         let mut summary = serde_json::Value::Null;
         for _ in 0..3 {
-            let mut instance = host.strategy("sma-cross", &params)?;
+            let mut instance = cgaf_trade::PluginStrategy::new(host.strategy("sma-cross", &params)?);
             let t = Instant::now();
-            let (series, portfolio) = cgaf_trade::backtest::backtest_series(&mut instance, &b, &settings, 10_000)?;
-            let m = series.metrics(cgaf_trade::periods_per_year(60_000))?;
+            let (series, portfolio) = cgaf_trade::domain::backtest_series(&mut instance, &b, &settings, 10_000)?;
+            let m = series.metrics(cgaf_trade::domain::periods_per_year(60_000))?;
             best = best.min(t.elapsed().as_secs_f64());
             summary =
                 serde_json::json!({"trades": m.trades, "final_value": portfolio.equity, "fills": portfolio.fills});

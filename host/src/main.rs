@@ -36,7 +36,7 @@ fn metrics(args: &cli::MetricsArgs) -> ExitCode {
     }
     let result = serde_json::from_str::<serde_json::Value>(&text)
         .map_err(|e| format!("stdin is not JSON: {e}"))
-        .and_then(|v| cgaf_trade::metrics::metrics_from_json(&v, args.periods_per_year).map_err(|e| e.to_string()))
+        .and_then(|v| cgaf_trade::domain::metrics_from_json(&v, args.periods_per_year).map_err(|e| e.to_string()))
         .and_then(|m| serde_json::to_string_pretty(&m).map_err(|e| e.to_string()));
     match result {
         Ok(json) => {

@@ -9,7 +9,7 @@ use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectTelemetry, CollectWorker};
 use cgaf_store::{Product, Store};
-use cgaf_trade::{TradeWorker, WorkerSettings};
+use cgaf_trade::{TradeTelemetry, TradeWorker, WorkerSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -177,13 +177,11 @@ async fn trade_loop(
     host: Arc<cgaf_runtime::PluginHost>,
     schedule: Schedule,
     sweep_threads: usize,
-    metrics: Metrics,
+    telemetry: TradeTelemetry,
     shutdown: watch::Receiver<bool>,
 ) {
-    let threads =
-        if sweep_threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { sweep_threads };
-    let settings = WorkerSettings { worker: lease.worker.clone(), ttl: lease.ttl, sweep_threads: threads };
-    let mut worker = TradeWorker::new(store.clone(), host, settings);
+    let settings = WorkerSettings { worker: lease.worker.clone(), ttl: lease.ttl, sweep_threads };
+    let mut worker = TradeWorker::new(store.clone(), host, settings).with_telemetry(telemetry);
     let mut events = store.listen(&["cgaf_runs"]);
     let mut progress = Progress::default();
     tracing::info!("trade running");
@@ -201,10 +199,6 @@ async fn trade_loop(
             Ok(r) => {
                 progress.ok += r.ended as u64;
                 progress.failed += r.failed as u64;
-                metrics.trade_runs.with_label_values(&["paper"]).set(r.paper_runs as i64);
-                metrics.trade_runs.with_label_values(&["backtest"]).set(r.backtests as i64);
-                metrics.trade_run_ends.with_label_values(&["ended"]).inc_by(r.ended as u64);
-                metrics.trade_run_ends.with_label_values(&["failed"]).inc_by(r.failed as u64);
             }
             Err(e) => {
                 tracing::warn!(error = %e, "trade tick failed");
@@ -213,6 +207,8 @@ async fn trade_loop(
         }
         progress.report("runs ended");
     }
+    // Backtests and sweeps run as tasks of the worker: stop them between chunks and wait.
+    worker.shutdown().await;
 }
 
 /// Runs the service with settings validated by [`ServeSettings::from_args`].
@@ -286,12 +282,13 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
         });
     }
     if settings.runs(Role::Trade) {
-        let (store, stop, metrics) = (store.clone(), stop_rx.clone(), metrics.clone());
+        let (store, stop) = (store.clone(), stop_rx.clone());
         let host = plugins.clone().context("plugin host")?;
         let (lease, schedule) = (lease.clone(), settings.trade_schedule.clone());
         let threads = settings.sweep_threads;
+        let telemetry = TradeTelemetry::register(metrics.registry()).context("trade metrics")?;
         tasks.spawn(async move {
-            trade_loop(store, lease, host, schedule, threads, metrics, stop).await;
+            trade_loop(store, lease, host, schedule, threads, telemetry, stop).await;
             Ok(())
         });
     }

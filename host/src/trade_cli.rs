@@ -4,10 +4,13 @@
 use crate::cli::{name_value_pairs, BacktestArgs, GlobalArgs, StrategyTarget, SweepArgs};
 use crate::plugin_cli::{answer, resolve_token};
 use anyhow::{bail, Context, Result};
-use cgaf_runtime::{Bar, Plugin, PluginHost};
-use cgaf_trade::backtest::{drive, periods_per_year, DriveOptions, Series};
-use cgaf_trade::sweep::{run_sweep, Axis, SweepRequest};
-use cgaf_trade::{MarketBar, Portfolio, RunRequest};
+use cgaf_runtime::{Plugin, PluginHost};
+use cgaf_trade::domain::request::{params_of, split_strategy, RiskArgs, TimeArg};
+use cgaf_trade::domain::{
+    drive, parse_interval, periods_per_year, results_csv, run_sweep, Axis, Bar, DecisionCsv, DriveOptions, Portfolio,
+    RunMode, RunRequest, RunSettings, Series, StrategyError, SweepRequest,
+};
+use cgaf_trade::PluginStrategy;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{json, Map, Value};
 use std::io::IsTerminal;
@@ -63,16 +66,16 @@ fn name_value(entries: &[String], what: &str) -> Result<Map<String, Value>> {
     Ok(pairs.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
-fn time_arg(s: &Option<String>) -> Option<cgaf_trade::request::TimeArg> {
-    s.as_ref().map(|t| cgaf_trade::request::TimeArg::Text(t.clone()))
+fn time_arg(s: &Option<String>) -> Option<TimeArg> {
+    s.as_ref().map(|t| TimeArg::Text(t.clone()))
 }
 
-fn risk(t: &StrategyTarget) -> cgaf_trade::request::RiskArgs {
-    cgaf_trade::request::RiskArgs { max_position: t.max_position, max_drawdown: t.max_drawdown }
+fn risk(t: &StrategyTarget) -> RiskArgs {
+    RiskArgs { max_position: t.max_position, max_drawdown: t.max_drawdown }
 }
 
 /// Reads a CSV of bars: `time_ms,open,high,low,close,volume` and optionally `buy_volume,sell_volume`.
-pub fn read_bars(path: &Path) -> Result<Vec<MarketBar>> {
+pub fn read_bars(path: &Path) -> Result<Vec<Bar>> {
     let mut r = csv::Reader::from_path(path).with_context(|| format!("opening {}", path.display()))?;
     let headers = r.headers()?.clone();
     let col = |name: &str| headers.iter().position(|h| h.trim() == name);
@@ -98,7 +101,7 @@ pub fn read_bars(path: &Path) -> Result<Vec<MarketBar>> {
             .trim()
             .parse()
             .with_context(|| format!("{} row {}: time_ms is not an integer", path.display(), i + 2))?;
-        if bars.last().is_some_and(|b: &MarketBar| b.bar.time_ms >= time_ms) {
+        if bars.last().is_some_and(|b: &Bar| b.time_ms >= time_ms) {
             bail!("{} row {}: time_ms does not increase", path.display(), i + 2);
         }
         let volume = num(v)?;
@@ -109,7 +112,7 @@ pub fn read_bars(path: &Path) -> Result<Vec<MarketBar>> {
         }
         let buy = bv.map(num).transpose()?.unwrap_or(volume / 2.0);
         let sell = sv.map(num).transpose()?.unwrap_or(volume - buy);
-        bars.push(MarketBar::from(Bar {
+        bars.push(Bar {
             time_ms,
             open: num(o)?,
             high: num(h)?,
@@ -118,7 +121,8 @@ pub fn read_bars(path: &Path) -> Result<Vec<MarketBar>> {
             volume,
             buy_volume: buy,
             sell_volume: sell,
-        }));
+            book: Default::default(),
+        });
     }
     Ok(bars)
 }
@@ -132,7 +136,7 @@ fn offline_plugin(g: &GlobalArgs, t: &StrategyTarget) -> Result<(PluginHost, Arc
             host.runtime.load(&bytes).with_context(|| format!("loading {}", file.display()))?
         }
         None => {
-            let (name, version) = cgaf_trade::request::split_strategy(&t.strategy);
+            let (name, version) = split_strategy(&t.strategy);
             let p = host.registry.get(name).with_context(|| format!("no built-in strategy {name:?}"))?;
             if version.is_some_and(|v| v != p.info.version) {
                 bail!("the built-in {name} is version {}; pass --plugin FILE.wasm for another", p.info.version);
@@ -155,7 +159,7 @@ pub async fn backtest(g: &GlobalArgs, args: &BacktestArgs) -> Result<()> {
         strategy: t.strategy.clone(),
         params: params.clone(),
         product: t.product.clone(),
-        mode: "backtest".into(),
+        mode: RunMode::Backtest,
         from: time_arg(&t.from),
         to: time_arg(&t.to),
         bar_interval: t.bar_interval.clone(),
@@ -170,20 +174,8 @@ pub async fn backtest(g: &GlobalArgs, args: &BacktestArgs) -> Result<()> {
     }
     let base = t.url.trim_end_matches('/');
     let http = http()?;
-    let mut body = json!({
-        "strategy": req.strategy, "params": params, "product": req.product, "mode": "backtest",
-        "bar_interval": req.bar_interval, "fee_bps": req.fee_bps, "slippage_bps": req.slippage_bps,
-        "starting_cash": req.starting_cash,
-        "risk": {"max_position": t.max_position, "max_drawdown": t.max_drawdown},
-    });
-    if let Some(f) = &t.from {
-        body["from"] = json!(f);
-    }
-    if let Some(to) = &t.to {
-        body["to"] = json!(to);
-    }
     let token = resolve_token(t.token.as_deref(), g)?;
-    let run = answer(http.post(format!("{base}/api/runs")).bearer_auth(&token).json(&body).send().await?).await?;
+    let run = answer(http.post(format!("{base}/api/runs")).bearer_auth(&token).json(&req).send().await?).await?;
     let id = run["run_id"].as_i64().context("the service answered without a run_id")?;
     eprintln!(
         "run {id}: {}@{} on {} ...",
@@ -221,20 +213,19 @@ fn offline_backtest(
     g: &GlobalArgs,
     args: &BacktestArgs,
     file: &Path,
-    settings: &cgaf_trade::RunSettings,
+    settings: &RunSettings,
     params: &Map<String, Value>,
 ) -> Result<()> {
     let t = &args.target;
     let bars = read_bars(file)?;
-    let interval = cgaf_trade::request::parse_interval(&t.bar_interval).map_err(anyhow::Error::msg)?;
+    let interval = parse_interval(&t.bar_interval).map_err(anyhow::Error::msg)?;
     let (host, plugin) = offline_plugin(g, t)?;
-    let call: Vec<(String, String)> = cgaf_trade::request::params_of(&Value::Object(params.clone()));
-    let mut instance = host.runtime.strategy(&plugin, &call)?;
+    let call: Vec<(String, String)> = params_of(&Value::Object(params.clone()));
+    let mut strategy = PluginStrategy::new(host.runtime.strategy(&plugin, &call)?);
     let mut writer = match &args.decisions {
         Some(path) => {
-            let mut w = csv::Writer::from_path(path).with_context(|| format!("creating {}", path.display()))?;
-            w.write_record(cgaf_store::DecisionRow::csv_header())?;
-            Some(w)
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            Some(DecisionCsv::new(std::io::BufWriter::new(file))?)
         }
         None => None,
     };
@@ -246,7 +237,7 @@ fn offline_backtest(
     let options = DriveOptions { batch: if writer.is_some() { 1 } else { 4096 }, capture_state: writer.is_some() };
     let mut write_error: Option<anyhow::Error> = None;
     drive(
-        &mut instance,
+        &mut strategy,
         &bars,
         settings,
         &mut portfolio,
@@ -255,7 +246,7 @@ fn offline_backtest(
         &mut |r| {
             series.push(&r);
             if let Some(w) = &mut writer {
-                if let Err(e) = w.write_record(cgaf_trade::worker::decision_row(&r).csv_record()) {
+                if let Err(e) = w.write(&r) {
                     write_error.get_or_insert(e.into());
                 }
             }
@@ -270,8 +261,9 @@ fn offline_backtest(
     if let Some(e) = write_error {
         return Err(e.context("writing the decision log"));
     }
-    if let Some(mut w) = writer {
-        w.flush()?;
+    if let Some(w) = writer {
+        use std::io::Write;
+        w.finish()?.flush()?;
     }
     let elapsed = started.elapsed().as_secs_f64();
     let metrics = series.metrics(periods_per_year(interval))?;
@@ -359,10 +351,14 @@ pub async fn sweep(g: &GlobalArgs, args: &SweepArgs) -> Result<()> {
             };
             let progress = std::sync::Mutex::new(Progress::new("sweep"));
             let started = Instant::now();
-            let result = run_sweep(&host.runtime, &plugin, &spec, &bars, threads, &|d, n| {
+            let new_strategy = |params: &[(String, String)]| {
+                host.runtime.strategy(&plugin, params).map(PluginStrategy::new).map_err(StrategyError::new)
+            };
+            let result = run_sweep(&new_strategy, &spec, &bars, threads, &|d, n| {
                 if let Ok(mut p) = progress.lock() {
                     p.set(d as u64, n as u64);
                 }
+                true
             })?;
             if let Ok(p) = progress.lock() {
                 p.finish();
@@ -383,19 +379,7 @@ pub async fn sweep(g: &GlobalArgs, args: &SweepArgs) -> Result<()> {
     let base = t.url.trim_end_matches('/');
     let http = http()?;
     let token = resolve_token(t.token.as_deref(), g)?;
-    let mut body = json!({
-        "strategy": req.strategy, "product": req.product, "bar_interval": req.bar_interval, "grid": req.grid,
-        "params": req.params, "splits": req.splits, "metric": req.metric, "fee_bps": req.fee_bps,
-        "slippage_bps": req.slippage_bps, "starting_cash": req.starting_cash,
-        "risk": {"max_position": t.max_position, "max_drawdown": t.max_drawdown},
-    });
-    if let Some(f) = &t.from {
-        body["from"] = json!(f);
-    }
-    if let Some(to) = &t.to {
-        body["to"] = json!(to);
-    }
-    let sweep = answer(http.post(format!("{base}/api/sweeps")).bearer_auth(&token).json(&body).send().await?).await?;
+    let sweep = answer(http.post(format!("{base}/api/sweeps")).bearer_auth(&token).json(&req).send().await?).await?;
     let id = sweep["sweep_id"].as_i64().context("the service answered without a sweep_id")?;
     eprintln!("sweep {id} ...");
     let mut progress = Progress::new("sweep");
@@ -412,7 +396,7 @@ pub async fn sweep(g: &GlobalArgs, args: &SweepArgs) -> Result<()> {
         bail!("sweep {id} {}: {}", row["status"], row["status_reason"].as_str().unwrap_or("no reason"));
     }
     let result = row["result"].clone();
-    let csv = cgaf_trade::sweep::results_csv(&result)?;
+    let csv = results_csv(&result)?;
     let r = http.get(format!("{base}/api/sweeps/{id}/heatmap.png")).send().await?;
     let png = if r.status().is_success() { Some(r.bytes().await?.to_vec()) } else { None };
     write_outputs(&args.out, &result, &csv, png.as_deref())?;

@@ -1,27 +1,37 @@
 //! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
-//! typed queries for products, samples, cursors and images, LISTEN/NOTIFY, and an embedded
-//! private PostgreSQL for running without a configured database.
+//! typed queries for products, samples, cursors and images, strategy runs, their decision log,
+//! sweeps, the leaderboard and the kill switch (over the trade domain's row types and enums —
+//! queries only, no trading rules), LISTEN/NOTIFY, and an embedded private PostgreSQL for
+//! running without a configured database.
 
+pub mod decisions;
 pub mod embedded;
 pub mod error;
 pub mod gafs;
+pub mod kill_switch;
+pub mod leaderboard;
 pub mod leases;
 pub mod migrate;
 pub mod notify;
 pub mod plugins;
 pub mod products;
 pub mod runs;
+pub mod sample_points;
 pub mod samples;
+pub mod sweeps;
 pub mod types;
 
+pub use decisions::{DecisionQuery, RunProgress};
 pub use error::Error;
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
+pub use kill_switch::KillSwitch;
+pub use leaderboard::LeaderboardEntry;
 pub use notify::{Notification, NotifyEvent};
 pub use products::Product;
-pub use runs::{
-    DecisionQuery, DecisionRow, KillSwitch, LeaderboardEntry, RunProgress, RunRow, RunSpec, SamplePointRow, SweepRow,
-};
+pub use runs::{RunRow, RunSpec};
+pub use sample_points::SamplePointRow;
 pub use samples::Snapshot;
+pub use sweeps::SweepRow;
 pub use types::{Level, NewSample, TradeSummary};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};

@@ -232,7 +232,8 @@ async fn a_stopped_server_is_a_connection_failure() {
 
 #[tokio::test]
 async fn decision_writes_are_fenced_on_holder_and_progress() {
-    use cgaf_store::{DecisionRow, RunProgress, RunSpec};
+    use cgaf_store::{RunProgress, RunSpec};
+    use cgaf_trade_domain::{Bar, DecisionRow, RunMode, RunStatus};
     let db = db().await;
     let s = &db.store;
     s.add_product("BTC-USD", 100).await.unwrap();
@@ -242,7 +243,7 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
             strategy_version: "1.0.0".into(),
             params: serde_json::json!({}),
             product: "BTC-USD".into(),
-            mode: "paper".into(),
+            mode: RunMode::Paper,
             from_ms: Some(0),
             to_ms: None,
             bar_interval_ms: 1000,
@@ -252,11 +253,11 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
         .unwrap();
     let claimed = s.claim_runs("w1", Duration::from_secs(30)).await.unwrap();
     assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].status, "running");
+    assert_eq!(claimed[0].status, RunStatus::Running);
     let row = |seq: i64| DecisionRow {
         seq,
         time_ms: (seq + 1) * 1000,
-        market: serde_json::json!({"close": 1.0}),
+        market: Bar { time_ms: (seq + 1) * 1000, close: 1.0, ..Bar::default() },
         strategy_state: None,
         target: 0.0,
         reason: None,

@@ -1,265 +1,87 @@
-//! Driving a strategy over bars: the strategy decides on a batch of bars, the [`Portfolio`]
-//! turns each decision into a decision-log [`Record`]. Used by backtests, sweeps and paper runs.
+//! Executing a backtest run: its bars from the stored samples, the strategy over them in chunks
+//! (each chunk's rows and progress in one transaction), then its metrics and the log's hash.
 
-use crate::engine::{MarketBar, Portfolio, Record, RunSettings};
-use crate::metrics::{Metrics, Options};
+use crate::bars::stored_bars;
+use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::Error;
-use cgaf_runtime::{Bar, Decision, StrategyInstance};
+use cgaf_runtime::PluginHost;
+use cgaf_store::{RunRow, Store};
+use cgaf_trade_domain::{Portfolio, RunStatus, Series};
+use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Something that turns bars into decisions: a sandboxed strategy instance, or a native one in
-/// tests and benchmarks.
-pub trait Decider {
-    /// One decision per bar, in order.
-    fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error>;
-    /// The strategy's state as JSON.
-    fn state(&mut self) -> Result<serde_json::Value, Error>;
-}
+/// Bars written per transaction while a backtest runs.
+const BACKTEST_CHUNK: usize = 2000;
 
-impl Decider for StrategyInstance {
-    fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
-        Ok(self.on_bars(bars)?)
-    }
-    fn state(&mut self) -> Result<serde_json::Value, Error> {
-        Ok(StrategyInstance::state(self)?)
-    }
-}
-
-/// How a run feeds bars to its strategy.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct DriveOptions {
-    /// Bars per strategy call (≥ 1). With `capture_state`, the state is captured after each batch,
-    /// so 1 puts the strategy state into every record.
-    pub batch: usize,
-    /// Capture the strategy state into the last record of every batch.
-    pub capture_state: bool,
-}
-
-impl Default for DriveOptions {
-    fn default() -> Self {
-        DriveOptions { batch: 1, capture_state: true }
-    }
-}
-
-/// The equity and position series of a run, for its metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Series {
-    /// Equity at every close, preceded by the starting equity (`E_0`).
-    pub equity: Vec<f64>,
-    /// Target held over each bar (one per bar, aligned with the returns `E_{k-1} → E_k`).
-    pub positions: Vec<f64>,
-}
-
-impl Series {
-    /// An empty series starting at `equity`.
-    pub fn starting_at(equity: f64) -> Series {
-        Series { equity: vec![equity], positions: Vec::new() }
-    }
-
-    /// Appends one record.
-    pub fn push(&mut self, r: &Record) {
-        self.equity.push(r.equity);
-        self.positions.push(r.held_target);
-    }
-
-    /// The run's metrics, annualised with `periods_per_year`. Equity at or below zero is ruin:
-    /// from the first such close on, equity counts as 0 (a total return of -100 %).
-    pub fn metrics(&self, periods_per_year: f64) -> Result<Metrics, Error> {
-        let options = Options { periods_per_year, ..Options::default() };
-        let mut equity = self.equity.clone();
-        if let Some(i) = equity.iter().skip(1).position(|&e| e <= 0.0) {
-            equity[i + 1..].iter_mut().for_each(|e| *e = 0.0);
-        }
-        Ok(Metrics::from_equity(&equity, Some(&self.positions), None, &options)?)
-    }
-}
-
-/// Periods per year of bars `interval_ms` long, on a market that trades around the clock.
-pub fn periods_per_year(interval_ms: i64) -> f64 {
-    365.0 * 86_400_000.0 / interval_ms.max(1) as f64
-}
-
-/// Feeds `bars` to `decider` and the portfolio; hands every record to `sink` and reports the
-/// number of bars done to `progress` after each batch. Stops early when the risk gate stopped
-/// the run, or with [`Error::Stopped`] when `stop()` turns true between batches.
-#[allow(clippy::too_many_arguments)]
-pub fn drive(
-    decider: &mut dyn Decider,
-    bars: &[MarketBar],
-    settings: &RunSettings,
-    portfolio: &mut Portfolio,
-    options: DriveOptions,
-    kill: Option<&str>,
-    sink: &mut dyn FnMut(Record) -> Result<(), Error>,
-    progress: &mut dyn FnMut(usize) -> bool,
+/// Executes a backtest run held by `worker` from its first bar (a run taken over from a dead
+/// worker starts again: its partial log is discarded). Ends the run as finished, stopped or
+/// failed. When `shutdown` turns true it stops between chunks and leaves the run claimed, so it
+/// starts again after the restart ([`Error::ShuttingDown`]).
+pub async fn execute_backtest(
+    store: &Store,
+    host: &PluginHost,
+    run: &RunRow,
+    worker: &str,
+    shutdown: &AtomicBool,
 ) -> Result<(), Error> {
-    let batch = options.batch.max(1);
-    let mut plain: Vec<Bar> = Vec::with_capacity(batch.min(bars.len()));
-    let mut done = 0;
-    for chunk in bars.chunks(batch) {
+    match backtest_inner(store, host, run, worker, shutdown).await {
+        Ok(()) => Ok(()),
+        Err(Error::Store(cgaf_store::Error::RunLost(_))) => Ok(()),
+        Err(Error::ShuttingDown) => {
+            tracing::info!(run = run.run_id, "backtest interrupted by shutdown; it restarts later");
+            Err(Error::ShuttingDown)
+        }
+        Err(e) => {
+            fail(store, worker, run.run_id, &e).await;
+            Err(e)
+        }
+    }
+}
+
+async fn backtest_inner(
+    store: &Store,
+    host: &PluginHost,
+    run: &RunRow,
+    worker: &str,
+    shutdown: &AtomicBool,
+) -> Result<(), Error> {
+    let settings = run_settings(run)?;
+    store.reset_run_log(run.run_id, worker).await?;
+    let now = now_ms();
+    let to = run.spec.to_ms.unwrap_or(now);
+    // A bar still open in real time is not closed yet, even when `to` lies beyond it.
+    let bars = stored_bars(store, &run.spec.product, run.spec.from_ms, Some(to), run.spec.bar_interval_ms, to.min(now))
+        .await?;
+    store.set_run_total(run.run_id, worker, bars.len() as i64).await?;
+    let mut fresh = run.clone();
+    fresh.strategy_state = None;
+    let mut strategy = strategy_for(store, host, &fresh).await?;
+    let mut portfolio = Portfolio::new(settings.starting_cash);
+    let mut series = Series::starting_at(settings.starting_cash);
+    let mut stopped_on_request = false;
+    tracing::info!(run = run.run_id, bars = bars.len(), "backtest started");
+    for chunk in bars.chunks(BACKTEST_CHUNK) {
+        if shutdown.load(Ordering::Relaxed) {
+            return Err(Error::ShuttingDown);
+        }
+        if store.stop_requested(run.run_id).await? {
+            stopped_on_request = true;
+            break;
+        }
+        let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+        store.append_decisions(run.run_id, worker, &rows, &progress).await?;
         if portfolio.stopped() {
             break;
         }
-        plain.clear();
-        plain.extend(chunk.iter().map(|m| m.bar));
-        let decisions = decider.decide(&plain)?;
-        let state = if options.capture_state { Some(decider.state()?) } else { None };
-        let mut state = state;
-        let last = chunk.len() - 1;
-        for (i, (market, decision)) in chunk.iter().zip(&decisions).enumerate() {
-            let s = if i == last { state.take() } else { None };
-            let record = portfolio.step(settings, market, decision, s, kill);
-            sink(record)?;
-            if portfolio.stopped() {
-                break;
-            }
-        }
-        done += chunk.len();
-        if !progress(done) {
-            return Err(Error::Stopped);
-        }
     }
+    let metrics = metrics_json(&series, run.spec.bar_interval_ms)?;
+    let (status, reason) = if stopped_on_request {
+        (RunStatus::Stopped, Some("stopped on request".to_string()))
+    } else if let Some(why) = &portfolio.halt {
+        (RunStatus::Stopped, Some(why.clone()))
+    } else {
+        (RunStatus::Finished, None)
+    };
+    end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics).await?;
+    tracing::info!(run = run.run_id, bars = portfolio.bars, status = %status, "backtest ended");
     Ok(())
-}
-
-/// Runs a backtest for its series alone (no records kept, no strategy state captured): what sweeps
-/// and benchmarks need. `batch` bars go to the strategy per call.
-pub fn backtest_series(
-    decider: &mut dyn Decider,
-    bars: &[MarketBar],
-    settings: &RunSettings,
-    batch: usize,
-) -> Result<(Series, Portfolio), Error> {
-    let mut portfolio = Portfolio::new(settings.starting_cash);
-    let mut series = Series::starting_at(settings.starting_cash);
-    drive(
-        decider,
-        bars,
-        settings,
-        &mut portfolio,
-        DriveOptions { batch, capture_state: false },
-        None,
-        &mut |r| {
-            series.push(&r);
-            Ok(())
-        },
-        &mut |_| true,
-    )?;
-    Ok((series, portfolio))
-}
-
-/// Runs a whole backtest in memory: the records and the series.
-pub fn backtest(
-    decider: &mut dyn Decider,
-    bars: &[MarketBar],
-    settings: &RunSettings,
-    options: DriveOptions,
-) -> Result<(Vec<Record>, Series, Portfolio), Error> {
-    settings.validate()?;
-    let mut portfolio = Portfolio::new(settings.starting_cash);
-    let mut series = Series::starting_at(settings.starting_cash);
-    let mut records = Vec::with_capacity(bars.len());
-    drive(
-        decider,
-        bars,
-        settings,
-        &mut portfolio,
-        options,
-        None,
-        &mut |r| {
-            series.push(&r);
-            records.push(r);
-            Ok(())
-        },
-        &mut |_| true,
-    )?;
-    Ok((records, series, portfolio))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Long on even bars, flat on odd ones.
-    struct Alternate(u64);
-    impl Decider for Alternate {
-        fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
-            Ok(bars
-                .iter()
-                .map(|_| {
-                    self.0 += 1;
-                    Decision {
-                        target: if self.0 % 2 == 1 { 1.0 } else { 0.0 },
-                        reason: Some(format!("bar {}", self.0)),
-                    }
-                })
-                .collect())
-        }
-        fn state(&mut self) -> Result<serde_json::Value, Error> {
-            Ok(serde_json::json!({ "seen": self.0 }))
-        }
-    }
-
-    fn bars(n: usize) -> Vec<MarketBar> {
-        (0..n)
-            .map(|i| {
-                let p = 100.0 + (i as f64).sin() * 5.0;
-                MarketBar::from(Bar {
-                    time_ms: (i as i64 + 1) * 1000,
-                    open: p,
-                    high: p + 1.0,
-                    low: p - 1.0,
-                    close: p + 0.5,
-                    volume: 1.0,
-                    buy_volume: 0.5,
-                    sell_volume: 0.5,
-                })
-            })
-            .collect()
-    }
-
-    #[test]
-    fn batching_does_not_change_the_log_except_for_captured_states() {
-        let b = bars(50);
-        let s = RunSettings { fee_bps: 5.0, slippage_bps: 2.0, ..Default::default() };
-        let (one, s1, _) = backtest(&mut Alternate(0), &b, &s, DriveOptions::default()).unwrap();
-        let (many, s7, _) =
-            backtest(&mut Alternate(0), &b, &s, DriveOptions { batch: 7, capture_state: true }).unwrap();
-        assert_eq!(s1, s7);
-        assert_eq!(one.len(), 50);
-        assert!(one.iter().all(|r| r.strategy_state.is_some()));
-        assert_eq!(many.iter().filter(|r| r.strategy_state.is_some()).count(), 8);
-        for (a, b) in one.iter().zip(&many) {
-            assert_eq!((a.equity, a.position, a.order_target), (b.equity, b.position, b.order_target));
-        }
-        assert_eq!(one[6].strategy_state, many[6].strategy_state);
-        let m = s1.metrics(periods_per_year(1000)).unwrap();
-        assert_eq!(m.periods, 50);
-        assert_eq!(m.trades, Some(25));
-    }
-
-    #[test]
-    fn ruin_counts_as_zero_equity() {
-        let s = Series { equity: vec![100.0, 50.0, -20.0, 10.0], positions: vec![1.0, 1.0, 0.0] };
-        let m = s.metrics(365.0).unwrap();
-        assert_eq!(m.total_return, -1.0);
-    }
-
-    #[test]
-    fn stop_request_ends_the_drive() {
-        let b = bars(10);
-        let s = RunSettings::default();
-        let mut p = Portfolio::new(s.starting_cash);
-        let r = drive(
-            &mut Alternate(0),
-            &b,
-            &s,
-            &mut p,
-            DriveOptions { batch: 2, capture_state: false },
-            None,
-            &mut |_| Ok(()),
-            &mut |done| done < 4,
-        );
-        assert!(matches!(r, Err(Error::Stopped)));
-        assert_eq!(p.bars, 4);
-    }
 }

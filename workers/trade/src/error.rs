@@ -1,5 +1,7 @@
 //! Errors of the trade worker.
 
+use cgaf_trade_domain::Error as DomainError;
+
 /// Why a run, a sweep or a step of one failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -8,13 +10,7 @@ pub enum Error {
     Plugin(#[from] cgaf_runtime::Error),
     /// Run settings are invalid.
     #[error("invalid run settings: {0}")]
-    Settings(#[from] crate::engine::SettingsError),
-    /// Bars could not be built from the samples.
-    #[error("bars: {0}")]
-    Bars(#[from] crate::bars::BarError),
-    /// Metrics could not be computed.
-    #[error("metrics: {0}")]
-    Metrics(#[from] crate::metrics::Error),
+    Settings(cgaf_trade_domain::SettingsError),
     /// The database failed.
     #[error("database: {0}")]
     Store(#[from] cgaf_store::Error),
@@ -24,7 +20,25 @@ pub enum Error {
     /// The run was stopped on request.
     #[error("stopped on request")]
     Stopped,
-    /// Writing output (CSV, PNG) failed.
-    #[error("output: {0}")]
-    Io(#[from] std::io::Error),
+    /// The worker is shutting down: the run or sweep stays claimed and resumes later.
+    #[error("the trade worker is shutting down")]
+    ShuttingDown,
+    /// Anything else the domain refused (bars, metrics, output, a panicking sweep evaluation).
+    #[error(transparent)]
+    Domain(DomainError),
+}
+
+impl From<DomainError> for Error {
+    fn from(e: DomainError) -> Self {
+        match e {
+            DomainError::Strategy(s) => match s.0.downcast::<cgaf_runtime::Error>() {
+                Ok(plugin) => Error::Plugin(*plugin),
+                Err(other) => Error::Invalid(format!("strategy: {other}")),
+            },
+            DomainError::Settings(s) => Error::Settings(s),
+            DomainError::Invalid(m) => Error::Invalid(m),
+            DomainError::Stopped => Error::Stopped,
+            e => Error::Domain(e),
+        }
+    }
 }

@@ -1,35 +1,37 @@
-//! crypto-gaf trade worker (`cgaf-trade`): strategy runs (backtests and paper runs), fills, the
-//! decision log (FMEL), parameter sweeps and performance metrics.
+//! crypto-gaf trade worker (`cgaf-trade`): claims strategy runs and sweeps from PostgreSQL, reads
+//! their bars, executes them over the trading domain ([`cgaf_trade_domain`]) with strategies from
+//! the plugin sandbox, and writes decisions, progress and results back.
 //!
-//! - [`bars`]: OHLCV bars from samples without look-ahead.
-//! - [`engine`]: the portfolio — fills at the next open with fees and slippage, the risk gate,
-//!   one decision-log [`Record`] per bar.
-//! - [`backtest`]: feeding a strategy over bars ([`drive`]), equity series and metrics.
-//! - [`metrics`]: total return, CAGR, Sharpe, Sortino, max drawdown, Calmar, win rate, trades and
-//!   exposure exactly as `reference/backtesting-and-metrics.md` §4 defines them.
-//! - [`request`]: run requests (API and CLI) checked into stored runs.
-//! - [`worker`]: the trade worker that claims runs from PostgreSQL — backtests, paper runs that
-//!   survive restarts — and the decision log's CSV export and hash.
-//! - [`sweep`] and [`heatmap`]: parameter grids, walk-forward, results and heatmap PNGs.
+//! Public entry points (what the host and the API call):
+//! - [`TradeWorker`]: `tick()` on a schedule, `shutdown()` on exit — it owns every backtest and
+//!   sweep task it starts, and stops and joins them on shutdown.
+//! - [`PrepareRun`] and [`CheckSweep`]: a run or sweep request checked against the database and
+//!   the plugin before it is stored.
+//! - [`decisions_csv`]: a run's decision log as CSV from the database.
+//! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
+//!
+//! Modules: [`strategy`] (plugins as strategies), [`request`] (request checks), [`bars`] (bars
+//! from stored samples), [`decisions`] (the stored log as CSV and its hash), [`runs`] (what
+//! backtests and paper runs share), [`backtest`], [`paper`], [`sweep`] (the sweep job), [`telemetry`]
+//! (its Prometheus metrics) and [`worker`] (the scheduler-facing worker).
 
 pub mod backtest;
 pub mod bars;
-pub mod engine;
+pub mod decisions;
 pub mod error;
-pub mod heatmap;
-pub mod metrics;
+pub mod paper;
 pub mod request;
+pub mod runs;
+pub mod strategy;
 pub mod sweep;
+pub mod telemetry;
 pub mod worker;
 
-pub use backtest::{backtest, drive, periods_per_year, Decider, DriveOptions, Series};
-pub use bars::{build_bars, fill_price_after, BarError, SamplePoint};
-pub use engine::{Book, MarketBar, Portfolio, Record, RiskLimits, RunSettings};
+pub use cgaf_trade_domain as domain;
+pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
+pub use decisions::{decision_log_sha256, decisions_csv};
 pub use error::Error;
-pub use metrics::{
-    metrics_from_json, returns_from_equity, trades_from_positions, Error as MetricsError, Metrics, Options, Trade,
-    DEFAULT_PERIODS_PER_YEAR,
-};
-pub use request::RunRequest;
-pub use sweep::{SweepRequest, SweepResult};
-pub use worker::{TradeWorker, WorkerSettings};
+pub use request::{CheckSweep, PrepareRun};
+pub use strategy::{load_strategy, PluginStrategy};
+pub use telemetry::TradeTelemetry;
+pub use worker::{TickReport, TradeWorker, WorkerSettings};

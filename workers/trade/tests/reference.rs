@@ -11,8 +11,8 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use cgaf_trade::metrics::{self, compound_bins, max_drawdown, total_return};
-use cgaf_trade::{metrics_from_json, Metrics, MetricsError, Options, Trade, DEFAULT_PERIODS_PER_YEAR};
+use cgaf_trade_domain::metrics::{self, compound_bins, max_drawdown, total_return};
+use cgaf_trade_domain::{metrics_from_json, Metrics, MetricsError, Options, Trade, DEFAULT_PERIODS_PER_YEAR};
 use serde_json::{json, Value};
 
 const VECTOR_A: [f64; 5] = [0.01, -0.02, 0.015, -0.005, 0.025];

@@ -1,7 +1,7 @@
 //! The trading engine: one bar at a time, a portfolio fills the previous decision at this bar's
 //! open, marks itself at the close, passes the strategy's new decision through the risk gate and
-//! places the order that fills at the next bar's open. Every bar yields one [`Record`] — a row of
-//! the decision log (FMEL).
+//! places the order that fills at the next bar's open. Every bar yields one [`DecisionRow`] of the
+//! decision log.
 //!
 //! Rules (the same for backtests, sweeps and paper runs):
 //! - **No look-ahead.** A decision taken after bar `k` closed fills at the open of bar `k + 1`
@@ -18,38 +18,10 @@
 //!   metrics count the ruin as equity 0 from there on. Every gate action is
 //!   written into the record's `gate` field.
 
-use cgaf_runtime::{Bar, Decision};
+use crate::bars::Bar;
+use crate::decision::DecisionRow;
+use crate::strategy::Decision;
 use serde::{Deserialize, Serialize};
-
-/// The order book at a bar's close (from the bar's last sample).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-pub struct Book {
-    /// Best bid price (0 when the book side was empty).
-    pub bid: f64,
-    /// Best ask price (0 when empty).
-    pub ask: f64,
-    /// Summed size of the stored bid levels (base currency).
-    pub bid_depth: f64,
-    /// Summed size of the stored ask levels.
-    pub ask_depth: f64,
-}
-
-/// A bar with the book summary at its close: the market state of a decision-log row.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MarketBar {
-    /// The OHLCV bar, stamped at its close.
-    #[serde(flatten)]
-    pub bar: Bar,
-    /// The book at the close.
-    #[serde(flatten)]
-    pub book: Book,
-}
-
-impl From<Bar> for MarketBar {
-    fn from(bar: Bar) -> Self {
-        MarketBar { bar, book: Book::default() }
-    }
-}
 
 /// Per-run risk limits.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -144,39 +116,6 @@ pub struct Portfolio {
     pub fills: u64,
 }
 
-/// One row of the decision log: what happened at one bar.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Record {
-    /// 0-based bar index in the run.
-    pub seq: u64,
-    /// Market state: the bar and the book at its close.
-    pub market: MarketBar,
-    /// The strategy's state after this bar (the plugin's JSON), when it was captured.
-    pub strategy_state: Option<serde_json::Value>,
-    /// The strategy's target for this bar.
-    pub target: f64,
-    /// The strategy's reason.
-    pub reason: Option<String>,
-    /// What the risk gate did, if anything.
-    pub gate: Option<String>,
-    /// The order placed at this close (the target to reach at the next open), if any.
-    pub order_target: Option<f64>,
-    /// The fill at this bar's open of the order placed at the previous close: price...
-    pub fill_price: Option<f64>,
-    /// ...signed units traded...
-    pub fill_quantity: Option<f64>,
-    /// ...and fee paid.
-    pub fee: Option<f64>,
-    /// Position after this bar (units).
-    pub position: f64,
-    /// The target held over this bar.
-    pub held_target: f64,
-    /// Cash after this bar.
-    pub cash: f64,
-    /// Equity at this bar's close, `cash + position · close`.
-    pub equity: f64,
-}
-
 impl Portfolio {
     /// A flat portfolio holding `cash`.
     pub fn new(cash: f64) -> Portfolio {
@@ -203,12 +142,11 @@ impl Portfolio {
     pub fn step(
         &mut self,
         settings: &RunSettings,
-        market: &MarketBar,
+        bar: &Bar,
         decision: &Decision,
         strategy_state: Option<serde_json::Value>,
         kill: Option<&str>,
-    ) -> Record {
-        let bar = &market.bar;
+    ) -> DecisionRow {
         let (mut fill_price, mut fill_quantity, mut fee) = (None, None, None);
         let mut gate: Option<String> = None;
         if let Some(target) = self.pending.take() {
@@ -279,9 +217,10 @@ impl Portfolio {
             gate = Some(format!("halted: {}", self.halt.as_deref().unwrap_or_default()));
         }
         self.pending = order_target;
-        let record = Record {
-            seq: self.bars,
-            market: *market,
+        let row = DecisionRow {
+            seq: self.bars as i64,
+            time_ms: bar.time_ms,
+            market: *bar,
             strategy_state,
             target: decision.target,
             reason: decision.reason.clone(),
@@ -296,7 +235,7 @@ impl Portfolio {
             equity,
         };
         self.bars += 1;
-        record
+        row
     }
 }
 
@@ -304,17 +243,8 @@ impl Portfolio {
 mod tests {
     use super::*;
 
-    fn bar(t: i64, open: f64, close: f64) -> MarketBar {
-        MarketBar::from(Bar {
-            time_ms: t,
-            open,
-            high: open.max(close),
-            low: open.min(close),
-            close,
-            volume: 0.0,
-            buy_volume: 0.0,
-            sell_volume: 0.0,
-        })
+    fn bar(t: i64, open: f64, close: f64) -> Bar {
+        Bar { time_ms: t, open, high: open.max(close), low: open.min(close), close, ..Bar::default() }
     }
 
     fn d(target: f64) -> Decision {

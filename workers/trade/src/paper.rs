@@ -1,0 +1,125 @@
+//! Paper runs: advance by every new closed bar on each tick and keep their portfolio and
+//! strategy state in the database, so a restarted (or another) worker resumes them where they
+//! were.
+
+use crate::bars::stored_bars;
+use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars, strategy_for};
+use crate::strategy::PluginStrategy;
+use crate::Error;
+use cgaf_runtime::PluginHost;
+use cgaf_store::{RunRow, Store};
+use cgaf_trade_domain::{Bar, Portfolio, RunSettings, RunStatus, Series};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// A paper bar is processed this long after its close, so samples taken just before the close
+/// but committed just after it are still in it.
+const PAPER_GRACE_MS: i64 = 300;
+/// Most bars a paper run processes per tick (catching up after downtime goes in slices).
+const PAPER_SLICE: usize = 2000;
+/// How often a paper run's metrics are refreshed (on a tick with a new bar).
+const PAPER_METRICS_EVERY: Duration = Duration::from_secs(5);
+
+/// A paper run this worker holds.
+pub struct PaperRun {
+    run: RunRow,
+    settings: RunSettings,
+    strategy: PluginStrategy,
+    portfolio: Portfolio,
+    /// Equity and held targets so far: read once at resume, extended bar by bar.
+    series: Series,
+    last_bar_ms: Option<i64>,
+    metrics_at: Option<Instant>,
+}
+
+impl PaperRun {
+    /// Resumes a claimed paper run from what the database holds.
+    pub async fn resume(store: &Store, host: &PluginHost, run: RunRow) -> Result<PaperRun, Error> {
+        let settings = run_settings(&run)?;
+        let strategy = strategy_for(store, host, &run).await?;
+        let portfolio = match &run.portfolio {
+            Some(p) => {
+                serde_json::from_value(p.clone()).map_err(|e| Error::Invalid(format!("stored portfolio: {e}")))?
+            }
+            None => Portfolio::new(settings.starting_cash),
+        };
+        let mut series = Series::starting_at(settings.starting_cash);
+        if run.bars_done > 0 {
+            let (equity, positions) = store.run_series(run.run_id).await?;
+            series.equity.extend(equity);
+            series.positions = positions;
+            tracing::info!(run = run.run_id, bars = run.bars_done, "paper run resumed");
+        }
+        Ok(PaperRun { last_bar_ms: run.last_bar_ms, settings, strategy, portfolio, series, run, metrics_at: None })
+    }
+
+    /// True while the database agrees with this in-memory run (another worker may have advanced
+    /// it while this one lost and regained the claim).
+    pub fn matches(&self, claimed: &RunRow) -> bool {
+        claimed.bars_done == self.portfolio.bars as i64 && claimed.last_bar_ms == self.last_bar_ms
+    }
+
+    /// Processes every bar closed since the last one; true when the run ended.
+    /// `stop_requested` comes from this tick's claim of the run.
+    pub async fn advance(
+        &mut self,
+        store: &Store,
+        worker: &str,
+        kill: Option<&str>,
+        stop_requested: bool,
+    ) -> Result<bool, Error> {
+        let id = self.run.run_id;
+        if stop_requested {
+            self.end(store, worker, RunStatus::Stopped, Some("stopped on request")).await?;
+            return Ok(true);
+        }
+        let from = self.last_bar_ms.or(self.run.spec.from_ms);
+        let now = now_ms() - PAPER_GRACE_MS;
+        // Only samples taken before `now` count, so a sample committed late still lands in its bar.
+        let mut bars: Vec<Bar> =
+            stored_bars(store, &self.run.spec.product, from, Some(now), self.run.spec.bar_interval_ms, now)
+                .await?
+                .into_iter()
+                .filter(|b| self.last_bar_ms.is_none_or(|l| b.time_ms > l))
+                .collect();
+        // Catching up after downtime goes in slices, so the claim is renewed in between.
+        bars.truncate(PAPER_SLICE);
+        if bars.is_empty() {
+            // The kill switch stops a flat run even while its market is silent.
+            if let Some(why) = kill {
+                if self.portfolio.position == 0.0 && self.portfolio.pending.is_none() {
+                    let reason = format!("kill switch engaged ({why}): flatten and stop");
+                    self.end(store, worker, RunStatus::Stopped, Some(&reason)).await?;
+                    return Ok(true);
+                }
+            }
+            return Ok(false);
+        }
+        let (rows, progress) =
+            step_bars(&mut self.strategy, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))?;
+        let last_bar_ms = progress.last_bar_ms;
+        store.append_decisions(id, worker, &rows, &progress).await?;
+        self.last_bar_ms = last_bar_ms.or(self.last_bar_ms);
+        if self.portfolio.stopped() {
+            let why = self.portfolio.halt.clone();
+            self.end(store, worker, RunStatus::Stopped, why.as_deref()).await?;
+            return Ok(true);
+        }
+        if self.metrics_at.is_none_or(|t| t.elapsed() >= PAPER_METRICS_EVERY) {
+            store.set_run_metrics(id, worker, &self.metrics()?).await?;
+            self.metrics_at = Some(Instant::now());
+        }
+        Ok(false)
+    }
+
+    fn metrics(&self) -> Result<Value, Error> {
+        metrics_json(&self.series, self.run.spec.bar_interval_ms)
+    }
+
+    async fn end(&mut self, store: &Store, worker: &str, status: RunStatus, reason: Option<&str>) -> Result<(), Error> {
+        let m = self.metrics()?;
+        end_run(store, worker, self.run.run_id, status, reason, &m).await?;
+        tracing::info!(run = self.run.run_id, status = %status, reason, "paper run ended");
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! What backtests and paper runs share: the settings and the strategy of a stored run, stepping
+//! bars into decision rows and progress, and ending a run.
+
+use crate::decisions::decision_log_sha256;
+use crate::strategy::{load_strategy, PluginStrategy};
+use crate::Error;
+use cgaf_runtime::PluginHost;
+use cgaf_store::{RunProgress, RunRow, Store};
+use cgaf_trade_domain::request::params_of;
+use cgaf_trade_domain::{drive, Bar, DecisionRow, DriveOptions, Portfolio, RunSettings, RunStatus, Series};
+use serde_json::Value;
+
+/// The run's costs, cash and limits.
+pub fn run_settings(run: &RunRow) -> Result<RunSettings, Error> {
+    serde_json::from_value(run.spec.settings.clone()).map_err(|e| Error::Invalid(format!("run settings: {e}")))
+}
+
+/// Now, ms since the epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// Creates the run's strategy (and restores its state, for a resumed run).
+pub async fn strategy_for(store: &Store, host: &PluginHost, run: &RunRow) -> Result<PluginStrategy, Error> {
+    let plugin = load_strategy(store, host, &run.spec.strategy, Some(&run.spec.strategy_version)).await?;
+    let params = params_of(&run.spec.params);
+    tokio::task::block_in_place(|| -> Result<PluginStrategy, Error> {
+        let mut instance = host.runtime.strategy(&plugin, &params)?;
+        if let Some(state) = &run.strategy_state {
+            instance.restore(state)?;
+        }
+        Ok(PluginStrategy::new(instance))
+    })
+}
+
+/// Steps `bars` through the strategy and the portfolio (one strategy call per bar, the state
+/// captured every bar): the decision rows and the run's progress after them, ready to append.
+pub fn step_bars(
+    strategy: &mut PluginStrategy,
+    bars: &[Bar],
+    settings: &RunSettings,
+    portfolio: &mut Portfolio,
+    kill: Option<&str>,
+    mut series: Option<&mut Series>,
+) -> Result<(Vec<DecisionRow>, RunProgress), Error> {
+    let mut rows = Vec::with_capacity(bars.len());
+    let mut last_state = None;
+    tokio::task::block_in_place(|| {
+        drive(
+            strategy,
+            bars,
+            settings,
+            portfolio,
+            DriveOptions::default(),
+            kill,
+            &mut |r| {
+                if let Some(s) = series.as_deref_mut() {
+                    s.push(&r);
+                }
+                if r.strategy_state.is_some() {
+                    last_state = r.strategy_state.clone();
+                }
+                rows.push(r);
+                Ok(())
+            },
+            &mut |_| true,
+        )
+    })?;
+    let progress = RunProgress {
+        bars_done: portfolio.bars as i64,
+        last_bar_ms: rows.last().map(|r| r.time_ms),
+        portfolio: serde_json::to_value(&*portfolio).unwrap_or(Value::Null),
+        strategy_state: last_state,
+    };
+    Ok((rows, progress))
+}
+
+/// A series' metrics as stored JSON.
+pub fn metrics_json(series: &Series, bar_interval_ms: i64) -> Result<Value, Error> {
+    let m = series.metrics(cgaf_trade_domain::periods_per_year(bar_interval_ms))?;
+    serde_json::to_value(m).map_err(|e| Error::Invalid(e.to_string()))
+}
+
+/// Ends a run held by `worker` with its final metrics and the hash of its decision log.
+pub async fn end_run(
+    store: &Store,
+    worker: &str,
+    run_id: i64,
+    status: RunStatus,
+    reason: Option<&str>,
+    metrics: &Value,
+) -> Result<(), Error> {
+    let sha = decision_log_sha256(store, run_id).await?;
+    store.end_run(run_id, worker, status, reason, Some(metrics), Some(&sha)).await?;
+    Ok(())
+}
+
+/// Marks a run failed (logging, not returning, a failure to do so).
+pub async fn fail(store: &Store, worker: &str, run_id: i64, e: &Error) {
+    tracing::warn!(run = run_id, error = %e, "run failed");
+    if let Err(e2) = store.end_run(run_id, worker, RunStatus::Failed, Some(&e.to_string()), None, None).await {
+        tracing::warn!(run = run_id, error = %e2, "marking a run failed");
+    }
+}

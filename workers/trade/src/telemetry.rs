@@ -1,0 +1,53 @@
+//! The trade worker's telemetry (operational metrics, not the trading performance metrics of
+//! [`cgaf_trade_domain::metrics`]): runs executing by mode and runs ended by outcome, registered
+//! in the host's Prometheus registry and recorded by the worker after each tick.
+
+use crate::worker::TickReport;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Metrics of the trade worker.
+#[derive(Debug, Clone)]
+pub struct TradeTelemetry {
+    /// Runs this process executes now, by mode (`paper`, `backtest`).
+    pub runs: IntGaugeVec,
+    /// Paper runs that ended in this process, by outcome (`ended`, `failed`).
+    pub run_ends: IntCounterVec,
+}
+
+impl TradeTelemetry {
+    /// Creates the metrics and registers them in `registry`.
+    pub fn register(registry: &Registry) -> Result<Self, prometheus::Error> {
+        let runs = IntGaugeVec::new(Opts::new("cgaf_trade_runs", "Runs this process executes now"), &["mode"])?;
+        let run_ends = IntCounterVec::new(
+            Opts::new("cgaf_trade_run_ends_total", "Paper runs ended here, by outcome"),
+            &["outcome"],
+        )?;
+        registry.register(Box::new(runs.clone()))?;
+        registry.register(Box::new(run_ends.clone()))?;
+        Ok(Self { runs, run_ends })
+    }
+
+    /// Records one tick.
+    pub fn record(&self, r: &TickReport) {
+        self.runs.with_label_values(&["paper"]).set(r.paper_runs as i64);
+        self.runs.with_label_values(&["backtest"]).set(r.backtests as i64);
+        self.run_ends.with_label_values(&["ended"]).inc_by(r.ended as u64);
+        self.run_ends.with_label_values(&["failed"]).inc_by(r.failed as u64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_a_tick() {
+        let registry = Registry::new();
+        let t = TradeTelemetry::register(&registry).unwrap();
+        t.record(&TickReport { paper_runs: 2, backtests: 1, ended: 1, failed: 0 });
+        t.record(&TickReport { paper_runs: 1, backtests: 0, ended: 1, failed: 1 });
+        assert_eq!(t.runs.with_label_values(&["paper"]).get(), 1);
+        assert_eq!(t.run_ends.with_label_values(&["ended"]).get(), 2);
+        assert_eq!(t.run_ends.with_label_values(&["failed"]).get(), 1);
+    }
+}

@@ -1,34 +1,20 @@
-//! Backtesting every grid point on every segment, in parallel on a rayon pool. A panicking
+//! Backtesting every grid point on every segment, in parallel on a rayon pool, into [`Cell`]s. A panicking
 //! evaluation is reported as [`Error::Panicked`], never as a silently empty cell.
 
 use super::grid::{GridAxis, SweepSpec};
-use super::result::{summarize, SweepResult};
+use super::result::{summarize, Cell, SweepResult};
 use crate::backtest::{backtest_series, periods_per_year};
 use crate::bars::Bar;
 use crate::request::param_text;
 use crate::strategy::{Strategy, StrategyError};
 use crate::Error;
 use rayon::prelude::*;
-use serde::Serialize;
 use serde_json::Value;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Makes a fresh strategy from call parameters (name, Python-literal text); called from the
 /// sweep's threads.
 pub type NewStrategy<'a, S> = dyn Fn(&[(String, String)]) -> Result<S, StrategyError> + Sync + 'a;
-
-/// One backtest's outcome in a sweep.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Cell {
-    /// The metric's value (`null` when undefined).
-    pub value: Option<f64>,
-    /// Trades.
-    pub trades: usize,
-    /// Total return.
-    pub total_return: Option<f64>,
-    /// Why the backtest could not run (for example parameters the strategy refuses).
-    pub error: Option<String>,
-}
 
 fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)

@@ -10,12 +10,13 @@
 //!
 //! - [`grid`]: the request, its axes and the checked [`SweepSpec`].
 //! - [`evaluate`]: backtesting every grid point on every segment ([`run_sweep`]).
-//! - [`result`]: folding the cells into a [`SweepResult`], its CSV table and heatmap.
+//! - [`result`]: one backtest's [`Cell`], folding the cells into a [`SweepResult`], its CSV
+//!   table and heatmap.
 
 pub mod evaluate;
 pub mod grid;
 pub mod result;
 
-pub use evaluate::{run_sweep, Cell, NewStrategy};
+pub use evaluate::{run_sweep, NewStrategy};
 pub use grid::{Axis, GridAxis, SweepRequest, SweepSpec};
-pub use result::{results_csv, Heatmap, SweepResult};
+pub use result::{results_csv, Cell, Heatmap, SweepResult};

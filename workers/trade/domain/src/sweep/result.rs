@@ -1,13 +1,25 @@
 //! Folding a sweep's cells into its result: per-point in-sample and out-of-sample metrics, the
 //! walk-forward folds, the best point, the heatmap; and the result as a CSV table.
 
-use super::evaluate::Cell;
 use super::grid::{GridAxis, SweepSpec};
 use crate::bars::Bar;
 use crate::ranking::higher_is_better;
 use crate::Error;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
+
+/// One backtest's outcome in a sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cell {
+    /// The metric's value (`null` when undefined).
+    pub value: Option<f64>,
+    /// Trades.
+    pub trades: usize,
+    /// Total return.
+    pub total_return: Option<f64>,
+    /// Why the backtest could not run (for example parameters the strategy refuses).
+    pub error: Option<String>,
+}
 
 /// Result of a sweep.
 #[derive(Debug, Clone, PartialEq, Serialize)]

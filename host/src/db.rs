@@ -2,7 +2,7 @@
 
 use crate::cli::{GlobalArgs, MigrateArgs};
 use anyhow::{Context, Result};
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use cgaf_embedded_postgres::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub async fn open(g: &GlobalArgs, allow_embedded: bool) -> Result<Database> {
     let (url, embedded) = match configured_url(g) {
         Some(url) => (url, None),
         None if allow_embedded => {
-            let opts = EmbeddedOptions { data_dir: g.data_dir.clone(), ephemeral: false, port: None };
+            let opts = EmbeddedOptions::new(g.data_dir.clone());
             let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts))
                 .await
                 .context("starting the private PostgreSQL")??;

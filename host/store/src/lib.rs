@@ -1,8 +1,7 @@
 //! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
-//! typed queries for products, samples, cursors and images, LISTEN/NOTIFY, and an embedded
-//! private PostgreSQL for running without a configured database.
+//! typed queries for products, samples, cursors and images, and LISTEN/NOTIFY. (The private
+//! embedded server is `cgaf-embedded-postgres`.)
 
-pub mod embedded;
 pub mod error;
 pub mod gafs;
 pub mod leases;

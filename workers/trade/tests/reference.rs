@@ -1,15 +1,12 @@
-//! The metrics against `shared/reference/backtesting-and-metrics.md` §4.6 and its executable form
-//! `shared/reference/metrics_example.py`.
+//! The metrics against the reference (`backtesting-and-metrics.md` §4.6 and its executable form
+//! `metrics_example.py`, outside this repository).
 //!
-//! The script prints its numbers with 12 significant digits only, too few for a 1e-12 check, so
-//! the test runs `python3` on a small driver that executes the script (its own printout silenced)
-//! and calls the script's own functions (`sharpe`, `sortino`, `downside_dev`, `max_dd`, `total`,
-//! `cagr`, `std`) on vectors A, B and C, printing full-precision JSON. The reference is read from
-//! `../shared/reference` at run time, never copied into the repository. Every metric must match
+//! The script prints its numbers with 12 significant digits only, too few for a 1e-12 check, so a
+//! small driver (`tests/golden/reference/metrics_driver.py`) executed the script (its own
+//! printout silenced) and called the script's own functions (`sharpe`, `sortino`, `downside_dev`,
+//! `max_dd`, `total`, `cagr`, `std`) on vectors A, B and C, printing full-precision JSON, once;
+//! that JSON is `tests/golden/reference/metrics.json`. Every metric must match
 //! within 1e-12 (relative to the value when it exceeds 1 in magnitude, since CAGR reaches 10^18).
-
-use std::path::PathBuf;
-use std::process::Command;
 
 use cgaf_trade::metrics::{self, compound_bins, max_drawdown, total_return};
 use cgaf_trade::{metrics_from_json, Metrics, MetricsError, Options, Trade, DEFAULT_PERIODS_PER_YEAR};
@@ -20,68 +17,14 @@ const VECTOR_B: [f64; 5] = [-0.01, 0.02, -0.015, 0.005, -0.02];
 const EQUITY_C: [f64; 5] = [100.0, 110.0, 99.0, 103.95, 114.345];
 const PERIODS: [f64; 5] = [1.0, 252.0, 365.0, 8760.0, 525600.0];
 
-/// Runs the reference's own functions and prints their full-precision results as JSON.
-const DRIVER: &str = r#"
-import contextlib, io, json, math, sys
-path = sys.argv[1]
-ns = {"__name__": "metrics_example"}
-with contextlib.redirect_stdout(io.StringIO()):
-    exec(compile(open(path).read(), path, "exec"), ns)
-
-def guard(f):
-    try:
-        v = f()
-    except (ZeroDivisionError, OverflowError):
-        return None
-    return v if math.isfinite(v) else None
-
-def metrics(r, ann, rf=0.0):
-    mdd = ns["max_dd"](r)
-    cagr = guard(lambda: ns["cagr"](r, ann))
-    return {
-        "total_return": ns["total"](r),
-        "cagr": cagr,
-        "sharpe": guard(lambda: ns["sharpe"](r, rf, ann)),
-        "sortino": guard(lambda: ns["sortino"](r, rf, ann)),
-        "max_drawdown": mdd,
-        "calmar": None if cagr is None or not mdd < 0 else cagr / abs(mdd),
-        "volatility": guard(lambda: ns["std"](r, 1) * math.sqrt(ann)),
-        "downside_deviation": guard(lambda: ns["downside_dev"](r, rf) * math.sqrt(ann)),
-    }
-
-vectors = {
-    "A": [0.01, -0.02, 0.015, -0.005, 0.025],
-    "B": [-0.01, 0.02, -0.015, 0.005, -0.02],
-}
-prices = [100.0, 110.0, 99.0, 103.95, 114.345]
-vectors["C"] = [prices[i] / prices[i - 1] - 1 for i in range(1, len(prices))]
-out = {"returns": vectors, "metrics": {}}
-for name, r in vectors.items():
-    out["metrics"][name] = {str(ann): metrics(r, ann) for ann in (1, 252, 365, 8760, 525600)}
-rf_daily = (1 + 0.05) ** (1 / 252) - 1
-out["rf"] = {"rf_per_period": rf_daily, "metrics": metrics(vectors["A"], 252, rf_daily)}
-print(json.dumps(out))
-"#;
-
-fn reference_dir() -> PathBuf {
-    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../../shared/reference")
-}
-
-/// The driver's output, computed once per test binary.
-fn python() -> &'static Value {
+/// The reference values, computed once by `tests/golden/reference/metrics_driver.py` (the
+/// reference script's own functions, printed at full precision; see `tests/golden/README.md`).
+fn reference() -> &'static Value {
     static CELL: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
     CELL.get_or_init(|| {
-        let script = reference_dir().join("metrics_example.py");
-        assert!(script.is_file(), "reference script missing: {}", script.display());
-        let output = Command::new("python3")
-            .arg("-c")
-            .arg(DRIVER)
-            .arg(&script)
-            .output()
-            .unwrap_or_else(|e| panic!("running python3 (needed for the reference values): {e}"));
-        assert!(output.status.success(), "python3 failed: {}", String::from_utf8_lossy(&output.stderr));
-        serde_json::from_slice(&output.stdout).expect("driver prints JSON")
+        let path = cgaf_test_kit::golden("reference/metrics.json");
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     })
 }
 
@@ -133,7 +76,7 @@ fn options(periods_per_year: f64) -> Options {
 
 #[test]
 fn vectors_a_and_b_match_the_reference_script_for_every_annualisation() {
-    let py = python();
+    let py = reference();
     for (name, r) in [("A", &VECTOR_A[..]), ("B", &VECTOR_B[..])] {
         let transcribed: Vec<f64> = serde_json::from_value(py["returns"][name].clone()).unwrap();
         assert_eq!(transcribed, r, "vector {name} differs from the reference's");
@@ -151,7 +94,7 @@ fn vectors_a_and_b_match_the_reference_script_for_every_annualisation() {
 
 #[test]
 fn vector_c_equity_matches_the_reference_script_for_every_annualisation() {
-    let py = python();
+    let py = reference();
     let returns = metrics::returns_from_equity(&EQUITY_C).unwrap();
     let reference_returns: Vec<f64> = serde_json::from_value(py["returns"]["C"].clone()).unwrap();
     assert_eq!(returns, reference_returns, "equity → returns must convert exactly as the script does");
@@ -167,7 +110,7 @@ fn vector_c_equity_matches_the_reference_script_for_every_annualisation() {
 
 #[test]
 fn risk_free_rate_matches_the_reference_script() {
-    let py = python();
+    let py = reference();
     let rf_p = py["rf"]["rf_per_period"].as_f64().unwrap();
     assert_close(metrics::per_period_rate(0.05, 252.0), Some(rf_p), "rf per period");
     let m = metrics_from_json(&json!({ "returns": VECTOR_A, "risk_free_rate": 0.05 }), Some(252.0)).unwrap();

@@ -1,43 +1,30 @@
 #!/usr/bin/env bash
 # Builds the plugin components (wasm32-wasip2; a cdylib built with wit-bindgen for this target is
-# already a component) and copies them, under their registry names, to
+# already a component) of the one list, host/plugin-artifacts/plugins.txt (also read by
+# host/build.rs and tests/kit/build.rs), and copies them, under their list names, to
 #
 #   $CARGO_TARGET_DIR/plugins/builtin/<name>.wasm   the built-ins
-#   $CARGO_TARGET_DIR/plugins/hostile/<name>.wasm   the hostile test plugins (with --hostile)
+#   $CARGO_TARGET_DIR/plugins/hostile/<name>.wasm   the hostile test plugins (with --tests)
+#   $CARGO_TARGET_DIR/plugins/fixture/<name>.wasm   the test fixtures (with --tests)
 #
-# Usage: scripts/build-plugins.sh [--hostile] [--quiet]
+# Usage: scripts/build-plugins.sh [--tests] [--quiet]
 #
-# Idempotent: cargo rebuilds only what changed and a component is copied only when it differs
-# (atomically, through a temporary file). Adds the wasm32-wasip2 Rust target when it is missing.
-#
-# Registry name -> cargo package -> cargo artefact (the lib name: cargo writes
-# target/wasm32-wasip2/release/<lib>.wasm, lib names use '_' where registry names use '-'):
-#
-#   gasf             cgaf-plugin-gasf             gasf.wasm
-#   gadf             cgaf-plugin-gadf             gadf.wasm
-#   mtf              cgaf-plugin-mtf              mtf.wasm
-#   recurrence-plot  cgaf-plugin-recurrence-plot  recurrence_plot.wasm
-#   sma-cross        cgaf-plugin-sma-cross        sma_cross.wasm
-#   blend-mean       cgaf-plugin-blend-mean       blend_mean.wasm
-#   blend-ewma       cgaf-plugin-blend-ewma       blend_ewma.wasm
-#   blend-product    cgaf-plugin-blend-product    blend_product.wasm
-#
-# Hostile plugins (tests/plugins/<name>): package cgaf-hostile-<name>, artefact
-# hostile_<name with '_'>.wasm, copied to plugins/hostile/<name>.wasm; e.g. memory-bomb is
-# cgaf-hostile-memory-bomb -> hostile_memory_bomb.wasm -> plugins/hostile/memory-bomb.wasm.
+# The tests do not need this script: the test kit builds what they use. Idempotent: cargo
+# rebuilds only what changed and a component is copied only when it differs (atomically, through
+# a temporary file). Adds the wasm32-wasip2 Rust target when it is missing.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 # shellcheck source=env.sh
 source scripts/env.sh
 
-hostile=0
+tests=0
 quiet=0
 for arg in "$@"; do
   case "$arg" in
-    --hostile) hostile=1 ;;
+    --tests) tests=1 ;;
     --quiet | -q) quiet=1 ;;
-    -h | --help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "build-plugins: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,16 +37,15 @@ if command -v rustup >/dev/null 2>&1 && ! rustup target list --installed 2>/dev/
   rustup target add "$TARGET" >&2
 fi
 
-BUILTINS=(gasf gadf mtf recurrence-plot sma-cross blend-mean blend-ewma blend-product)
-HOSTILE=(loop memory-bomb stack-overflow panic huge-result wrong-world wasi-sockets wasi-filesystem bad-info slow-info gadf-next momentum)
+# The list: kind name package artifact, one plugin a line ('#' starts a comment).
+kinds=() names=() artifacts=() packages=()
+while read -r kind name package artifact _; do
+  case "$kind" in '' | '#'*) continue ;; esac
+  if [ "$kind" != builtin ] && [ "$tests" = 0 ]; then continue; fi
+  kinds+=("$kind") names+=("$name") artifacts+=("$artifact") packages+=(-p "$package")
+done <host/plugin-artifacts/plugins.txt
 
-packages=()
-for n in "${BUILTINS[@]}"; do packages+=(-p "cgaf-plugin-$n"); done
-if [ "$hostile" = 1 ]; then
-  for n in "${HOSTILE[@]}"; do packages+=(-p "cgaf-hostile-$n"); done
-fi
-
-# The same separate target folder as host/build.rs's nested build, so the wasm dependencies
+# The same separate target folder as the build scripts' nested builds, so the wasm dependencies
 # compile once and the outer build's lock is never contended.
 plugin_target="$CARGO_TARGET_DIR/plugin-target"
 cargo_flags=(--release --target "$TARGET" --target-dir "$plugin_target")
@@ -84,11 +70,6 @@ install_component() {
 }
 
 echo "plugins in $dest_root:"
-for n in "${BUILTINS[@]}"; do
-  install_component "$out_dir/${n//-/_}.wasm" "$dest_root/builtin/$n.wasm"
+for i in "${!names[@]}"; do
+  install_component "$out_dir/${artifacts[$i]}.wasm" "$dest_root/${kinds[$i]}/${names[$i]}.wasm"
 done
-if [ "$hostile" = 1 ]; then
-  for n in "${HOSTILE[@]}"; do
-    install_component "$out_dir/hostile_${n//-/_}.wasm" "$dest_root/hostile/$n.wasm"
-  done
-fi

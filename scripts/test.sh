@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test command: set up what is missing, then run every test — unit, integration against a
-# real PostgreSQL the harness starts itself, end-to-end against the real binary, golden files
-# from ../shared/golden, and the Helm chart rendered and linted with a real Helm.
+# real PostgreSQL the test kit starts itself (one cluster per test binary), end-to-end against the
+# real binary, golden files from tests/golden, and the Helm chart rendered and linted with a real
+# Helm.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh

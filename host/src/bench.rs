@@ -614,6 +614,6 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     } else {
         print_table(&lines);
     }
-    println!("\nBaselines: the original's Python calculate and pyts timings from ../shared/reference on this machine class; Express 14-19 req/s, p50 1.4 s.");
+    println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s.");
     Ok(())
 }

@@ -3,7 +3,7 @@
 use crate::cli::{GlobalArgs, MigrateArgs};
 use crate::settings::{DatabaseSettings, DatabaseTarget};
 use anyhow::{Context, Result};
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use cgaf_embedded_postgres::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
 use std::time::Duration;
 
@@ -28,8 +28,8 @@ pub struct Database {
 pub async fn open(settings: &DatabaseSettings, allow_embedded: bool) -> Result<Database> {
     let (url, embedded) = match &settings.target {
         DatabaseTarget::Configured(url) => (url.clone(), None),
-        DatabaseTarget::Embedded { data_dir, pg_user: _ } if allow_embedded => {
-            let opts = EmbeddedOptions { data_dir: data_dir.clone(), ephemeral: false, port: None };
+        DatabaseTarget::Embedded { data_dir, pg_user } if allow_embedded => {
+            let opts = EmbeddedOptions { run_as_user: pg_user.clone(), ..EmbeddedOptions::new(data_dir.clone()) };
             let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts))
                 .await
                 .context("starting the private PostgreSQL")??;

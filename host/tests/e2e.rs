@@ -1,10 +1,12 @@
 //! End to end: the real `cgaf serve` process with its private PostgreSQL, the simulator and three
-//! products, driven over HTTP.
+//! products, driven over HTTP. The other service tests here use a fresh database on the test
+//! kit's cluster.
 
 mod common;
 
 use base64::Engine as _;
-use common::{eventually, Service};
+use cgaf_test_kit::eventually;
+use common::Service;
 use std::time::Duration;
 
 fn decode_png(b64: &str) -> (u32, png::ColorType) {
@@ -158,7 +160,8 @@ async fn serve_collects_calculates_and_serves_three_products() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openapi_document_and_router_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(dir.path(), &["--products", "BTC-USD", "--roles", "api"]);
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let svc = Service::start(dir.path(), &["--database-url", &db.url, "--products", "BTC-USD", "--roles", "api"]);
     let http = reqwest::Client::new();
     let base = svc.base.clone();
     let doc: serde_json::Value = eventually(Duration::from_secs(60), "the OpenAPI document", || {
@@ -195,7 +198,9 @@ async fn openapi_document_and_router_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_only_process_serves_health_and_metrics() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(dir.path(), &["--products", "BTC-USD", "--roles", "collect,calculate"]);
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let args = ["--database-url", &db.url, "--products", "BTC-USD", "--roles", "collect,calculate"];
+    let svc = Service::start(dir.path(), &args);
     let http = reqwest::Client::new();
     let base = svc.base.clone();
     eventually(Duration::from_secs(60), "worker readiness", || {

@@ -1,14 +1,21 @@
 //! Plugins over the API with the real binary: uploads are validated (hostile components refused
 //! with the failing check named) while the service keeps serving; activation, rollback; and a hot
-//! swap that reaches two replicas within a second while a client hammers `/api/gaf/image`.
+//! swap that reaches two replicas while a client hammers `/api/gaf/image`, with no failed request.
+//! The database of each test is a fresh one on the test kit's cluster.
 
 mod common;
 
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
-use common::{component, eventually, Service};
+use cgaf_test_kit::{eventually, plugins};
+use common::Service;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// `cgaf serve` on `database_url`, one product, quick schedules.
+fn service_args(database_url: &str) -> Vec<&str> {
+    let schedules = ["--collect-schedule", "50ms", "--calculate-schedule", "100ms"];
+    [["--database-url", database_url, "--products", "BTC-USD:21"].as_slice(), &schedules].concat()
+}
 
 async fn ready(http: &reqwest::Client, base: &str) {
     eventually(Duration::from_secs(90), "readiness", || {
@@ -55,10 +62,8 @@ async fn gadf_rows(http: &reqwest::Client, base: &str) -> Option<Vec<Vec<f64>>> 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn uploads_are_validated_and_versions_managed() {
     let dir = tempfile::tempdir().unwrap();
-    let svc = Service::start(
-        dir.path(),
-        &["--products", "BTC-USD:21", "--collect-schedule", "50ms", "--calculate-schedule", "100ms"],
-    );
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let svc = Service::start(dir.path(), &service_args(&db.url));
     let http = reqwest::Client::new();
     let base = svc.base.clone();
     ready(&http, &base).await;
@@ -72,7 +77,7 @@ async fn uploads_are_validated_and_versions_managed() {
     }
 
     // Writes need the token.
-    let r = http.post(format!("{base}/api/plugins")).body(component("builtin", "gasf")).send().await.unwrap();
+    let r = http.post(format!("{base}/api/plugins")).body(plugins::read(plugins::BUILTIN_GASF)).send().await.unwrap();
     assert_eq!(r.status(), 401);
 
     // Every hostile component is refused with the check that failed; the service keeps serving.
@@ -80,15 +85,15 @@ async fn uploads_are_validated_and_versions_managed() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
         ("garbage", garbage, "not_a_component"),
         ("empty", Vec::new(), "empty_body"),
-        ("wasi-sockets", component("hostile", "wasi-sockets"), "forbidden_import"),
-        ("wasi-filesystem", component("hostile", "wasi-filesystem"), "forbidden_import"),
-        ("wrong-world", component("hostile", "wrong-world"), "invalid_info"),
-        ("bad-info", component("hostile", "bad-info"), "invalid_info"),
-        ("slow-info", component("hostile", "slow-info"), "timeout"),
-        ("loop", component("hostile", "loop"), "smoke_test_failed"),
-        ("memory-bomb", component("hostile", "memory-bomb"), "smoke_test_failed"),
-        ("stack-overflow", component("hostile", "stack-overflow"), "smoke_test_failed"),
-        ("panic", component("hostile", "panic"), "smoke_test_failed"),
+        ("wasi-sockets", plugins::read(plugins::HOSTILE_WASI_SOCKETS), "forbidden_import"),
+        ("wasi-filesystem", plugins::read(plugins::HOSTILE_WASI_FILESYSTEM), "forbidden_import"),
+        ("wrong-world", plugins::read(plugins::HOSTILE_WRONG_WORLD), "invalid_info"),
+        ("bad-info", plugins::read(plugins::FIXTURE_BAD_INFO), "invalid_info"),
+        ("slow-info", plugins::read(plugins::HOSTILE_SLOW_INFO), "timeout"),
+        ("loop", plugins::read(plugins::HOSTILE_LOOP), "smoke_test_failed"),
+        ("memory-bomb", plugins::read(plugins::HOSTILE_MEMORY_BOMB), "smoke_test_failed"),
+        ("stack-overflow", plugins::read(plugins::HOSTILE_STACK_OVERFLOW), "smoke_test_failed"),
+        ("panic", plugins::read(plugins::HOSTILE_PANIC), "smoke_test_failed"),
     ];
     for (name, bytes, code) in cases {
         let (status, body) = upload(&http, &base, &token, bytes, false).await;
@@ -108,13 +113,13 @@ async fn uploads_are_validated_and_versions_managed() {
 
     // A new version: stored, not active until asked.
     let before = gadf_rows(&http, &base).await.unwrap();
-    let (status, body) = upload(&http, &base, &token, component("hostile", "gadf-next"), false).await;
+    let (status, body) = upload(&http, &base, &token, plugins::read(plugins::FIXTURE_GADF_NEXT), false).await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(
         (body["name"].as_str(), body["version"].as_str(), body["active"].as_bool()),
         (Some("gadf"), Some("1.1.0"), Some(false))
     );
-    let (status, _) = upload(&http, &base, &token, component("hostile", "gadf-next"), false).await;
+    let (status, _) = upload(&http, &base, &token, plugins::read(plugins::FIXTURE_GADF_NEXT), false).await;
     assert_eq!(status, 200, "the same bytes again are not a new version");
     let show: serde_json::Value =
         http.get(format!("{base}/api/plugins/gadf")).send().await.unwrap().json().await.unwrap();
@@ -159,7 +164,7 @@ async fn uploads_are_validated_and_versions_managed() {
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"gadf-next.wasm\"\r\nContent-Type: application/wasm\r\n\r\n"
     )
     .into_bytes();
-    form.extend(component("hostile", "gadf-next"));
+    form.extend(plugins::read(plugins::FIXTURE_GADF_NEXT));
     form.extend(format!("\r\n--{boundary}--\r\n").into_bytes());
     let r = http
         .post(format!("{base}/api/plugins"))
@@ -189,23 +194,11 @@ async fn uploads_are_validated_and_versions_managed() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_replicas_switch_within_a_second_without_failed_requests() {
+async fn two_replicas_switch_without_failed_requests() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = EmbeddedOptions { data_dir: dir.path().join("pg"), ephemeral: true, port: None };
-    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts)).await.unwrap().unwrap();
-    let url = pg.url();
-    let args = [
-        "--database-url",
-        &url,
-        "--products",
-        "BTC-USD:21",
-        "--collect-schedule",
-        "50ms",
-        "--calculate-schedule",
-        "100ms",
-        "--api-token",
-        "swap-token",
-    ];
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let mut args = service_args(&db.url);
+    args.extend(["--api-token", "swap-token"]);
     let replicas: Vec<Service> = (0..2)
         .map(|i| {
             let d = dir.path().join(format!("r{i}"));
@@ -246,37 +239,31 @@ async fn two_replicas_switch_within_a_second_without_failed_requests() {
             }
         }));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-
-    let (status, body) = upload(&http, &bases[0], "swap-token", component("hostile", "gadf-next"), true).await;
-    let t0 = Instant::now();
-    assert_eq!(status, 201, "{body}");
-    let mut switched = Vec::new();
-    for b in &bases {
-        loop {
-            if gadf_rows(&http, b).await.as_ref() == Some(&transposed) {
-                switched.push(t0.elapsed());
-                break;
-            }
-            assert!(t0.elapsed() < Duration::from_secs(5), "{b} never switched");
-            tokio::time::sleep(Duration::from_millis(10)).await;
+    let served = |n: u64| {
+        let ok = ok.clone();
+        move || {
+            let ok = ok.clone();
+            async move { (ok.load(Ordering::Relaxed) >= n).then_some(()) }
         }
+    };
+    eventually(Duration::from_secs(30), "the client's first images", served(1)).await;
+
+    let (status, body) = upload(&http, &bases[0], "swap-token", plugins::read(plugins::FIXTURE_GADF_NEXT), true).await;
+    assert_eq!(status, 201, "{body}");
+    for b in &bases {
+        eventually(Duration::from_secs(30), &format!("{b} to switch to the new version"), || {
+            let (http, b, t) = (http.clone(), b.clone(), transposed.clone());
+            async move { (gadf_rows(&http, &b).await.as_ref() == Some(&t)).then_some(()) }
+        })
+        .await;
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The client keeps being served after the switch.
+    let after_switch = ok.load(Ordering::Relaxed) + 10;
+    eventually(Duration::from_secs(30), "images after the switch", served(after_switch)).await;
     stop.store(true, Ordering::Relaxed);
     for h in hammers {
         h.await.unwrap();
     }
-    eprintln!(
-        "switch times after the upload answered: {switched:?}; requests ok {} failed {}",
-        ok.load(Ordering::Relaxed),
-        failed.load(Ordering::Relaxed)
-    );
-    for t in &switched {
-        assert!(*t < Duration::from_secs(1), "a replica took {t:?} to switch");
-    }
     assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests during the swap");
-    assert!(ok.load(Ordering::Relaxed) > 10);
     drop(replicas);
-    drop(pg);
 }

@@ -1,12 +1,14 @@
 //! A PostgreSQL restart in the middle of a run: the workers log, reconnect, and the stored
-//! samples are exactly the simulator's sequence — none lost, none duplicated, none torn.
+//! samples are exactly the simulator's sequence — none lost, none duplicated, none torn. The test
+//! crashes its server, so it runs a cluster of its own rather than the test kit's shared one.
 
 mod common;
 
 use cgaf_collect::{AnySource, MarketSource, SourceSettings};
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
+use cgaf_embedded_postgres::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
-use common::{eventually, Service};
+use cgaf_test_kit::eventually;
+use common::Service;
 use rust_decimal::Decimal;
 use std::time::Duration;
 
@@ -17,7 +19,7 @@ async fn count(store: &Store) -> Option<i64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_restart_loses_nothing_and_duplicates_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = EmbeddedOptions { data_dir: dir.path().join("pg"), ephemeral: false, port: None };
+    let opts = EmbeddedOptions::new(dir.path().join("pg"));
     let mut pg = {
         let opts = opts.clone();
         tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts)).await.unwrap().unwrap()
@@ -43,11 +45,23 @@ async fn database_restart_loses_nothing_and_duplicates_nothing() {
     let store = Store::new(&DbSettings::new(url.clone())).unwrap();
     eventually(Duration::from_secs(60), "first samples", || async { (count(&store).await? >= 30).then_some(()) }).await;
 
-    // Crash PostgreSQL (no clean shutdown), keep it down a while, start it again.
+    // Crash PostgreSQL (no clean shutdown), keep it down until the service has noticed, start it
+    // again.
     let before = count(&store).await.unwrap();
+    let logged_before = svc.log_text().len();
     pg = tokio::task::spawn_blocking(move || {
         pg.kill().unwrap();
-        std::thread::sleep(Duration::from_secs(2));
+        pg
+    })
+    .await
+    .unwrap();
+    let noticed = |log: &str| log.contains("collect failed") || log.contains("claiming products");
+    eventually(Duration::from_secs(60), "the outage in the service's log", || {
+        let log = svc.log_text();
+        async move { noticed(log.get(logged_before..).unwrap_or_default()).then_some(()) }
+    })
+    .await;
+    pg = tokio::task::spawn_blocking(move || {
         pg.restart().unwrap();
         pg
     })
@@ -69,8 +83,6 @@ async fn database_restart_loses_nothing_and_duplicates_nothing() {
     .await;
     let status = svc.terminate();
     assert!(status.success(), "{status:?}\n{}", svc.log_text());
-    let log = svc.log_text();
-    assert!(log.contains("collect failed") || log.contains("claiming products"), "the outage was not logged:\n{log}");
 
     // The stored sequence equals the simulator's own sequence, sample for sample.
     let rows = store

@@ -5,9 +5,9 @@
 mod common;
 
 use cgaf_collect::{AnySource, MarketSource, SourceSettings};
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Store};
-use common::{eventually, Service};
+use cgaf_test_kit::eventually;
+use common::Service;
 use rust_decimal::Decimal;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -33,6 +33,19 @@ async fn holders(store: &Store) -> HashMap<String, String> {
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect()
+}
+
+/// Waits until every product has more samples than now.
+async fn every_product_grows(store: &Store, what: &str) {
+    let before = counts(store).await;
+    eventually(Duration::from_secs(30), what, || {
+        let before = before.clone();
+        async move {
+            let after = counts(store).await;
+            PRODUCTS.iter().all(|p| after[*p] > before[*p]).then_some(())
+        }
+    })
+    .await;
 }
 
 /// Every product's stored midpoints are exactly the simulator's sequence from its start.
@@ -65,9 +78,7 @@ async fn assert_sequences_exact(store: &Store) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_products_and_take_over_from_a_dead_one() {
     let dir = tempfile::tempdir().unwrap();
-    let opts = EmbeddedOptions { data_dir: dir.path().join("pg"), ephemeral: true, port: None };
-    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts)).await.unwrap().unwrap();
-    let url = pg.url();
+    let url = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap().url;
     let products = PRODUCTS.map(|p| format!("{p}:1024")).join(",");
     let args = |_: usize| -> Vec<String> {
         vec![
@@ -109,12 +120,7 @@ async fn three_workers_share_products_and_take_over_from_a_dead_one() {
         (h.len() == PRODUCTS.len() && per.len() == 3 && per.values().all(|&n| n == 2)).then(|| h.clone())
     })
     .await;
-    let before = counts(&store).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = counts(&store).await;
-    for p in PRODUCTS {
-        assert!(after[p] > before[p], "{p} is not being collected");
-    }
+    every_product_grows(&store, "every product collected").await;
 
     // Kill one worker outright (no clean release): its products pass to the other two.
     let victim_pid = workers[0].child.id();
@@ -129,16 +135,10 @@ async fn three_workers_share_products_and_take_over_from_a_dead_one() {
         (h.len() == PRODUCTS.len() && live_only).then_some(())
     })
     .await;
-    let before = counts(&store).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = counts(&store).await;
-    for p in PRODUCTS {
-        assert!(after[p] > before[p], "{p} stopped after the takeover");
-    }
+    every_product_grows(&store, "every product collected after the takeover").await;
 
     for w in workers.iter_mut().skip(1) {
         assert!(w.terminate().success(), "{}", w.log_text());
     }
     assert_sequences_exact(&store).await;
-    drop(pg);
 }

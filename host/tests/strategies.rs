@@ -5,15 +5,34 @@
 
 mod common;
 
-use common::{cgaf, component, eventually, Service};
+use cgaf_test_kit::{eventually, plugins};
+use common::{cgaf, Service};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 const TOKEN: &str = "strategy-test-token";
 
-fn args() -> Vec<&'static str> {
-    vec!["--products", "BTC-USD:1000", "--collect-schedule", "40ms", "--api-token", TOKEN, "--trade-schedule", "100ms"]
+fn args(database_url: &str) -> Vec<&str> {
+    vec![
+        "--database-url",
+        database_url,
+        "--products",
+        "BTC-USD:1000",
+        "--collect-schedule",
+        "40ms",
+        "--api-token",
+        TOKEN,
+        "--trade-schedule",
+        "100ms",
+    ]
+}
+
+/// The number of 200 ms bars with at least one stored BTC-USD sample.
+async fn bars_of_history(store: &cgaf_store::Store) -> Option<i64> {
+    let sql = "SELECT count(DISTINCT floor(extract(epoch FROM sampled_at) * 5))::int8
+               FROM crypto_gaf.samples WHERE product = 'BTC-USD'";
+    store.client().await.ok()?.query_one(sql, &[]).await.ok()?.try_get(0).ok()
 }
 
 async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
@@ -70,13 +89,18 @@ async fn all_decisions(http: &reqwest::Client, base: &str, id: i64) -> Vec<Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let dir = tempfile::tempdir().unwrap();
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let http = reqwest::Client::new();
-    let mut svc = Service::start(dir.path(), &args());
+    let mut svc = Service::start(dir.path(), &args(&db.url));
     let base = svc.base.clone();
     wait_ready(&http, &base).await;
 
-    // Let history accumulate: 40 ms samples, 200 ms bars.
-    tokio::time::sleep(Duration::from_secs(14)).await;
+    // Let history accumulate (40 ms samples): 70 bars of 200 ms, enough for every run below.
+    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
+    eventually(Duration::from_secs(90), "70 bars of history", || async {
+        (bars_of_history(&store).await? >= 70).then_some(())
+    })
+    .await;
     let now = chrono::Utc::now().timestamp_millis();
     let backtest = json!({
         "strategy": "sma-cross", "params": {"fast": 3, "slow": 8}, "product": "BTC-USD", "mode": "backtest",
@@ -164,7 +188,7 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     assert_eq!(s, 404);
 
     // A user uploads a strategy plugin (not activated) and backtests that exact version.
-    let bytes = component("hostile", "momentum");
+    let bytes = plugins::read(plugins::FIXTURE_MOMENTUM);
     let r = http
         .post(format!("{base}/api/plugins"))
         .bearer_auth(TOKEN)
@@ -295,7 +319,7 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     // ...and keeps trading after the service restarts, resuming position, cash and state.
     assert!(svc.terminate().success(), "{}", svc.log_text());
     drop(svc);
-    let svc = Service::start(dir.path(), &args());
+    let svc = Service::start(dir.path(), &args(&db.url));
     wait_ready(&http, &base_of(&svc)).await;
     let base = svc.base.clone();
     let (_, at_restart) = get(&http, format!("{base}/api/runs/{pid}")).await;

@@ -1,7 +1,7 @@
 //! `cgaf transform` against pyts 0.14.1, bit for bit.
 //!
-//! Runs the real binary once per golden file in `shared/golden/pyts` (read at run time from
-//! `../../shared/golden/pyts` relative to this crate, never copied into the repository), feeding
+//! Runs the real binary once per golden file in `tests/golden/pyts` (found by the test kit's
+//! golden-file locator), feeding
 //! the file's `input` on stdin with the file's `params` as `--param name=value` written the way
 //! Python writes them, and compares every output value with `f64::to_bits` (so `-0.0` and `0.0`
 //! differ). Every series is run twice: as one series `[x]` and as a one-row batch `[[x]]`.
@@ -20,11 +20,10 @@
 
 use serde_json::Value;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use std::time::Instant;
 
 /// Threads running `cgaf` processes (the machines this runs on have two cores).
 const WORKERS: usize = 2;
@@ -42,11 +41,6 @@ const SHAPE_ONLY_SAME_AS: &[(&str, &str)] = &[
     ),
     ("GramianAngularField({'image_size': 16}): image_size = 16 (= n) -> no PAA", "gaf_gasf__ramp16__isn__sr-1_1.json"),
 ];
-
-fn golden_dir() -> PathBuf {
-    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../shared/golden/pyts")
-}
 
 /// A matrix: its shape and its values row by row (`None`: null, i.e. NaN or ±inf).
 #[derive(Debug, Clone, PartialEq)]
@@ -460,41 +454,6 @@ fn case_input(desc: &str) -> Result<Result<Forms, &'static str>, String> {
     Err(format!("input description {desc:?} not understood"))
 }
 
-/// `Class(k=v, ...)` → the class and its keyword arguments, values verbatim (Python repr).
-fn parse_estimator(s: &str) -> Result<(String, Vec<(String, String)>), String> {
-    let (class, rest) = s.split_once('(').ok_or_else(|| format!("estimator {s:?}"))?;
-    let inner = rest.strip_suffix(')').ok_or_else(|| format!("estimator {s:?}"))?;
-    let mut args = Vec::new();
-    let (mut depth, mut quote, mut start) = (0i32, None, 0);
-    for (i, c) in inner.char_indices().chain([(inner.len(), ',')]) {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                let arg = inner[start..i].trim();
-                start = i + 1;
-                if arg.is_empty() {
-                    continue;
-                }
-                let (k, v) = arg.split_once('=').ok_or_else(|| format!("argument {arg:?} of {s:?}"))?;
-                let mut v = v.trim().to_string();
-                // np.int32(8) → 8.
-                if v.starts_with("np.") && v.ends_with(')') {
-                    if let Some((_, num)) = v.clone().split_once('(') {
-                        v = num.trim_end_matches(')').to_string();
-                    }
-                }
-                args.push((k.trim().to_string(), v));
-            }
-            _ => {}
-        }
-    }
-    Ok((class.trim().to_string(), args))
-}
-
 /// Everything collected before running.
 #[derive(Default)]
 struct Plan {
@@ -544,7 +503,7 @@ fn plan_errors(plan: &mut Plan, dir: &Path) {
 }
 
 fn plan_case(plan: &mut Plan, dir: &Path, case: &str, c: &Value) -> Result<(), String> {
-    let (class, mut args) = parse_estimator(c["estimator"].as_str().ok_or("no estimator")?)?;
+    let (class, mut args) = cgaf_test_kit::pyts::parse_estimator(c["estimator"].as_str().ok_or("no estimator")?)?;
     let transform = match class.as_str() {
         "GramianAngularField" => {
             let method = args.iter().position(|(k, _)| k == "method").map(|i| args.remove(i).1);
@@ -637,8 +596,7 @@ fn plan_case(plan: &mut Plan, dir: &Path, case: &str, c: &Value) -> Result<(), S
 
 #[test]
 fn transform_cli_matches_pyts_golden_files_bit_for_bit() {
-    let started = Instant::now();
-    let dir = golden_dir();
+    let dir = cgaf_test_kit::golden("pyts");
     let mut plan = Plan::default();
     plan_golden(&mut plan, &dir);
     plan_errors(&mut plan, &dir);
@@ -676,7 +634,7 @@ fn transform_cli_matches_pyts_golden_files_bit_for_bit() {
     eprintln!(
         "transform_golden: {} golden files checked ({} PAA files skipped: no CLI), {} errors.json cases \
          ({} exceptions, {} ok-cases, {} skipped), {} processes, {} values compared bit for bit, \
-         {} failures, {:.2?}",
+         {} failures",
         plan.golden_files,
         plan.paa_skipped.len(),
         plan.error_cases + plan.ok_cases + plan.skipped_cases.len(),
@@ -686,7 +644,6 @@ fn transform_cli_matches_pyts_golden_files_bit_for_bit() {
         plan.jobs.len(),
         VALUES_COMPARED.load(Ordering::Relaxed),
         failures.len(),
-        started.elapsed(),
     );
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
 }

@@ -2,36 +2,7 @@
 //! at load or contained at call with the right typed error, while the runtime keeps working.
 
 use cgaf_runtime::{Bar, Error, Matrix, PluginHost, PluginKind, RuntimeSettings};
-use std::path::PathBuf;
-use std::sync::Once;
-
-fn plugins_dir() -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/cgaf-target"));
-    target.join("plugins")
-}
-
-/// Builds the built-in and hostile components once (tests build them rather than skip).
-fn build() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        let root =
-            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("../..");
-        let status = std::process::Command::new("bash")
-            .arg(root.join("scripts/build-plugins.sh"))
-            .arg("--hostile")
-            .status()
-            .expect("running scripts/build-plugins.sh");
-        assert!(status.success(), "scripts/build-plugins.sh --hostile failed");
-    });
-}
-
-fn component(kind: &str, name: &str) -> Vec<u8> {
-    build();
-    let path = plugins_dir().join(kind).join(format!("{name}.wasm"));
-    std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
+use cgaf_test_kit::plugins;
 
 fn host() -> PluginHost {
     PluginHost::new(RuntimeSettings::default(), 3).unwrap()
@@ -44,8 +15,9 @@ fn series() -> Vec<f64> {
 #[test]
 fn builtins_load_and_answer() {
     let h = host();
-    for name in ["gasf", "gadf", "mtf", "recurrence-plot", "sma-cross", "blend-mean", "blend-ewma", "blend-product"] {
-        let p = h.install(&component("builtin", name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let builtins = plugins::ALL.iter().filter(|(kind, _, _)| *kind == "builtin");
+    for &(_, name, path) in builtins {
+        let p = h.install(&plugins::read(path)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(p.info.name, name);
         assert_eq!(p.info.version, "1.0.0");
     }
@@ -77,40 +49,64 @@ fn builtins_load_and_answer() {
 fn hostile_plugins_are_refused_or_contained() {
     let h = host();
     let x = series();
-    let load = |name: &str| h.runtime.load(&component("hostile", name));
+    let load = |path: &str| h.runtime.load(&plugins::read(path));
 
     // Refused at load.
-    assert!(matches!(load("wasi-sockets"), Err(Error::ForbiddenImport(_))), "{:?}", load("wasi-sockets").err());
-    assert!(matches!(load("wasi-filesystem"), Err(Error::ForbiddenImport(_))), "{:?}", load("wasi-filesystem").err());
     assert!(
-        matches!(load("wrong-world"), Err(Error::WrongWorld(_) | Error::InvalidInfo(_))),
+        matches!(load(plugins::HOSTILE_WASI_SOCKETS), Err(Error::ForbiddenImport(_))),
         "{:?}",
-        load("wrong-world").err()
+        load(plugins::HOSTILE_WASI_SOCKETS).err()
     );
-    assert!(matches!(load("bad-info"), Err(Error::InvalidInfo(_))), "{:?}", load("bad-info").err());
-    assert!(matches!(load("slow-info"), Err(Error::Timeout(_))), "{:?}", load("slow-info").err());
+    assert!(
+        matches!(load(plugins::HOSTILE_WASI_FILESYSTEM), Err(Error::ForbiddenImport(_))),
+        "{:?}",
+        load(plugins::HOSTILE_WASI_FILESYSTEM).err()
+    );
+    assert!(
+        matches!(load(plugins::HOSTILE_WRONG_WORLD), Err(Error::WrongWorld(_) | Error::InvalidInfo(_))),
+        "{:?}",
+        load(plugins::HOSTILE_WRONG_WORLD).err()
+    );
+    assert!(
+        matches!(load(plugins::FIXTURE_BAD_INFO), Err(Error::InvalidInfo(_))),
+        "{:?}",
+        load(plugins::FIXTURE_BAD_INFO).err()
+    );
+    assert!(
+        matches!(load(plugins::HOSTILE_SLOW_INFO), Err(Error::Timeout(_))),
+        "{:?}",
+        load(plugins::HOSTILE_SLOW_INFO).err()
+    );
     assert!(matches!(h.runtime.load(b"\0asm garbage bytes"), Err(Error::NotAComponent(_))));
     assert!(matches!(h.runtime.load(&[0x42; 4096]), Err(Error::NotAComponent(_))));
 
     // Contained at call.
-    let run = |name: &str| {
-        let p = load(name).unwrap_or_else(|e| panic!("{name} should load: {e}"));
+    let run = |path: &str| {
+        let p = load(path).unwrap_or_else(|e| panic!("{path} should load: {e}"));
         assert_eq!(p.info.kind, PluginKind::ImageTransform);
         // Only the size of a result, never its values, goes into a failure message.
         h.transform_with(&p, &x, &[]).map(|m| m.size)
     };
-    assert!(matches!(run("loop"), Err(Error::Timeout(_))), "{:?}", run("loop"));
-    assert!(matches!(run("memory-bomb"), Err(Error::MemoryLimit(_))), "{:?}", run("memory-bomb"));
-    assert!(matches!(run("stack-overflow"), Err(Error::Trap(_))), "{:?}", run("stack-overflow"));
-    assert!(matches!(run("panic"), Err(Error::Trap(_))), "{:?}", run("panic"));
+    assert!(matches!(run(plugins::HOSTILE_LOOP), Err(Error::Timeout(_))), "{:?}", run(plugins::HOSTILE_LOOP));
     assert!(
-        matches!(run("huge-result"), Err(Error::InvalidResult(_) | Error::MemoryLimit(_))),
+        matches!(run(plugins::HOSTILE_MEMORY_BOMB), Err(Error::MemoryLimit(_))),
         "{:?}",
-        run("huge-result")
+        run(plugins::HOSTILE_MEMORY_BOMB)
+    );
+    assert!(
+        matches!(run(plugins::HOSTILE_STACK_OVERFLOW), Err(Error::Trap(_))),
+        "{:?}",
+        run(plugins::HOSTILE_STACK_OVERFLOW)
+    );
+    assert!(matches!(run(plugins::HOSTILE_PANIC), Err(Error::Trap(_))), "{:?}", run(plugins::HOSTILE_PANIC));
+    assert!(
+        matches!(run(plugins::HOSTILE_HUGE_RESULT), Err(Error::InvalidResult(_) | Error::MemoryLimit(_))),
+        "{:?}",
+        run(plugins::HOSTILE_HUGE_RESULT)
     );
 
     // The runtime still works afterwards.
-    let gasf = h.runtime.load(&component("builtin", "gasf")).unwrap();
+    let gasf = h.runtime.load(&plugins::read(plugins::BUILTIN_GASF)).unwrap();
     assert_eq!(h.transform_with(&gasf, &x, &[]).unwrap().size, 64);
 }
 
@@ -120,7 +116,7 @@ fn repeated_faults_ask_for_quarantine_once() {
     let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let a = asked.clone();
     h.set_quarantine_hook(move |q| a.lock().unwrap().push(q));
-    h.install(&component("hostile", "panic")).unwrap();
+    h.install(&plugins::read(plugins::HOSTILE_PANIC)).unwrap();
     assert_eq!(h.registry.get("hostile-panic").unwrap().info.name, "hostile-panic");
     for _ in 0..6 {
         assert!(h.transform("hostile-panic", &series(), &[]).is_err());

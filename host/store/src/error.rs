@@ -47,17 +47,6 @@ pub enum Error {
     /// No earlier version to go back to.
     #[error("plugin {0} has no earlier healthy version to roll back to")]
     NothingToRollBack(String),
-    /// The embedded PostgreSQL could not be set up or run.
-    #[error("embedded PostgreSQL: {0}")]
-    Embedded(String),
-    /// An I/O error (embedded PostgreSQL files).
-    #[error("{context}: {source}")]
-    Io {
-        /// What was being done.
-        context: String,
-        /// The underlying error.
-        source: std::io::Error,
-    },
 }
 
 impl Error {

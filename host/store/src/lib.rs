@@ -1,11 +1,10 @@
 //! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
 //! typed queries for products, samples, cursors and images, strategy runs, their decision log,
 //! sweeps, the leaderboard and the kill switch (over the trade domain's row types and enums —
-//! queries only, no trading rules), LISTEN/NOTIFY, and an embedded private PostgreSQL for
-//! running without a configured database.
+//! queries only, no trading rules), and LISTEN/NOTIFY. (The private embedded server is
+//! `cgaf-embedded-postgres`.)
 
 pub mod decisions;
-pub mod embedded;
 pub mod error;
 pub mod gafs;
 pub mod kill_switch;

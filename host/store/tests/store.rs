@@ -1,6 +1,6 @@
-//! Integration tests of the store against a real PostgreSQL started in a temp folder.
+//! Integration tests of the store against a real PostgreSQL: the test kit's cluster (one per
+//! test binary), a fresh database per test.
 
-use cgaf_store::embedded::{EmbeddedOptions, EmbeddedPostgres};
 use cgaf_store::{DbSettings, Level, NewSample, NotifyEvent, Product, Store, TradeSummary};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -8,18 +8,14 @@ use std::time::Duration;
 
 struct Db {
     store: Store,
-    _pg: EmbeddedPostgres,
-    _dir: tempfile::TempDir,
 }
 
 async fn db() -> Db {
-    let dir = tempfile::tempdir().unwrap();
-    let opts = EmbeddedOptions { data_dir: dir.path().to_path_buf(), ephemeral: true, port: None };
-    let pg = tokio::task::spawn_blocking(move || EmbeddedPostgres::start(&opts)).await.unwrap().unwrap();
-    let store = Store::new(&DbSettings::new(pg.url())).unwrap();
+    let database = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let store = Store::new(&DbSettings::new(database.url)).unwrap();
     store.wait_ready(Duration::from_secs(30)).await.unwrap();
     store.migrate().await.unwrap();
-    Db { store, _pg: pg, _dir: dir }
+    Db { store }
 }
 
 fn d(s: &str) -> Decimal {
@@ -221,11 +217,15 @@ async fn query_mistakes_are_not_connection_failures() {
 }
 
 #[tokio::test]
-async fn a_stopped_server_is_a_connection_failure() {
+async fn a_connection_the_server_ended_is_a_connection_failure() {
     let db = db().await;
     let client = db.store.client().await.unwrap();
-    let Db { _pg: mut pg, store: _, _dir } = db;
-    tokio::task::spawn_blocking(move || pg.stop()).await.unwrap().unwrap();
+    let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.unwrap().get(0);
+    // The server ends this connection as a shutdown would (the cluster is shared by the tests of
+    // this binary, so it is not stopped); the call waits until the backend is gone.
+    let other = db.store.client().await.unwrap();
+    let ended: bool = other.query_one("SELECT pg_terminate_backend($1, 30000)", &[&pid]).await.unwrap().get(0);
+    assert!(ended);
     let e: cgaf_store::Error = client.query("SELECT 1", &[]).await.unwrap_err().into();
     assert!(e.is_connection(), "{e}");
 }

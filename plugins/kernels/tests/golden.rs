@@ -1,4 +1,4 @@
-//! Golden tests: every pyts 0.14.1 vector under `shared/golden/pyts` must be reproduced bit for
+//! Golden tests: every pyts 0.14.1 vector under `tests/golden/pyts` must be reproduced bit for
 //! bit (outputs and intermediates), and every applicable case of `errors.json` must give the
 //! same exception type and message, or the same output.
 
@@ -10,11 +10,6 @@ use cgaf_kernels::{
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-fn golden_dir() -> PathBuf {
-    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../../shared/golden/pyts")
-}
 
 fn load(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
@@ -180,7 +175,7 @@ fn check_paa(d: &Value, x: &[f64]) -> Result<usize, String> {
 
 #[test]
 fn every_golden_file_is_bit_exact() {
-    let dir = golden_dir();
+    let dir = cgaf_test_kit::golden("pyts");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -271,48 +266,6 @@ fn error_case_input(desc: &str) -> Result<Option<Vec<f64>>, &'static str> {
     }))
 }
 
-/// `Name(a=1, b='x')` → `("Name", [("a", "1"), ("b", "'x'")])`.
-fn parse_estimator(s: &str) -> (String, Vec<(String, String)>) {
-    let open = s.find('(').expect("estimator has arguments");
-    let name = s[..open].to_string();
-    let inner = &s[open + 1..s.len() - 1];
-    let mut args = Vec::new();
-    let (mut depth, mut quote, mut cur) = (0i32, None::<char>, String::new());
-    for c in inner.chars() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[') => depth += 1,
-            (None, ')' | ']') => depth -= 1,
-            (None, ',') if depth == 0 => {
-                args.push(std::mem::take(&mut cur));
-                continue;
-            }
-            _ => {}
-        }
-        cur.push(c);
-    }
-    if !cur.trim().is_empty() {
-        args.push(cur);
-    }
-    let kwargs = args
-        .iter()
-        .map(|a| {
-            let (k, v) = a.split_once('=').expect("keyword argument");
-            let v = v.trim();
-            // A numpy integer is an int for pyts (`isinstance(v, np.integer)`).
-            let v = v
-                .strip_prefix("np.int32(")
-                .or_else(|| v.strip_prefix("np.int64("))
-                .and_then(|r| r.strip_suffix(')'))
-                .unwrap_or(v);
-            (k.trim().to_string(), v.to_string())
-        })
-        .collect();
-    (name, kwargs)
-}
-
 /// Runs one estimator on `x` through the exact-order entry points (`*_from_pairs`).
 fn run_estimator(name: &str, kwargs: &[(String, String)], x: &[f64]) -> Result<(Matrix, Vec<String>), Error> {
     match name {
@@ -338,7 +291,7 @@ fn run_estimator(name: &str, kwargs: &[(String, String)], x: &[f64]) -> Result<(
 
 #[test]
 fn errors_json_cases() {
-    let d = load(&golden_dir().join("errors.json"));
+    let d = load(&cgaf_test_kit::golden("pyts").join("errors.json"));
     let cases = d["cases"].as_array().expect("cases");
     let (mut passed, mut skipped, mut failures) = (0usize, Vec::new(), Vec::new());
     for c in cases {
@@ -355,7 +308,7 @@ fn errors_json_cases() {
             }
             Ok(Some(x)) => x,
         };
-        let (est, kwargs) = parse_estimator(c["estimator"].as_str().unwrap());
+        let (est, kwargs) = cgaf_test_kit::pyts::parse_estimator(c["estimator"].as_str().unwrap()).unwrap();
         let got = run_estimator(&est, &kwargs, &x);
         let verdict = match (c["result"].as_str().unwrap(), got) {
             ("exception", Err(e)) => {

@@ -1,4 +1,4 @@
-//! The original crypto-gaf's pixels (../shared/golden/crypto-gaf-images.json), bit for bit, and
+//! The original crypto-gaf's pixels (tests/golden/crypto-gaf-images.json), bit for bit, and
 //! the shape of every image calculate writes.
 
 use base64::Engine as _;
@@ -9,11 +9,8 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 
 fn golden() -> serde_json::Value {
-    // The folder at run time (cargo sets it), not at compile time: a test binary built in another
-    // checkout sharing the target folder must still read this checkout's neighbours.
-    let dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let path = &format!("{dir}/../../../shared/golden/crypto-gaf-images.json");
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
+    let path = cgaf_test_kit::golden("crypto-gaf-images.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap()
 }
 

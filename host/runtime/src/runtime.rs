@@ -321,7 +321,7 @@ impl Runtime {
                 info.kind
             )));
         }
-        info.validate().map_err(Error::InvalidInfo)?;
+        info.validate().map_err(|e| Error::InvalidInfo(e.to_string()))?;
         plugin.info = info;
         let plugin = Arc::new(plugin);
         self.compiled.lock().map_err(internal)?.insert(sha256, plugin.clone());

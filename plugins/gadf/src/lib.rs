@@ -6,11 +6,9 @@
 //! default `(-1, 1)`), `overlapping` (bool, default `False`). Errors carry pyts's text, e.g.
 //! `ValueError: Input contains NaN.`.
 
-#[path = "../../gasf/src/pyts.rs"]
-mod pyts;
-
-use cgaf_kernels::params::{gaf_from_pairs, Transform};
+use cgaf_kernels::params::{gaf_from_pairs, parameter_schema, Transform};
 use cgaf_kernels::GafMethod;
+use cgaf_plugin_sdk::pyts;
 use cgaf_plugin_sdk::{export_image_transform, ImageTransform, Matrix, Param, PluginError, PluginInfo, PluginKind};
 
 /// The `gadf` image transform.
@@ -24,7 +22,7 @@ impl ImageTransform for Gadf {
             PluginKind::ImageTransform,
             "Gramian Angular Difference Field (pyts GramianAngularField, method='difference'), bit-exact with \
              pyts 0.14.1.",
-            pyts::schema(Transform::Gaf),
+            parameter_schema(Transform::Gaf),
         )
     }
 

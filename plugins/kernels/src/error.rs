@@ -119,7 +119,16 @@ pub enum Error {
         /// The pyts class name.
         transform: &'static str,
         /// The names the transform accepts.
-        accepted: Vec<&'static str>,
+        accepted: Vec<String>,
+    },
+    /// A [`Matrix`](crate::Matrix) whose `data` does not hold `size²` values (only a matrix
+    /// built by hand can be malformed).
+    #[error("a matrix of size {size} needs size² values, got {len}")]
+    MatrixShape {
+        /// The matrix's edge.
+        size: usize,
+        /// The number of values it holds.
+        len: usize,
     },
     /// The same parameter was given twice.
     #[error("parameter '{0}' was given more than once")]
@@ -143,70 +152,11 @@ impl Error {
     }
 }
 
-/// Formats a float the way Python's `repr(float)` / f-string `{x}` does
-/// (`0.0`, `1.5`, `7.000000000000001`, `1e-05`, `1e+16`, `nan`, `inf`).
-pub fn py_float_repr(v: f64) -> String {
-    if v.is_nan() {
-        return "nan".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
-    }
-    // Shortest round-trip digits, in scientific form: "d.ddde<exp>".
-    let sci = format!("{:e}", v.abs());
-    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
-    let sign = if v.is_sign_negative() { "-" } else { "" };
-    if v == 0.0 {
-        return format!("{sign}0.0");
-    }
-    if !(-4..16).contains(&exp) {
-        let (first, rest) = digits.split_at(1);
-        let mant = if rest.is_empty() { first.to_string() } else { format!("{first}.{rest}") };
-        let esign = if exp < 0 { '-' } else { '+' };
-        return format!("{sign}{mant}e{esign}{:02}", exp.abs());
-    }
-    let point = exp + 1; // digits before the decimal point
-    let body = if point <= 0 {
-        format!("0.{}{}", "0".repeat((-point) as usize), digits)
-    } else if point as usize >= digits.len() {
-        format!("{}{}.0", digits, "0".repeat(point as usize - digits.len()))
-    } else {
-        let (a, b) = digits.split_at(point as usize);
-        format!("{a}.{b}")
-    };
-    format!("{sign}{body}")
-}
+pub use cgaf_plugin_contract::py_float_repr;
 
-#[cfg(test)]
-mod tests {
-    use super::py_float_repr;
-
-    #[test]
-    fn python_float_repr() {
-        let cases = [
-            (0.0, "0.0"),
-            (-0.0, "-0.0"),
-            (1.5, "1.5"),
-            (1.0, "1.0"),
-            (100.0, "100.0"),
-            (0.14, "0.14"),
-            (0.0001, "0.0001"),
-            (0.00001, "1e-05"),
-            (1.25e-7, "1.25e-07"),
-            (1e15, "1000000000000000.0"),
-            (1e16, "1e+16"),
-            (1.5e300, "1.5e+300"),
-            (-2.5, "-2.5"),
-            (7.000000000000001, "7.000000000000001"),
-            (123.456, "123.456"),
-            (f64::NAN, "nan"),
-            (f64::INFINITY, "inf"),
-            (f64::NEG_INFINITY, "-inf"),
-        ];
-        for (v, want) in cases {
-            assert_eq!(py_float_repr(v), want, "{v:?}");
-        }
+impl From<cgaf_plugin_contract::LiteralError> for Error {
+    /// A lone value that is not a Python literal (no parameter name).
+    fn from(e: cgaf_plugin_contract::LiteralError) -> Self {
+        Error::Parse { name: String::new(), value: e.text, reason: e.reason }
     }
 }

@@ -3,6 +3,8 @@
 use crate::stats::percentile_unsorted;
 use crate::validate::{check_series, resolve_size, SizeParam};
 use crate::{Error, Matrix};
+use ndarray::ArrayView1;
+use ndarray_stats::QuantileExt;
 
 /// How distances are binarised.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,7 +91,7 @@ pub fn recurrence_plot_detailed(x: &[f64], p: &RpParams) -> Result<(Matrix, Opti
         Threshold::None => return Ok((Matrix { size, data: dist }, None)),
         Threshold::Point => percentile_unsorted(&mut dist.clone(), p.percentage),
         Threshold::Distance => {
-            let max = dist.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let max = *ArrayView1::from(&dist[..]).max_skipnan();
             p.percentage / 100.0 * max
         }
         Threshold::Value(v) => v,

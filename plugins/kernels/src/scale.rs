@@ -1,5 +1,8 @@
 //! scikit-learn's `MinMaxScaler`, with its exact float operations.
 
+use ndarray::ArrayView1;
+use ndarray_stats::QuantileExt;
+
 /// Scales `x` to `[lo, hi]` exactly as scikit-learn's `MinMaxScaler(feature_range=(lo, hi))`
 /// does on one feature: `rng = max - min` (set to 1.0 when below `10 * f64::EPSILON`),
 /// `scale = (hi - lo) / rng`, `off = lo - min * scale`, `y = x * scale + off`. No clipping.
@@ -29,9 +32,11 @@ pub(crate) fn min_max_scale_in_place(x: &mut [f64], lo: f64, hi: f64) {
     }
 }
 
-/// Minimum and maximum (NaN-ignoring, like `numpy.nanmin` / `nanmax`).
+/// Minimum and maximum (NaN-ignoring, like `numpy.nanmin` / `nanmax`; NaN when `x` holds no
+/// number), by `ndarray-stats`.
 pub(crate) fn min_max(x: &[f64]) -> (f64, f64) {
-    x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)))
+    let v = ArrayView1::from(x);
+    (*v.min_skipnan(), *v.max_skipnan())
 }
 
 #[cfg(test)]

@@ -9,11 +9,9 @@
 //! a `MemoryError: ...` text (pyts would try to allocate the bin edges) rather than trapping on
 //! the memory cap.
 
-#[path = "../../gasf/src/pyts.rs"]
-mod pyts;
-
-use cgaf_kernels::params::{mtf_from_pairs, mtf_params, Transform};
+use cgaf_kernels::params::{mtf_from_pairs, mtf_params, parameter_schema, Transform};
 use cgaf_kernels::{check_series, resolve_size};
+use cgaf_plugin_sdk::pyts;
 use cgaf_plugin_sdk::{export_image_transform, ImageTransform, Matrix, Param, PluginError, PluginInfo, PluginKind};
 
 /// The largest `n_bins` the plugin tries (the bin edges alone take `8 * n_bins` bytes).
@@ -29,7 +27,7 @@ impl ImageTransform for Mtf {
             env!("CARGO_PKG_VERSION"),
             PluginKind::ImageTransform,
             "Markov Transition Field (pyts MarkovTransitionField), bit-exact with pyts 0.14.1.",
-            pyts::schema(Transform::Mtf),
+            parameter_schema(Transform::Mtf),
         )
     }
 

@@ -6,10 +6,8 @@
 //! number > 0, default `None`), `percentage` (number in [0, 100], default `10`). Errors carry
 //! pyts's text.
 
-#[path = "../../gasf/src/pyts.rs"]
-mod pyts;
-
-use cgaf_kernels::params::{rp_from_pairs, Transform};
+use cgaf_kernels::params::{parameter_schema, rp_from_pairs, Transform};
+use cgaf_plugin_sdk::pyts;
 use cgaf_plugin_sdk::{export_image_transform, ImageTransform, Matrix, Param, PluginError, PluginInfo, PluginKind};
 
 /// The `recurrence-plot` image transform.
@@ -22,7 +20,7 @@ impl ImageTransform for RecurrencePlot {
             env!("CARGO_PKG_VERSION"),
             PluginKind::ImageTransform,
             "Recurrence plot (pyts RecurrencePlot), bit-exact with pyts 0.14.1.",
-            pyts::schema(Transform::RecurrencePlot),
+            parameter_schema(Transform::RecurrencePlot),
         )
     }
 

@@ -1,5 +1,8 @@
 //! Glue between the pyts kernels (`cgaf-kernels`) and the plugin contract, shared by the four
-//! built-in image transforms (`gasf`, `gadf`, `mtf`, `recurrence-plot` include this file).
+//! built-in image transforms (`gasf`, `gadf`, `mtf`, `recurrence-plot`); feature `pyts`.
+//!
+//! It lives here rather than in `cgaf-kernels` because it speaks the WIT types ([`Param`],
+//! [`Matrix`], [`PluginError`]): the kernels stay free of any binding, for the host and the CLI.
 //!
 //! Errors keep pyts's wording: the message is `<PythonType>: <pyts message>`, e.g.
 //! `ValueError: Input contains NaN.`. Data errors (NaN, infinity, an empty series, values
@@ -7,14 +10,8 @@
 //! (unknown or unparsable parameters, wrong types, out-of-range values, including ranges that
 //! depend on the series length) is [`PluginError::InvalidParams`].
 
-use cgaf_kernels::params::{parameter_schema, Transform};
+use crate::{Matrix, Param, PluginError};
 use cgaf_kernels::Error;
-use cgaf_plugin_sdk::{Matrix, Param, ParamSpec, PluginError};
-
-/// The pyts parameter schema of `transform`, as WIT param specs.
-pub fn schema(transform: Transform) -> Vec<ParamSpec> {
-    parameter_schema(transform).into_iter().map(|s| ParamSpec::new(s.name, s.kind, s.default, s.doc)).collect()
-}
 
 /// The call's parameters as the kernels' `(name, value)` pairs.
 pub fn pairs(params: Vec<Param>) -> Vec<(String, String)> {

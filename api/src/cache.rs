@@ -1,6 +1,7 @@
 //! The in-memory image cache: every product's response bodies, ETags and PNGs, refreshed from
 //! PostgreSQL LISTEN/NOTIFY. Reads never touch the database.
 
+use crate::models::GafImage;
 use base64::Engine as _;
 use bytes::Bytes;
 use cgaf_store::{GafRow, NotifyEvent, Store};
@@ -64,35 +65,19 @@ fn quoted_etag(hash: &[u8]) -> String {
     format!("\"{}\"", hex::encode(&hash[..16]))
 }
 
-fn json_string(s: Option<&str>) -> String {
-    match s {
-        Some(s) => serde_json::to_string(s).unwrap_or_else(|_| "null".into()),
-        None => "null".into(),
-    }
-}
-
 /// Builds the cache entry of one `gafs` row.
 pub fn entry_from_row(row: &GafRow) -> CachedProduct {
     let images = row.is_computed().then(|| {
-        let mut prefix = String::with_capacity(
-            64 + [&row.orderbook, &row.buy, &row.sell, &row.midpoint_gadf]
-                .iter()
-                .map(|s| s.as_ref().map_or(0, |s| s.len()))
-                .sum::<usize>(),
-        );
-        prefix.push_str("{\"midpoint\":");
-        prefix.push_str(&json_string(row.midpoint.as_deref()));
-        for (key, v) in
-            [("png1", &row.orderbook), ("png2", &row.buy), ("png3", &row.sell), ("png4", &row.midpoint_gadf)]
-        {
-            prefix.push_str(",\"");
-            prefix.push_str(key);
-            prefix.push_str("\":");
-            prefix.push_str(&json_string(v.as_deref()));
+        let prefix = GafImage {
+            midpoint: row.midpoint.clone(),
+            png1: row.orderbook.clone(),
+            png2: row.buy.clone(),
+            png3: row.sell.clone(),
+            png4: row.midpoint_gadf.clone(),
+            size: row.size.unwrap_or(0),
+            date: String::new(),
         }
-        prefix.push_str(",\"size\":");
-        prefix.push_str(&row.size.unwrap_or(0).to_string());
-        prefix.push_str(",\"date\":\"");
+        .json_prefix();
         let etag = quoted_etag(&Sha256::digest(prefix.as_bytes()));
         let b64 = base64::engine::general_purpose::STANDARD;
         let sources = [&row.midpoint_gasf, &row.midpoint_gadf, &row.orderbook, &row.buy, &row.sell];

@@ -1,5 +1,6 @@
 //! API errors, always answered as JSON `{"error": {"status", "code", "message"}}`.
 
+use crate::models::{ErrorBody, ErrorDetail};
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Reply;
@@ -68,9 +69,9 @@ impl warp::reject::Reject for ApiError {}
 
 impl Reply for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
-            "error": {"status": self.status.as_u16(), "code": self.code, "message": self.message}
-        });
+        let body = ErrorBody {
+            error: ErrorDetail { code: self.code.to_string(), message: self.message, status: self.status.as_u16() },
+        };
         let mut res = warp::reply::with_status(warp::reply::json(&body), self.status).into_response();
         if let Some(s) = self.retry_after {
             res.headers_mut().insert(warp::http::header::RETRY_AFTER, s.into());

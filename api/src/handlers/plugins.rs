@@ -1,24 +1,19 @@
 //! Plugin routes: upload (validated before it is stored), list, inspect, activate, roll back,
 //! and run an image transform.
 
-use crate::{authorize, parse_json, ApiError, ApiState};
+use super::{authorize, host, json, json_with_status, parse_json, parse_query};
+use crate::models::{
+    ActivateRequest, ActiveVersion, Binary, CallStats, ErrorBody, PluginDetail, PluginSummary, PluginVersion,
+    TransformRequest, UploadQuery, UploadedPlugin,
+};
+use crate::{ApiError, ApiState};
 use bytes::Bytes;
 use cgaf_runtime::{Bar, Matrix, Plugin, PluginHost, PluginKind};
 use cgaf_store::plugins::{NewPlugin, Stored};
-use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::Reply;
-
-/// The process's plugin host, or 503 when it runs none.
-pub(crate) fn host(state: &ApiState) -> Result<Arc<PluginHost>, ApiError> {
-    state
-        .plugins
-        .clone()
-        .ok_or_else(|| ApiError::unavailable("plugins_unavailable", "this process runs no plugin host", 5))
-}
 
 fn runtime_error(e: &cgaf_runtime::Error, status: StatusCode, check: &'static str) -> ApiError {
     ApiError::new(status, e.code(), format!("{check}: {e}"))
@@ -92,6 +87,31 @@ async fn component_bytes(content_type: Option<String>, body: Bytes) -> Result<By
 }
 
 /// `POST /api/plugins[?activate=true]`.
+#[utoipa::path(
+    post,
+    path = "/api/plugins",
+    tag = "plugins",
+    summary = "Upload a plugin component (validated, then stored; not activated unless ?activate=true)",
+    security(("bearer" = [])),
+    params(UploadQuery),
+    request_body(
+        description = "The component: its bytes, or the first file of a multipart form",
+        content(
+            (Binary = "application/wasm"),
+            (Binary = "multipart/form-data"),
+        )
+    ),
+    responses(
+        (status = 201, description = "Stored", body = UploadedPlugin),
+        (status = 200, description = "The same version and bytes were stored already", body = UploadedPlugin),
+        (status = 400, description = "Empty body, bad multipart or bad query", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "Version exists with other bytes", body = ErrorBody),
+        (status = 413, description = "Too large", body = ErrorBody),
+        (status = 415, description = "Not application/wasm or multipart", body = ErrorBody),
+        (status = 422, description = "Refused: not a component, forbidden import, wrong world, invalid info(), failed smoke call", body = ErrorBody),
+    )
+)]
 pub async fn upload(
     state: Arc<ApiState>,
     raw_query: String,
@@ -100,8 +120,8 @@ pub async fn upload(
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
-    let q = crate::parse_query(&raw_query)?;
-    let activate = match q.get("activate").map(String::as_str) {
+    let q: UploadQuery = parse_query(&raw_query)?;
+    let activate = match q.activate.as_deref() {
         None | Some("false") | Some("0") => false,
         Some("true") | Some("1") | Some("") => true,
         Some(v) => {
@@ -154,68 +174,92 @@ pub async fn upload(
         state.store.activate_plugin(&info.name, &info.version, "upload", true).await?;
     }
     let status = if stored == Stored::Inserted { StatusCode::CREATED } else { StatusCode::OK };
-    let body = serde_json::json!({
-        "name": info.name, "version": info.version, "kind": info.kind, "sha256": plugin.sha256,
-        "size": bytes.len(), "description": info.description, "params": info.params,
-        "active": activate, "stored": stored == Stored::Inserted,
-    });
-    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+    let body = UploadedPlugin {
+        active: activate,
+        description: info.description.clone(),
+        kind: info.kind.as_str().to_string(),
+        name: info.name.clone(),
+        params: serde_json::to_value(&info.params).map_err(|e| ApiError::internal("plugin parameters", &e))?,
+        sha256: plugin.sha256.clone(),
+        size: bytes.len() as u64,
+        stored: stored == Stored::Inserted,
+        version: info.version.clone(),
+    };
+    Ok(json_with_status(&body, status))
+}
+
+/// The kind and active version of a plugin's versions (`None` for no versions).
+fn kind_and_active(versions: &[PluginVersion]) -> Option<(String, Option<String>)> {
+    let first = versions.first()?;
+    Some((first.kind.clone(), versions.iter().find(|v| v.active).map(|v| v.version.clone())))
 }
 
 /// `GET /api/plugins`: every plugin with its versions.
+#[utoipa::path(
+    get,
+    path = "/api/plugins",
+    tag = "plugins",
+    summary = "Every plugin with its versions",
+    responses((status = 200, description = "Plugins, by name", body = Vec<PluginSummary>))
+)]
 pub async fn list(state: Arc<ApiState>) -> Result<Response, ApiError> {
     let versions = state.store.list_plugins().await?;
-    let mut by_name: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    let mut by_name: BTreeMap<String, Vec<PluginVersion>> = BTreeMap::new();
     for v in versions {
-        by_name.entry(v.name.clone()).or_default().push(v);
+        by_name.entry(v.name.clone()).or_default().push(v.into());
     }
-    let list: Vec<_> = by_name
+    let list: Vec<PluginSummary> = by_name
         .into_iter()
-        .map(|(name, vs)| {
-            let active = vs.iter().find(|v| v.active).map(|v| v.version.clone());
-            serde_json::json!({"name": name, "kind": vs[0].kind, "active_version": active, "versions": vs})
+        .filter_map(|(name, versions)| {
+            let (kind, active_version) = kind_and_active(&versions)?;
+            Some(PluginSummary { active_version, kind, name, versions })
         })
         .collect();
-    Ok(warp::reply::json(&list).into_response())
+    Ok(json(&list))
 }
 
 /// `GET /api/plugins/{name}`: versions, the active one, quarantines, and this replica's call stats.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}",
+    tag = "plugins",
+    summary = "A plugin's versions, active version, quarantines and call statistics",
+    params(("name" = String, Path, example = "gadf")),
+    responses(
+        (status = 200, description = "The plugin", body = PluginDetail),
+        (status = 404, description = "Unknown plugin", body = ErrorBody),
+    )
+)]
 pub async fn show(name: String, state: Arc<ApiState>) -> Result<Response, ApiError> {
-    let versions = state.store.plugin_versions(&name).await?;
-    if versions.is_empty() {
+    let versions: Vec<PluginVersion> =
+        state.store.plugin_versions(&name).await?.into_iter().map(PluginVersion::from).collect();
+    let Some((kind, active_version)) = kind_and_active(&versions) else {
         return Err(ApiError::not_found("unknown_plugin", format!("no plugin named {name:?}")));
-    }
-    let stats: HashMap<String, serde_json::Value> = state
+    };
+    let stats: BTreeMap<String, CallStats> = state
         .plugins
         .as_ref()
-        .map(|h| {
-            h.registry
-                .stats_of(&name)
-                .into_iter()
-                .map(|(v, s)| {
-                    let mean = s.mean_seconds();
-                    let mut j = serde_json::to_value(s).unwrap_or_default();
-                    j["mean_seconds"] = mean.into();
-                    (v, j)
-                })
-                .collect()
-        })
+        .map(|h| h.registry.stats_of(&name).iter().map(|(v, s)| (v.clone(), CallStats::from(s))).collect())
         .unwrap_or_default();
-    let active = versions.iter().find(|v| v.active).map(|v| v.version.clone());
-    let body = serde_json::json!({
-        "name": name, "kind": versions[0].kind, "active_version": active, "versions": versions, "stats": stats,
-    });
-    Ok(warp::reply::json(&body).into_response())
-}
-
-/// Body of `POST /api/plugins/{name}/activate`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Activate {
-    version: String,
+    Ok(json(&PluginDetail { active_version, kind, name, stats, versions }))
 }
 
 /// `POST /api/plugins/{name}/activate`.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/activate",
+    tag = "plugins",
+    summary = "Make a version active on every replica",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "gadf")),
+    request_body = ActivateRequest,
+    responses(
+        (status = 200, description = "Activated", body = ActiveVersion),
+        (status = 400, description = "Bad body", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown version", body = ErrorBody),
+    )
+)]
 pub async fn activate(
     name: String,
     state: Arc<ApiState>,
@@ -223,15 +267,28 @@ pub async fn activate(
     body: Result<Bytes, ApiError>,
 ) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
-    let req: Activate = parse_json(body)?;
+    let req: ActivateRequest = parse_json(body)?;
     state.store.activate_plugin(&name, &req.version, "api", true).await.map_err(|e| match e {
         cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
         e => e.into(),
     })?;
-    Ok(warp::reply::json(&serde_json::json!({"name": name, "active_version": req.version})).into_response())
+    Ok(json(&ActiveVersion { active_version: req.version, name }))
 }
 
 /// `POST /api/plugins/{name}/rollback`.
+#[utoipa::path(
+    post,
+    path = "/api/plugins/{name}/rollback",
+    tag = "plugins",
+    summary = "Reactivate the previously active version",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "gadf")),
+    responses(
+        (status = 200, description = "Rolled back", body = ActiveVersion),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 409, description = "Nothing to roll back to", body = ErrorBody),
+    )
+)]
 pub async fn rollback(name: String, state: Arc<ApiState>, auth: Option<String>) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
     let v = state.store.rollback_plugin(&name, "rollback").await.map_err(|e| match e {
@@ -242,16 +299,7 @@ pub async fn rollback(name: String, state: Arc<ApiState>, auth: Option<String>) 
         ),
         e => e.into(),
     })?;
-    Ok(warp::reply::json(&serde_json::json!({"name": name, "active_version": v})).into_response())
-}
-
-/// Body of `POST /api/transforms/{name}`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransformRequest {
-    series: Vec<f64>,
-    #[serde(default)]
-    params: serde_json::Map<String, serde_json::Value>,
+    Ok(json(&ActiveVersion { active_version: v, name }))
 }
 
 /// A JSON parameter value as Python would write it.
@@ -271,6 +319,21 @@ pub fn python_text(v: &serde_json::Value) -> String {
 }
 
 /// `POST /api/transforms/{name}`: `{"series": [...], "params": {"image_size": 8}}` → rows.
+#[utoipa::path(
+    post,
+    path = "/api/transforms/{name}",
+    tag = "plugins",
+    summary = "Run the active image-transform plugin on a series",
+    params(("name" = String, Path, example = "gasf")),
+    request_body = TransformRequest,
+    responses(
+        (status = 200, description = "The matrix as rows", body = Vec<Vec<f64>>),
+        (status = 400, description = "Bad body, or not an image transform", body = ErrorBody),
+        (status = 404, description = "No such transform", body = ErrorBody),
+        (status = 422, description = "The plugin refused the parameters or input", body = ErrorBody),
+        (status = 502, description = "The plugin failed (trap, timeout, memory, invalid result)", body = ErrorBody),
+    )
+)]
 pub async fn transform(
     name: String,
     state: Arc<ApiState>,
@@ -294,5 +357,5 @@ pub async fn transform(
             _ => ApiError::new(StatusCode::BAD_GATEWAY, e.code(), e.to_string()),
         })?;
     let rows: Vec<&[f64]> = m.data.chunks(m.size.max(1)).collect();
-    Ok(warp::reply::json(&rows).into_response())
+    Ok(json(&rows))
 }

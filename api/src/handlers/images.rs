@@ -1,0 +1,130 @@
+//! `GET /api/gaf/image` (the original crypto-gaf's JSON) and `GET /api/gaf/image.png`, both
+//! from the in-memory cache, with strong ETags.
+
+use super::parse_query;
+use crate::cache::{self, CachedProduct};
+use crate::models::{Binary, ErrorBody, GafImage, ImageQuery, PngQuery};
+use crate::{ApiError, ApiState};
+use bytes::Bytes;
+use cgaf_store::products::validate_product_id;
+use std::convert::Infallible;
+use std::sync::Arc;
+use warp::http::{header, HeaderValue, StatusCode};
+use warp::reply::Response;
+use warp::Reply;
+
+/// The `product` query parameter, checked.
+fn required_product(product: Option<String>) -> Result<String, ApiError> {
+    let p = product.ok_or_else(|| ApiError::bad_request("missing_product", "query parameter 'product' is required"))?;
+    validate_product_id(&p).map_err(|m| ApiError::bad_request("bad_product", m))?;
+    Ok(p)
+}
+
+/// True when an `If-None-Match` header matches `etag` (weak comparison, `*` matches).
+fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(h) = if_none_match else { return false };
+    h.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
+fn not_modified(etag: &str) -> Response {
+    let mut r = warp::reply::with_status(warp::reply(), StatusCode::NOT_MODIFIED).into_response();
+    if let Ok(v) = etag.parse() {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    r
+}
+
+/// The cache entry of `product`: 404 when unknown, 503 while the cache loads.
+pub(crate) fn product_entry(state: &ApiState, product: &str) -> Result<Arc<CachedProduct>, ApiError> {
+    state.cache.get(product).ok_or_else(|| {
+        if state.cache.is_loaded() {
+            ApiError::not_found("unknown_product", format!("unknown product {product:?}; see /api/products"))
+        } else {
+            ApiError::unavailable("starting", "the image cache is loading", 1)
+        }
+    })
+}
+
+fn not_computed(product: &str) -> ApiError {
+    ApiError::unavailable(
+        "not_computed",
+        format!("images of {product} are not computed yet: they need at least 21 samples"),
+        1,
+    )
+}
+
+/// `GET /api/gaf/image?product=`: the cached body with the response time as `date`.
+#[utoipa::path(
+    get,
+    path = "/api/gaf/image",
+    tag = "images",
+    summary = "The latest images of a product (the original crypto-gaf JSON)",
+    params(ImageQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses(
+        (status = 200, description = "Images", body = GafImage, headers(("ETag" = String, description = "Strong ETag over the content (the date excluded)"))),
+        (status = 304, description = "Not modified (If-None-Match matched the content ETag)"),
+        (status = 400, description = "Missing or malformed product", body = ErrorBody),
+        (status = 404, description = "Unknown product", body = ErrorBody),
+        (status = 503, description = "Not computed yet (fewer than 21 samples); see Retry-After", body = ErrorBody),
+    )
+)]
+pub async fn gaf_image(state: Arc<ApiState>, raw: String, inm: Option<String>) -> Result<Response, ApiError> {
+    let q: ImageQuery = parse_query(&raw)?;
+    let product = required_product(q.product)?;
+    let entry = product_entry(&state, &product)?;
+    let images = entry.images.clone().ok_or_else(|| not_computed(&product))?;
+    if etag_matches(inm.as_deref(), &images.etag) {
+        return Ok(not_modified(&images.etag));
+    }
+    let tail = Bytes::from(GafImage::json_suffix(chrono::Utc::now()));
+    let len = images.json_prefix.len() + tail.len();
+    let chunks = [Ok::<_, Infallible>(images.json_prefix.clone()), Ok(tail)];
+    let mut res = warp::reply::stream(futures::stream::iter(chunks)).into_response();
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    h.insert(header::CONTENT_LENGTH, len.into());
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = images.etag.parse() {
+        h.insert(header::ETAG, v);
+    }
+    Ok(res)
+}
+
+/// `GET /api/gaf/image.png?product=&image=`: one image as PNG.
+#[utoipa::path(
+    get,
+    path = "/api/gaf/image.png",
+    tag = "images",
+    summary = "One image of a product as PNG",
+    params(PngQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    responses(
+        (status = 200, description = "PNG", content_type = "image/png", body = Binary, headers(("ETag" = String))),
+        (status = 304, description = "Not modified"),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 404, description = "Unknown product", body = ErrorBody),
+        (status = 503, description = "Not computed yet", body = ErrorBody),
+    )
+)]
+pub async fn gaf_png(state: Arc<ApiState>, raw: String, inm: Option<String>) -> Result<Response, ApiError> {
+    let q: PngQuery = parse_query(&raw)?;
+    let product = required_product(q.product)?;
+    let name = q.image.as_deref().unwrap_or("midpoint-gadf");
+    let idx = cache::IMAGE_NAMES.iter().position(|n| *n == name).ok_or_else(|| {
+        ApiError::bad_request("bad_image", format!("unknown image {name:?}; one of {}", cache::IMAGE_NAMES.join(", ")))
+    })?;
+    let entry = product_entry(&state, &product)?;
+    let images = entry.images.clone().ok_or_else(|| not_computed(&product))?;
+    let png = images.pngs[idx]
+        .clone()
+        .ok_or_else(|| ApiError::internal("decoding a stored image", &"invalid base64 in crypto_gaf.gafs"))?;
+    if etag_matches(inm.as_deref(), &png.etag) {
+        return Ok(not_modified(&png.etag));
+    }
+    let mut res = super::bytes_with_type(png.bytes, "image/png");
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    if let Ok(v) = png.etag.parse() {
+        h.insert(header::ETAG, v);
+    }
+    Ok(res)
+}

@@ -1,0 +1,185 @@
+//! Plugins: uploads, versions, activation, call statistics and image transforms.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use utoipa::{IntoParams, ToSchema};
+
+/// Query of `POST /api/plugins`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadQuery {
+    /// Activate the version once stored: `true`, `1` or empty for yes, `false` or `0` for no
+    /// (default no).
+    #[param(value_type = Option<bool>)]
+    pub activate: Option<String>,
+}
+
+/// The answer to an upload (fields in the order they are answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct UploadedPlugin {
+    /// Whether the version is now active.
+    pub active: bool,
+    /// Description from `info()`.
+    pub description: String,
+    /// World: `image-transform`, `strategy` or `blender`.
+    pub kind: String,
+    /// Name from `info()`.
+    pub name: String,
+    /// Parameter schema from `info()`.
+    pub params: Value,
+    /// Hex sha256 of the component.
+    pub sha256: String,
+    /// Size of the component, bytes.
+    pub size: u64,
+    /// False when the same name, version and bytes were stored already.
+    pub stored: bool,
+    /// Version from `info()`.
+    pub version: String,
+}
+
+/// A stored plugin version, without its bytes (fields in the order they are answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginVersion {
+    /// When it was last activated.
+    pub activated_at: Option<DateTime<Utc>>,
+    /// Whether this is the active version.
+    pub active: bool,
+    /// Shipped with the binary.
+    pub builtin: bool,
+    /// Description.
+    pub description: String,
+    /// World.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Parameter schema.
+    pub params: Value,
+    /// Why it was quarantined.
+    pub quarantine_reason: Option<String>,
+    /// When it was quarantined.
+    pub quarantined_at: Option<DateTime<Utc>>,
+    /// sha256 of the component.
+    pub sha256: String,
+    /// Size of the component, bytes.
+    pub size: i64,
+    /// Upload time.
+    pub uploaded_at: DateTime<Utc>,
+    /// Uploader.
+    pub uploader: Option<String>,
+    /// Version.
+    pub version: String,
+}
+
+impl From<cgaf_store::plugins::PluginVersion> for PluginVersion {
+    fn from(v: cgaf_store::plugins::PluginVersion) -> Self {
+        Self {
+            activated_at: v.activated_at,
+            active: v.active,
+            builtin: v.builtin,
+            description: v.description,
+            kind: v.kind,
+            name: v.name,
+            params: v.params,
+            quarantine_reason: v.quarantine_reason,
+            quarantined_at: v.quarantined_at,
+            sha256: v.sha256,
+            size: v.size,
+            uploaded_at: v.uploaded_at,
+            uploader: v.uploader,
+            version: v.version,
+        }
+    }
+}
+
+/// A plugin with its versions, in `GET /api/plugins`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginSummary {
+    /// The active version, if any.
+    pub active_version: Option<String>,
+    /// World.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Every stored version.
+    pub versions: Vec<PluginVersion>,
+}
+
+/// `GET /api/plugins/{name}`: versions, the active one, and this replica's call statistics.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginDetail {
+    /// The active version, if any.
+    pub active_version: Option<String>,
+    /// World.
+    pub kind: String,
+    /// Name.
+    pub name: String,
+    /// Call statistics of this replica, by version.
+    pub stats: BTreeMap<String, CallStats>,
+    /// Every stored version.
+    pub versions: Vec<PluginVersion>,
+}
+
+/// Call statistics of one plugin version in the answering process.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CallStats {
+    /// Calls made.
+    pub calls: u64,
+    /// Plugin faults in a row (trap, timeout, memory, invalid result); reset by a success.
+    pub consecutive_faults: u32,
+    /// Calls that failed (any error).
+    pub errors: u64,
+    /// The last error, if any.
+    pub last_error: Option<String>,
+    /// Slowest call, seconds.
+    pub max_seconds: f64,
+    /// Mean call time, seconds.
+    pub mean_seconds: f64,
+    /// Total call time, seconds.
+    pub total_seconds: f64,
+}
+
+impl From<&cgaf_runtime::PluginStats> for CallStats {
+    fn from(s: &cgaf_runtime::PluginStats) -> Self {
+        Self {
+            calls: s.calls,
+            consecutive_faults: s.consecutive_faults,
+            errors: s.errors,
+            last_error: s.last_error.clone(),
+            max_seconds: s.max_seconds,
+            mean_seconds: s.mean_seconds(),
+            total_seconds: s.total_seconds,
+        }
+    }
+}
+
+/// Body of `POST /api/plugins/{name}/activate`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivateRequest {
+    /// The version to make active.
+    #[schema(example = "1.1.0")]
+    pub version: String,
+}
+
+/// The answer to an activation or a rollback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ActiveVersion {
+    /// The version now active.
+    pub active_version: String,
+    /// The plugin.
+    pub name: String,
+}
+
+/// Body of `POST /api/transforms/{name}`; the answer is the matrix as rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TransformRequest {
+    /// The series to transform.
+    pub series: Vec<f64>,
+    /// pyts parameter names; values as JSON or Python text, e.g. `{"image_size": 8}`.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+}

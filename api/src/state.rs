@@ -1,0 +1,73 @@
+//! What the handlers share: the store, the image cache, the metrics, the plugin host and the
+//! API's settings, with the bearer-token check.
+
+use crate::{Cache, Metrics};
+use cgaf_store::Store;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+
+/// Settings of the API.
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// The bearer token that writes must present.
+    pub token: String,
+    /// Largest accepted JSON request body, bytes.
+    pub max_json_body: u64,
+    /// Largest accepted plugin upload, bytes.
+    pub max_plugin_bytes: u64,
+}
+
+/// Everything the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    /// The database (writes and readiness only; reads come from the cache).
+    pub store: Store,
+    /// The image cache.
+    pub cache: Cache,
+    /// Metrics registry.
+    pub metrics: Metrics,
+    /// The plugin host (uploads are validated with it; transforms run on it).
+    pub plugins: Option<Arc<cgaf_runtime::PluginHost>>,
+    pub(crate) max_plugin_bytes: u64,
+    token_digest: [u8; 32],
+    pub(crate) max_json_body: u64,
+    pub(crate) serves_api: bool,
+}
+
+impl ApiState {
+    /// State over `store`, with a fresh cache.
+    pub fn new(store: Store, metrics: Metrics, settings: &ApiSettings) -> Self {
+        Self {
+            store,
+            cache: Cache::default(),
+            metrics,
+            plugins: None,
+            max_plugin_bytes: settings.max_plugin_bytes,
+            token_digest: Sha256::digest(settings.token.as_bytes()).into(),
+            max_json_body: settings.max_json_body,
+            serves_api: true,
+        }
+    }
+
+    /// State of a worker-only process: it serves `/healthz`, `/readyz` and `/metrics` only, and
+    /// its readiness does not wait for an image cache.
+    pub fn ops_only(store: Store, metrics: Metrics) -> Self {
+        Self {
+            serves_api: false,
+            ..Self::new(store, metrics, &ApiSettings { token: String::new(), max_json_body: 0, max_plugin_bytes: 0 })
+        }
+    }
+
+    /// The same state with a plugin host.
+    pub fn with_plugins(mut self, host: Arc<cgaf_runtime::PluginHost>) -> Self {
+        self.plugins = Some(host);
+        self
+    }
+
+    /// Constant-time check of a presented token (digests are compared, so length leaks nothing).
+    pub fn token_matches(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        d.ct_eq(&self.token_digest).into()
+    }
+}

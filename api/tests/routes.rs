@@ -1,0 +1,397 @@
+//! Every route in process (`warp::test`) against a real PostgreSQL: its success answer parses
+//! as its model, and an error answer has the error shape with the expected code.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use cgaf_api::models::{
+    ActiveVersion, DecisionPage, ErrorBody, GafImage, KillSwitch, Leaderboard, PluginDetail, PluginSummary, Product,
+    Run, RunDetail, RunList, Status, Sweep, SweepList, UploadedPlugin,
+};
+use cgaf_api::{ApiSettings, ApiState, Metrics};
+use cgaf_runtime::{PluginHost, RuntimeSettings};
+use cgaf_store::gafs::{GafImages, SampleSignature};
+use cgaf_store::{DbSettings, Store};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+
+const TOKEN: &str = "test-token";
+
+/// A migrated database of its own, on the test binary's cluster (the test kit).
+struct Db {
+    store: Store,
+}
+
+/// The one place this file gets a database.
+async fn database() -> Db {
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let store = Store::new(&DbSettings::new(db.url)).unwrap();
+    store.wait_ready(Duration::from_secs(30)).await.unwrap();
+    store.migrate().await.unwrap();
+    Db { store }
+}
+
+/// A built-in plugin component, built once by the test kit from the one plugin list.
+fn builtin_component(path: &str) -> Vec<u8> {
+    cgaf_test_kit::plugins::read(path)
+}
+
+/// A plugin host with generous deadlines (tests share slow machines) and `components` active.
+fn plugin_host(components: &[&[u8]]) -> Arc<PluginHost> {
+    let settings = RuntimeSettings {
+        call_deadline: Duration::from_secs(10),
+        info_deadline: Duration::from_secs(10),
+        pooling: false,
+        ..RuntimeSettings::default()
+    };
+    let host = PluginHost::new(settings, 5).unwrap();
+    for c in components {
+        host.install(c).unwrap();
+    }
+    Arc::new(host)
+}
+
+fn api(store: &Store, host: Option<Arc<PluginHost>>) -> (Arc<ApiState>, BoxedFilter<(Response,)>) {
+    let settings = ApiSettings { token: TOKEN.into(), max_json_body: 1 << 20, max_plugin_bytes: 32 << 20 };
+    let mut state = ApiState::new(store.clone(), Metrics::new(), &settings);
+    if let Some(h) = host {
+        state = state.with_plugins(h);
+    }
+    let state = Arc::new(state);
+    (state.clone(), cgaf_api::routes(state))
+}
+
+/// One answer: status, headers and body.
+struct Answer(warp::http::Response<Bytes>);
+
+impl Answer {
+    fn status(&self) -> u16 {
+        self.0.status().as_u16()
+    }
+    fn header(&self, name: &str) -> &str {
+        self.0.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("")
+    }
+    fn text(&self) -> String {
+        String::from_utf8_lossy(self.0.body()).into_owned()
+    }
+    /// The body as the model `T`, after checking the status.
+    fn model<T: DeserializeOwned>(&self, status: u16) -> T {
+        assert_eq!(self.status(), status, "{}", self.text());
+        serde_json::from_slice(self.0.body()).unwrap_or_else(|e| panic!("{e}: {}", self.text()))
+    }
+    /// Checks the error shape, its status and its code; returns its message.
+    fn error(&self, status: u16, code: &str) -> String {
+        let e: ErrorBody = self.model(status);
+        assert_eq!((e.error.status, e.error.code.as_str()), (status, code), "{}", e.error.message);
+        assert!(!e.error.message.is_empty());
+        e.error.message
+    }
+}
+
+struct Client {
+    filter: BoxedFilter<(Response,)>,
+}
+
+impl Client {
+    async fn send(&self, method: &str, path: &str, token: Option<&str>, body: Option<Vec<u8>>) -> Answer {
+        let mut r = warp::test::request().method(method).path(path);
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            r = r.body(b);
+        }
+        Answer(r.reply(&self.filter).await)
+    }
+    async fn get(&self, path: &str) -> Answer {
+        self.send("GET", path, None, None).await
+    }
+    async fn write(&self, method: &str, path: &str, body: Value) -> Answer {
+        self.send(method, path, Some(TOKEN), Some(body.to_string().into_bytes())).await
+    }
+    async fn write_anonymously(&self, method: &str, path: &str, body: Value) -> Answer {
+        self.send(method, path, None, Some(body.to_string().into_bytes())).await
+    }
+}
+
+fn b64(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn images_products_and_operational_routes() {
+    let db = database().await;
+    let (state, filter) = api(&db.store, None);
+    let c = Client { filter };
+
+    // Before the cache's first load.
+    c.get("/api/products").await.error(503, "starting");
+    state.cache.replace_all(&db.store.load_all_gafs().await.unwrap());
+
+    // Products.
+    c.write_anonymously("POST", "/api/products", json!({"product": "BTC-USD"})).await.error(401, "unauthorized");
+    let r = c.write("POST", "/api/products", json!({"product": "BTC-USD", "max_size": 21})).await;
+    let p: Product = r.model(201);
+    assert_eq!((p.product.as_str(), p.max_size, p.computed), ("BTC-USD", 21, false));
+    assert_eq!(
+        r.text(),
+        r#"{"computed":false,"computed_at":null,"max_size":21,"midpoint":null,"product":"BTC-USD","size":null}"#,
+        "the wire form of a product"
+    );
+    c.write("POST", "/api/products", json!({"product": "BTC-USD"})).await.error(409, "product_exists");
+    c.write("POST", "/api/products", json!({"product": "BTC USD"})).await.error(400, "bad_product");
+    c.write("POST", "/api/products", json!({"product": "A-USD", "colour": 1})).await.error(400, "bad_body");
+    let list: Vec<Product> = c.get("/api/products").await.model(200);
+    assert_eq!(list.iter().map(|p| p.product.as_str()).collect::<Vec<_>>(), ["BTC-USD"]);
+    let p: Product = c.write("PUT", "/api/products/BTC-USD", json!({"max_size": 22})).await.model(200);
+    assert_eq!(p.max_size, 22);
+    c.write("PUT", "/api/products/BTC-USD", json!({"max_size": 5})).await.error(400, "bad_max_size");
+    c.write("PUT", "/api/products/NOPE-USD", json!({"max_size": 30})).await.error(404, "unknown_product");
+
+    // Images: not computed, then computed.
+    c.get("/api/gaf/image?product=BTC-USD").await.error(503, "not_computed");
+    let pngs: Vec<Vec<u8>> = (0..5u8).map(|i| vec![0x89, b'P', b'N', b'G', i]).collect();
+    let images = GafImages {
+        midpoint: "100.5".into(),
+        midpoint_gasf: b64(&pngs[0]),
+        midpoint_gadf: b64(&pngs[1]),
+        orderbook: b64(&pngs[2]),
+        buy: b64(&pngs[3]),
+        sell: b64(&pngs[4]),
+        size: 21,
+    };
+    db.store.write_images("BTC-USD", &images, SampleSignature { newest_sample_id: 1, count: 21 }).await.unwrap();
+    state.cache.refresh(&db.store, "BTC-USD").await.unwrap();
+    let r = c.get("/api/gaf/image?product=BTC-USD&_=1700000000").await;
+    let body: GafImage = r.model(200);
+    assert_eq!(r.header("content-type"), "application/json; charset=utf-8");
+    let expected_prefix = format!(
+        r#"{{"midpoint":"100.5","png1":"{}","png2":"{}","png3":"{}","png4":"{}","size":21,"date":""#,
+        images.orderbook, images.buy, images.sell, images.midpoint_gadf
+    );
+    let text = r.text();
+    assert!(text.starts_with(&expected_prefix), "{text}");
+    assert_eq!(text.len(), expected_prefix.len() + "2026-11-28T20:30:00.000Z\"}".len(), "{text}");
+    chrono::NaiveDateTime::parse_from_str(&body.date, "%Y-%m-%dT%H:%M:%S%.3fZ").expect("date with milliseconds");
+    let etag = r.header("etag").to_string();
+    let again = c.send("GET", "/api/gaf/image?product=BTC-USD", None, None);
+    assert_eq!(again.await.header("etag"), etag);
+    let r = warp::test::request()
+        .path("/api/gaf/image?product=BTC-USD")
+        .header("if-none-match", &etag)
+        .reply(&c.filter)
+        .await;
+    assert_eq!(r.status(), 304);
+    c.get("/api/gaf/image").await.error(400, "missing_product");
+    c.get("/api/gaf/image?product=").await.error(400, "bad_product");
+    c.get("/api/gaf/image?product=NOPE-USD").await.error(404, "unknown_product");
+    let r = c.get("/api/gaf/image.png?product=BTC-USD&image=orderbook").await;
+    assert_eq!((r.status(), r.header("content-type")), (200, "image/png"));
+    assert_eq!(r.0.body().as_ref(), pngs[2].as_slice());
+    let r = c.get("/api/gaf/image.png?product=BTC-USD").await;
+    assert_eq!(r.0.body().as_ref(), pngs[1].as_slice(), "midpoint-gadf by default");
+    c.get("/api/gaf/image.png?product=BTC-USD&image=nope").await.error(400, "bad_image");
+
+    // Removal.
+    c.send("DELETE", "/api/products/BTC-USD", None, None).await.error(401, "unauthorized");
+    let r = c.send("DELETE", "/api/products/BTC-USD", Some(TOKEN), None).await;
+    assert_eq!(r.status(), 204, "{}", r.text());
+    c.get("/api/gaf/image?product=BTC-USD").await.error(404, "unknown_product");
+    c.send("DELETE", "/api/products/BTC-USD", Some(TOKEN), None).await.error(404, "unknown_product");
+
+    // Operational routes; their only client error is a method they do not have.
+    assert_eq!(c.get("/healthz").await.model::<Status>(200).status, "ok");
+    assert_eq!(c.get("/readyz").await.model::<Status>(200).status, "ready");
+    let r = c.get("/metrics").await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().contains("cgaf_http_request_duration_seconds"), "{}", r.text());
+    let doc: Value = c.get("/api/openapi.json").await.model(200);
+    assert!(doc["openapi"].as_str().unwrap_or("").starts_with("3."), "{doc}");
+    for path in ["/healthz", "/readyz", "/metrics", "/api/openapi.json"] {
+        c.send("POST", path, None, None).await.error(405, "method_not_allowed");
+    }
+    c.get("/api/nothing").await.error(404, "not_found");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugin_routes() {
+    let db = database().await;
+    let gasf = builtin_component(cgaf_test_kit::plugins::BUILTIN_GASF);
+    let host = plugin_host(&[&gasf]);
+    let (_state, filter) = api(&db.store, Some(host));
+    let c = Client { filter };
+    let upload = |query: &'static str, token: Option<&'static str>, bytes: Vec<u8>| {
+        let r = warp::test::request().method("POST").path(query).header("content-type", "application/wasm").body(bytes);
+        let r = match token {
+            Some(t) => r.header("authorization", format!("Bearer {t}")),
+            None => r,
+        };
+        let filter = c.filter.clone();
+        async move { Answer(r.reply(&filter).await) }
+    };
+
+    // Upload: stored and activated, then the same bytes again.
+    upload("/api/plugins", None, gasf.clone()).await.error(401, "unauthorized");
+    let first: UploadedPlugin = upload("/api/plugins?activate=true", Some(TOKEN), gasf.clone()).await.model(201);
+    assert_eq!(
+        (first.name.as_str(), first.kind.as_str(), first.active, first.stored),
+        ("gasf", "image-transform", true, true)
+    );
+    assert_eq!(first.size, gasf.len() as u64);
+    let again: UploadedPlugin = upload("/api/plugins", Some(TOKEN), gasf.clone()).await.model(200);
+    assert!(!again.stored);
+    upload("/api/plugins", Some(TOKEN), Vec::new()).await.error(400, "empty_body");
+    upload("/api/plugins", Some(TOKEN), b"not a component".to_vec()).await.error(422, "not_a_component");
+    upload("/api/plugins?activate=maybe", Some(TOKEN), gasf.clone()).await.error(400, "bad_query");
+    upload("/api/plugins?colour=red", Some(TOKEN), gasf.clone()).await.error(400, "bad_query");
+
+    // List and show.
+    let list: Vec<PluginSummary> = c.get("/api/plugins").await.model(200);
+    let entry = list.iter().find(|p| p.name == "gasf").expect("gasf listed");
+    assert_eq!(entry.active_version.as_deref(), Some(first.version.as_str()));
+    let detail: PluginDetail = c.get("/api/plugins/gasf").await.model(200);
+    assert_eq!((detail.kind.as_str(), detail.versions.len()), ("image-transform", 1));
+    c.get("/api/plugins/nope").await.error(404, "unknown_plugin");
+
+    // Activation and rollback (a second version stored directly: the store does not validate).
+    c.write("POST", "/api/plugins/gasf/activate", json!({"version": "9.9.9"})).await.error(404, "unknown_plugin");
+    c.write_anonymously("POST", "/api/plugins/gasf/activate", json!({"version": first.version}))
+        .await
+        .error(401, "unauthorized");
+    c.write("POST", "/api/plugins/gasf/rollback", json!({})).await.error(409, "nothing_to_roll_back");
+    db.store
+        .insert_plugin(&cgaf_store::plugins::NewPlugin {
+            name: "gasf",
+            version: "9.0.0",
+            kind: "image-transform",
+            sha256: "00",
+            bytes: b"not loaded by this test",
+            description: "another version",
+            params: json!([]),
+            builtin: false,
+            uploader: Some("test"),
+        })
+        .await
+        .unwrap();
+    let a: ActiveVersion = c.write("POST", "/api/plugins/gasf/activate", json!({"version": "9.0.0"})).await.model(200);
+    assert_eq!((a.name.as_str(), a.active_version.as_str()), ("gasf", "9.0.0"));
+    let r: ActiveVersion = c.write("POST", "/api/plugins/gasf/rollback", json!({})).await.model(200);
+    assert_eq!(r.active_version, first.version);
+
+    // Transforms.
+    let rows: Vec<Vec<f64>> = c
+        .write_anonymously("POST", "/api/transforms/gasf", json!({"series": [0.0, 1.0, 3.0, 2.0, 5.0, 4.0]}))
+        .await
+        .model(200);
+    assert_eq!((rows.len(), rows[0].len()), (6, 6));
+    c.write_anonymously("POST", "/api/transforms/nope", json!({"series": [1.0, 2.0]}))
+        .await
+        .error(404, "unknown_plugin");
+    c.write_anonymously("POST", "/api/transforms/gasf", json!({"serie": [1.0]})).await.error(400, "bad_body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sweep_and_kill_switch_routes() {
+    let db = database().await;
+    db.store.add_product("BTC-USD", 21).await.unwrap();
+    let host = plugin_host(&[&builtin_component(cgaf_test_kit::plugins::BUILTIN_SMA_CROSS)]);
+    let (_state, filter) = api(&db.store, Some(host));
+    let c = Client { filter };
+    let backtest = json!({
+        "strategy": "sma-cross", "params": {"fast": 3, "slow": 8}, "product": "BTC-USD", "mode": "backtest",
+        "from": 0, "to": 60_000, "bar_interval": "1s",
+    });
+
+    // Runs.
+    c.write_anonymously("POST", "/api/runs", backtest.clone()).await.error(401, "unauthorized");
+    let mut bad = backtest.clone();
+    bad["mode"] = json!("later");
+    c.write("POST", "/api/runs", bad).await.error(400, "invalid_request");
+    let mut bad = backtest.clone();
+    bad["colour"] = json!(1);
+    c.write("POST", "/api/runs", bad).await.error(400, "bad_body");
+    let run: Run = c.write("POST", "/api/runs", backtest.clone()).await.model(201);
+    assert_eq!((run.strategy.as_str(), run.mode.as_str(), run.status.as_str()), ("sma-cross", "backtest", "pending"));
+    let id = run.run_id;
+    let list: RunList = c.get("/api/runs?mode=backtest&limit=5").await.model(200);
+    assert_eq!(list.runs.iter().map(|r| r.run_id).collect::<Vec<_>>(), [id]);
+    c.get("/api/runs?colour=red").await.error(400, "bad_query");
+    c.get("/api/runs?limit=many").await.error(400, "bad_query");
+    let detail: RunDetail = c.get(&format!("/api/runs/{id}")).await.model(200);
+    assert_eq!((detail.run.run_id, detail.equity_curve.len()), (id, 0));
+    c.get("/api/runs/999").await.error(404, "unknown_run");
+
+    // The decision log, as JSON and CSV.
+    let page: DecisionPage = c.get(&format!("/api/runs/{id}/decisions?from=0&limit=10")).await.model(200);
+    assert_eq!((page.run_id, page.decisions.len(), page.next_cursor), (id, 0, None));
+    let r = c.get(&format!("/api/runs/{id}/decisions?format=csv")).await;
+    assert_eq!((r.status(), r.header("content-type")), (200, "text/csv; charset=utf-8"));
+    assert!(r.text().starts_with("seq,time_ms,"), "{}", r.text());
+    c.get(&format!("/api/runs/{id}/decisions?format=xml")).await.error(400, "bad_query");
+    c.get(&format!("/api/runs/{id}/decisions?limit=0")).await.error(400, "bad_query");
+    c.get(&format!("/api/runs/{id}/decisions?from=yesterday")).await.error(400, "bad_query");
+    c.get("/api/runs/999/decisions").await.error(404, "unknown_run");
+
+    // The leaderboard.
+    let board: Leaderboard = c.get("/api/leaderboard?metric=sortino&mode=backtest").await.model(200);
+    assert_eq!((board.metric.as_str(), board.mode.as_deref(), board.entries.len()), ("sortino", Some("backtest"), 0));
+    c.get("/api/leaderboard?metric=luck").await.error(400, "bad_metric");
+    c.get("/api/leaderboard?mode=live").await.error(400, "bad_query");
+
+    // Stopping: a pending run stops at once; then it has ended.
+    c.send("POST", &format!("/api/runs/{id}/stop"), None, None).await.error(401, "unauthorized");
+    let stopped: Run = c.send("POST", &format!("/api/runs/{id}/stop"), Some(TOKEN), None).await.model(202);
+    assert_eq!(stopped.run_id, id);
+    c.send("POST", &format!("/api/runs/{id}/stop"), Some(TOKEN), None).await.error(409, "run_ended");
+    c.send("POST", "/api/runs/999/stop", Some(TOKEN), None).await.error(404, "unknown_run");
+
+    // The kill switch refuses paper runs while engaged.
+    let k: KillSwitch = c.get("/api/kill-switch").await.model(200);
+    assert!(!k.engaged);
+    c.write_anonymously("POST", "/api/kill-switch", json!({"engaged": true})).await.error(401, "unauthorized");
+    c.write("POST", "/api/kill-switch", json!({"engaged": "yes"})).await.error(400, "bad_body");
+    let k: KillSwitch = c.write("POST", "/api/kill-switch", json!({"engaged": true})).await.model(200);
+    assert_eq!((k.engaged, k.reason.as_deref()), (true, Some("engaged via the API")));
+    let mut paper = backtest.clone();
+    paper["mode"] = json!("paper");
+    for key in ["from", "to"] {
+        paper.as_object_mut().unwrap().remove(key);
+    }
+    let refused = c.write("POST", "/api/runs", paper).await.error(400, "invalid_request");
+    assert!(refused.contains("kill switch"), "{refused}");
+    let k: KillSwitch =
+        c.write("POST", "/api/kill-switch", json!({"engaged": false, "reason": "test"})).await.model(200);
+    assert_eq!((k.engaged, k.reason.as_deref()), (false, Some("test")));
+
+    // Sweeps.
+    let sweep = json!({"strategy": "sma-cross", "product": "BTC-USD", "from": 0, "to": 60_000,
+                       "grid": {"fast": [2, 3]}, "params": {"slow": 8}});
+    c.write_anonymously("POST", "/api/sweeps", sweep.clone()).await.error(401, "unauthorized");
+    c.write("POST", "/api/sweeps", json!({"strategy": "sma-cross", "product": "BTC-USD"})).await.error(400, "bad_body");
+    let s: Sweep = c.write("POST", "/api/sweeps", sweep.clone()).await.model(201);
+    assert_eq!((s.status.as_str(), &s.request), ("pending", &sweep));
+    let sid = s.sweep_id;
+    let list: SweepList = c.get("/api/sweeps").await.model(200);
+    assert_eq!(list.sweeps.iter().map(|s| s.sweep_id).collect::<Vec<_>>(), [sid]);
+    let shown: Sweep = c.get(&format!("/api/sweeps/{sid}")).await.model(200);
+    assert_eq!(shown.sweep_id, sid);
+    c.get("/api/sweeps/999").await.error(404, "unknown_sweep");
+    c.get(&format!("/api/sweeps/{sid}/results.csv")).await.error(503, "sweep_not_finished");
+    c.get(&format!("/api/sweeps/{sid}/heatmap.png")).await.error(503, "sweep_not_finished");
+    c.get("/api/sweeps/999/results.csv").await.error(404, "unknown_sweep");
+    c.get("/api/sweeps/999/heatmap.png").await.error(404, "unknown_sweep");
+    // Finished by a worker (here: the test, through the store).
+    let claimed = db.store.claim_sweep("test-worker", Duration::from_secs(60)).await.unwrap().expect("claimed");
+    assert_eq!(claimed.sweep_id, sid);
+    let result = json!({"axes": ["fast"], "rows": [{"params": {"fast": 2}, "in_sample": 0.5, "trades": 3}]});
+    let png = [0x89, b'P', b'N', b'G'];
+    db.store.end_sweep(sid, "test-worker", Ok((&result, Some(&png[..])))).await.unwrap();
+    let r = c.get(&format!("/api/sweeps/{sid}/results.csv")).await;
+    assert_eq!((r.status(), r.header("content-type")), (200, "text/csv; charset=utf-8"));
+    assert_eq!(r.text().lines().next(), Some("fast,in_sample,out_of_sample,trades,total_return,error"));
+    let r = c.get(&format!("/api/sweeps/{sid}/heatmap.png")).await;
+    assert_eq!((r.status(), r.header("content-type"), r.0.body().as_ref()), (200, "image/png", &png[..]));
+}

@@ -9,8 +9,8 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-/// The five images of a product, in `/api/gaf/image.png?image=` order.
-pub const IMAGE_NAMES: [&str; 5] = ["midpoint-gasf", "midpoint-gadf", "orderbook", "buy", "sell"];
+/// The five images of a product, in `/api/gaf/image.png?image=` order (the store's one list).
+pub use cgaf_store::IMAGE_NAMES;
 
 /// One decoded PNG and its strong ETag.
 #[derive(Debug, Clone)]
@@ -47,6 +47,19 @@ pub struct CachedProduct {
     pub computed_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Images, once computed.
     pub images: Option<Arc<CachedImages>>,
+}
+
+impl From<&CachedProduct> for crate::models::Product {
+    fn from(p: &CachedProduct) -> Self {
+        Self {
+            computed: p.images.is_some(),
+            computed_at: p.computed_at,
+            max_size: p.max_size,
+            midpoint: p.midpoint.clone(),
+            product: p.product.clone(),
+            size: p.size,
+        }
+    }
 }
 
 /// Shared, cheaply cloned cache.

@@ -260,7 +260,7 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .map(respond)
             .boxed(),
         ("GET", "/api/openapi.json") => {
-            warp::path!("api" / "openapi.json").and(get()).then(ops::openapi).map(respond).boxed()
+            warp::path!("api" / "openapi.json").and(get()).then(crate::openapi::serve_document).map(respond).boxed()
         }
         ("GET", "/healthz") => warp::path!("healthz").and(get()).then(ops::healthz).map(respond).boxed(),
         ("GET", "/readyz") => warp::path!("readyz").and(get()).and(s()).then(ops::readyz).map(respond).boxed(),

@@ -58,7 +58,7 @@ impl Modify for BearerToken {
         sweeps::show,
         sweeps::results_csv,
         sweeps::heatmap,
-        ops::openapi,
+        serve_document,
         ops::healthz,
         ops::readyz,
         ops::metrics,
@@ -78,4 +78,16 @@ pub fn document_json() -> &'static str {
     JSON.get_or_init(|| {
         document().to_json().unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
     })
+}
+
+/// `GET /api/openapi.json`.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "ops",
+    summary = "This document",
+    responses((status = 200, description = "This OpenAPI document"))
+)]
+pub async fn serve_document() -> Result<warp::reply::Response, crate::ApiError> {
+    Ok(crate::handlers::bytes_with_type(document_json(), "application/json"))
 }

@@ -353,7 +353,7 @@ async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Re
     let bars = Arc::new(walk_bars(n, 42));
     let b = bars.clone();
     let ours = tokio::task::spawn_blocking(move || -> Result<(f64, serde_json::Value)> {
-        let host = crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+        let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
         let params = vec![("fast".to_string(), "10".to_string()), ("slow".to_string(), "30".to_string())];
         let settings = cgaf_trade::domain::RunSettings::default();
         let mut best = f64::MAX;
@@ -422,7 +422,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
 
     eprintln!("[1/6] calculate cycle, 600 samples (5 images, PNG, base64) ...");
     let snapshot = Arc::new(sim_snapshot(600).await?);
-    let host = Arc::new(crate::plugins::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
+    let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
     let (s, h) = (snapshot.clone(), host.clone());
     let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&s, h.as_ref(), reps)).await??;
     let s = snapshot.clone();

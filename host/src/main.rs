@@ -1,16 +1,19 @@
 //! `cgaf`: the crypto-gaf binary. Parses the command line, sets up logging, and runs a command;
 //! on failure prints the error chain once and exits non-zero.
 
+mod backtest;
 mod bench;
 mod cli;
-mod db;
-mod plugin_cli;
-mod plugins;
+mod database;
+mod migrate;
+mod plugin;
+mod plugin_host;
 mod schedule;
 mod serve;
 mod settings;
+mod strategy_target;
+mod sweep;
 mod token;
-mod trade_cli;
 mod transform;
 
 use clap::Parser;
@@ -73,11 +76,11 @@ fn main() -> ExitCode {
                 Ok(s) => serve::run(s).await,
                 Err(e) => Err(e),
             },
-            Command::Migrate(args) => db::migrate_command(&cli.global, &args).await,
+            Command::Migrate(args) => migrate::run(&cli.global, &args).await,
             Command::Bench(args) => bench::run(&args).await,
-            Command::Plugin(args) => plugin_cli::run(&cli.global, &args).await,
-            Command::Backtest(args) => trade_cli::backtest(&cli.global, &args).await,
-            Command::Sweep(args) => trade_cli::sweep(&cli.global, &args).await,
+            Command::Plugin(args) => plugin::run(&cli.global, &args).await,
+            Command::Backtest(args) => backtest::run(&cli.global, &args).await,
+            Command::Sweep(args) => sweep::run(&cli.global, &args).await,
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });

@@ -219,7 +219,7 @@ pub async fn run(settings: ServeSettings) -> Result<()> {
     } else {
         None
     };
-    let mut db = crate::db::open(&settings.database, true).await?;
+    let mut db = crate::database::open(&settings.database, true).await?;
     let result = serve_with(&db.store, &settings, source).await;
     if let Some(mut pg) = db.embedded.take() {
         tokio::task::spawn_blocking(move || pg.stop()).await??;
@@ -228,7 +228,7 @@ pub async fn run(settings: ServeSettings) -> Result<()> {
 }
 
 async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnySource>) -> Result<()> {
-    store.wait_ready(crate::db::STARTUP_WAIT).await.context("waiting for the database")?;
+    store.wait_ready(crate::database::STARTUP_WAIT).await.context("waiting for the database")?;
     let report = store.migrate().await.context("applying migrations")?;
     if !report.applied.is_empty() {
         tracing::info!(applied = ?report.applied, version = report.current, "schema migrated");
@@ -245,7 +245,7 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = tokio::task::JoinSet::new();
     let plugins = if [Role::Api, Role::Calculate, Role::Trade].iter().any(|r| settings.runs(*r)) {
-        let (host, follow) = crate::plugins::start(store, &settings.plugins).await.context("starting plugins")?;
+        let (host, follow) = crate::plugin_host::start(store, &settings.plugins).await.context("starting plugins")?;
         let mut stop = stop_rx.clone();
         tasks.spawn(async move {
             tokio::select! {

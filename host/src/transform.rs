@@ -183,12 +183,12 @@ fn load_plugin(
     name: &str,
     global: &GlobalArgs,
 ) -> Result<(cgaf_runtime::PluginHost, std::sync::Arc<cgaf_runtime::Plugin>), PyError> {
-    let cache = std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cache/cgaf/wasm-cache"));
-    let settings = cgaf_runtime::RuntimeSettings { cache_dir: cache, ..Default::default() };
+    // The compile cache in --data-dir, as for `cgaf serve`.
+    let settings = crate::settings::runtime_with_cache(cgaf_runtime::RuntimeSettings::default(), &global.data_dir);
     let host = cgaf_runtime::PluginHost::new(settings, u32::MAX).map_err(|e| PyError::other(e.to_string()))?;
-    let bytes = match crate::db::configured_url(global) {
+    let bytes = match crate::database::configured_url(global) {
         Some(url) => active_bytes(name, &url)?,
-        None => crate::plugins::builtin(name)
+        None => crate::plugin_host::builtin(name)
             .ok_or_else(|| PyError::other(format!("no built-in transform {name:?}; one of {}", TRANSFORMS.join(", "))))?
             .to_vec(),
     };

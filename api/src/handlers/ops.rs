@@ -52,15 +52,3 @@ pub async fn readyz(state: Arc<ApiState>) -> Result<Response, ApiError> {
 pub async fn metrics(state: Arc<ApiState>) -> Result<Response, ApiError> {
     Ok(bytes_with_type(state.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"))
 }
-
-/// `GET /api/openapi.json`.
-#[utoipa::path(
-    get,
-    path = "/api/openapi.json",
-    tag = "ops",
-    summary = "This document",
-    responses((status = 200, description = "This OpenAPI document"))
-)]
-pub async fn openapi() -> Result<Response, ApiError> {
-    Ok(bytes_with_type(crate::openapi::document_json(), "application/json"))
-}

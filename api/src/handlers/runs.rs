@@ -8,8 +8,8 @@ use crate::models::{
 };
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
-use cgaf_trade::domain::{parse_time, ranked_metric, ranked_metric_names, RunMode, RunStatus};
 use cgaf_store::DecisionQuery;
+use cgaf_trade::domain::{parse_time, ranked_metric, ranked_metric_names, RunMode, RunStatus};
 use cgaf_trade::{PrepareRun, RunRequest};
 use std::sync::Arc;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -33,10 +33,7 @@ pub(crate) fn trade_error(e: impl Into<cgaf_trade::Error>) -> ApiError {
 }
 
 fn time_param(v: Option<&str>, name: &str) -> Result<Option<i64>, ApiError> {
-    v.map(|v| {
-        parse_time(v).map_err(|e| ApiError::bad_request("bad_query", format!("{name}: {e}")))
-    })
-    .transpose()
+    v.map(|v| parse_time(v).map_err(|e| ApiError::bad_request("bad_query", format!("{name}: {e}")))).transpose()
 }
 
 async fn run_or_404(state: &ApiState, id: i64) -> Result<Run, ApiError> {
@@ -150,7 +147,7 @@ pub async fn stop(id: i64, state: Arc<ApiState>, auth: Option<String>) -> Result
     get,
     path = "/api/runs/{id}/decisions",
     tag = "runs",
-    summary = "The decision log (FMEL): one row per bar with market state, strategy state, decision, risk-gate action, order, fill, position, cash and equity",
+    summary = "The decision log: one row per bar with market state, strategy state, decision, risk-gate action, order, fill, position, cash and equity",
     params(("id" = i64, Path), DecisionsQuery),
     responses(
         (status = 200, description = "A page of rows, or the whole range as CSV (whose sha256 is the run's decision_log_sha256)",

@@ -1,6 +1,5 @@
 //! Products: what the API lists, and the bodies that add and resize one.
 
-use crate::cache::CachedProduct;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -20,19 +19,6 @@ pub struct Product {
     pub product: String,
     /// Image edge of the current images.
     pub size: Option<i32>,
-}
-
-impl From<&CachedProduct> for Product {
-    fn from(p: &CachedProduct) -> Self {
-        Self {
-            computed: p.images.is_some(),
-            computed_at: p.computed_at,
-            max_size: p.max_size,
-            midpoint: p.midpoint.clone(),
-            product: p.product.clone(),
-            size: p.size,
-        }
-    }
 }
 
 /// Body of `POST /api/products`.

@@ -162,7 +162,7 @@ pub struct DecisionsQuery {
     pub format: Option<DecisionFormat>,
 }
 
-/// One row of the decision log (FMEL): market state, strategy state, decision, risk-gate
+/// One row of the decision log: market state, strategy state, decision, risk-gate
 /// action, order, fill, position, cash and equity (fields in the order they are answered).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct Decision {

@@ -6,14 +6,9 @@ use serde::{Deserialize, Serialize};
 
 pub use cgaf_plugin_contract::{ParamSpec, PluginInfo, PluginKind};
 
-/// A square matrix, row-major.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Matrix {
-    /// Rows = columns.
-    pub size: usize,
-    /// `size * size` values.
-    pub data: Vec<f64>,
-}
+/// The contract's square matrix, row-major (one type for the kernels, the runtime and the SDK's
+/// conversions).
+pub use cgaf_plugin_contract::Matrix;
 
 /// One OHLCV bar, stamped at its close.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -8,6 +8,7 @@
 //! - [`literal`]: the one parser of parameter values written as Python literals
 //!   ([`parse_py_value`], [`PyValue`]).
 //! - [`params`]: parameter pairs checked against a schema ([`ParamSet`]).
+//! - [`matrix`]: the contract's square [`Matrix`].
 //!
 //! No WebAssembly runtime and no generated bindings: the crate builds for the host and for
 //! `wasm32-wasip2`. The SDK and the runtime convert these types to and from their WIT-generated
@@ -16,6 +17,7 @@
 pub mod error;
 pub mod info;
 pub mod literal;
+pub mod matrix;
 pub mod name;
 pub mod params;
 pub mod version;
@@ -23,6 +25,7 @@ pub mod version;
 pub use error::{Error, ParamError};
 pub use info::{ParamSpec, PluginInfo, PluginKind, MAX_DESCRIPTION_BYTES, MAX_PARAMS};
 pub use literal::{parse_param_value, parse_py_value, py_float_repr, LiteralError, PyValue};
+pub use matrix::Matrix;
 pub use name::{check_plugin_name, MAX_NAME_LEN};
 pub use params::ParamSet;
 pub use version::{parse_version, Version};

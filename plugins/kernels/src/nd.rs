@@ -40,13 +40,11 @@ fn series<'a>(x: &'a ArrayView1<'_, f64>) -> Cow<'a, [f64]> {
     }
 }
 
-impl Matrix {
-    /// The matrix as a `size × size` array, without copying; [`Error::MatrixShape`] when
-    /// `data` does not hold `size²` values.
-    pub fn into_array(self) -> Result<Array2<f64>, Error> {
-        let (size, len) = (self.size, self.data.len());
-        Array2::from_shape_vec((size, size), self.data).map_err(|_| Error::MatrixShape { size, len })
-    }
+/// A [`Matrix`] as a `size × size` array, without copying; [`Error::MatrixShape`] when its
+/// `data` does not hold `size²` values.
+pub fn into_array(m: Matrix) -> Result<Array2<f64>, Error> {
+    let (size, len) = (m.size, m.data.len());
+    Array2::from_shape_vec((size, size), m.data).map_err(|_| Error::MatrixShape { size, len })
 }
 
 /// Stacks equally sized images into `n × k × k` (`k = 0` for an empty batch).
@@ -71,7 +69,7 @@ fn per_row(x: ArrayView2<'_, f64>, f: impl Fn(&[f64]) -> Result<Matrix, Error>) 
 
 /// [`crate::gaf()`] of one series: the `k × k` GASF or GADF.
 pub fn gaf(x: ArrayView1<'_, f64>, method: GafMethod, p: &GafParams) -> Result<Array2<f64>, Error> {
-    crate::gaf(&series(&x), method, p)?.into_array()
+    into_array(crate::gaf(&series(&x), method, p)?)
 }
 
 /// [`gaf`] with [`GafMethod::Summation`].
@@ -92,7 +90,7 @@ pub fn gaf_rows(x: ArrayView2<'_, f64>, method: GafMethod, p: &GafParams) -> Res
 /// [`crate::mtf()`] of one series: the `k × k` Markov Transition Field and pyts's warnings.
 pub fn mtf(x: ArrayView1<'_, f64>, p: &MtfParams) -> Result<(Array2<f64>, Vec<String>), Error> {
     let (m, warnings) = crate::mtf(&series(&x), p)?;
-    Ok((m.into_array()?, warnings))
+    Ok((into_array(m)?, warnings))
 }
 
 /// pyts's `MarkovTransitionField(...).transform(X)`: one field per row, `n × k × k` (warnings
@@ -103,7 +101,7 @@ pub fn mtf_rows(x: ArrayView2<'_, f64>, p: &MtfParams) -> Result<Array3<f64>, Er
 
 /// [`crate::recurrence_plot()`] of one series.
 pub fn recurrence_plot(x: ArrayView1<'_, f64>, p: &RpParams) -> Result<Array2<f64>, Error> {
-    crate::recurrence_plot(&series(&x), p)?.into_array()
+    into_array(crate::recurrence_plot(&series(&x), p)?)
 }
 
 /// pyts's `RecurrencePlot(...).transform(X)`: one plot per row, `n × k × k`.
@@ -217,6 +215,6 @@ mod tests {
         assert_eq!(gasf(x.view(), &GafParams::default()), Err(Error::InputNaN));
         let batch = Array2::from_shape_vec((2, 2), vec![1.0, 2.0, f64::INFINITY, 0.0]).unwrap();
         assert_eq!(gaf_rows(batch.view(), GafMethod::Summation, &GafParams::default()), Err(Error::InputInfinite));
-        assert_eq!(Matrix { size: 2, data: vec![0.0; 3] }.into_array(), Err(Error::MatrixShape { size: 2, len: 3 }));
+        assert_eq!(into_array(Matrix { size: 2, data: vec![0.0; 3] }), Err(Error::MatrixShape { size: 2, len: 3 }));
     }
 }

@@ -2,7 +2,6 @@
 //! [`cgaf_trade_domain::metrics`]): runs executing by mode and runs ended by outcome, registered
 //! in the host's Prometheus registry and recorded by the worker after each tick.
 
-use crate::worker::TickReport;
 use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
 
 /// Metrics of the trade worker.
@@ -27,12 +26,12 @@ impl TradeTelemetry {
         Ok(Self { runs, run_ends })
     }
 
-    /// Records one tick.
-    pub fn record(&self, r: &TickReport) {
-        self.runs.with_label_values(&["paper"]).set(r.paper_runs as i64);
-        self.runs.with_label_values(&["backtest"]).set(r.backtests as i64);
-        self.run_ends.with_label_values(&["ended"]).inc_by(r.ended as u64);
-        self.run_ends.with_label_values(&["failed"]).inc_by(r.failed as u64);
+    /// Records one tick: runs executing by mode, and paper runs that ended or failed in it.
+    pub fn record(&self, paper_runs: usize, backtests: usize, ended: usize, failed: usize) {
+        self.runs.with_label_values(&["paper"]).set(paper_runs as i64);
+        self.runs.with_label_values(&["backtest"]).set(backtests as i64);
+        self.run_ends.with_label_values(&["ended"]).inc_by(ended as u64);
+        self.run_ends.with_label_values(&["failed"]).inc_by(failed as u64);
     }
 }
 
@@ -44,8 +43,8 @@ mod tests {
     fn records_a_tick() {
         let registry = Registry::new();
         let t = TradeTelemetry::register(&registry).unwrap();
-        t.record(&TickReport { paper_runs: 2, backtests: 1, ended: 1, failed: 0 });
-        t.record(&TickReport { paper_runs: 1, backtests: 0, ended: 1, failed: 1 });
+        t.record(2, 1, 1, 0);
+        t.record(1, 0, 1, 1);
         assert_eq!(t.runs.with_label_values(&["paper"]).get(), 1);
         assert_eq!(t.run_ends.with_label_values(&["ended"]).get(), 2);
         assert_eq!(t.run_ends.with_label_values(&["failed"]).get(), 1);

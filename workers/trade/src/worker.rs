@@ -190,7 +190,7 @@ impl TradeWorker {
         report.paper_runs = self.paper.len();
         report.backtests = self.backtests.len();
         if let Some(t) = &self.telemetry {
-            t.record(&report);
+            t.record(report.paper_runs, report.backtests, report.ended, report.failed);
         }
         Ok(report)
     }

@@ -1,6 +1,6 @@
 //! Which database to use: a configured one (URL or parts) or the private embedded PostgreSQL.
 
-use crate::cli::{GlobalArgs, MigrateArgs};
+use crate::cli::GlobalArgs;
 use crate::settings::{DatabaseSettings, DatabaseTarget};
 use anyhow::{Context, Result};
 use cgaf_embedded_postgres::{EmbeddedOptions, EmbeddedPostgres};
@@ -43,27 +43,6 @@ pub async fn open(settings: &DatabaseSettings, allow_embedded: bool) -> Result<D
     db.pool_size = settings.pool_size;
     let store = Store::new(&db).context("database settings")?;
     Ok(Database { store, embedded })
-}
-
-/// `cgaf migrate`: wait for the database, apply the schema, report.
-pub async fn migrate_command(g: &GlobalArgs, args: &MigrateArgs) -> Result<()> {
-    let wait = args.wait;
-    let mut db = open(&DatabaseSettings::from_args(g), true).await?;
-    let r = async {
-        db.store.wait_ready(wait).await.context("waiting for the database")?;
-        let report = db.store.migrate().await.context("applying migrations")?;
-        if report.applied.is_empty() {
-            println!("schema is up to date (version {})", report.current);
-        } else {
-            println!("applied migrations {:?}; schema version {}", report.applied, report.current);
-        }
-        Ok(())
-    }
-    .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
-    r
 }
 
 /// How long to wait for a database at start-up.

@@ -309,7 +309,9 @@ async fn run_sweep_and_kill_switch_routes() {
     c.write_anonymously("POST", "/api/runs", backtest.clone()).await.error(401, "unauthorized");
     let mut bad = backtest.clone();
     bad["mode"] = json!("later");
-    c.write("POST", "/api/runs", bad).await.error(400, "invalid_request");
+    // The mode is an enum of the request type: a body that does not parse is a bad body.
+    let message = c.write("POST", "/api/runs", bad).await.error(400, "bad_body");
+    assert!(message.contains("mode must be one of backtest, paper"), "{message}");
     let mut bad = backtest.clone();
     bad["colour"] = json!(1);
     c.write("POST", "/api/runs", bad).await.error(400, "bad_body");

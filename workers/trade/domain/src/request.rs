@@ -40,21 +40,13 @@ pub fn parse_time(s: &str) -> Result<i64, String> {
 
 /// Parses a bar interval such as `250ms`, `1s`, `5m`, `1h`, `1d` into milliseconds.
 pub fn parse_interval(s: &str) -> Result<i64, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let n: i64 = num.parse().map_err(|_| format!("bar interval {s:?} is not like 1s, 5m, 1h, 1d"))?;
-    let ms = match unit {
-        "ms" => Some(n),
-        "s" | "" => n.checked_mul(1000),
-        "m" => n.checked_mul(60_000),
-        "h" => n.checked_mul(3_600_000),
-        "d" => n.checked_mul(86_400_000),
-        u => return Err(format!("unknown unit {u:?} in bar interval {s:?}; use ms, s, m, h or d")),
-    };
-    match ms {
-        Some(ms) if ms > 0 && ms <= 7 * 86_400_000 => Ok(ms),
-        _ => Err(format!("bar interval {s:?} must be between 1ms and 7d")),
+    // The one duration grammar of the project (humantime: `250ms`, `1s`, `5m`, `1h`, `1d`), as
+    // for the service's schedules.
+    let d = humantime::parse_duration(s.trim())
+        .map_err(|e| format!("bar interval {s:?} is not like 1s, 5m, 1h, 1d: {e}"))?;
+    match i64::try_from(d.as_millis()) {
+        Ok(ms) if ms > 0 && ms <= 7 * 86_400_000 && d.subsec_nanos() % 1_000_000 == 0 => Ok(ms),
+        _ => Err(format!("bar interval {s:?} must be whole milliseconds between 1ms and 7d")),
     }
 }
 
@@ -217,7 +209,10 @@ mod tests {
         assert_eq!(parse_interval("5m"), Ok(300_000));
         assert_eq!(parse_interval("1d"), Ok(86_400_000));
         assert!(parse_interval("0s").is_err());
-        assert!(parse_interval("1w").is_err());
+        assert_eq!(parse_interval("1w"), Ok(7 * 86_400_000));
+        assert!(parse_interval("2w").is_err());
+        assert!(parse_interval("1500us").is_err());
+        assert_eq!(parse_interval("1m 30s"), Ok(90_000));
         assert!(parse_interval("s").is_err());
         assert_eq!(parse_time("2026-11-21T00:00:00Z"), Ok(1_795_219_200_000));
         assert_eq!(parse_time("1000"), Ok(1000));

@@ -451,3 +451,51 @@ fn offline_backtest_and_sweep_on_a_bars_csv() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fast"));
 }
+
+/// Shutdown stops the trade worker's own tasks: a sweep that is executing is interrupted between
+/// backtests (not failed, not left running detached), the worker joins it, and the process exits
+/// cleanly; the sweep is left unfinished, not failed (a later start takes it up again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_interrupts_a_running_sweep_and_joins_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let http = reqwest::Client::new();
+    let mut svc = Service::start(dir.path(), &args(&db.url));
+    let base = svc.base.clone();
+    wait_ready(&http, &base).await;
+    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
+    eventually(Duration::from_secs(90), "30 bars of history", || async {
+        bars_of_history(&store).await.filter(|n| *n >= 30)
+    })
+    .await;
+
+    // 100,000 grid points on 10 segments: far more work than the test waits for.
+    let now = chrono::Utc::now().timestamp_millis();
+    let (s, sw) = post(
+        &http,
+        format!("{base}/api/sweeps"),
+        json!({"strategy": "sma-cross", "product": "BTC-USD", "from": now - 600_000, "to": now, "bar_interval": "200ms",
+               "grid": {"fast": {"from": 2, "to": 101, "step": 1}, "slow": {"from": 102, "to": 1101, "step": 1}},
+               "splits": 9, "metric": "total_return"}),
+    )
+    .await;
+    assert_eq!(s, 201, "{sw}");
+    let sid = sw["sweep_id"].as_i64().unwrap();
+    eventually(Duration::from_secs(60), "the sweep to make progress", || {
+        let (http, url) = (http.clone(), format!("{base}/api/sweeps/{sid}"));
+        async move {
+            let (_, r) = get(&http, url).await;
+            (r["status"] == "running" && r["jobs_done"].as_i64().unwrap_or(0) > 0).then_some(())
+        }
+    })
+    .await;
+
+    assert!(svc.terminate().success(), "{}", svc.log_text());
+    let log = svc.log_text();
+    assert!(log.contains("sweep interrupted by shutdown"), "{log}");
+    assert!(log.contains("trade worker stopped"), "{log}");
+    assert!(!log.contains("roles did not stop"), "{log}");
+    let row = store.sweep(sid).await.unwrap().expect("the sweep");
+    assert_ne!(row.status.as_str(), "failed", "an interrupted sweep is not a failed one");
+    assert_ne!(row.status.as_str(), "finished");
+}

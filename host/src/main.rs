@@ -23,7 +23,9 @@ use std::process::ExitCode;
 fn init_logging(global: &cli::GlobalArgs) {
     let filter = tracing_subscriber::EnvFilter::try_new(&global.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only on a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match global.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -51,6 +53,27 @@ fn metrics(args: &cli::MetricsArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each said once: a cause whose text its parent's message
+/// already includes (many libraries print their source in their own message) is not repeated.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    let mut previous = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !previous.is_empty() && previous.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        // Print only what this cause adds to the one printed before it.
+        let own = text.strip_suffix(&previous).map(|t| t.trim_end_matches([':', ' '])).unwrap_or(&text);
+        out.push_str(if own.is_empty() { &text } else { own });
+        previous = text;
+    }
+    out
 }
 
 fn main() -> ExitCode {
@@ -87,8 +110,45 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Inner;
+    impl std::fmt::Display for Inner {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("connection refused")
+        }
+    }
+    impl std::error::Error for Inner {}
+
+    /// Prints its source in its own message, as deadpool and tokio-postgres do.
+    #[derive(Debug)]
+    struct Wrapper(Inner);
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "database pool: {}", self.0)
+        }
+    }
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let e = anyhow::Error::new(Wrapper(Inner)).context("waiting for the database");
+        assert_eq!(format!("{e:#}"), "waiting for the database: database pool: connection refused: connection refused");
+        assert_eq!(error_chain(&e), "waiting for the database: database pool: connection refused");
+        let plain = anyhow::anyhow!("bad").context("outer");
+        assert_eq!(error_chain(&plain), "outer: bad");
     }
 }

@@ -495,6 +495,7 @@ async fn shutdown_interrupts_a_running_sweep_and_joins_it() {
     assert!(log.contains("sweep interrupted by shutdown"), "{log}");
     assert!(log.contains("trade worker stopped"), "{log}");
     assert!(!log.contains("roles did not stop"), "{log}");
+    assert!(!log.contains('\u{1b}'), "a log file has no terminal colour codes: {log}");
     let row = store.sweep(sid).await.unwrap().expect("the sweep");
     assert_ne!(row.status.as_str(), "failed", "an interrupted sweep is not a failed one");
     assert_ne!(row.status.as_str(), "finished");

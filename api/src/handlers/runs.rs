@@ -198,14 +198,14 @@ pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Res
 pub async fn leaderboard(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
     let q: LeaderboardQuery = parse_query(&raw)?;
     let metric = q.metric.unwrap_or_else(|| "sharpe".into());
-    if ranked_metric(&metric).is_none() {
+    let Some(higher_is_better) = ranked_metric(&metric) else {
         return Err(ApiError::bad_request("bad_metric", format!("metric must be one of {}", ranked_metric_names())));
-    }
+    };
     let mode = q.mode.as_deref().map(str::parse::<RunMode>).transpose();
     let mode = mode.map_err(|_| ApiError::bad_request("bad_query", "mode must be paper or backtest"))?;
     let min_trades = q.min_trades.unwrap_or(0);
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let entries = state.store.leaderboard(&metric, mode, min_trades, limit).await?;
+    let entries = state.store.leaderboard(&metric, higher_is_better, mode, min_trades, limit).await?;
     let entries = entries.into_iter().map(LeaderboardEntry::from).collect();
     Ok(json(&Leaderboard { entries, metric, min_trades, mode: q.mode }))
 }

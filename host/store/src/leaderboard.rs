@@ -2,7 +2,7 @@
 
 use crate::runs::parse_name;
 use crate::{Error, Result, Store};
-use cgaf_trade_domain::{ranked_metric, RunMode, RunStatus};
+use cgaf_trade_domain::{RunMode, RunStatus};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -34,21 +34,23 @@ pub struct LeaderboardEntry {
 }
 
 impl Store {
-    /// Runs ranked by `metric` (one of [`RANKED_METRICS`]), best first; ties broken by
-    /// `run_id` (the earlier run first) so the order is stable. Runs without the metric, or with
-    /// fewer than `min_trades` trades, are left out.
+    /// Runs ranked by the stored metric `metric` (the caller knows which metrics are ranked and
+    /// which way: `higher_is_better`), best first; ties broken by `run_id` (the earlier run
+    /// first) so the order is stable. Runs without the metric, or with fewer than `min_trades`
+    /// trades, are left out.
     pub async fn leaderboard(
         &self,
         metric: &str,
+        higher_is_better: bool,
         mode: Option<RunMode>,
         min_trades: i64,
         limit: i64,
     ) -> Result<Vec<LeaderboardEntry>> {
-        let Some(higher) = ranked_metric(metric) else {
-            return Err(Error::Config(format!("unknown metric {metric:?}")));
-        };
-        // `metric` is one of the constant names, so formatting it into the SQL is safe.
-        let name = metric;
+        // The name is formatted into the SQL: only a plain key is accepted.
+        if metric.is_empty() || !metric.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+            return Err(Error::Config(format!("metric {metric:?} is not a metric key")));
+        }
+        let (name, higher) = (metric, higher_is_better);
         let order = if higher { "DESC" } else { "ASC" };
         let sql = format!(
             "SELECT run_id, strategy, strategy_version, params, product, mode, status,

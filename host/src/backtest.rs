@@ -3,7 +3,7 @@
 
 use crate::cli::{BacktestArgs, GlobalArgs};
 use crate::plugin::{answer, resolve_token};
-use crate::strategy_target::*;
+use crate::strategy_target::{http, name_value, offline_plugin, read_bars, risk, time_arg, Progress};
 use anyhow::{bail, Context, Result};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{

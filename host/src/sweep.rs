@@ -4,7 +4,7 @@
 
 use crate::cli::{name_value_pairs, GlobalArgs, SweepArgs};
 use crate::plugin::{answer, resolve_token};
-use crate::strategy_target::*;
+use crate::strategy_target::{http, name_value, offline_plugin, read_bars, risk, time_arg, Progress};
 use anyhow::{bail, Context, Result};
 use cgaf_trade::domain::{results_csv, run_sweep, Axis, StrategyError, SweepRequest};
 use cgaf_trade::PluginStrategy;

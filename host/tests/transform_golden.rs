@@ -219,6 +219,8 @@ fn run(job: &Job) -> Result<(), String> {
     for var in ["CGAF_DATABASE_URL", "DATABASE_URL", "CGAF_DB_HOST"] {
         cmd.env_remove(var);
     }
+    // The compile cache goes to --data-dir: keep it out of the source tree.
+    cmd.env("CGAF_DATA_DIR", std::env::temp_dir().join("cgaf-transform-golden"));
     cmd.arg("transform").arg(&job.transform);
     for p in &job.params {
         cmd.arg("--param").arg(p);

@@ -288,3 +288,17 @@ fn the_cycle_finder_finds_cycles() {
         [("a".to_string(), ["b".to_string()].into()), ("b".to_string(), BTreeSet::new())].into();
     assert!(find_cycle(&dag).is_none());
 }
+
+#[test]
+fn the_sdk_vendors_the_contract_wit_unchanged() {
+    // The SDK carries its own copy of the contract so it builds outside this workspace (as a
+    // git, path or registry dependency); it must be the contract, byte for byte.
+    let root = workspace_root();
+    let contract = std::fs::read_to_string(root.join("wit/plugin.wit")).expect("wit/plugin.wit");
+    let vendored =
+        std::fs::read_to_string(root.join("plugins/sdk/wit/plugin.wit")).expect("plugins/sdk/wit/plugin.wit");
+    assert!(
+        contract == vendored,
+        "plugins/sdk/wit/plugin.wit differs from wit/plugin.wit: copy it (cp wit/plugin.wit plugins/sdk/wit/)"
+    );
+}

@@ -17,7 +17,7 @@
 #[allow(missing_docs, clippy::all)]
 pub mod image_transform {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "gaf:plugin/image-transform",
         pub_export_macro: true,
         additional_derives: [PartialEq],
@@ -28,7 +28,7 @@ pub mod image_transform {
 #[allow(missing_docs, clippy::all)]
 pub mod strategy {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "gaf:plugin/strategy",
         pub_export_macro: true,
         with: { "gaf:plugin/types@0.1.0": crate::bindings::image_transform::gaf::plugin::types },
@@ -39,7 +39,7 @@ pub mod strategy {
 #[allow(missing_docs, clippy::all)]
 pub mod blender {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "gaf:plugin/blender",
         pub_export_macro: true,
         with: { "gaf:plugin/types@0.1.0": crate::bindings::image_transform::gaf::plugin::types },

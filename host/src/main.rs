@@ -68,9 +68,7 @@ fn error_chain(e: &anyhow::Error) -> String {
         if !out.is_empty() {
             out.push_str(": ");
         }
-        // Print only what this cause adds to the one printed before it.
-        let own = text.strip_suffix(&previous).map(|t| t.trim_end_matches([':', ' '])).unwrap_or(&text);
-        out.push_str(if own.is_empty() { &text } else { own });
+        out.push_str(&text);
         previous = text;
     }
     out

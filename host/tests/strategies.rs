@@ -86,21 +86,35 @@ async fn all_decisions(http: &reqwest::Client, base: &str, id: i64) -> Vec<Value
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
+/// A `cgaf serve` on a fresh database, ready, with at least `bars` 200 ms bars of BTC-USD history.
+struct WithHistory {
+    dir: tempfile::TempDir,
+    db: cgaf_test_kit::TestDatabase,
+    http: reqwest::Client,
+    svc: Service,
+    base: String,
+    store: cgaf_store::Store,
+}
+
+async fn service_with_history(bars: i64) -> WithHistory {
     let dir = tempfile::tempdir().unwrap();
     let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let http = reqwest::Client::new();
-    let mut svc = Service::start(dir.path(), &args(&db.url));
+    let svc = Service::start(dir.path(), &args(&db.url));
     let base = svc.base.clone();
     wait_ready(&http, &base).await;
-
-    // Let history accumulate (40 ms samples): 70 bars of 200 ms, enough for every run below.
     let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
-    eventually(Duration::from_secs(90), "70 bars of history", || async {
-        (bars_of_history(&store).await? >= 70).then_some(())
+    eventually(Duration::from_secs(90), &format!("{bars} bars of history"), || async {
+        (bars_of_history(&store).await? >= bars).then_some(())
     })
     .await;
+    WithHistory { dir, db, http, svc, base, store }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
+    // Let history accumulate (40 ms samples): 70 bars of 200 ms, enough for every run below.
+    let WithHistory { dir, db, http, mut svc, base, store: _ } = service_with_history(70).await;
     let now = chrono::Utc::now().timestamp_millis();
     let backtest = json!({
         "strategy": "sma-cross", "params": {"fast": 3, "slow": 8}, "product": "BTC-USD", "mode": "backtest",
@@ -457,17 +471,7 @@ fn offline_backtest_and_sweep_on_a_bars_csv() {
 /// cleanly; the sweep is left unfinished, not failed (a later start takes it up again).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_interrupts_a_running_sweep_and_joins_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
-    let http = reqwest::Client::new();
-    let mut svc = Service::start(dir.path(), &args(&db.url));
-    let base = svc.base.clone();
-    wait_ready(&http, &base).await;
-    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
-    eventually(Duration::from_secs(90), "30 bars of history", || async {
-        bars_of_history(&store).await.filter(|n| *n >= 30)
-    })
-    .await;
+    let WithHistory { dir: _dir, db: _db, http, mut svc, base, store } = service_with_history(30).await;
 
     // 100,000 grid points on 10 segments: far more work than the test waits for.
     let now = chrono::Utc::now().timestamp_millis();

@@ -9,7 +9,7 @@ use crate::models::{
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
 use cgaf_store::DecisionQuery;
-use cgaf_trade::domain::{parse_time, ranked_metric, ranked_metric_names, RunMode, RunStatus};
+use cgaf_trade::domain::{parse_time, ranked_metric, ranked_metric_names};
 use cgaf_trade::{PrepareRun, RunRequest};
 use std::sync::Arc;
 use warp::http::{header, HeaderValue, StatusCode};
@@ -86,10 +86,7 @@ pub async fn create(
 pub async fn list(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
     let q: RunListQuery = parse_query(&raw)?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let bad = |e: cgaf_trade::domain::UnknownName| ApiError::bad_request("bad_query", e.to_string());
-    let mode = q.mode.as_deref().map(str::parse::<RunMode>).transpose().map_err(bad)?;
-    let status = q.status.as_deref().map(str::parse::<RunStatus>).transpose().map_err(bad)?;
-    let runs = state.store.list_runs(mode, status, limit).await?;
+    let runs = state.store.list_runs(q.mode, q.status, limit).await?;
     Ok(json(&RunList { runs: runs.into_iter().map(Run::from).collect() }))
 }
 
@@ -201,11 +198,9 @@ pub async fn leaderboard(state: Arc<ApiState>, raw: String) -> Result<Response, 
     let Some(higher_is_better) = ranked_metric(&metric) else {
         return Err(ApiError::bad_request("bad_metric", format!("metric must be one of {}", ranked_metric_names())));
     };
-    let mode = q.mode.as_deref().map(str::parse::<RunMode>).transpose();
-    let mode = mode.map_err(|_| ApiError::bad_request("bad_query", "mode must be paper or backtest"))?;
     let min_trades = q.min_trades.unwrap_or(0);
     let limit = q.limit.unwrap_or(50).clamp(1, 1000);
-    let entries = state.store.leaderboard(&metric, higher_is_better, mode, min_trades, limit).await?;
+    let entries = state.store.leaderboard(&metric, higher_is_better, q.mode, min_trades, limit).await?;
     let entries = entries.into_iter().map(LeaderboardEntry::from).collect();
-    Ok(json(&Leaderboard { entries, metric, min_trades, mode: q.mode }))
+    Ok(json(&Leaderboard { entries, metric, min_trades, mode: q.mode.map(|m| m.to_string()) }))
 }

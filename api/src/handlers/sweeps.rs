@@ -11,10 +11,8 @@ use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-async fn sweep_or_404(state: &ApiState, id: i64) -> Result<Sweep, ApiError> {
-    let row =
-        state.store.sweep(id).await?.ok_or_else(|| ApiError::not_found("unknown_sweep", format!("no sweep {id}")))?;
-    Ok(row.into())
+async fn sweep_or_404(state: &ApiState, id: i64) -> Result<cgaf_store::SweepRow, ApiError> {
+    state.store.sweep(id).await?.ok_or_else(|| ApiError::not_found("unknown_sweep", format!("no sweep {id}")))
 }
 
 /// `POST /api/sweeps`.
@@ -44,7 +42,7 @@ pub async fn create(
     let host = host(&state)?;
     req.check(&state.store, &host).await.map_err(trade_error)?;
     let id = state.store.insert_sweep(&raw).await?;
-    Ok(json_with_status(&sweep_or_404(&state, id).await?, StatusCode::CREATED))
+    Ok(json_with_status(&Sweep::from(sweep_or_404(&state, id).await?), StatusCode::CREATED))
 }
 
 /// `GET /api/sweeps`.
@@ -73,7 +71,7 @@ pub async fn list(state: Arc<ApiState>) -> Result<Response, ApiError> {
     )
 )]
 pub async fn show(id: i64, state: Arc<ApiState>) -> Result<Response, ApiError> {
-    Ok(json(&sweep_or_404(&state, id).await?))
+    Ok(json(&Sweep::from(sweep_or_404(&state, id).await?)))
 }
 
 /// `GET /api/sweeps/{id}/results.csv`.
@@ -113,7 +111,7 @@ pub async fn results_csv(id: i64, state: Arc<ApiState>) -> Result<Response, ApiE
 )]
 pub async fn heatmap(id: i64, state: Arc<ApiState>) -> Result<Response, ApiError> {
     let sweep = sweep_or_404(&state, id).await?;
-    if sweep.status != SweepStatus::Finished.as_str() {
+    if sweep.status != SweepStatus::Finished {
         return Err(ApiError::unavailable("sweep_not_finished", format!("sweep {id} is {}", sweep.status), 2));
     }
     let png = state.store.sweep_heatmap(id).await?.ok_or_else(|| {

@@ -124,9 +124,11 @@ pub struct RunList {
 #[into_params(parameter_in = Query)]
 pub struct RunListQuery {
     /// Only runs of this mode: `backtest` or `paper`.
-    pub mode: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub mode: Option<cgaf_trade::domain::RunMode>,
     /// Only runs of this status: `pending`, `running`, `finished`, `stopped` or `failed`.
-    pub status: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub status: Option<cgaf_trade::domain::RunStatus>,
     /// Most runs answered (default 100, at most 1000).
     #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
@@ -241,7 +243,8 @@ pub struct LeaderboardQuery {
     /// `calmar`, `max_drawdown`, `win_rate`, `exposure` or `volatility`.
     pub metric: Option<String>,
     /// Only runs of this mode: `backtest` or `paper`.
-    pub mode: Option<String>,
+    #[param(value_type = Option<String>)]
+    pub mode: Option<cgaf_trade::domain::RunMode>,
     /// Only runs with at least this many trades (default 0).
     pub min_trades: Option<i64>,
     /// Most entries (default 50, at most 1000).

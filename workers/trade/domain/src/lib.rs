@@ -11,6 +11,7 @@
 //! - [`backtest`]: feeding a strategy over bars ([`drive`]), equity series and metrics.
 //! - [`metrics`]: trading performance — total return, CAGR, Sharpe, Sortino, max drawdown,
 //!   Calmar, win rate, trades and exposure as `reference/backtesting-and-metrics.md` §4 defines them.
+//! - [`history`]: the market-history bar, its origin, rollups, coverage and gaps, retention.
 //! - [`ranking`]: the metrics runs and sweeps are ranked by.
 //! - [`run`]: run modes and statuses.
 //! - [`request`]: run requests (API and CLI) and their checks.
@@ -22,6 +23,7 @@ pub mod decision;
 pub mod engine;
 pub mod error;
 pub mod heatmap;
+pub mod history;
 pub mod metrics;
 pub mod ranking;
 pub mod request;
@@ -34,6 +36,7 @@ pub use bars::{build_bars, fill_price_after, Bar, BarError, Book, SamplePoint};
 pub use decision::{decision_log_csv, DecisionCsv, DecisionRow};
 pub use engine::{Portfolio, RiskLimits, RunSettings, SettingsError};
 pub use error::Error;
+pub use history::{BarOrigin, Coverage, Gap, HistoryBar, HistorySettings};
 pub use metrics::{
     metrics_from_json, returns_from_equity, trades_from_positions, Error as MetricsError, Metrics, Options, Trade,
     DEFAULT_PERIODS_PER_YEAR,

@@ -106,6 +106,18 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// Where a stored bar of the market history came from. A stored bar is only ever replaced by
+    /// a bar of the same origin: collected bars (the service's own observation) are never
+    /// overwritten by an import, and imported bars never by collection.
+    BarOrigin, "bar origin", {
+        /// Aggregated by `cgaf serve` from the samples it collected (or rolled up from such bars).
+        Collected => "collected",
+        /// Imported from a CSV file or downloaded from an exchange.
+        Imported => "imported",
+    }
+);
+
 impl RunStatus {
     /// True while the run may still change (pending or running).
     pub fn is_active(self) -> bool {

@@ -253,3 +253,148 @@ CREATE TRIGGER runs_notify AFTER INSERT ON crypto_gaf.runs
 DROP TRIGGER IF EXISTS sweeps_notify ON crypto_gaf.sweeps;
 CREATE TRIGGER sweeps_notify AFTER INSERT ON crypto_gaf.sweeps
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_runs();
+
+-- migration: 6 market history
+-- The history store: bars per product and interval, kept apart from the image window (samples).
+-- Keyed by (product, interval_ms, close_time) — the product is in every unique key, so the table
+-- can be distributed by product (Citus) — and partitioned by interval (LIST), then by close time
+-- (RANGE: a day per partition below 1m, a month below 1h, a year above). Partitions are created
+-- ahead by crypto_gaf.ensure_bar_partitions and dropped whole by retention.
+CREATE TABLE IF NOT EXISTS crypto_gaf.bars
+(
+  product text NOT NULL,
+  interval_ms bigint NOT NULL CHECK (interval_ms > 0),
+  close_time timestamptz NOT NULL,
+  open float8 NOT NULL,
+  high float8 NOT NULL,
+  low float8 NOT NULL,
+  close float8 NOT NULL,
+  volume float8 NOT NULL,
+  -- Taker buy and sell volume; NULL when the source does not tell (exchange candles).
+  buy_volume float8,
+  sell_volume float8,
+  -- Samples aggregated (collected bars only).
+  sample_count bigint,
+  -- The book at the close (collected bars only).
+  bid float8,
+  ask float8,
+  bid_depth float8,
+  ask_depth float8,
+  -- First and last sample time of a collected 1-second bar: a late sample never moves its
+  -- open or close.
+  first_sample_at timestamptz,
+  last_sample_at timestamptz,
+  -- collected (by cgaf serve) or imported; a stored bar is only replaced by a bar of its origin.
+  origin text NOT NULL CHECK (origin IN ('collected', 'imported')),
+  -- What it came from: the collect source (simulator, coinbase, ...), the exchange downloaded
+  -- from, or the imported file.
+  source text NOT NULL,
+  PRIMARY KEY (product, interval_ms, close_time)
+) PARTITION BY LIST (interval_ms);
+
+-- Every partition the history store created, with its range: what retention drops.
+CREATE TABLE IF NOT EXISTS crypto_gaf.history_partitions
+(
+  name text PRIMARY KEY,
+  parent text NOT NULL,
+  interval_ms bigint NOT NULL,
+  starts timestamptz NOT NULL,
+  ends timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_partitions_ends ON crypto_gaf.history_partitions (parent, interval_ms, ends);
+
+-- The shortest name of an interval: 250ms, 1s, 5m, 1h, 1d.
+CREATE OR REPLACE FUNCTION crypto_gaf.interval_label(ms bigint) RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+  SELECT CASE
+    WHEN ms % 86400000 = 0 THEN (ms / 86400000) || 'd'
+    WHEN ms % 3600000 = 0 THEN (ms / 3600000) || 'h'
+    WHEN ms % 60000 = 0 THEN (ms / 60000) || 'm'
+    WHEN ms % 1000 = 0 THEN (ms / 1000) || 's'
+    ELSE ms || 'ms' END
+$$;
+
+-- Creates the partitions of `parent` ('bars' for bars of p_interval_ms; 'sample_archive' with
+-- interval 0) covering [p_from, p_to]; returns how many it created. Safe to call concurrently.
+CREATE OR REPLACE FUNCTION crypto_gaf.ensure_history_partitions(p_parent text, p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  period text;
+  list_name text;
+  t timestamp;
+  t_end timestamp;
+  part text;
+  made integer := 0;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  IF p_parent = 'bars' THEN
+    period := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
+    list_name := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+    IF to_regclass('crypto_gaf.' || list_name) IS NULL THEN
+      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.bars FOR VALUES IN (%s) PARTITION BY RANGE (close_time)',
+                     list_name, p_interval_ms);
+    END IF;
+  ELSIF p_parent = 'sample_archive' THEN
+    period := 'day';
+    list_name := 'sample_archive';
+  ELSE
+    RAISE EXCEPTION 'unknown history table %', p_parent;
+  END IF;
+  t := date_trunc(period, p_from AT TIME ZONE 'UTC');
+  WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
+    t_end := t + ('1 ' || period)::interval;
+    part := list_name || '_' || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
+    IF to_regclass('crypto_gaf.' || part) IS NULL THEN
+      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
+                     part, list_name, (t AT TIME ZONE 'UTC'), (t_end AT TIME ZONE 'UTC'));
+      INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+      VALUES (part, p_parent, p_interval_ms, t AT TIME ZONE 'UTC', t_end AT TIME ZONE 'UTC')
+      ON CONFLICT (name) DO NOTHING;
+      made := made + 1;
+    END IF;
+    t := t_end;
+  END LOOP;
+  RETURN made;
+END;
+$$;
+
+-- Drops the partitions of `parent` (and interval) that end at or before p_before: retention.
+-- Returns the names dropped.
+CREATE OR REPLACE FUNCTION crypto_gaf.drop_history_partitions(p_parent text, p_interval_ms bigint, p_before timestamptz)
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  FOR r IN SELECT name FROM crypto_gaf.history_partitions
+           WHERE parent = p_parent AND interval_ms = p_interval_ms AND ends <= p_before ORDER BY starts LOOP
+    EXECUTE format('DROP TABLE IF EXISTS crypto_gaf.%I', r.name);
+    DELETE FROM crypto_gaf.history_partitions WHERE name = r.name;
+    RETURN NEXT r.name;
+  END LOOP;
+END;
+$$;
+
+-- The optional raw-sample archive (--keep-samples): every sample as collected, partitioned by
+-- day; the image window's trim never touches it. Sub-second bars and order-book replay read it.
+CREATE TABLE IF NOT EXISTS crypto_gaf.sample_archive
+(
+  product text NOT NULL,
+  sampled_at timestamptz NOT NULL,
+  sample_id bigint NOT NULL,
+  midpoint numeric NOT NULL,
+  ask_prices numeric[],
+  ask_sizes numeric[],
+  bid_prices numeric[],
+  bid_sizes numeric[],
+  buys numeric[],
+  sells numeric[],
+  PRIMARY KEY (product, sampled_at, sample_id)
+) PARTITION BY RANGE (sampled_at);
+
+-- What a run covered: bars the range should hold, bars found, and the missing stretches.
+ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS bars_expected bigint;
+ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS bars_found bigint;
+ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS gaps jsonb;

@@ -333,6 +333,21 @@ pub struct ServeArgs {
     /// Threads a parameter sweep uses (0 = every core).
     #[arg(long, env = "CGAF_SWEEP_THREADS", default_value_t = 0)]
     pub sweep_threads: usize,
+    /// Coarser bar intervals the history store keeps up to date from the collected 1-second bars
+    /// (each from the largest finer one dividing it).
+    #[arg(long, env = "CGAF_ROLLUP_INTERVALS", default_value = "1m,5m,15m,1h,1d", value_parser = parse_rollup_intervals)]
+    pub rollup_intervals: RollupIntervals,
+    /// How long bars of each interval are kept, e.g. `1s=7d,1m=forever` (intervals not named are
+    /// kept forever); whole partitions are dropped.
+    #[arg(long, env = "CGAF_RETAIN", default_value = "1s=7d")]
+    pub retain: cgaf_trade::domain::history::RetentionSpec,
+    /// Keep every raw sample this long in the sample archive (sub-second bars, order-book
+    /// replay), e.g. `7d`; off unless set.
+    #[arg(long, env = "CGAF_KEEP_SAMPLES", value_parser = parse_duration)]
+    pub keep_samples: Option<Duration>,
+    /// History maintenance schedule: rollups, partitions ahead, retention.
+    #[arg(long, env = "CGAF_HISTORY_SCHEDULE", default_value = "10s")]
+    pub history_schedule: Schedule,
     /// How long a worker's claim on a product lasts without renewal; after a worker dies, its
     /// products pass to the other replicas within this time.
     #[arg(long, env = "CGAF_LEASE_TTL", default_value = "5s", value_parser = parse_duration)]
@@ -498,4 +513,15 @@ mod readme_tests {
         }
         assert!(missing.is_empty(), "README's Configuration lacks: {missing:#?}");
     }
+}
+
+/// Rollup intervals in milliseconds, sorted (a newtype so clap does not read it as a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupIntervals(pub Vec<i64>);
+
+fn parse_rollup_intervals(s: &str) -> Result<RollupIntervals, String> {
+    let v = cgaf_trade::domain::history::settings::parse_intervals(s)?;
+    let settings = cgaf_trade::domain::history::HistorySettings { rollup_intervals: v.clone(), ..Default::default() };
+    settings.validate()?;
+    Ok(RollupIntervals(v))
 }

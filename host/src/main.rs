@@ -5,6 +5,7 @@ mod backtest;
 mod bench;
 mod cli;
 mod database;
+mod history_keeper;
 mod migrate;
 mod plugin;
 mod plugin_host;

@@ -3,7 +3,9 @@
 
 use crate::cli::Role;
 use crate::schedule::{Schedule, Ticker};
+use crate::history_keeper::HistoryKeeper;
 use crate::settings::ServeSettings;
+use cgaf_trade::domain::history::interval_label;
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
@@ -137,6 +139,39 @@ async fn collect_loop(
     Ok(())
 }
 
+/// History maintenance on the collect role: partitions ahead, rollups of the products this worker
+/// collects, retention.
+async fn history_loop(
+    store: Store,
+    lease: Lease,
+    keeper: HistoryKeeper,
+    schedule: Schedule,
+    shutdown: watch::Receiver<bool>,
+) {
+    tracing::info!(
+        rollups = ?keeper.settings.rollup_intervals.iter().map(|&i| interval_label(i)).collect::<Vec<_>>(),
+        retain = %keeper.settings.retention,
+        keep_samples = ?keeper.settings.keep_samples_ms.map(interval_label),
+        "history maintenance running"
+    );
+    let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
+    while next_tick(&mut ticker, &mut shutdown).await {
+        let Some(products) = my_products(&store, "collect", &lease).await else {
+            tokio::time::sleep(DB_RETRY).await;
+            continue;
+        };
+        match keeper.tick(&store, &products, chrono::Utc::now().timestamp_millis()).await {
+            Ok(r) => {
+                if r.partitions_created > 0 || !r.partitions_dropped.is_empty() {
+                    tracing::info!(created = r.partitions_created, dropped = ?r.partitions_dropped, "history partitions");
+                }
+                tracing::debug!(bars = r.bars_rolled_up, "history rolled up");
+            }
+            Err(e) => tracing::warn!(error = %e, "history maintenance failed"),
+        }
+    }
+}
+
 async fn calculate_loop(
     store: Store,
     lease: Lease,
@@ -261,9 +296,22 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
     // One registry for /metrics; each part registers and records its own metrics in it.
     let metrics = Metrics::new();
     let lease = Lease::new(settings.lease_ttl);
+    let store_with_archive = store.clone().with_sample_archive(settings.history.keep_samples_ms.is_some());
 
     if let Some(source) = source {
+        let keeper = HistoryKeeper { settings: settings.history.clone() };
+        keeper
+            .ensure_partitions(store, chrono::Utc::now().timestamp_millis())
+            .await
+            .context("creating history partitions")?;
         let (store, stop) = (store.clone(), stop_rx.clone());
+        let (lease2, schedule) = (lease.clone(), settings.history_schedule.clone());
+        tasks.spawn(async move {
+            history_loop(store, lease2, keeper, schedule, stop).await;
+            Ok(())
+        });
+        let store = store_with_archive.clone();
+        let stop = stop_rx.clone();
         let telemetry = CollectTelemetry::register(metrics.registry()).context("collect metrics")?;
         let (lease, schedule) = (lease.clone(), settings.collect_schedule.clone());
         tracing::info!(source = %settings.source.kind, "market source");

@@ -128,6 +128,10 @@ pub struct ServeSettings {
     pub trade_schedule: Schedule,
     /// Threads of a parameter sweep (resolved: never 0).
     pub sweep_threads: usize,
+    /// What the history store keeps.
+    pub history: cgaf_trade::domain::history::HistorySettings,
+    /// History maintenance ticks.
+    pub history_schedule: Schedule,
     /// Worker lease time-to-live.
     pub lease_ttl: Duration,
     /// Which transform makes each image.
@@ -181,6 +185,12 @@ impl ServeSettings {
             calculate_schedule: a.calculate_schedule.clone(),
             trade_schedule: a.trade_schedule.clone(),
             sweep_threads,
+            history: cgaf_trade::domain::history::HistorySettings {
+                rollup_intervals: a.rollup_intervals.0.clone(),
+                retention: a.retain.clone(),
+                keep_samples_ms: a.keep_samples.map(|d| d.as_millis().min(i64::MAX as u128) as i64),
+            },
+            history_schedule: a.history_schedule.clone(),
             lease_ttl: a.lease_ttl,
             image_transforms,
             plugins: PluginSettings {

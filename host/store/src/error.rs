@@ -44,6 +44,18 @@ pub enum Error {
     /// The version is quarantined.
     #[error("plugin {0} is quarantined")]
     PluginQuarantined(String),
+    /// An import would replace imported bars with other values (and `replace` was not asked).
+    #[error("{count} {interval} bars of {product} are stored already with other values (first at {first}); import with replace to overwrite imported bars")]
+    ImportConflict {
+        /// Product.
+        product: String,
+        /// Interval label.
+        interval: String,
+        /// Bars that differ.
+        count: i64,
+        /// Close time of the first, RFC 3339.
+        first: String,
+    },
     /// No earlier version to go back to.
     #[error("plugin {0} has no earlier healthy version to roll back to")]
     NothingToRollBack(String),

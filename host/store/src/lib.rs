@@ -1,5 +1,5 @@
 //! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
-//! typed queries for products, samples, cursors and images, strategy runs, their decision log,
+//! typed queries for products, samples, cursors and images, the market-history store, strategy runs, their decision log,
 //! sweeps, the leaderboard and the kill switch (over the trade domain's row types and enums —
 //! queries only, no trading rules), and LISTEN/NOTIFY. (The private embedded server is
 //! `cgaf-embedded-postgres`.)
@@ -7,6 +7,7 @@
 pub mod decisions;
 pub mod error;
 pub mod gafs;
+pub mod history;
 pub mod kill_switch;
 pub mod leaderboard;
 pub mod leases;
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use decisions::{DecisionQuery, RunProgress};
 pub use error::Error;
+pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
 pub use kill_switch::KillSwitch;
 pub use leaderboard::LeaderboardEntry;
@@ -62,6 +64,8 @@ impl DbSettings {
 pub struct Store {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// Copy every sample into the raw-sample archive as it is inserted.
+    archive_samples: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -94,7 +98,13 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Config(format!("pool: {e}")))?;
-        Ok(Self { pool, config })
+        Ok(Self { pool, config, archive_samples: false })
+    }
+
+    /// The same store, copying every inserted sample into the raw-sample archive when `on`.
+    pub fn with_sample_archive(mut self, on: bool) -> Self {
+        self.archive_samples = on;
+        self
     }
 
     /// A pooled connection.

@@ -1,7 +1,9 @@
 //! Samples: insert-and-trim with the collector cursor in one transaction, and the consistent
 //! newest-first snapshot that calculate reads.
 
+use crate::history::HistoryTable;
 use crate::{Error, NewSample, Result, Store};
+use cgaf_trade_domain::history::COLLECTED_INTERVAL_MS;
 use rust_decimal::Decimal;
 
 /// One product's newest samples, newest first (index 0 = now), read in a single statement so the
@@ -73,7 +75,32 @@ impl Store {
     /// As [`Store::insert_sample`], but only while worker `worker` holds the product's collect
     /// lease (checked and locked in the same transaction): a worker that lost its lease can
     /// never write a sample its successor also writes.
+    ///
+    /// The sample's 1-second bar of the history store (and its archive copy, when the archive is
+    /// on) is written in the same transaction, so a restart neither loses nor double-counts it;
+    /// a missing history partition is created and the transaction retried once.
     pub async fn insert_sample_fenced(
+        &self,
+        sample: &NewSample,
+        max_size: i32,
+        source: &str,
+        cursor: Option<&serde_json::Value>,
+        worker: Option<&str>,
+    ) -> Result<i64> {
+        match self.insert_sample_once(sample, max_size, source, cursor, worker).await {
+            Err(e) if crate::history::needs_partition(&e) => {
+                let t = sample.sampled_at.timestamp_millis();
+                self.ensure_history_partitions(HistoryTable::Bars(COLLECTED_INTERVAL_MS), t, t + 86_400_000).await?;
+                if self.archive_samples {
+                    self.ensure_history_partitions(HistoryTable::SampleArchive, t, t + 86_400_000).await?;
+                }
+                self.insert_sample_once(sample, max_size, source, cursor, worker).await
+            }
+            r => r,
+        }
+    }
+
+    async fn insert_sample_once(
         &self,
         sample: &NewSample,
         max_size: i32,
@@ -124,6 +151,7 @@ impl Store {
                 _ => e.into(),
             })?;
         let id: i64 = row.get(0);
+        crate::history::record_sample(&*tx, id, source, self.archive_samples).await?;
         trim(&*tx, &sample.product, max_size).await?;
         if let Some(cursor) = cursor {
             tx.execute(

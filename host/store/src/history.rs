@@ -1,0 +1,555 @@
+//! The market-history store: bars per product and interval in the partitioned `crypto_gaf.bars`
+//! (written by collect in each sample's transaction, rolled up, imported, read in pages), its
+//! partitions (created ahead, dropped by retention) and the optional raw-sample archive.
+
+use crate::{Error, Result, Store};
+use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar};
+use cgaf_trade_domain::Book;
+use chrono::{DateTime, TimeZone, Utc};
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::GenericClient;
+
+/// A history table whose partitions the store manages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryTable {
+    /// `crypto_gaf.bars`, partitions of one interval.
+    Bars(i64),
+    /// `crypto_gaf.sample_archive` (a partition per day).
+    SampleArchive,
+}
+
+impl HistoryTable {
+    fn parent_and_interval(self) -> (&'static str, i64) {
+        match self {
+            HistoryTable::Bars(iv) => ("bars", iv),
+            HistoryTable::SampleArchive => ("sample_archive", 0),
+        }
+    }
+}
+
+/// The time of `ms` milliseconds since the epoch (clamped to what PostgreSQL stores).
+pub fn time_of_ms(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
+/// Coverage of one product and interval in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRange {
+    /// Product id.
+    pub product: String,
+    /// Bar interval, ms.
+    pub interval_ms: i64,
+    /// Close of the first bar, ms.
+    pub first_ms: i64,
+    /// Close of the last bar, ms.
+    pub last_ms: i64,
+    /// Bars stored.
+    pub count: i64,
+    /// Bars missing between the first and the last.
+    pub missing: i64,
+    /// Stretches of missing bars between the first and the last.
+    pub gaps: i64,
+}
+
+/// What an import wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Bars written (new or replacing an imported bar).
+    pub written: u64,
+    /// Bars left as they were because a collected bar holds their time (collected wins).
+    pub kept_collected: u64,
+    /// Bars equal to the imported bar already stored (nothing to do).
+    pub unchanged: u64,
+    /// Coarser bars rolled up from the imported ones.
+    pub rolled_up: u64,
+}
+
+const BAR_COLUMNS: &str = "product, interval_ms, close_time, open, high, low, close, volume, buy_volume, \
+     sell_volume, sample_count, bid, ask, bid_depth, ask_depth, origin, source";
+
+const BAR_COPY_TYPES: [Type; 17] = [
+    Type::TEXT,
+    Type::INT8,
+    Type::TIMESTAMPTZ,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::INT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
+];
+
+/// The 1-second bar of sample `$1`, upserted: a later sample extends it, a late one lands in it
+/// without moving its open or close. Only collected bars are touched (`origin` precedence).
+const UPSERT_SECOND_BAR: &str = "
+INSERT INTO crypto_gaf.bars AS b (product, interval_ms, close_time, open, high, low, close, volume,
+    buy_volume, sell_volume, sample_count, bid, ask, bid_depth, ask_depth, first_sample_at,
+    last_sample_at, origin, source)
+SELECT s.product, 1000,
+       to_timestamp((floor(extract(epoch FROM s.sampled_at))::int8 + 1)::float8),
+       m, m, m, m, bv + sv, bv, sv, 1,
+       coalesce(s.bid_prices[1], 0)::float8, coalesce(s.ask_prices[1], 0)::float8,
+       coalesce((SELECT sum(x) FROM unnest(s.bid_sizes) x), 0)::float8,
+       coalesce((SELECT sum(x) FROM unnest(s.ask_sizes) x), 0)::float8,
+       s.sampled_at, s.sampled_at, 'collected', $2
+FROM crypto_gaf.samples s,
+     LATERAL (SELECT s.midpoint::float8 AS m, coalesce(s.buys[2], 0)::float8 AS bv,
+                     coalesce(s.sells[2], 0)::float8 AS sv) v
+WHERE s.sample_id = $1 AND s.midpoint IS NOT NULL
+ON CONFLICT (product, interval_ms, close_time) DO UPDATE SET
+  open = CASE WHEN EXCLUDED.first_sample_at < b.first_sample_at THEN EXCLUDED.open ELSE b.open END,
+  high = greatest(b.high, EXCLUDED.high),
+  low = least(b.low, EXCLUDED.low),
+  close = CASE WHEN EXCLUDED.last_sample_at >= b.last_sample_at THEN EXCLUDED.close ELSE b.close END,
+  buy_volume = b.buy_volume + EXCLUDED.buy_volume,
+  sell_volume = b.sell_volume + EXCLUDED.sell_volume,
+  volume = (b.buy_volume + EXCLUDED.buy_volume) + (b.sell_volume + EXCLUDED.sell_volume),
+  sample_count = b.sample_count + 1,
+  bid = CASE WHEN EXCLUDED.last_sample_at >= b.last_sample_at THEN EXCLUDED.bid ELSE b.bid END,
+  ask = CASE WHEN EXCLUDED.last_sample_at >= b.last_sample_at THEN EXCLUDED.ask ELSE b.ask END,
+  bid_depth = CASE WHEN EXCLUDED.last_sample_at >= b.last_sample_at THEN EXCLUDED.bid_depth ELSE b.bid_depth END,
+  ask_depth = CASE WHEN EXCLUDED.last_sample_at >= b.last_sample_at THEN EXCLUDED.ask_depth ELSE b.ask_depth END,
+  first_sample_at = least(b.first_sample_at, EXCLUDED.first_sample_at),
+  last_sample_at = greatest(b.last_sample_at, EXCLUDED.last_sample_at)
+WHERE b.origin = 'collected'";
+
+const ARCHIVE_SAMPLE: &str = "
+INSERT INTO crypto_gaf.sample_archive (product, sampled_at, sample_id, midpoint, ask_prices, ask_sizes,
+    bid_prices, bid_sizes, buys, sells)
+SELECT product, sampled_at, sample_id, midpoint, ask_prices, ask_sizes, bid_prices, bid_sizes, buys, sells
+FROM crypto_gaf.samples WHERE sample_id = $1 AND midpoint IS NOT NULL
+ON CONFLICT DO NOTHING";
+
+/// Recomputes the bars of interval `$3` of product `$1` from its bars of interval `$2` closing
+/// after `$4`, up to closes at or before `$5`; a stored bar is only replaced by its origin.
+const ROLL_UP: &str = "
+INSERT INTO crypto_gaf.bars AS b (product, interval_ms, close_time, open, high, low, close, volume,
+    buy_volume, sell_volume, sample_count, bid, ask, bid_depth, ask_depth, origin, source)
+SELECT $1, $3::int8, to_timestamp(c_ms / 1000.0),
+       (array_agg(open ORDER BY close_time))[1], max(high), min(low),
+       (array_agg(close ORDER BY close_time DESC))[1],
+       sum(volume ORDER BY close_time), sum(buy_volume ORDER BY close_time),
+       sum(sell_volume ORDER BY close_time), sum(sample_count),
+       (array_agg(bid ORDER BY close_time DESC) FILTER (WHERE bid IS NOT NULL))[1],
+       (array_agg(ask ORDER BY close_time DESC) FILTER (WHERE bid IS NOT NULL))[1],
+       (array_agg(bid_depth ORDER BY close_time DESC) FILTER (WHERE bid IS NOT NULL))[1],
+       (array_agg(ask_depth ORDER BY close_time DESC) FILTER (WHERE bid IS NOT NULL))[1],
+       CASE WHEN bool_or(origin = 'collected') THEN 'collected' ELSE 'imported' END,
+       CASE WHEN min(source) = max(source) THEN min(source) ELSE 'mixed' END
+FROM (SELECT (((extract(epoch FROM close_time) * 1000)::int8 - 1) / $3::int8 + 1) * $3::int8 AS c_ms, *
+      FROM crypto_gaf.bars
+      WHERE product = $1 AND interval_ms = $2 AND close_time > $4 AND close_time <= $5) f
+GROUP BY c_ms
+HAVING c_ms <= (extract(epoch FROM $5::timestamptz) * 1000)::int8
+ON CONFLICT (product, interval_ms, close_time) DO UPDATE SET
+  open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+  volume = EXCLUDED.volume, buy_volume = EXCLUDED.buy_volume, sell_volume = EXCLUDED.sell_volume,
+  sample_count = EXCLUDED.sample_count, bid = EXCLUDED.bid, ask = EXCLUDED.ask,
+  bid_depth = EXCLUDED.bid_depth, ask_depth = EXCLUDED.ask_depth, source = EXCLUDED.source
+WHERE b.origin = EXCLUDED.origin";
+
+fn is_missing_partition(e: &Error) -> bool {
+    matches!(e, Error::Db(db) if db.code() == Some(&tokio_postgres::error::SqlState::CHECK_VIOLATION)
+        && db.as_db_error().is_some_and(|d| d.message().contains("no partition")))
+}
+
+/// Writes the history rows of the sample just inserted (its 1-second bar, and its archive copy
+/// when `archive`), inside the sample's transaction.
+pub(crate) async fn record_sample<C: GenericClient>(client: &C, sample_id: i64, source: &str, archive: bool) -> Result<()> {
+    client.execute(UPSERT_SECOND_BAR, &[&sample_id, &source]).await?;
+    if archive {
+        client.execute(ARCHIVE_SAMPLE, &[&sample_id]).await?;
+    }
+    Ok(())
+}
+
+/// True when `e` says a history partition is missing (the caller creates it and retries).
+pub(crate) fn needs_partition(e: &Error) -> bool {
+    is_missing_partition(e)
+}
+
+fn row_to_bar(r: &tokio_postgres::Row) -> HistoryBar {
+    let close: DateTime<Utc> = r.get(0);
+    let bid: Option<f64> = r.get(9);
+    HistoryBar {
+        close_ms: close.timestamp_millis(),
+        open: r.get(1),
+        high: r.get(2),
+        low: r.get(3),
+        close: r.get(4),
+        volume: r.get(5),
+        buy_volume: r.get(6),
+        sell_volume: r.get(7),
+        sample_count: r.get(8),
+        book: bid.map(|bid| Book {
+            bid,
+            ask: r.get::<_, Option<f64>>(10).unwrap_or(0.0),
+            bid_depth: r.get::<_, Option<f64>>(11).unwrap_or(0.0),
+            ask_depth: r.get::<_, Option<f64>>(12).unwrap_or(0.0),
+        }),
+    }
+}
+
+/// A stored bar with its origin and source (export).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBar {
+    /// The bar.
+    pub bar: HistoryBar,
+    /// Collected or imported.
+    pub origin: BarOrigin,
+    /// What it came from.
+    pub source: String,
+}
+
+impl Store {
+    /// Creates the partitions of `table` covering `[from_ms, to_ms]`; returns how many were new.
+    pub async fn ensure_history_partitions(&self, table: HistoryTable, from_ms: i64, to_ms: i64) -> Result<i32> {
+        let (parent, iv) = table.parent_and_interval();
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT crypto_gaf.ensure_history_partitions($1, $2, $3, $4)",
+                &[&parent, &iv, &time_of_ms(from_ms), &time_of_ms(to_ms)],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Drops the partitions of `table` that end at or before `before_ms` (retention); returns
+    /// their names.
+    pub async fn drop_history_partitions(&self, table: HistoryTable, before_ms: i64) -> Result<Vec<String>> {
+        let (parent, iv) = table.parent_and_interval();
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT crypto_gaf.drop_history_partitions($1, $2, $3)", &[&parent, &iv, &time_of_ms(before_ms)])
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Recomputes product `product`'s bars of `coarse_ms` from its bars of `fine_ms` closing in
+    /// `(after_ms, until_ms]` (whole coarse bars closing at or before `until_ms` only). Returns
+    /// the bars written.
+    pub async fn roll_up(&self, product: &str, fine_ms: i64, coarse_ms: i64, after_ms: i64, until_ms: i64) -> Result<u64> {
+        let client = self.client().await?;
+        roll_up_with(&**client, product, fine_ms, coarse_ms, after_ms, until_ms).await
+    }
+
+    /// The close of the newest bar of `product` and `interval_ms`, if any.
+    pub async fn last_bar_ms(&self, product: &str, interval_ms: i64) -> Result<Option<i64>> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT max(close_time) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2",
+                &[&product, &interval_ms],
+            )
+            .await?;
+        Ok(row.get::<_, Option<DateTime<Utc>>>(0).map(|t| t.timestamp_millis()))
+    }
+
+    /// Up to `limit` bars of `product` and `interval_ms` closing in `(after_ms, to_ms]`, oldest
+    /// first: one range scan of the primary key. Page through a range by passing the last close
+    /// as the next `after_ms`.
+    pub async fn bars_page(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        after_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<HistoryBar>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
+                        bid, ask, bid_depth, ask_depth
+                 FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
+                 ORDER BY close_time LIMIT $5",
+                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
+            )
+            .await?;
+        Ok(rows.iter().map(row_to_bar).collect())
+    }
+
+    /// As [`Store::bars_page`], with each bar's origin and source (export).
+    pub async fn stored_bars_page(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        after_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredBar>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
+                        bid, ask, bid_depth, ask_depth, origin, source
+                 FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
+                 ORDER BY close_time LIMIT $5",
+                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let origin: String = r.get(13);
+                Ok(StoredBar {
+                    bar: row_to_bar(r),
+                    origin: origin
+                        .parse()
+                        .map_err(|e: cgaf_trade_domain::UnknownName| Error::BadData { what: "bars.origin", detail: e.to_string() })?,
+                    source: r.get(14),
+                })
+            })
+            .collect()
+    }
+
+    /// Bars of `product` and `interval_ms` closing in `(after_ms, to_ms]`: count, first and last close.
+    pub async fn count_bars(&self, product: &str, interval_ms: i64, after_ms: i64, to_ms: i64) -> Result<(i64, Option<i64>, Option<i64>)> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*), min(close_time), max(close_time) FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4",
+                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms)],
+            )
+            .await?;
+        let t = |i: usize| r_ms(row.get::<_, Option<DateTime<Utc>>>(i));
+        Ok((row.get(0), t(1), t(2)))
+    }
+
+    /// The intervals holding bars of `product`, finest first.
+    pub async fn stored_intervals(&self, product: &str) -> Result<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT iv FROM (SELECT DISTINCT interval_ms AS iv FROM crypto_gaf.history_partitions WHERE parent = 'bars') p
+                 WHERE EXISTS (SELECT 1 FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = p.iv)
+                 ORDER BY iv",
+                &[&product],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// Coverage per product and interval (optionally one product): first and last close, count,
+    /// missing bars and gap stretches between them.
+    pub async fn history_coverage(&self, product: Option<&str>) -> Result<Vec<StoredRange>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT product, interval_ms, min(close_time), max(close_time), count(*),
+                        count(*) FILTER (WHERE step > interval_ms)
+                 FROM (SELECT product, interval_ms, close_time,
+                              (extract(epoch FROM close_time - lag(close_time) OVER w) * 1000)::int8 AS step
+                       FROM crypto_gaf.bars WHERE $1::text IS NULL OR product = $1
+                       WINDOW w AS (PARTITION BY product, interval_ms ORDER BY close_time)) s
+                 GROUP BY product, interval_ms ORDER BY product, interval_ms",
+                &[&product],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let interval_ms: i64 = r.get(1);
+                let first_ms = r_ms(r.get(2)).unwrap_or(0);
+                let last_ms = r_ms(r.get(3)).unwrap_or(0);
+                let count: i64 = r.get(4);
+                StoredRange {
+                    product: r.get(0),
+                    interval_ms,
+                    first_ms,
+                    last_ms,
+                    count,
+                    missing: ((last_ms - first_ms) / interval_ms.max(1) + 1 - count).max(0),
+                    gaps: r.get(5),
+                }
+            })
+            .collect())
+    }
+
+    /// Imports `bars` (sorted by close, validated) of `product` and `interval_ms` from `source`
+    /// in one transaction, then rolls them up into each of `rollups` (coarser intervals, each
+    /// rolled up from the largest of the imported interval and the earlier rollups dividing it).
+    ///
+    /// Precedence: an imported bar never replaces a collected one (counted in
+    /// [`ImportReport::kept_collected`]); it replaces an earlier imported bar of the same time
+    /// only when `replace` is set — otherwise a stored imported bar with other values fails the
+    /// whole import ([`Error::ImportConflict`]) and nothing is written.
+    pub async fn import_bars(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        source: &str,
+        bars: &[HistoryBar],
+        rollups: &[i64],
+        replace: bool,
+    ) -> Result<ImportReport> {
+        let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+            return Ok(ImportReport::default());
+        };
+        let (first_ms, last_ms) = (first.close_ms, last.close_ms);
+        for &iv in std::iter::once(&interval_ms).chain(rollups) {
+            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let existing: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2
+                   AND close_time >= $3 AND close_time <= $4",
+                &[&product, &interval_ms, &time_of_ms(first_ms), &time_of_ms(last_ms)],
+            )
+            .await?
+            .get(0);
+        let mut report = ImportReport::default();
+        if existing == 0 {
+            // Nothing stored in the range: COPY straight into the table.
+            report.written = copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, bars).await?;
+        } else {
+            tx.batch_execute(
+                "CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP",
+            )
+            .await?;
+            copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
+            let row = tx
+                .query_one(
+                    "SELECT count(*) FILTER (WHERE b.origin = 'collected'),
+                            count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
+                                 b.buy_volume, b.sell_volume) IS NOT DISTINCT FROM (i.open, i.high, i.low, i.close,
+                                 i.volume, i.buy_volume, i.sell_volume)),
+                            count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
+                                 b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low, i.close,
+                                 i.volume, i.buy_volume, i.sell_volume)),
+                            min(i.close_time) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close,
+                                 b.volume, b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low,
+                                 i.close, i.volume, i.buy_volume, i.sell_volume))
+                     FROM incoming_bars i JOIN crypto_gaf.bars b
+                       ON b.product = i.product AND b.interval_ms = i.interval_ms AND b.close_time = i.close_time",
+                    &[],
+                )
+                .await?;
+            report.kept_collected = row.get::<_, i64>(0) as u64;
+            report.unchanged = row.get::<_, i64>(1) as u64;
+            let differing: i64 = row.get(2);
+            if differing > 0 && !replace {
+                let at: Option<DateTime<Utc>> = row.get(3);
+                return Err(Error::ImportConflict {
+                    product: product.to_string(),
+                    interval: interval_label(interval_ms),
+                    count: differing,
+                    first: at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+                });
+            }
+            report.written = tx
+                .execute(
+                    &format!(
+                        "INSERT INTO crypto_gaf.bars AS b ({BAR_COLUMNS})
+                         SELECT {BAR_COLUMNS} FROM incoming_bars
+                         ON CONFLICT (product, interval_ms, close_time) DO UPDATE SET
+                           open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                           volume = EXCLUDED.volume, buy_volume = EXCLUDED.buy_volume,
+                           sell_volume = EXCLUDED.sell_volume, source = EXCLUDED.source
+                         WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume, b.buy_volume,
+                           b.sell_volume) IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,
+                           EXCLUDED.close, EXCLUDED.volume, EXCLUDED.buy_volume, EXCLUDED.sell_volume)"
+                    ),
+                    &[],
+                )
+                .await?;
+        }
+        let mut sources = vec![interval_ms];
+        for &coarse in rollups {
+            if coarse <= interval_ms || coarse % interval_ms != 0 {
+                continue;
+            }
+            let fine = sources.iter().copied().filter(|f| coarse % f == 0).max().unwrap_or(interval_ms);
+            let after = (first_ms - interval_ms).div_euclid(coarse) * coarse - coarse;
+            let until = (last_ms.div_euclid(coarse) + 1) * coarse;
+            report.rolled_up += roll_up_with(&*tx, product, fine, coarse, after, until).await?;
+            sources.push(coarse);
+        }
+        tx.commit().await?;
+        Ok(report)
+    }
+}
+
+fn r_ms(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| t.timestamp_millis())
+}
+
+async fn roll_up_with<C: GenericClient>(
+    client: &C,
+    product: &str,
+    fine_ms: i64,
+    coarse_ms: i64,
+    after_ms: i64,
+    until_ms: i64,
+) -> Result<u64> {
+    Ok(client
+        .execute(ROLL_UP, &[&product, &fine_ms, &coarse_ms, &time_of_ms(after_ms), &time_of_ms(until_ms)])
+        .await?)
+}
+
+async fn copy_bars(
+    tx: &tokio_postgres::Transaction<'_>,
+    table: &str,
+    product: &str,
+    interval_ms: i64,
+    source: &str,
+    bars: &[HistoryBar],
+) -> Result<u64> {
+    let sink = tx.copy_in(&format!("COPY {table} ({BAR_COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
+    let writer = BinaryCopyInWriter::new(sink, &BAR_COPY_TYPES);
+    futures::pin_mut!(writer);
+    let origin = BarOrigin::Imported.as_str();
+    for b in bars {
+        let close = time_of_ms(b.close_ms);
+        let book = b.book;
+        let (bid, ask, bid_depth, ask_depth) = (
+            book.map(|k| k.bid),
+            book.map(|k| k.ask),
+            book.map(|k| k.bid_depth),
+            book.map(|k| k.ask_depth),
+        );
+        let row: [&(dyn ToSql + Sync); 17] = [
+            &product,
+            &interval_ms,
+            &close,
+            &b.open,
+            &b.high,
+            &b.low,
+            &b.close,
+            &b.volume,
+            &b.buy_volume,
+            &b.sell_volume,
+            &b.sample_count,
+            &bid,
+            &ask,
+            &bid_depth,
+            &ask_depth,
+            &origin,
+            &source,
+        ];
+        writer.as_mut().write(&row).await?;
+    }
+    Ok(writer.finish().await?)
+}

@@ -1,6 +1,7 @@
 //! Market history: the stored bar ([`HistoryBar`]) of every interval, where it came from
 //! ([`BarOrigin`]), rolling finer bars up into coarser ones ([`Rollup`]), finding the gaps of a
-//! range ([`Coverage`]), reading and writing bars as CSV ([`read_bars_csv`], [`write_bars_csv`]), and the retention and interval settings of the history store.
+//! range ([`Coverage`]), reading and writing bars as CSV ([`read_bars_csv`], [`write_bars_csv`]),
+//! and the retention and interval settings of the history store.
 
 pub mod coverage;
 pub mod csv_bars;

@@ -1,12 +1,15 @@
 //! Market history: the stored bar ([`HistoryBar`]) of every interval, where it came from
 //! ([`BarOrigin`]), rolling finer bars up into coarser ones ([`Rollup`]), finding the gaps of a
-//! range ([`Coverage`]), and the retention and interval settings of the history store.
+//! range ([`Coverage`]), reading and writing bars as CSV ([`read_bars_csv`], [`write_bars_csv`]),
+//! and the retention and interval settings of the history store.
 
 pub mod coverage;
+pub mod csv_bars;
 pub mod rollup;
 pub mod settings;
 
 pub use coverage::{Coverage, Gap};
+pub use csv_bars::{read_bars_csv, write_bars_csv, BadRow, CsvBars, CsvBarsError, CsvImportOptions, TimeIs};
 pub use rollup::{rollup, Rollup};
 pub use settings::{
     interval_label, parse_intervals, HistorySettings, Retention, RetentionSpec, COLLECTED_INTERVAL_MS,

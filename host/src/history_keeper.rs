@@ -73,7 +73,10 @@ impl HistoryKeeper {
 
     /// One pass over `products`: partitions, rollups, retention.
     pub async fn tick(&self, store: &Store, products: &[Product], now_ms: i64) -> cgaf_store::Result<KeeperReport> {
-        let mut report = KeeperReport { partitions_created: self.ensure_partitions(store, now_ms).await?, ..KeeperReport::default() };
+        let mut report = KeeperReport {
+            partitions_created: self.ensure_partitions(store, now_ms).await?,
+            ..KeeperReport::default()
+        };
         for p in products {
             report.bars_rolled_up += self.roll_up(store, &p.product, now_ms).await?;
         }
@@ -81,4 +84,3 @@ impl HistoryKeeper {
         Ok(report)
     }
 }
-

@@ -2,15 +2,15 @@
 //! collect, calculate, API — until Ctrl-C or SIGTERM.
 
 use crate::cli::Role;
-use crate::schedule::{Schedule, Ticker};
 use crate::history_keeper::HistoryKeeper;
+use crate::schedule::{Schedule, Ticker};
 use crate::settings::ServeSettings;
-use cgaf_trade::domain::history::interval_label;
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectTelemetry, CollectWorker};
 use cgaf_store::{Product, Store};
+use cgaf_trade::domain::history::interval_label;
 use cgaf_trade::{TradeTelemetry, TradeWorker, WorkerSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -30,7 +30,9 @@ impl HistoryTable {
 
 /// The time of `ms` milliseconds since the epoch (clamped to what PostgreSQL stores).
 pub fn time_of_ms(ms: i64) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::MIN_UTC)
+    // PostgreSQL's timestamptz spans 4713 BC to 294276 AD, chrono ±262143 years.
+    let ms = ms.clamp(-200_000_000_000_000, 8_000_000_000_000_000);
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
 /// Coverage of one product and interval in the store.
@@ -164,7 +166,12 @@ fn is_missing_partition(e: &Error) -> bool {
 
 /// Writes the history rows of the sample just inserted (its 1-second bar, and its archive copy
 /// when `archive`), inside the sample's transaction.
-pub(crate) async fn record_sample<C: GenericClient>(client: &C, sample_id: i64, source: &str, archive: bool) -> Result<()> {
+pub(crate) async fn record_sample<C: GenericClient>(
+    client: &C,
+    sample_id: i64,
+    source: &str,
+    archive: bool,
+) -> Result<()> {
     client.execute(UPSERT_SECOND_BAR, &[&sample_id, &source]).await?;
     if archive {
         client.execute(ARCHIVE_SAMPLE, &[&sample_id]).await?;
@@ -240,7 +247,21 @@ impl Store {
     /// Recomputes product `product`'s bars of `coarse_ms` from its bars of `fine_ms` closing in
     /// `(after_ms, until_ms]` (whole coarse bars closing at or before `until_ms` only). Returns
     /// the bars written.
-    pub async fn roll_up(&self, product: &str, fine_ms: i64, coarse_ms: i64, after_ms: i64, until_ms: i64) -> Result<u64> {
+    pub async fn roll_up(
+        &self,
+        product: &str,
+        fine_ms: i64,
+        coarse_ms: i64,
+        after_ms: i64,
+        until_ms: i64,
+    ) -> Result<u64> {
+        let (count, first, last) = self.count_bars(product, fine_ms, after_ms, until_ms).await?;
+        let (Some(first), Some(last)) = (first, last) else {
+            return Ok(0);
+        };
+        if count > 0 {
+            self.ensure_history_partitions(HistoryTable::Bars(coarse_ms), first, last + coarse_ms).await?;
+        }
         let client = self.client().await?;
         roll_up_with(&**client, product, fine_ms, coarse_ms, after_ms, until_ms).await
     }
@@ -310,9 +331,10 @@ impl Store {
                 let origin: String = r.get(13);
                 Ok(StoredBar {
                     bar: row_to_bar(r),
-                    origin: origin
-                        .parse()
-                        .map_err(|e: cgaf_trade_domain::UnknownName| Error::BadData { what: "bars.origin", detail: e.to_string() })?,
+                    origin: origin.parse().map_err(|e: cgaf_trade_domain::UnknownName| Error::BadData {
+                        what: "bars.origin",
+                        detail: e.to_string(),
+                    })?,
                     source: r.get(14),
                 })
             })
@@ -320,7 +342,13 @@ impl Store {
     }
 
     /// Bars of `product` and `interval_ms` closing in `(after_ms, to_ms]`: count, first and last close.
-    pub async fn count_bars(&self, product: &str, interval_ms: i64, after_ms: i64, to_ms: i64) -> Result<(i64, Option<i64>, Option<i64>)> {
+    pub async fn count_bars(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        after_ms: i64,
+        to_ms: i64,
+    ) -> Result<(i64, Option<i64>, Option<i64>)> {
         let row = self
             .client()
             .await?
@@ -425,10 +453,7 @@ impl Store {
             // Nothing stored in the range: COPY straight into the table.
             report.written = copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, bars).await?;
         } else {
-            tx.batch_execute(
-                "CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP",
-            )
-            .await?;
+            tx.batch_execute("CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP").await?;
             copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
             let row = tx
                 .query_one(
@@ -504,9 +529,7 @@ async fn roll_up_with<C: GenericClient>(
     after_ms: i64,
     until_ms: i64,
 ) -> Result<u64> {
-    Ok(client
-        .execute(ROLL_UP, &[&product, &fine_ms, &coarse_ms, &time_of_ms(after_ms), &time_of_ms(until_ms)])
-        .await?)
+    Ok(client.execute(ROLL_UP, &[&product, &fine_ms, &coarse_ms, &time_of_ms(after_ms), &time_of_ms(until_ms)]).await?)
 }
 
 async fn copy_bars(
@@ -524,12 +547,8 @@ async fn copy_bars(
     for b in bars {
         let close = time_of_ms(b.close_ms);
         let book = b.book;
-        let (bid, ask, bid_depth, ask_depth) = (
-            book.map(|k| k.bid),
-            book.map(|k| k.ask),
-            book.map(|k| k.bid_depth),
-            book.map(|k| k.ask_depth),
-        );
+        let (bid, ask, bid_depth, ask_depth) =
+            (book.map(|k| k.bid), book.map(|k| k.ask), book.map(|k| k.bid_depth), book.map(|k| k.ask_depth));
         let row: [&(dyn ToSql + Sync); 17] = [
             &product,
             &interval_ms,

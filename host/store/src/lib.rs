@@ -23,8 +23,8 @@ pub mod types;
 
 pub use decisions::{DecisionQuery, RunProgress};
 pub use error::Error;
-pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
+pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use kill_switch::KillSwitch;
 pub use leaderboard::LeaderboardEntry;
 pub use notify::{Notification, NotifyEvent};

@@ -1,0 +1,224 @@
+//! The history store against a real PostgreSQL: collected bars equal a direct aggregation of
+//! their samples, rollups equal a direct aggregation of the finer bars, late samples land in
+//! their bar, imports respect the origin precedence, and retention drops whole partitions only.
+
+use cgaf_store::{DbSettings, Error, HistoryTable, Level, NewSample, Store, TradeSummary};
+use cgaf_trade_domain::history::{rollup, HistoryBar};
+use cgaf_trade_domain::{build_bars, Book, SamplePoint};
+use chrono::{TimeZone, Utc};
+use rust_decimal::Decimal;
+use std::str::FromStr;
+use std::time::Duration;
+
+async fn store() -> Store {
+    let database = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let store = Store::new(&DbSettings::new(database.url)).unwrap();
+    store.wait_ready(Duration::from_secs(30)).await.unwrap();
+    store.migrate().await.unwrap();
+    store.add_product("BTC-USD", 5).await.unwrap();
+    store
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+/// A minute boundary: 2026-11-28 12:00:00 UTC.
+const T0: i64 = 1_795_867_200_000;
+
+/// A sample at `ms` with a midpoint and taker sizes that vary with `k`.
+fn sample(k: i64, ms: i64) -> NewSample {
+    let lvl = |p: Decimal, s: &str| Level { price: p, size: d(s), num_orders: 1 };
+    let mid = d("100.25") + Decimal::new((k * 7919) % 301, 2);
+    NewSample {
+        product: "BTC-USD".into(),
+        midpoint: mid,
+        asks: vec![lvl(mid + d("0.5"), "1.5"), lvl(mid + d("1"), "0.3")],
+        bids: vec![lvl(mid - d("0.5"), "2.5"), lvl(mid - d("1"), "0.1")],
+        buys: TradeSummary { price: mid, size: Decimal::new((k * 31) % 17, 1), num_orders: 1 },
+        sells: TradeSummary { price: mid, size: Decimal::new((k * 13) % 11, 2), num_orders: 1 },
+        sampled_at: Utc.timestamp_millis_opt(ms).unwrap(),
+    }
+}
+
+fn f(x: Decimal) -> f64 {
+    x.to_string().parse().unwrap()
+}
+
+/// The sample as the domain's bar builder takes it (exact decimal → correctly rounded f64, as
+/// PostgreSQL converts).
+fn point(s: &NewSample) -> SamplePoint {
+    SamplePoint {
+        time_ms: s.sampled_at.timestamp_millis(),
+        midpoint: f(s.midpoint),
+        buy_size: f(s.buys.size),
+        sell_size: f(s.sells.size),
+        book: Book {
+            bid: f(s.bids[0].price),
+            ask: f(s.asks[0].price),
+            bid_depth: f(s.bids.iter().map(|l| l.size).sum()),
+            ask_depth: f(s.asks.iter().map(|l| l.size).sum()),
+        },
+    }
+}
+
+async fn all_bars(store: &Store, interval_ms: i64) -> Vec<HistoryBar> {
+    store.bars_page("BTC-USD", interval_ms, 0, i64::from(i32::MAX) * 1000, 1_000_000).await.unwrap()
+}
+
+#[tokio::test]
+async fn collected_bars_equal_a_direct_aggregation_and_rollups_equal_their_finer_bars() {
+    let store = store().await;
+    // 130 s of samples every 250 ms (some seconds skipped), across two minute boundaries; the
+    // image window keeps 5 samples, the history keeps every bar.
+    let samples: Vec<NewSample> =
+        (0..520).filter(|k| k % 37 != 3).map(|k| sample(k, T0 - 5_000 + k * 250 + (k % 3))).collect();
+    for s in &samples {
+        store.insert_sample(s, 5, "sim", None).await.unwrap();
+    }
+    assert_eq!(store.count_samples("BTC-USD").await.unwrap(), 5);
+    let points: Vec<SamplePoint> = samples.iter().map(point).collect();
+    let direct = build_bars(&points, 1000, Some(i64::MAX)).unwrap();
+    let stored = all_bars(&store, 1000).await;
+    assert_eq!(stored.len(), direct.len());
+    for (s, b) in stored.iter().zip(&direct) {
+        assert_eq!(s.to_bar(), *b, "1 s bar at {}", b.time_ms);
+    }
+    let per_bar: usize = stored.iter().map(|b| b.sample_count.unwrap() as usize).sum();
+    assert_eq!(per_bar, samples.len());
+
+    // Rollups: 1m from 1s, 5m from 1m, exactly as the domain's rollup (which runs use on the fly).
+    let until = T0 + 10 * 60_000;
+    let written = store.roll_up("BTC-USD", 1000, 60_000, 0, until).await.unwrap();
+    let minutes = all_bars(&store, 60_000).await;
+    assert_eq!(written as usize, minutes.len());
+    assert_eq!(minutes, rollup(&stored, 60_000));
+    assert_eq!(minutes.len(), 4, "closing at T0, T0+1m, T0+2m and the partial T0+3m");
+    store.roll_up("BTC-USD", 60_000, 300_000, 0, until).await.unwrap();
+    assert_eq!(all_bars(&store, 300_000).await, rollup(&minutes, 300_000));
+    // A coarse bar not closed by `until` is not written yet; rolling up again changes nothing.
+    assert_eq!(store.roll_up("BTC-USD", 1000, 60_000, 0, T0 + 60_000).await.unwrap(), 2);
+    assert_eq!(all_bars(&store, 60_000).await, minutes);
+
+    let cov = store.history_coverage(Some("BTC-USD")).await.unwrap();
+    let secs = cov.iter().find(|c| c.interval_ms == 1000).unwrap();
+    assert_eq!(
+        (secs.count as usize, secs.first_ms, secs.last_ms),
+        (stored.len(), stored[0].close_ms, stored.last().unwrap().close_ms)
+    );
+    assert_eq!(secs.missing, (secs.last_ms - secs.first_ms) / 1000 + 1 - secs.count);
+}
+
+#[tokio::test]
+async fn a_late_sample_lands_in_its_bar_without_moving_open_or_close() {
+    let store = store().await;
+    let (a, late, b) = (sample(1, T0 + 100), sample(2, T0 + 50), sample(3, T0 + 900));
+    for s in [&a, &b, &late] {
+        store.insert_sample(s, 5, "sim", None).await.unwrap();
+    }
+    let bars = all_bars(&store, 1000).await;
+    assert_eq!(bars.len(), 1);
+    let bar = bars[0];
+    assert_eq!(bar.close_ms, T0 + 1000);
+    assert_eq!(bar.open, f(late.midpoint), "the earliest sample opens the bar");
+    assert_eq!(bar.close, f(b.midpoint), "the latest sample closes it");
+    assert_eq!(bar.book.unwrap().bid, f(b.bids[0].price));
+    assert_eq!(bar.sample_count, Some(3));
+    let high = [&a, &b, &late].iter().map(|s| f(s.midpoint)).fold(f64::MIN, f64::max);
+    assert_eq!(bar.high, high);
+}
+
+fn imported(close_ms: i64, price: f64) -> HistoryBar {
+    HistoryBar {
+        close_ms,
+        open: price,
+        high: price + 1.0,
+        low: price - 1.0,
+        close: price + 0.5,
+        volume: 2.0,
+        buy_volume: None,
+        sell_volume: None,
+        sample_count: None,
+        book: None,
+    }
+}
+
+#[tokio::test]
+async fn imports_never_overwrite_collected_bars_and_refuse_silent_changes() {
+    let store = store().await;
+    for k in 0..8 {
+        store.insert_sample(&sample(k, T0 + k * 500), 5, "sim", None).await.unwrap();
+    }
+    let collected = all_bars(&store, 1000).await;
+    assert_eq!(collected.len(), 4);
+    // An import over the collected seconds and two more.
+    let file: Vec<HistoryBar> = (1..=6).map(|k| imported(T0 + k * 1000, 50.0 + k as f64)).collect();
+    let r = store.import_bars("BTC-USD", 1000, "csv:a.csv", &file, &[], false).await.unwrap();
+    assert_eq!((r.written, r.kept_collected), (2, 4));
+    let after = all_bars(&store, 1000).await;
+    assert_eq!(&after[..4], &collected[..], "collected bars win");
+    assert_eq!(after[4], file[4]);
+    // The same file again: nothing changes.
+    let r = store.import_bars("BTC-USD", 1000, "csv:a.csv", &file, &[], false).await.unwrap();
+    assert_eq!((r.written, r.unchanged, r.kept_collected), (0, 2, 4));
+    // Other values for imported bars: refused as a whole, unless replace is asked.
+    let other: Vec<HistoryBar> = (5..=7).map(|k| imported(T0 + k * 1000, 70.0 + k as f64)).collect();
+    let e = store.import_bars("BTC-USD", 1000, "csv:b.csv", &other, &[], false).await.unwrap_err();
+    assert!(matches!(e, Error::ImportConflict { count: 2, .. }), "{e}");
+    assert!(e.to_string().contains("2 1s bars of BTC-USD are stored already with other values"), "{e}");
+    assert_eq!(all_bars(&store, 1000).await, after, "nothing was written");
+    let r = store.import_bars("BTC-USD", 1000, "csv:b.csv", &other, &[], true).await.unwrap();
+    assert_eq!(r.written, 3);
+    assert_eq!(all_bars(&store, 1000).await[4..], other[..]);
+}
+
+#[tokio::test]
+async fn an_import_rolls_up_and_lands_in_partitions_it_creates() {
+    let store = store().await;
+    // 3 days of 1-minute bars in 2025, rolled up to 5m and 1h.
+    let start = 1_735_689_600_000; // 2025-01-01
+    let file: Vec<HistoryBar> =
+        (1..=3 * 1440).map(|k| imported(start + k * 60_000, 100.0 + ((k * 37) % 50) as f64)).collect();
+    let r = store.import_bars("ETH-USD", 60_000, "coinbase", &file, &[300_000, 3_600_000], false).await.unwrap();
+    assert_eq!(r.written as usize, file.len());
+    assert_eq!(r.rolled_up as usize, 3 * 288 + 3 * 24);
+    let fives = store.bars_page("ETH-USD", 300_000, 0, i64::MAX / 4, 10_000).await.unwrap();
+    assert_eq!(fives, rollup(&file, 300_000));
+    let hours = store.bars_page("ETH-USD", 3_600_000, 0, i64::MAX / 4, 10_000).await.unwrap();
+    assert_eq!(hours, rollup(&fives, 3_600_000));
+    assert_eq!(store.stored_intervals("ETH-USD").await.unwrap(), vec![60_000, 300_000, 3_600_000]);
+}
+
+#[tokio::test]
+async fn retention_drops_whole_old_partitions_and_nothing_else() {
+    let store = store().await;
+    let day = 86_400_000;
+    let now = T0;
+    // One-second bars on four days, minute bars on the oldest; samples of today.
+    let secs: Vec<HistoryBar> = (0..4).rev().map(|d| imported(now - d * day + 1000, 10.0)).collect();
+    store.import_bars("BTC-USD", 1000, "test", &secs, &[], false).await.unwrap();
+    store.import_bars("BTC-USD", 60_000, "test", &[imported(now - 3 * day + 60_000, 10.0)], &[], false).await.unwrap();
+    store.insert_sample(&sample(1, now + 10), 5, "sim", None).await.unwrap();
+    let dropped = store.drop_history_partitions(HistoryTable::Bars(1000), now - 2 * day).await.unwrap();
+    // Only the day that ended before the cut: the partition holding the cut itself stays.
+    assert_eq!(dropped, vec!["bars_1s_20261125".to_string()]);
+    let left: Vec<i64> = all_bars(&store, 1000).await.iter().map(|b| b.close_ms).collect();
+    assert_eq!(left, vec![now - 2 * day + 1000, now - day + 1000, now + 1000], "only the dropped day's bars are gone");
+    assert_eq!(all_bars(&store, 60_000).await.len(), 1, "other intervals keep theirs");
+    assert_eq!(store.count_samples("BTC-USD").await.unwrap(), 1, "the image window is untouched");
+    // Dropped partitions are created again when data for them arrives.
+    store.import_bars("BTC-USD", 1000, "test", &secs[..1], &[], false).await.unwrap();
+    assert_eq!(all_bars(&store, 1000).await.len(), 4);
+}
+
+#[tokio::test]
+async fn the_sample_archive_keeps_every_sample_the_window_trims() {
+    let store = store().await.with_sample_archive(true);
+    for k in 0..12 {
+        store.insert_sample(&sample(k, T0 + k * 250), 5, "sim", None).await.unwrap();
+    }
+    assert_eq!(store.count_samples("BTC-USD").await.unwrap(), 5);
+    let c = store.client().await.unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM crypto_gaf.sample_archive", &[]).await.unwrap().get(0);
+    assert_eq!(n, 12);
+}

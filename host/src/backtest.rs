@@ -7,8 +7,7 @@ use crate::strategy_target::{http, name_value, offline_plugin, read_bars, risk, 
 use anyhow::{bail, Context, Result};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{
-    drive, parse_interval, periods_per_year, DecisionCsv, DriveOptions, Portfolio, RunMode, RunRequest, RunSettings,
-    Series,
+    drive, parse_interval, DecisionCsv, DriveOptions, Portfolio, RunMode, RunRequest, RunSettings, Series,
 };
 use cgaf_trade::PluginStrategy;
 use serde_json::{json, Map, Value};
@@ -31,6 +30,8 @@ pub async fn run(g: &GlobalArgs, args: &BacktestArgs) -> Result<()> {
         slippage_bps: t.slippage_bps,
         starting_cash: t.cash,
         risk: risk(t),
+        allow_gaps: t.allow_gaps,
+        periods_per_year: t.periods_per_year,
     };
     let settings = req.settings()?;
     if let Some(file) = &t.bars {
@@ -62,6 +63,9 @@ pub async fn run(g: &GlobalArgs, args: &BacktestArgs) -> Result<()> {
         "status": run["status"],
         "status_reason": run["status_reason"],
         "bars": run["bars_done"],
+        "bars_expected": run["bars_expected"],
+        "bars_found": run["bars_found"],
+        "gaps": run["gaps"],
         "metrics": run["metrics"],
         "decision_log_sha256": run["decision_log_sha256"],
         "decisions": format!("{base}/api/runs/{id}/decisions"),
@@ -130,7 +134,7 @@ fn offline_backtest(
         w.finish()?.flush()?;
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let metrics = series.metrics(periods_per_year(interval))?;
+    let metrics = series.metrics(settings.periods_per_year(interval))?;
     let out = json!({
         "strategy": format!("{}@{}", plugin.info.name, plugin.info.version),
         "params": params,

@@ -126,6 +126,13 @@ pub struct StrategyTarget {
     /// Flatten and stop when equity falls this fraction below its peak (e.g. 0.2).
     #[arg(long, env = "CGAF_MAX_DRAWDOWN")]
     pub max_drawdown: Option<f64>,
+    /// Run even when the market history covers the range only in part (the gaps are recorded
+    /// with the run); without it such a run is refused, naming what is covered.
+    #[arg(long, env = "CGAF_ALLOW_GAPS", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub allow_gaps: bool,
+    /// Periods per year for annualised metrics (default: follows the bar interval).
+    #[arg(long, env = "CGAF_PERIODS_PER_YEAR")]
+    pub periods_per_year: Option<f64>,
     /// Run offline on this CSV of bars (`time_ms,open,high,low,close,volume[,buy_volume,sell_volume]`)
     /// instead of on the service.
     #[arg(long, env = "CGAF_BARS", value_name = "FILE")]

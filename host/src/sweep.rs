@@ -33,6 +33,8 @@ fn sweep_request(args: &SweepArgs) -> Result<SweepRequest> {
         slippage_bps: t.slippage_bps,
         starting_cash: t.cash,
         risk: risk(t),
+        allow_gaps: t.allow_gaps,
+        periods_per_year: t.periods_per_year,
     })
 }
 

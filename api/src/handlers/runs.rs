@@ -25,6 +25,7 @@ pub(crate) fn trade_error(e: impl Into<cgaf_trade::Error>) -> ApiError {
     use cgaf_trade::Error as E;
     match e.into() {
         E::Invalid(m) => ApiError::bad_request("invalid_request", m),
+        E::NotCovered(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "range_not_covered", m),
         E::Settings(s) => ApiError::bad_request("invalid_settings", s.to_string()),
         E::Plugin(p) => ApiError::new(StatusCode::BAD_GATEWAY, p.code(), format!("strategy: {p}")),
         E::Store(s) => s.into(),
@@ -46,7 +47,7 @@ async fn run_or_404(state: &ApiState, id: i64) -> Result<Run, ApiError> {
     post,
     path = "/api/runs",
     tag = "runs",
-    summary = "Start a strategy run: a backtest over stored samples or a paper run following live samples",
+    summary = "Start a strategy run: a backtest over the market history or a paper run following live bars",
     security(("bearer" = [])),
     request_body = RunRequestSchema,
     responses(

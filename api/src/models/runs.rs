@@ -50,6 +50,12 @@ pub struct Run {
     pub bars_total: Option<i64>,
     /// Close time of the last processed bar.
     pub last_bar_ms: Option<i64>,
+    /// Bars the run's range should hold (every bar lying wholly inside it).
+    pub bars_expected: Option<i64>,
+    /// Bars the market history held in the range.
+    pub bars_found: Option<i64>,
+    /// Missing stretches: `{"count": n, "listed": [{"from_ms", "to_ms", "bars"}, ...]}`.
+    pub gaps: Option<Value>,
     /// The portfolio after the last bar (cash, position, pending order...).
     pub portfolio: Option<Value>,
     /// The strategy's state after the last bar.
@@ -84,6 +90,9 @@ impl From<cgaf_store::RunRow> for Run {
             bars_done: r.bars_done,
             bars_total: r.bars_total,
             last_bar_ms: r.last_bar_ms,
+            bars_expected: r.bars_expected,
+            bars_found: r.bars_found,
+            gaps: r.gaps,
             portfolio: r.portfolio,
             strategy_state: r.strategy_state,
             metrics: r.metrics,

@@ -5,7 +5,7 @@
 //! its successor also writes. Modes and statuses are the domain's enums, stored as their names.
 
 use crate::{Error, Result, Store};
-use cgaf_trade_domain::{RunMode, RunStatus};
+use cgaf_trade_domain::{Coverage, RunMode, RunStatus};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
@@ -62,6 +62,12 @@ pub struct RunRow {
     pub bars_total: Option<i64>,
     /// Close time of the last processed bar.
     pub last_bar_ms: Option<i64>,
+    /// Bars the run's range should hold (backtests: every bar lying wholly inside it).
+    pub bars_expected: Option<i64>,
+    /// Bars the history held in the range.
+    pub bars_found: Option<i64>,
+    /// The missing stretches: `{"count": n, "listed": [{"from_ms", "to_ms", "bars"}, ...]}`.
+    pub gaps: Option<Value>,
     /// The portfolio after the last bar (cash, position, pending order...).
     pub portfolio: Option<Value>,
     /// The strategy's state after the last bar.
@@ -74,7 +80,7 @@ pub struct RunRow {
 
 const RUN_COLUMNS: &str = "run_id, strategy, strategy_version, params, product, mode, from_ms, to_ms, bar_interval_ms,
   settings, status, status_reason, stop_requested, created_at, started_at, finished_at, holder, bars_done, bars_total,
-  last_bar_ms, portfolio, strategy_state, metrics, decision_log_sha256";
+  last_bar_ms, bars_expected, bars_found, gaps, portfolio, strategy_state, metrics, decision_log_sha256";
 
 /// A stored name (`mode`, `status`) as its enum.
 pub(crate) fn parse_name<T: std::str::FromStr>(r: &tokio_postgres::Row, column: &'static str) -> Result<T>
@@ -109,6 +115,9 @@ fn run_row(r: &tokio_postgres::Row) -> Result<RunRow> {
         bars_done: r.get("bars_done"),
         bars_total: r.get("bars_total"),
         last_bar_ms: r.get("last_bar_ms"),
+        bars_expected: r.get("bars_expected"),
+        bars_found: r.get("bars_found"),
+        gaps: r.get("gaps"),
         portfolio: r.get("portfolio"),
         strategy_state: r.get("strategy_state"),
         metrics: r.get("metrics"),
@@ -192,6 +201,20 @@ impl Store {
             .execute(
                 "UPDATE crypto_gaf.runs SET bars_total = $3 WHERE run_id = $1 AND holder = $2",
                 &[&run_id, &holder, &bars_total],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// Records what the run's range held: bars expected and found, and the gaps.
+    pub async fn set_run_coverage(&self, run_id: i64, holder: &str, coverage: &Coverage) -> Result<()> {
+        let gaps = serde_json::json!({ "count": coverage.gap_count, "listed": coverage.gaps });
+        self.client()
+            .await?
+            .execute(
+                "UPDATE crypto_gaf.runs SET bars_expected = $3, bars_found = $4, gaps = $5
+                 WHERE run_id = $1 AND holder = $2",
+                &[&run_id, &holder, &coverage.bars_expected, &coverage.bars_found, &gaps],
             )
             .await?;
         Ok(())

@@ -1,7 +1,8 @@
-//! Executing a backtest run: its bars from the stored samples, the strategy over them in chunks
-//! (each chunk's rows and progress in one transaction), then its metrics and the log's hash.
+//! Executing a backtest run: its bars read from the history store page by page, the strategy over
+//! them in chunks (each chunk's rows and progress in one transaction), then what the range held
+//! (bars expected, found, gaps), its metrics and the log's hash.
 
-use crate::bars::stored_bars;
+use crate::bars::{range_coverage, BarReader};
 use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::Error;
 use cgaf_runtime::PluginHost;
@@ -46,34 +47,41 @@ async fn backtest_inner(
 ) -> Result<(), Error> {
     let settings = run_settings(run)?;
     store.reset_run_log(run.run_id, worker).await?;
-    let now = now_ms();
-    let to = run.spec.to_ms.unwrap_or(now);
     // A bar still open in real time is not closed yet, even when `to` lies beyond it.
-    let bars = stored_bars(store, &run.spec.product, run.spec.from_ms, Some(to), run.spec.bar_interval_ms, to.min(now))
-        .await?;
-    store.set_run_total(run.run_id, worker, bars.len() as i64).await?;
+    let to = run.spec.to_ms.unwrap_or(i64::MAX).min(now_ms());
+    let (product, interval) = (&run.spec.product, run.spec.bar_interval_ms);
+    let expected = range_coverage(store, product, interval, run.spec.from_ms, to).await?;
+    store.set_run_total(run.run_id, worker, expected.bars_found).await?;
+    let mut reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
     let mut fresh = run.clone();
     fresh.strategy_state = None;
     let mut strategy = strategy_for(store, host, &fresh).await?;
     let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
-    tracing::info!(run = run.run_id, bars = bars.len(), "backtest started");
-    for chunk in bars.chunks(BACKTEST_CHUNK) {
-        if shutdown.load(Ordering::Relaxed) {
-            return Err(Error::ShuttingDown);
-        }
-        if store.stop_requested(run.run_id).await? {
-            stopped_on_request = true;
-            break;
-        }
-        let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
-        store.append_decisions(run.run_id, worker, &rows, &progress).await?;
-        if portfolio.stopped() {
-            break;
+    tracing::info!(run = run.run_id, bars = expected.bars_found, source = ?reader.source(), "backtest started");
+    'pages: while let Some(page) = reader.next_page().await? {
+        for chunk in page.chunks(BACKTEST_CHUNK) {
+            if shutdown.load(Ordering::Relaxed) {
+                return Err(Error::ShuttingDown);
+            }
+            if store.stop_requested(run.run_id).await? {
+                stopped_on_request = true;
+                break 'pages;
+            }
+            let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+            store.append_decisions(run.run_id, worker, &rows, &progress).await?;
+            if portfolio.stopped() {
+                break 'pages;
+            }
         }
     }
-    let metrics = metrics_json(&series, run.spec.bar_interval_ms)?;
+    if !stopped_on_request && !portfolio.stopped() {
+        store.set_run_coverage(run.run_id, worker, &reader.coverage()).await?;
+    } else {
+        store.set_run_coverage(run.run_id, worker, &expected).await?;
+    }
+    let metrics = metrics_json(&series, &settings, run.spec.bar_interval_ms)?;
     let (status, reason) = if stopped_on_request {
         (RunStatus::Stopped, Some("stopped on request".to_string()))
     } else if let Some(why) = &portfolio.halt {

@@ -1,8 +1,15 @@
-//! Bars of a product from its stored samples.
+//! Bars of a run from the market-history store: read page by page (memory stays bounded), rolled
+//! up on the fly when the run's interval is a multiple of a stored one, with the coverage of the
+//! range (bars expected, found, gaps) counted as they are read. Sub-second intervals are built
+//! from the raw-sample archive (or, without one, the image window's samples).
 
 use crate::Error;
 use cgaf_store::{SamplePointRow, Store};
+use cgaf_trade_domain::history::{interval_label, Coverage, Rollup};
 use cgaf_trade_domain::{build_bars, Bar, Book, SamplePoint};
+
+/// Stored bars read per query.
+pub const PAGE_BARS: i64 = 50_000;
 
 /// A stored sample as bars need it.
 pub fn sample_point(s: &SamplePointRow) -> SamplePoint {
@@ -15,16 +22,198 @@ pub fn sample_point(s: &SamplePointRow) -> SamplePoint {
     }
 }
 
-/// Bars of `product` from the stored samples in `[from, to)`, only bars closed by `now_ms`.
-pub async fn stored_bars(
+/// Where the bars of an interval come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BarSource {
+    /// Stored bars of this interval (the run's own, or a finer one dividing it, rolled up).
+    Stored(i64),
+    /// Raw samples (sub-second intervals): the sample archive, else the image window.
+    Samples,
+}
+
+/// The source of `product`'s bars of `interval_ms`: the coarsest stored interval that divides it
+/// (fewest rows read; stored coarser bars are rollups of the finer ones, so the bars are the
+/// same), or raw samples below one second.
+pub async fn choose_source(store: &Store, product: &str, interval_ms: i64) -> Result<BarSource, Error> {
+    let stored = store.stored_intervals(product).await?;
+    match stored.iter().copied().filter(|s| interval_ms % s == 0).max() {
+        Some(s) => Ok(BarSource::Stored(s)),
+        None if interval_ms < 1000 => Ok(BarSource::Samples),
+        None => Ok(BarSource::Stored(interval_ms)),
+    }
+}
+
+/// The closes `(after, until]` of the bars lying wholly inside `[from_ms, to_ms)`.
+fn close_bounds(interval_ms: i64, from_ms: Option<i64>, to_ms: i64) -> (i64, i64) {
+    let after =
+        from_ms.map_or(0, |f| (f.div_euclid(interval_ms) + i64::from(f.rem_euclid(interval_ms) != 0)) * interval_ms);
+    (after, to_ms.div_euclid(interval_ms) * interval_ms)
+}
+
+/// Reads the bars of a range page by page.
+#[derive(Debug)]
+pub struct BarReader {
+    store: Store,
+    product: String,
+    interval_ms: i64,
+    source: BarSource,
+    cursor: i64,
+    until: i64,
+    from_ms: Option<i64>,
+    rollup: Option<Rollup>,
+    coverage: Coverage,
+    done: bool,
+}
+
+impl BarReader {
+    /// A reader of `product`'s bars of `interval_ms` lying wholly inside `[from_ms, to_ms)`
+    /// (from the first stored bar when `from_ms` is `None`).
+    pub async fn open(
+        store: &Store,
+        product: &str,
+        interval_ms: i64,
+        from_ms: Option<i64>,
+        to_ms: i64,
+    ) -> Result<BarReader, Error> {
+        if interval_ms <= 0 {
+            return Err(Error::Invalid(format!("bar interval must be positive (got {interval_ms} ms)")));
+        }
+        let source = choose_source(store, product, interval_ms).await?;
+        let (after, until) = close_bounds(interval_ms, from_ms, to_ms);
+        let rollup = match source {
+            BarSource::Stored(s) if s != interval_ms => Some(Rollup::new(interval_ms)),
+            _ => None,
+        };
+        Ok(BarReader {
+            store: store.clone(),
+            product: product.to_string(),
+            interval_ms,
+            source,
+            cursor: after,
+            until,
+            from_ms,
+            rollup,
+            coverage: Coverage::new(interval_ms, from_ms, Some(to_ms)),
+            done: false,
+        })
+    }
+
+    /// Where the bars come from.
+    pub fn source(&self) -> BarSource {
+        self.source
+    }
+
+    /// The next page of bars, oldest first; `None` once the range is read.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<Bar>>, Error> {
+        if self.done {
+            return Ok(None);
+        }
+        let bars = match self.source {
+            BarSource::Samples => {
+                self.done = true;
+                let points: Vec<SamplePoint> = self
+                    .store
+                    .sample_points(&self.product, self.from_ms, Some(self.until))
+                    .await?
+                    .iter()
+                    .map(sample_point)
+                    .collect();
+                build_bars(&points, self.interval_ms, Some(self.until)).map_err(cgaf_trade_domain::Error::from)?
+            }
+            BarSource::Stored(s) => {
+                let page = self.store.bars_page(&self.product, s, self.cursor, self.until, PAGE_BARS).await?;
+                if (page.len() as i64) < PAGE_BARS {
+                    self.done = true;
+                }
+                if let Some(last) = page.last() {
+                    self.cursor = last.close_ms;
+                }
+                match &mut self.rollup {
+                    None => page.iter().map(|b| b.to_bar()).collect(),
+                    Some(r) => {
+                        let mut out: Vec<Bar> = page.iter().filter_map(|b| r.push(b)).map(|b| b.to_bar()).collect();
+                        if self.done {
+                            out.extend(
+                                std::mem::replace(r, Rollup::new(self.interval_ms)).finish().map(|b| b.to_bar()),
+                            );
+                        }
+                        out
+                    }
+                }
+            }
+        };
+        for b in &bars {
+            self.coverage.push(b.time_ms);
+        }
+        if bars.is_empty() && self.done {
+            return Ok(None);
+        }
+        Ok(Some(bars))
+    }
+
+    /// Reads every remaining bar (for sweeps, which need the whole series).
+    pub async fn read_all(&mut self) -> Result<Vec<Bar>, Error> {
+        let mut all = Vec::new();
+        while let Some(page) = self.next_page().await? {
+            all.extend(page);
+        }
+        Ok(all)
+    }
+
+    /// The coverage of what was read (call once every page is read).
+    pub fn coverage(&self) -> Coverage {
+        self.coverage.clone().finish()
+    }
+}
+
+/// The coverage of `product`'s bars of `interval_ms` in `[from_ms, to_ms)` without reading them
+/// when the interval is stored itself (a count on the primary key), else by reading the finer
+/// bars. Gaps are listed only in the second case.
+pub async fn range_coverage(
     store: &Store,
     product: &str,
-    from_ms: Option<i64>,
-    to_ms: Option<i64>,
     interval_ms: i64,
-    now_ms: i64,
-) -> Result<Vec<Bar>, Error> {
-    let points: Vec<SamplePoint> =
-        store.sample_points(product, from_ms, to_ms).await?.iter().map(sample_point).collect();
-    Ok(build_bars(&points, interval_ms, Some(now_ms)).map_err(cgaf_trade_domain::Error::from)?)
+    from_ms: Option<i64>,
+    to_ms: i64,
+) -> Result<Coverage, Error> {
+    let mut reader = BarReader::open(store, product, interval_ms, from_ms, to_ms).await?;
+    if reader.source == BarSource::Stored(interval_ms) {
+        let (after, until) = close_bounds(interval_ms, from_ms, to_ms);
+        let (count, first, last) = store.count_bars(product, interval_ms, after, until).await?;
+        return Ok(Coverage::counted(interval_ms, from_ms, Some(to_ms), count, first, last));
+    }
+    while reader.next_page().await?.is_some() {}
+    Ok(reader.coverage())
+}
+
+/// A message naming what `product`'s history of `interval_ms` covers, for refusals.
+pub async fn covered_range_text(store: &Store, product: &str, interval_ms: i64) -> Result<String, Error> {
+    let ranges = store.history_coverage(Some(product)).await?;
+    let label = interval_label(interval_ms);
+    let usable: Vec<String> = ranges
+        .iter()
+        .filter(|r| interval_ms % r.interval_ms == 0)
+        .map(|r| {
+            format!(
+                "{} bars from {} to {} ({} bars, {} missing)",
+                interval_label(r.interval_ms),
+                rfc3339(r.first_ms - r.interval_ms),
+                rfc3339(r.last_ms),
+                r.count,
+                r.missing
+            )
+        })
+        .collect();
+    Ok(if usable.is_empty() {
+        format!("{product} has no history at {label} or any interval dividing it (import a CSV or run `cgaf history download`)")
+    } else {
+        format!("{product}'s history usable for {label} bars: {}", usable.join("; "))
+    })
+}
+
+/// `ms` as RFC 3339 UTC.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| ms.to_string())
 }

@@ -17,6 +17,9 @@ pub enum Error {
     /// A request is invalid (names what and why).
     #[error("{0}")]
     Invalid(String),
+    /// The history does not cover the range asked for (names what it covers).
+    #[error("{0}")]
+    NotCovered(String),
     /// The run was stopped on request.
     #[error("stopped on request")]
     Stopped,

@@ -1,8 +1,8 @@
-//! Paper runs: advance by every new closed bar on each tick and keep their portfolio and
+//! Paper runs: advance by every new closed bar of the history store on each tick and keep their portfolio and
 //! strategy state in the database, so a restarted (or another) worker resumes them where they
 //! were.
 
-use crate::bars::stored_bars;
+use crate::bars::BarReader;
 use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::strategy::PluginStrategy;
 use crate::Error;
@@ -76,12 +76,13 @@ impl PaperRun {
         let from = self.last_bar_ms.or(self.run.spec.from_ms);
         let now = now_ms() - PAPER_GRACE_MS;
         // Only samples taken before `now` count, so a sample committed late still lands in its bar.
-        let mut bars: Vec<Bar> =
-            stored_bars(store, &self.run.spec.product, from, Some(now), self.run.spec.bar_interval_ms, now)
-                .await?
-                .into_iter()
-                .filter(|b| self.last_bar_ms.is_none_or(|l| b.time_ms > l))
-                .collect();
+        let mut reader =
+            BarReader::open(store, &self.run.spec.product, self.run.spec.bar_interval_ms, from, now).await?;
+        let mut bars: Vec<Bar> = Vec::new();
+        while bars.len() < PAPER_SLICE {
+            let Some(page) = reader.next_page().await? else { break };
+            bars.extend(page.into_iter().filter(|b| self.last_bar_ms.is_none_or(|l| b.time_ms > l)));
+        }
         // Catching up after downtime goes in slices, so the claim is renewed in between.
         bars.truncate(PAPER_SLICE);
         if bars.is_empty() {
@@ -113,7 +114,7 @@ impl PaperRun {
     }
 
     fn metrics(&self) -> Result<Value, Error> {
-        metrics_json(&self.series, self.run.spec.bar_interval_ms)
+        metrics_json(&self.series, &self.settings, self.run.spec.bar_interval_ms)
     }
 
     async fn end(&mut self, store: &Store, worker: &str, status: RunStatus, reason: Option<&str>) -> Result<(), Error> {

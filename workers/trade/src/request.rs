@@ -1,13 +1,16 @@
 //! Run and sweep requests checked against the database and the plugin before they are stored:
-//! the product exists, the strategy version exists and is a strategy, the plugin accepts the
-//! parameters, and paper runs cannot start while the kill switch is engaged.
+//! the history covers the range (or gaps are allowed), the strategy version exists and is a
+//! strategy, the plugin accepts the parameters, and paper runs cannot start while the kill switch
+//! is engaged (or for a product nobody collects).
 
+use crate::bars::{covered_range_text, range_coverage, rfc3339};
 use crate::strategy::load_strategy;
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost};
 use cgaf_store::{RunSpec, Store};
+use cgaf_trade_domain::history::interval_label;
 use cgaf_trade_domain::request::{params_of, split_strategy};
-use cgaf_trade_domain::{RunMode, RunRequest, SweepRequest, SweepSpec};
+use cgaf_trade_domain::{RunMode, RunRequest, RunSettings, SweepRequest, SweepSpec};
 use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
@@ -19,6 +22,48 @@ pub async fn check_product(store: &Store, product: &str) -> Result<(), Error> {
     } else {
         Err(Error::Invalid(format!("unknown product {product:?}")))
     }
+}
+
+/// Resolves a backtest range against the history: without `to`, up to the newest bar there is
+/// (never past now); refuses a range with no bars at all, and one with gaps unless
+/// `settings.allow_gaps` — both naming what the history covers. Returns `(from, to)`.
+pub async fn resolve_range(
+    store: &Store,
+    product: &str,
+    interval_ms: i64,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+    settings: &RunSettings,
+    now_ms: i64,
+) -> Result<(Option<i64>, i64), Error> {
+    let label = interval_label(interval_ms);
+    let asked = |to: i64| format!("{}..{}", from_ms.map_or("the first bar".to_string(), rfc3339), rfc3339(to));
+    let mut to = to_ms.unwrap_or(now_ms).min(now_ms);
+    let mut coverage = range_coverage(store, product, interval_ms, from_ms, to).await?;
+    if coverage.bars_found == 0 {
+        return Err(Error::NotCovered(format!(
+            "no {label} bars of {product} in {}; {}",
+            asked(to),
+            covered_range_text(store, product, interval_ms).await?
+        )));
+    }
+    if to_ms.is_none() {
+        if let Some(last) = coverage.last_ms {
+            to = last;
+            coverage = range_coverage(store, product, interval_ms, from_ms, to).await?;
+        }
+    }
+    if !coverage.complete() && !settings.allow_gaps {
+        return Err(Error::NotCovered(format!(
+            "the history holds {} of the {} {label} bars of {product} in {} ({} missing); {}; pass \"allow_gaps\": true (--allow-gaps) to run over the bars that exist",
+            coverage.bars_found,
+            coverage.bars_expected,
+            asked(to),
+            coverage.bars_expected - coverage.bars_found,
+            covered_range_text(store, product, interval_ms).await?
+        )));
+    }
+    Ok((from_ms, to))
 }
 
 /// A run request checked into the run to store.
@@ -34,7 +79,25 @@ impl PrepareRun for RunRequest {
         if self.mode == RunMode::Paper && store.kill_switch().await?.engaged {
             return Err(Error::Invalid("the kill switch is engaged: paper runs cannot start".into()));
         }
-        check_product(store, &self.product).await?;
+        let (from_ms, to_ms) = match self.mode {
+            RunMode::Paper => {
+                check_product(store, &self.product).await?;
+                (plan.from_ms, plan.to_ms)
+            }
+            RunMode::Backtest => {
+                let (from, to) = resolve_range(
+                    store,
+                    &self.product,
+                    plan.bar_interval_ms,
+                    plan.from_ms,
+                    plan.to_ms,
+                    &plan.settings,
+                    now_ms,
+                )
+                .await?;
+                (from, Some(to))
+            }
+        };
         let (name, version) = split_strategy(&self.strategy);
         let plugin = load_strategy(store, host, name, version).await?;
         let params = Value::Object(plan.params);
@@ -50,8 +113,8 @@ impl PrepareRun for RunRequest {
             params,
             product: self.product.clone(),
             mode: self.mode,
-            from_ms: plan.from_ms,
-            to_ms: plan.to_ms,
+            from_ms,
+            to_ms,
             bar_interval_ms: plan.bar_interval_ms,
             settings: serde_json::to_value(plan.settings).map_err(|e| Error::Invalid(e.to_string()))?,
         })
@@ -60,15 +123,20 @@ impl PrepareRun for RunRequest {
 
 /// A sweep request checked against the database.
 pub trait CheckSweep {
-    /// Checks the request against the database too: the product exists, the strategy version
-    /// exists and is a strategy. Returns the spec and the plugin.
+    /// Checks the request against the database too: the history covers the range (the spec's
+    /// `to` is resolved as a backtest's), the strategy version exists and is a strategy. Returns
+    /// the spec and the plugin.
     fn check(&self, store: &Store, host: &PluginHost) -> impl Future<Output = Result<(SweepSpec, Arc<Plugin>), Error>>;
 }
 
 impl CheckSweep for SweepRequest {
     async fn check(&self, store: &Store, host: &PluginHost) -> Result<(SweepSpec, Arc<Plugin>), Error> {
-        let spec = self.spec()?;
-        check_product(store, &self.product).await?;
+        let mut spec = self.spec()?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let (_, to) =
+            resolve_range(store, &self.product, spec.interval_ms, spec.from_ms, spec.to_ms, &spec.settings, now)
+                .await?;
+        spec.to_ms = Some(to);
         let (name, version) = split_strategy(&self.strategy);
         let plugin = load_strategy(store, host, name, version).await?;
         Ok((spec, plugin))

@@ -75,9 +75,9 @@ pub fn step_bars(
     Ok((rows, progress))
 }
 
-/// A series' metrics as stored JSON.
-pub fn metrics_json(series: &Series, bar_interval_ms: i64) -> Result<Value, Error> {
-    let m = series.metrics(cgaf_trade_domain::periods_per_year(bar_interval_ms))?;
+/// A series' metrics as stored JSON (annualised per the run's periods per year).
+pub fn metrics_json(series: &Series, settings: &RunSettings, bar_interval_ms: i64) -> Result<Value, Error> {
+    let m = series.metrics(settings.periods_per_year(bar_interval_ms))?;
     serde_json::to_value(m).map_err(|e| Error::Invalid(e.to_string()))
 }
 

@@ -1,7 +1,7 @@
 //! The sweep job: a claimed sweep's bars and plugin, the domain's [`run_sweep`] on a rayon pool
 //! with progress in the database, and its result and heatmap stored (or why it failed).
 
-use crate::bars::stored_bars;
+use crate::bars::BarReader;
 use crate::request::CheckSweep;
 use crate::runs::now_ms;
 use crate::strategy::PluginStrategy;
@@ -56,9 +56,10 @@ async fn sweep_inner(
     let req: SweepRequest =
         serde_json::from_value(sweep.request.clone()).map_err(|e| Error::Invalid(format!("sweep request: {e}")))?;
     let (spec, plugin) = req.check(store, host).await?;
-    let now = now_ms();
-    let to = spec.to_ms.unwrap_or(now);
-    let bars = stored_bars(store, &req.product, spec.from_ms, Some(to), spec.interval_ms, to.min(now)).await?;
+    let to = spec.to_ms.unwrap_or(i64::MAX).min(now_ms());
+    let mut reader = BarReader::open(store, &req.product, spec.interval_ms, spec.from_ms, to).await?;
+    let bars = reader.read_all().await?;
+    let coverage = reader.coverage();
     let total = spec.points().len() * (spec.splits + 1);
     store.sweep_progress(sweep.sweep_id, worker, 0, total as i64).await?;
     let done = Arc::new(AtomicUsize::new(0));
@@ -98,5 +99,6 @@ async fn sweep_inner(
     let png = result.heatmap_png();
     let mut value = serde_json::to_value(&result).map_err(|e| Error::Invalid(e.to_string()))?;
     value["strategy"] = json!(format!("{}@{}", plugin.info.name, plugin.info.version));
+    value["coverage"] = serde_json::to_value(&coverage).map_err(|e| Error::Invalid(e.to_string()))?;
     Ok((value, png))
 }

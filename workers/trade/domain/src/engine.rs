@@ -39,7 +39,7 @@ impl Default for RiskLimits {
     }
 }
 
-/// Costs, cash and limits of a run.
+/// Costs, cash and limits of a run, and how its range and metrics are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
     /// Starting cash (quote currency).
@@ -50,11 +50,24 @@ pub struct RunSettings {
     pub slippage_bps: f64,
     /// Risk limits.
     pub risk: RiskLimits,
+    /// Periods per year for annualised metrics; `None` follows the bar interval.
+    #[serde(default)]
+    pub periods_per_year: Option<f64>,
+    /// Run over a range the history covers only in part (the gaps are recorded with the run).
+    #[serde(default)]
+    pub allow_gaps: bool,
 }
 
 impl Default for RunSettings {
     fn default() -> Self {
-        RunSettings { starting_cash: 10_000.0, fee_bps: 0.0, slippage_bps: 0.0, risk: RiskLimits::default() }
+        RunSettings {
+            starting_cash: 10_000.0,
+            fee_bps: 0.0,
+            slippage_bps: 0.0,
+            risk: RiskLimits::default(),
+            periods_per_year: None,
+            allow_gaps: false,
+        }
     }
 }
 
@@ -89,7 +102,17 @@ impl RunSettings {
                 return bad("max_drawdown", format!("must be in (0, 1] (got {d})"));
             }
         }
+        if let Some(p) = self.periods_per_year {
+            if !(p.is_finite() && p > 0.0) {
+                return bad("periods_per_year", format!("must be a positive number (got {p})"));
+            }
+        }
         Ok(())
+    }
+
+    /// Periods per year of bars of `interval_ms` for this run: the override, else the interval's.
+    pub fn periods_per_year(&self, interval_ms: i64) -> f64 {
+        self.periods_per_year.unwrap_or_else(|| crate::backtest::periods_per_year(interval_ms))
     }
 }
 

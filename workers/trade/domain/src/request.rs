@@ -84,6 +84,13 @@ pub struct RunRequest {
     /// Risk limits (default: no limits).
     #[serde(default)]
     pub risk: RiskArgs,
+    /// Run even when the history covers the range only in part (default false: such a run is
+    /// refused, naming what is covered).
+    #[serde(default)]
+    pub allow_gaps: bool,
+    /// Periods per year for annualised metrics (default: follows the bar interval).
+    #[serde(default)]
+    pub periods_per_year: Option<f64>,
 }
 
 /// The `risk` object of a run request.
@@ -143,7 +150,7 @@ pub struct RunPlan {
     pub bar_interval_ms: i64,
     /// Range start (inclusive); a paper run's first bar boundary.
     pub from_ms: Option<i64>,
-    /// Backtest range end (exclusive).
+    /// Backtest range end (exclusive); `None` = up to the newest stored bar.
     pub to_ms: Option<i64>,
     /// Parameters as name → Python-literal text.
     pub params: Map<String, Value>,
@@ -160,6 +167,8 @@ impl RunRequest {
                 max_position: self.risk.max_position.unwrap_or(1.0),
                 max_drawdown: self.risk.max_drawdown,
             },
+            periods_per_year: self.periods_per_year,
+            allow_gaps: self.allow_gaps,
         };
         s.validate()?;
         Ok(s)
@@ -174,11 +183,13 @@ impl RunRequest {
         let (from_ms, to_ms) = match self.mode {
             RunMode::Backtest => {
                 let from = self.from.as_ref().map(|t| t.millis("from")).transpose()?;
-                let to = self.to.as_ref().map(|t| t.millis("to")).transpose()?.unwrap_or(now_ms);
-                if from.is_some_and(|f| f >= to) {
+                // Without `to`, the run goes to the newest stored bar (resolved against the
+                // history when the run is prepared).
+                let to = self.to.as_ref().map(|t| t.millis("to")).transpose()?;
+                if from.is_some_and(|f| f >= to.unwrap_or(now_ms)) {
                     return Err(Error::Invalid("from must be before to".into()));
                 }
-                (from, Some(to))
+                (from, to)
             }
             RunMode::Paper => {
                 if self.from.is_some() || self.to.is_some() {

@@ -69,6 +69,29 @@ impl Coverage {
         }
     }
 
+    /// A coverage from a count alone (the store counted the bars of the range): bars expected and
+    /// found, and — when some are missing — a gap count of at least one, without the list.
+    pub fn counted(
+        interval_ms: i64,
+        from_ms: Option<i64>,
+        to_ms: Option<i64>,
+        found: i64,
+        first_ms: Option<i64>,
+        last_ms: Option<i64>,
+    ) -> Coverage {
+        let mut c = Coverage::new(interval_ms, from_ms, to_ms);
+        let (start, end) = (c.start.or(first_ms), c.end.or(last_ms));
+        c.bars_found = found;
+        c.first_ms = first_ms;
+        c.last_ms = last_ms;
+        c.bars_expected = match (start, end) {
+            (Some(s), Some(e)) if e >= s => (e - s) / c.interval_ms + 1,
+            _ => 0,
+        };
+        c.gap_count = i64::from(found < c.bars_expected);
+        c
+    }
+
     fn gap(&mut self, from_ms: i64, to_ms: i64) {
         if to_ms < from_ms {
             return;
@@ -155,6 +178,15 @@ mod tests {
             ]
         );
         assert!(!c.complete());
+    }
+
+    #[test]
+    fn a_counted_coverage_knows_what_is_missing() {
+        let c = Coverage::counted(10, Some(0), Some(100), 7, Some(10), Some(100));
+        assert_eq!((c.bars_expected, c.bars_found, c.gap_count), (10, 7, 1));
+        assert!(!c.complete());
+        let c = Coverage::counted(10, None, Some(100), 10, Some(10), Some(100));
+        assert!(c.complete());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use super::grid::{GridAxis, SweepSpec};
 use super::result::{summarize, Cell, SweepResult};
-use crate::backtest::{backtest_series, periods_per_year};
+use crate::backtest::backtest_series;
 use crate::bars::Bar;
 use crate::request::param_text;
 use crate::strategy::{Strategy, StrategyError};
@@ -30,7 +30,7 @@ fn one_backtest<S: Strategy>(
     let run = || -> Result<Cell, Error> {
         let mut strategy = new_strategy(params)?;
         let (series, _) = backtest_series(&mut strategy, bars, &spec.settings, 4096)?;
-        let m = series.metrics(periods_per_year(spec.interval_ms))?;
+        let m = series.metrics(spec.settings.periods_per_year(spec.interval_ms))?;
         let v = serde_json::to_value(&m).unwrap_or(Value::Null);
         Ok(Cell {
             value: v.get(&spec.metric).and_then(Value::as_f64).and_then(finite),

@@ -120,6 +120,12 @@ pub struct SweepRequest {
     /// Risk limits.
     #[serde(default)]
     pub risk: RiskArgs,
+    /// Run even when the history covers the range only in part.
+    #[serde(default)]
+    pub allow_gaps: bool,
+    /// Periods per year for annualised metrics (default: follows the bar interval).
+    #[serde(default)]
+    pub periods_per_year: Option<f64>,
 }
 
 fn one_second() -> String {
@@ -178,6 +184,8 @@ impl SweepRequest {
             slippage_bps: self.slippage_bps,
             starting_cash: self.starting_cash,
             risk: self.risk,
+            allow_gaps: self.allow_gaps,
+            periods_per_year: self.periods_per_year,
         };
         let settings = run.settings()?;
         let interval_ms =

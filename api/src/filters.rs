@@ -2,7 +2,7 @@
 //! and the router built from the table, with JSON errors for every rejection and request
 //! metrics.
 
-use crate::handlers::{images, kill_switch, ops, plugins, products, runs, sweeps};
+use crate::handlers::{history, images, kill_switch, ops, plugins, products, runs, sweeps};
 use crate::{error, ApiError, ApiState, Metrics};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -41,6 +41,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/sweeps/{id}"),
     ("GET", "/api/sweeps/{id}/results.csv"),
     ("GET", "/api/sweeps/{id}/heatmap.png"),
+    ("GET", "/api/history"),
+    ("GET", "/api/history/bars"),
+    ("POST", "/api/history/imports"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -257,6 +260,25 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(get())
             .and(s())
             .then(sweeps::heatmap)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/history") => {
+            warp::path!("api" / "history").and(get()).and(s()).then(history::coverage).map(respond).boxed()
+        }
+        ("GET", "/api/history/bars") => warp::path!("api" / "history" / "bars")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(history::bars)
+            .map(respond)
+            .boxed(),
+        ("POST", "/api/history/imports") => warp::path!("api" / "history" / "imports")
+            .and(post())
+            .and(s())
+            .and(raw_query())
+            .and(auth())
+            .and(limited_body(state.max_import_bytes))
+            .then(history::import)
             .map(respond)
             .boxed(),
         ("GET", "/api/openapi.json") => {

@@ -1,7 +1,7 @@
 //! The OpenAPI document of the API (`GET /api/openapi.json`), generated from the handlers'
 //! `#[utoipa::path]` attributes and the models' schemas.
 
-use crate::handlers::{images, kill_switch, ops, plugins, products, runs, sweeps};
+use crate::handlers::{history, images, kill_switch, ops, plugins, products, runs, sweeps};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -58,6 +58,9 @@ impl Modify for BearerToken {
         sweeps::show,
         sweeps::results_csv,
         sweeps::heatmap,
+        history::coverage,
+        history::bars,
+        history::import,
         serve_document,
         ops::healthz,
         ops::readyz,

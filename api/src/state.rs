@@ -18,6 +18,9 @@ pub struct ApiSettings {
     pub max_plugin_bytes: u64,
 }
 
+/// Largest CSV import by default: 256 MiB (a year of 1-minute bars is about 60 MB).
+pub const DEFAULT_MAX_IMPORT_BYTES: u64 = 256 << 20;
+
 /// Everything the handlers share.
 #[derive(Debug, Clone)]
 pub struct ApiState {
@@ -33,6 +36,10 @@ pub struct ApiState {
     token_digest: [u8; 32],
     pub(crate) max_json_body: u64,
     pub(crate) serves_api: bool,
+    /// Largest accepted CSV import, bytes.
+    pub(crate) max_import_bytes: u64,
+    /// Coarser intervals an import is rolled up into.
+    pub(crate) rollup_intervals: Vec<i64>,
 }
 
 impl ApiState {
@@ -47,7 +54,17 @@ impl ApiState {
             token_digest: Sha256::digest(settings.token.as_bytes()).into(),
             max_json_body: settings.max_json_body,
             serves_api: true,
+            max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
+            rollup_intervals: cgaf_trade::domain::history::DEFAULT_ROLLUP_INTERVALS.to_vec(),
         }
+    }
+
+    /// The same state taking CSV imports of up to `max_import_bytes`, rolled up into
+    /// `rollup_intervals` (the service's `--rollup-intervals`).
+    pub fn with_history_imports(mut self, max_import_bytes: u64, rollup_intervals: Vec<i64>) -> Self {
+        self.max_import_bytes = max_import_bytes;
+        self.rollup_intervals = rollup_intervals;
+        self
     }
 
     /// State of a worker-only process: it serves `/healthz`, `/readyz` and `/metrics` only, and

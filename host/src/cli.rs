@@ -1,6 +1,7 @@
 //! Command-line interface: every flag has a `CGAF_*` environment twin.
 
 use crate::schedule::{parse_duration, Schedule};
+use cgaf_trade::domain::history::TimeIs;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -91,6 +92,8 @@ pub enum Command {
     /// Sweep a strategy's parameters over a grid (optionally walk-forward): results, best
     /// parameters out of sample and a heatmap.
     Sweep(SweepArgs),
+    /// The market history: import a CSV, download candles, export bars, list what is stored.
+    History(HistoryArgs),
 }
 
 /// Where a strategy command runs and on what.
@@ -363,6 +366,9 @@ pub struct ServeArgs {
     /// midpoint-gasf=gasf, midpoint-gadf=gadf, orderbook=gasf, buy=gasf, sell=gasf).
     #[arg(long, env = "CGAF_IMAGE_TRANSFORMS", value_delimiter = ',')]
     pub image_transforms: Vec<String>,
+    /// Largest CSV accepted by `POST /api/history/imports`, e.g. `256MiB`.
+    #[arg(long, env = "CGAF_MAX_IMPORT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]
+    pub max_import_bytes: u64,
     /// Largest plugin upload, e.g. `32MiB`.
     #[arg(long, env = "CGAF_MAX_PLUGIN_BYTES", default_value = "32MiB", value_parser = parse_bytes)]
     pub max_plugin_bytes: u64,
@@ -387,6 +393,92 @@ pub struct ServeArgs {
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+}
+
+/// Options of `cgaf history`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: HistoryCommand,
+}
+
+/// `cgaf history` subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum HistoryCommand {
+    /// Import a CSV of bars (pandas / Backtrader / yfinance style) into the history store, in one
+    /// transaction (nothing is written when a row is bad, unless --skip-bad).
+    Import(HistoryImportArgs),
+    /// Export stored bars as CSV (re-importable) or JSON.
+    Export(HistoryExportArgs),
+    /// List what the history store holds per product and interval: first, last, bars, gaps.
+    List,
+}
+
+/// Options of `cgaf history import`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryImportArgs {
+    /// The CSV file: a time column (RFC 3339, `YYYY-MM-DD HH:MM:SS` read as UTC, epoch seconds
+    /// or milliseconds) and open, high, low, close, volume; optional buy/sell volume.
+    #[arg(value_name = "FILE.csv")]
+    pub file: PathBuf,
+    /// Product the bars are of.
+    #[arg(long, env = "CGAF_PRODUCT")]
+    pub product: String,
+    /// Bar interval of the file, e.g. `1m` (a file whose bars are another interval apart is refused).
+    #[arg(long, env = "CGAF_INTERVAL", default_value = "1m")]
+    pub interval: String,
+    /// Whether the time column stamps a bar's open or its close (`auto`: a column named
+    /// close_time is the close, any other the open — as pandas, yfinance and Backtrader write).
+    #[arg(long, env = "CGAF_TIME_IS", default_value = "auto")]
+    pub time_is: TimeIs,
+    /// Write the good rows and report the bad ones instead of refusing the whole file.
+    #[arg(long, env = "CGAF_SKIP_BAD", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub skip_bad: bool,
+    /// Replace imported bars already stored with other values (collected bars are never replaced).
+    #[arg(long, env = "CGAF_REPLACE", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub replace: bool,
+    /// Where the bars came from, stored with them (default `csv:<file name>`).
+    #[arg(long, env = "CGAF_IMPORT_SOURCE")]
+    pub source: Option<String>,
+    /// Coarser intervals rolled up from the imported bars.
+    #[arg(long, env = "CGAF_ROLLUP_INTERVALS", default_value = "1m,5m,15m,1h,1d", value_parser = parse_rollup_intervals)]
+    pub rollup_intervals: RollupIntervals,
+}
+
+/// Output format of exported bars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BarsFormat {
+    /// CSV: `time,open,high,low,close,volume,buy_volume,sell_volume` (re-importable).
+    Csv,
+    /// A JSON array of bars.
+    Json,
+}
+
+/// Options of `cgaf history export`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryExportArgs {
+    /// Product.
+    #[arg(long, env = "CGAF_PRODUCT")]
+    pub product: String,
+    /// Bar interval, e.g. `1m` (a stored interval).
+    #[arg(long, env = "CGAF_INTERVAL", default_value = "1m")]
+    pub interval: String,
+    /// Start (inclusive): ms since the epoch or RFC 3339 (default: the first bar).
+    #[arg(long, env = "CGAF_FROM")]
+    pub from: Option<String>,
+    /// End (exclusive; default: the last bar).
+    #[arg(long, env = "CGAF_TO")]
+    pub to: Option<String>,
+    /// csv or json.
+    #[arg(long, env = "CGAF_FORMAT", value_enum, default_value_t = BarsFormat::Csv)]
+    pub format: BarsFormat,
+    /// Stamp CSV rows at the bar's open (`open`/`auto`, as pandas and Backtrader do) or close.
+    #[arg(long, env = "CGAF_TIME_IS", default_value = "auto")]
+    pub time_is: TimeIs,
+    /// Write to this file (default: standard output).
+    #[arg(long, env = "CGAF_OUT", value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 /// Options of `cgaf migrate`.

@@ -5,6 +5,7 @@ mod backtest;
 mod bench;
 mod cli;
 mod database;
+mod history;
 mod history_keeper;
 mod migrate;
 mod plugin;
@@ -103,6 +104,7 @@ fn main() -> ExitCode {
             Command::Plugin(args) => plugin::run(&cli.global, &args).await,
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,
             Command::Sweep(args) => sweep::run(&cli.global, &args).await,
+            Command::History(args) => history::run(&cli.global, &args).await,
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });

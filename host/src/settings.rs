@@ -101,6 +101,8 @@ pub struct ApiLimits {
     pub max_json_body: u64,
     /// Largest plugin upload, bytes.
     pub max_plugin_bytes: u64,
+    /// Largest CSV import, bytes.
+    pub max_import_bytes: u64,
 }
 
 /// Everything `cgaf serve` needs, validated.
@@ -201,6 +203,7 @@ impl ServeSettings {
                 token: a.api_token.clone().filter(|t| !t.trim().is_empty()),
                 max_json_body: a.max_json_body,
                 max_plugin_bytes: a.max_plugin_bytes,
+                max_import_bytes: a.max_import_bytes,
             },
         })
     }

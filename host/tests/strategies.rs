@@ -25,6 +25,9 @@ fn args(database_url: &str) -> Vec<&str> {
         TOKEN,
         "--trade-schedule",
         "100ms",
+        // Sub-second bars from the raw-sample archive (the 1000-sample window holds 40 s).
+        "--keep-samples",
+        "1d",
     ]
 }
 
@@ -119,12 +122,13 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let backtest = json!({
         "strategy": "sma-cross", "params": {"fast": 3, "slow": 8}, "product": "BTC-USD", "mode": "backtest",
         "from": now - 60_000, "to": now, "bar_interval": "200ms", "fee_bps": 10, "slippage_bps": 5,
+        // The service started less than a minute ago: the range is covered only in part.
+        "allow_gaps": true,
     });
 
     // Bad requests are refused with the reason.
     for (body, needle) in [
         (json!({"strategy": "sma-cross", "product": "BTC-USD", "mode": "later"}), "mode"),
-        (json!({"strategy": "sma-cross", "product": "NOPE-USD", "mode": "backtest"}), "unknown product"),
         (json!({"strategy": "sma-cross@9.9.9", "product": "BTC-USD", "mode": "backtest"}), "does not exist"),
         (json!({"strategy": "gasf", "product": "BTC-USD", "mode": "backtest"}), "not a strategy"),
         (
@@ -138,6 +142,15 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
         assert_eq!(s, 400, "{r}");
         assert!(r["error"]["message"].as_str().unwrap().contains(needle), "{needle}: {r}");
     }
+    // A product without history: 422, naming what is (not) covered.
+    let (s, r) = post(
+        &http,
+        format!("{base}/api/runs"),
+        json!({"strategy": "sma-cross", "product": "NOPE-USD", "mode": "backtest"}),
+    )
+    .await;
+    assert_eq!((s, r["error"]["code"].as_str()), (422, Some("range_not_covered")), "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("NOPE-USD has no history at 1s"), "{r}");
     let r = http.post(format!("{base}/api/runs")).json(&backtest).send().await.unwrap();
     assert_eq!(r.status(), 401, "writes need the token");
 
@@ -153,6 +166,10 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let bars = a["bars_done"].as_i64().unwrap();
     assert!(bars >= 40, "{a}");
     assert_eq!(a["bars_total"], a["bars_done"]);
+    // What the range held is recorded: bars expected, found, and the missing stretches.
+    assert_eq!(a["bars_found"], a["bars_done"], "{a}");
+    assert!(a["bars_expected"].as_i64().unwrap() >= bars, "{a}");
+    assert!(a["gaps"]["count"].as_i64().unwrap() >= 1, "the service ran less than the minute asked: {a}");
     assert_eq!(a["strategy_version"], "1.0.0");
     let sha = a["decision_log_sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
@@ -254,6 +271,7 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
             "10",
             "--slippage-bps",
             "5",
+            "--allow-gaps",
         ])
         .args(["-p", "fast=3", "-p", "slow=8"])
         .output()
@@ -283,7 +301,8 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
         &http,
         format!("{base}/api/sweeps"),
         json!({"strategy": "sma-cross", "product": "BTC-USD", "from": now - 60_000, "to": now, "bar_interval": "200ms",
-               "grid": {"fast": [2, 3, 4], "slow": {"from": 6, "to": 10, "step": 2}}, "splits": 1, "metric": "total_return"}),
+               "grid": {"fast": [2, 3, 4], "slow": {"from": 6, "to": 10, "step": 2}}, "splits": 1, "metric": "total_return",
+               "allow_gaps": true}),
     )
     .await;
     assert_eq!(s, 201, "{sw}");
@@ -480,7 +499,7 @@ async fn shutdown_interrupts_a_running_sweep_and_joins_it() {
         format!("{base}/api/sweeps"),
         json!({"strategy": "sma-cross", "product": "BTC-USD", "from": now - 600_000, "to": now, "bar_interval": "200ms",
                "grid": {"fast": {"from": 2, "to": 101, "step": 1}, "slow": {"from": 102, "to": 1101, "step": 1}},
-               "splits": 9, "metric": "total_return"}),
+               "splits": 9, "metric": "total_return", "allow_gaps": true}),
     )
     .await;
     assert_eq!(s, 201, "{sw}");

@@ -7,6 +7,7 @@
 
 pub mod content;
 pub mod error;
+pub mod history;
 pub mod images;
 pub mod kill_switch;
 pub mod ops;
@@ -17,6 +18,9 @@ pub mod sweeps;
 
 pub use content::Binary;
 pub use error::{ErrorBody, ErrorDetail};
+pub use history::{
+    BarsPage, BarsQuery, HistoryBarModel, HistoryCoverage, HistoryRange, ImportQuery, ImportReportModel,
+};
 pub use images::{GafImage, ImageQuery, PngQuery};
 pub use kill_switch::{KillSwitch, KillSwitchChange};
 pub use ops::Status;

@@ -1,10 +1,11 @@
-//! Samples as the trade worker reads them to build bars: time, midpoint, taker flow and the
+//! Samples (archive and image window) as the trade worker reads them to build sub-second bars: time, midpoint, taker flow and the
 //! book's best prices and depth.
 
 use crate::{Result, Store};
 
 impl Store {
-    /// Samples of `product` taken in `[from_ms, to_ms)` (either bound optional), oldest first, as
+    /// Samples of `product` taken in `[from_ms, to_ms)` (either bound optional), oldest first —
+    /// from the raw-sample archive and the image window together (each sample once) — as
     /// the trade worker needs them: time, midpoint, taker buy and sell size, best bid and ask and
     /// the summed sizes of the stored levels.
     pub async fn sample_points(
@@ -17,15 +18,26 @@ impl Store {
             .client()
             .await?
             .query(
-                "SELECT floor(extract(epoch FROM sampled_at) * 1000)::int8 AS time_ms, midpoint::float8 AS midpoint,
+                "WITH s AS (
+                   SELECT sampled_at, sample_id, midpoint, buys, sells, bid_prices, ask_prices, bid_sizes, ask_sizes
+                   FROM crypto_gaf.sample_archive
+                   WHERE product = $1
+                     AND ($2::int8 IS NULL OR sampled_at >= to_timestamp($2::float8 / 1000))
+                     AND ($3::int8 IS NULL OR sampled_at < to_timestamp($3::float8 / 1000))
+                   UNION ALL
+                   SELECT sampled_at, sample_id, midpoint, buys, sells, bid_prices, ask_prices, bid_sizes, ask_sizes
+                   FROM crypto_gaf.samples w
+                   WHERE product = $1 AND midpoint IS NOT NULL
+                     AND ($2::int8 IS NULL OR sampled_at >= to_timestamp($2::float8 / 1000))
+                     AND ($3::int8 IS NULL OR sampled_at < to_timestamp($3::float8 / 1000))
+                     AND NOT EXISTS (SELECT 1 FROM crypto_gaf.sample_archive a
+                                     WHERE a.product = $1 AND a.sampled_at = w.sampled_at AND a.sample_id = w.sample_id))
+                 SELECT floor(extract(epoch FROM sampled_at) * 1000)::int8 AS time_ms, midpoint::float8 AS midpoint,
                    coalesce(buys[2], 0)::float8 AS buy_size, coalesce(sells[2], 0)::float8 AS sell_size,
                    coalesce(bid_prices[1], 0)::float8 AS bid, coalesce(ask_prices[1], 0)::float8 AS ask,
                    coalesce((SELECT sum(x) FROM unnest(bid_sizes) x), 0)::float8 AS bid_depth,
                    coalesce((SELECT sum(x) FROM unnest(ask_sizes) x), 0)::float8 AS ask_depth
-                 FROM crypto_gaf.samples
-                 WHERE product = $1 AND midpoint IS NOT NULL
-                   AND ($2::int8 IS NULL OR sampled_at >= to_timestamp($2::float8 / 1000))
-                   AND ($3::int8 IS NULL OR sampled_at < to_timestamp($3::float8 / 1000))
+                 FROM s
                  ORDER BY sampled_at, sample_id",
                 &[&product, &from_ms, &to_ms],
             )

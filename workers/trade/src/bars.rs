@@ -204,7 +204,11 @@ pub async fn covered_range_text(store: &Store, product: &str, interval_ms: i64) 
             )
         })
         .collect();
-    Ok(if usable.is_empty() {
+    Ok(if interval_ms < 1000 {
+        format!(
+            "{product}'s {label} bars are built from raw samples: the sample archive (serve --keep-samples) or, without one, the image window's newest samples"
+        )
+    } else if usable.is_empty() {
         format!("{product} has no history at {label} or any interval dividing it (import a CSV or run `cgaf history download`)")
     } else {
         format!("{product}'s history usable for {label} bars: {}", usable.join("; "))

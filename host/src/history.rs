@@ -1,0 +1,164 @@
+//! `cgaf history`: the market-history store from the command line — import a CSV of bars,
+//! download candles from an exchange, export bars, and list what is stored.
+
+use crate::cli::{GlobalArgs, HistoryArgs, HistoryCommand, HistoryExportArgs, HistoryImportArgs};
+use crate::database::{open, STARTUP_WAIT};
+use crate::settings::DatabaseSettings;
+use anyhow::{bail, Context, Result};
+use cgaf_store::Store;
+use cgaf_trade::domain::history::{interval_label, read_bars_csv, write_bars_csv, CsvImportOptions};
+use cgaf_trade::domain::parse_interval;
+use std::io::Write;
+use std::time::Instant;
+
+/// Bars per page when exporting.
+const EXPORT_PAGE: i64 = 50_000;
+
+/// `cgaf history ...`: opens the database (the configured one, or the private one — attaching to
+/// it when `cgaf serve` is running on the same data folder), applies the schema, runs the command.
+pub async fn run(g: &GlobalArgs, args: &HistoryArgs) -> Result<()> {
+    let mut db = open(&DatabaseSettings::from_args(g), true).await?;
+    let r = async {
+        db.store.wait_ready(STARTUP_WAIT).await.context("waiting for the database")?;
+        db.store.migrate().await.context("applying migrations")?;
+        match &args.command {
+            HistoryCommand::Import(a) => import(&db.store, a).await,
+            HistoryCommand::Export(a) => export(&db.store, a).await,
+            HistoryCommand::List => list(&db.store).await,
+        }
+    }
+    .await;
+    if let Some(mut pg) = db.embedded.take() {
+        tokio::task::spawn_blocking(move || pg.stop()).await??;
+    }
+    r
+}
+
+async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
+    let interval = parse_interval(&a.interval).map_err(anyhow::Error::msg).context("--interval")?;
+    let file = std::fs::File::open(&a.file).with_context(|| format!("opening {}", a.file.display()))?;
+    let started = Instant::now();
+    let options = CsvImportOptions { interval_ms: interval, time_is: a.time_is, skip_bad: a.skip_bad };
+    let parsed =
+        tokio::task::block_in_place(|| read_bars_csv(std::io::BufReader::with_capacity(1 << 20, file), options))
+            .with_context(|| format!("reading {} (nothing was written)", a.file.display()))?;
+    let parse_s = started.elapsed().as_secs_f64();
+    if parsed.skipped_count > 0 {
+        eprintln!("skipped {} bad rows (--skip-bad):", parsed.skipped_count);
+        for b in &parsed.skipped {
+            eprintln!("  {b}");
+        }
+    }
+    if parsed.bars.is_empty() {
+        bail!("{} holds no bars", a.file.display());
+    }
+    let source = a.source.clone().unwrap_or_else(|| {
+        format!("csv:{}", a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+    });
+    let rollups: Vec<i64> =
+        a.rollup_intervals.0.iter().copied().filter(|&c| c > interval && c % interval == 0).collect();
+    let t = Instant::now();
+    let report = store.import_bars(&a.product, interval, &source, &parsed.bars, &rollups, a.replace).await?;
+    let write_s = t.elapsed().as_secs_f64();
+    let total_s = started.elapsed().as_secs_f64();
+    let out = serde_json::json!({
+        "product": a.product,
+        "interval": interval_label(interval),
+        "source": source,
+        "rows_read": parsed.rows_read,
+        "bars": parsed.bars.len(),
+        "first": parsed.first_ms.map(cgaf_trade::bars::rfc3339),
+        "last": parsed.last_ms.map(cgaf_trade::bars::rfc3339),
+        "time_column": parsed.time_column,
+        "time_is": parsed.time_is.to_string(),
+        "skipped_bad_rows": parsed.skipped_count,
+        "duplicates_dropped": parsed.duplicates_dropped,
+        "written": report.written,
+        "unchanged": report.unchanged,
+        "kept_collected": report.kept_collected,
+        "rolled_up": report.rolled_up,
+        "seconds": { "parse": parse_s, "write": write_s, "total": total_s },
+        "bars_per_second": parsed.bars.len() as f64 / total_s,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+async fn export(store: &Store, a: &HistoryExportArgs) -> Result<()> {
+    let interval = parse_interval(&a.interval).map_err(anyhow::Error::msg).context("--interval")?;
+    let from = a.from.as_deref().map(cgaf_trade::domain::parse_time).transpose().map_err(anyhow::Error::msg)?;
+    let to = a.to.as_deref().map(cgaf_trade::domain::parse_time).transpose().map_err(anyhow::Error::msg)?;
+    let mut out: Box<dyn Write> = match &a.out {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut after = from.map_or(0, |f| f + interval - 1);
+    let until = to.unwrap_or(i64::MAX / 4);
+    let mut first = true;
+    let mut n = 0usize;
+    loop {
+        let page = store.bars_page(&a.product, interval, after, until, EXPORT_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.close_ms;
+        match a.format {
+            crate::cli::BarsFormat::Csv => {
+                // The header once, then rows (the writer's header is dropped on later pages).
+                let mut buf = Vec::new();
+                write_bars_csv(&mut buf, &page, interval, a.time_is)?;
+                let body = if first { &buf[..] } else { buf.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]) };
+                out.write_all(body)?;
+            }
+            crate::cli::BarsFormat::Json => {
+                for (i, b) in page.iter().enumerate() {
+                    out.write_all(if n + i == 0 { b"[" } else { b",\n" })?;
+                    serde_json::to_writer(&mut out, b)?;
+                }
+            }
+        }
+        n += page.len();
+        first = false;
+        if (page.len() as i64) < EXPORT_PAGE {
+            break;
+        }
+    }
+    if matches!(a.format, crate::cli::BarsFormat::Json) {
+        out.write_all(if n == 0 { b"[]\n" } else { b"]\n" })?;
+    }
+    out.flush()?;
+    if n == 0 {
+        bail!(
+            "no {} bars of {} in that range; `cgaf history list` shows what is stored",
+            interval_label(interval),
+            a.product
+        );
+    }
+    eprintln!("exported {n} {} bars of {}", interval_label(interval), a.product);
+    Ok(())
+}
+
+async fn list(store: &Store) -> Result<()> {
+    let ranges = store.history_coverage(None).await?;
+    if ranges.is_empty() {
+        println!("no history stored yet (cgaf serve collects it; cgaf history import / download add more)");
+        return Ok(());
+    }
+    println!(
+        "{:<12} {:>8} {:<25} {:<25} {:>10} {:>9} {:>6}",
+        "product", "interval", "first", "last", "bars", "missing", "gaps"
+    );
+    for r in ranges {
+        println!(
+            "{:<12} {:>8} {:<25} {:<25} {:>10} {:>9} {:>6}",
+            r.product,
+            interval_label(r.interval_ms),
+            cgaf_trade::bars::rfc3339(r.first_ms - r.interval_ms),
+            cgaf_trade::bars::rfc3339(r.last_ms),
+            r.count,
+            r.missing,
+            r.gaps
+        );
+    }
+    Ok(())
+}

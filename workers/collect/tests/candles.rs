@@ -361,14 +361,11 @@ async fn an_invalid_candle_is_a_decode_error_naming_it() {
 
 #[tokio::test]
 async fn a_failing_sink_stops_the_download_naming_the_window() {
-    #[derive(Debug, thiserror::Error)]
-    #[error("disk full")]
-    struct DiskFull;
-
     let exchange = fake(bars_700(), FakeBehaviour::healthy()).await;
     let client = CandleClient::new(&settings(exchange.url(), 3)).unwrap();
     let p = plan(&Store::default());
     let mut calls = 0;
+    // Any Debug + Display error type will do (here a plain String).
     let result = download(
         &client,
         &p,
@@ -377,7 +374,7 @@ async fn a_failing_sink_stops_the_download_naming_the_window() {
             let fail = calls == 2;
             async move {
                 if fail {
-                    Err(DiskFull)
+                    Err("disk full".to_owned())
                 } else {
                     Ok(batch.bars.len() as u64)
                 }
@@ -391,4 +388,33 @@ async fn a_failing_sink_stops_the_download_naming_the_window() {
     assert!(err.to_string().contains("disk full"), "{err}");
     assert!(err.to_string().contains("closing 2025-01-01T05:01:00Z..=2025-01-01T10:00:00Z"), "{err}");
     assert_eq!(exchange.request_count(), 2);
+}
+
+#[tokio::test]
+async fn the_summary_serializes_for_the_cli() {
+    let exchange = fake(bars_700(), FakeBehaviour::healthy()).await;
+    let client = CandleClient::new(&settings(exchange.url(), 3)).unwrap();
+    let store = Store::default();
+    let (summary, _) = run(&client, &plan(&store), &store).await;
+    let json = serde_json::to_value(summary.unwrap()).unwrap();
+    assert_eq!(json["product"], "BTC-USD");
+    assert_eq!(json["granularity"], "1m");
+    assert_eq!(json["bars_written"], 700);
+    assert_eq!(json["exchange_gaps"], serde_json::json!([]));
+}
+
+/// The lead's CLI may spawn the download or keep the client in shared state, and wrap the error
+/// with `?`: the types must allow it.
+#[test]
+fn download_types_are_send_and_errors_are_errors() {
+    fn send_sync<T: Send + Sync>(_: &T) {}
+    fn error<T: std::error::Error + Send + Sync + 'static>() {}
+    fn send<T: Send>(_: &T) {}
+    error::<DownloadError<String>>();
+    error::<DownloadError<std::io::Error>>();
+    let client = CandleClient::new(&settings("http://127.0.0.1:1", 1)).unwrap();
+    send_sync(&client);
+    let p = plan(&Store::default());
+    let fut = download(&client, &p, |b| async move { Ok::<u64, String>(b.bars.len() as u64) }, |_| {});
+    send(&fut);
 }

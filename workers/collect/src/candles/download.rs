@@ -12,6 +12,7 @@ use super::{iso_seconds, Granularity};
 use crate::error::SourceError;
 use cgaf_trade_domain::history::coverage::MAX_LISTED_GAPS;
 use cgaf_trade_domain::history::{Gap, HistoryBar};
+use serde::Serialize;
 use std::future::Future;
 
 /// The result of one window: the bars that fill missing closes, and what the exchange lacked.
@@ -38,7 +39,7 @@ impl CandleBatch {
 }
 
 /// Where a download stands, after each window.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DownloadProgress {
     /// Windows fetched (and handed over).
     pub windows_done: usize,
@@ -59,7 +60,7 @@ pub struct DownloadProgress {
 }
 
 /// What a download did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DownloadSummary {
     /// The product.
     pub product: String,
@@ -149,21 +150,23 @@ pub struct WindowError {
 }
 
 /// Why [`download`] stopped. Every window handed to the sink before stays written.
+///
+/// The sink's error type needs only `Debug` and `Display` (so `anyhow::Error` works too); it is
+/// shown in the message rather than chained as the `source`.
 #[derive(Debug, thiserror::Error)]
-pub enum DownloadError<E: std::error::Error + 'static> {
+pub enum DownloadError<E> {
     /// A window could not be fetched.
     #[error(transparent)]
     Fetch(#[from] WindowError),
     /// The sink failed to write a window.
-    #[error("writing {product} candles {} failed: {source}", window.describe())]
+    #[error("writing {product} candles {} failed: {error}", window.describe())]
     Sink {
         /// The product.
         product: String,
         /// The window whose bars were being written.
         window: CandleWindow,
         /// The sink's error.
-        #[source]
-        source: E,
+        error: E,
     },
 }
 
@@ -292,7 +295,7 @@ fn split(index: usize, window: &CandleWindow, granularity: Granularity, fetched:
 
 /// Downloads every window of `plan`: each window's batch goes to `sink` as soon as it is fetched
 /// (the sink stores it — in its own transaction — and returns the bars it wrote), then `progress`
-/// gets the new state. Stops at the first window that cannot be fetched (after the client's
+/// gets the new state (it is also called once before the first window, with nothing done). Stops at the first window that cannot be fetched (after the client's
 /// retries) or written; everything handed over before stays written, so re-planning and running
 /// again resumes.
 pub async fn download<S, F, E, P>(
@@ -304,18 +307,14 @@ pub async fn download<S, F, E, P>(
 where
     S: FnMut(CandleBatch) -> F,
     F: Future<Output = Result<u64, E>>,
-    E: std::error::Error + 'static,
     P: FnMut(&DownloadProgress),
 {
     let mut downloader = Downloader::new(client, plan);
     progress(&downloader.progress());
     while let Some(batch) = downloader.next_window().await? {
         let window = batch.window.clone();
-        let written = sink(batch).await.map_err(|source| DownloadError::Sink {
-            product: plan.product.clone(),
-            window,
-            source,
-        })?;
+        let written =
+            sink(batch).await.map_err(|error| DownloadError::Sink { product: plan.product.clone(), window, error })?;
         downloader.record_written(written);
         progress(&downloader.progress());
     }

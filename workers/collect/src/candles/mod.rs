@@ -20,6 +20,7 @@ pub use download::{download, CandleBatch, DownloadError, DownloadProgress, Downl
 pub use plan::{plan_download, CandleWindow, DownloadPlan};
 
 use crate::error::SourceError;
+use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
 
@@ -102,6 +103,13 @@ impl fmt::Display for Granularity {
     }
 }
 
+/// Serialized as its label (`"1m"`).
+impl Serialize for Granularity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.label())
+    }
+}
+
 impl FromStr for Granularity {
     type Err = SourceError;
 
@@ -144,5 +152,6 @@ mod tests {
         assert!(matches!(Granularity::from_interval_ms(1_000), Err(SourceError::Config(_))));
         assert!("2m".parse::<Granularity>().is_err());
         assert_eq!(iso_seconds(1_735_689_600_000), "2025-01-01T00:00:00Z");
+        assert_eq!(serde_json::to_string(&Granularity::FifteenMinutes).unwrap(), r#""15m""#);
     }
 }

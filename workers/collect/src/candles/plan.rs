@@ -55,7 +55,7 @@ pub struct DownloadPlan {
     pub granularity: Granularity,
     /// Start of the range, ms since the epoch (included).
     pub from_ms: i64,
-    /// End of the range (excluded for bar starts: a bar is wanted when it closes at or before it).
+    /// End of the range, ms: a bar is wanted when it closes at or before it.
     pub to_ms: i64,
     /// Bars wholly inside the range.
     pub bars_expected: i64,

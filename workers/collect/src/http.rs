@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const USER_AGENT: &str = concat!("cgaf/", env!("CARGO_PKG_VERSION"));
 
 /// Largest reply body accepted (a full level-2 book of a busy product is a few MB).
-const MAX_BODY: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_BODY: usize = 32 * 1024 * 1024;
 
 /// A client for one REST base URL.
 #[derive(Debug, Clone)]
@@ -29,6 +29,15 @@ pub(crate) struct JsonReply {
     pub(crate) url: String,
     pub(crate) body: Value,
     pub(crate) headers: HeaderMap,
+}
+
+/// A reply of any status, its body read but not decoded.
+#[derive(Debug)]
+pub(crate) struct RawReply {
+    pub(crate) url: String,
+    pub(crate) status: u16,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: Vec<u8>,
 }
 
 impl HttpJson {
@@ -72,6 +81,20 @@ impl HttpJson {
 
     /// GETs `url` and decodes the body as JSON; non-2xx replies become [`SourceError::Status`].
     pub(crate) async fn get_json(&self, url: Url) -> Result<JsonReply, SourceError> {
+        let reply = self.get(url).await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(SourceError::status(&reply.url, reply.status, &String::from_utf8_lossy(&reply.body)));
+        }
+        if reply.body.len() > MAX_BODY {
+            return Err(SourceError::decode(&reply.url, format!("reply larger than {MAX_BODY} bytes")));
+        }
+        let value = Ctx(&reply.url).parse(&reply.body)?;
+        Ok(JsonReply { url: reply.url, body: value, headers: reply.headers })
+    }
+
+    /// GETs `url` and reads the body (at most a little past [`MAX_BODY`]) whatever the status;
+    /// only transport failures are errors. For callers that treat some statuses specially.
+    pub(crate) async fn get(&self, url: Url) -> Result<RawReply, SourceError> {
         let shown = url.to_string();
         let response = self
             .client
@@ -80,17 +103,10 @@ impl HttpJson {
             .send()
             .await
             .map_err(|e| self.transport_error(&shown, e))?;
-        let status = response.status();
+        let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = read_body(response).await.map_err(|e| self.transport_error(&shown, e))?;
-        if !status.is_success() {
-            return Err(SourceError::status(&shown, status.as_u16(), &String::from_utf8_lossy(&body)));
-        }
-        if body.len() > MAX_BODY {
-            return Err(SourceError::decode(&shown, format!("reply larger than {MAX_BODY} bytes")));
-        }
-        let value = Ctx(&shown).parse(&body)?;
-        Ok(JsonReply { url: shown, body: value, headers })
+        Ok(RawReply { url: shown, status, headers, body })
     }
 
     fn transport_error(&self, url: &str, e: reqwest::Error) -> SourceError {

@@ -2,6 +2,7 @@
 
 pub mod aggregate;
 pub mod any_source;
+pub mod candles;
 pub mod coinbase;
 pub mod coinbase_local;
 mod decode;

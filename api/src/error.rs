@@ -56,6 +56,9 @@ impl From<cgaf_store::Error> for ApiError {
             cgaf_store::Error::ProductExists(p) => {
                 ApiError::new(StatusCode::CONFLICT, "product_exists", format!("product {p:?} exists already"))
             }
+            cgaf_store::Error::ImportConflict { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "import_conflict", e.to_string())
+            }
             e if e.is_connection() => {
                 tracing::warn!(error = %e, "database unavailable");
                 ApiError::unavailable("database_unavailable", "the database is unavailable", 2)

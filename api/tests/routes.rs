@@ -4,13 +4,15 @@
 use base64::Engine as _;
 use bytes::Bytes;
 use cgaf_api::models::{
-    ActiveVersion, DecisionPage, ErrorBody, GafImage, KillSwitch, Leaderboard, PluginDetail, PluginSummary, Product,
-    Run, RunDetail, RunList, Status, Sweep, SweepList, UploadedPlugin,
+    ActiveVersion, BarsPage, DecisionPage, ErrorBody, GafImage, HistoryCoverage, ImportReportModel, KillSwitch,
+    Leaderboard, PluginDetail, PluginSummary, Product, Run, RunDetail, RunList, Status, Sweep, SweepList,
+    UploadedPlugin,
 };
 use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_runtime::{PluginHost, RuntimeSettings};
 use cgaf_store::gafs::{GafImages, SampleSignature};
 use cgaf_store::{DbSettings, Store};
+use cgaf_trade::domain::history::HistoryBar;
 use serde::de::DeserializeOwned;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -115,6 +117,76 @@ impl Client {
     async fn write_anonymously(&self, method: &str, path: &str, body: Value) -> Answer {
         self.send(method, path, None, Some(body.to_string().into_bytes())).await
     }
+}
+
+fn history_bar(close_ms: i64, price: f64) -> HistoryBar {
+    HistoryBar {
+        close_ms,
+        open: price,
+        high: price + 1.0,
+        low: price - 1.0,
+        close: price + 0.5,
+        volume: 1.0,
+        buy_volume: None,
+        sell_volume: None,
+        sample_count: None,
+        book: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_routes() {
+    let db = database().await;
+    let (_state, filter) = api(&db.store, None);
+    let c = Client { filter };
+    let empty: HistoryCoverage = c.get("/api/history").await.model(200);
+    assert!(empty.ranges.is_empty());
+
+    // Imports: the token, a bad row named by line and column (nothing written), then the file.
+    let mut csv = String::from("time,open,high,low,close,volume\n");
+    for k in 0..30 {
+        let p = 100.0 + k as f64;
+        csv.push_str(&format!("{},{p},{},{},{p},2\n", 1_735_689_600 + k * 60, p + 1.0, p - 1.0));
+    }
+    let path = "/api/history/imports?product=BTC-USD&interval=1m";
+    c.send("POST", path, None, Some(csv.clone().into_bytes())).await.error(401, "unauthorized");
+    let bad = csv.replace("1735689780,103,104,102", "1735689780,103,101,102");
+    let message = c.send("POST", path, Some(TOKEN), Some(bad.into_bytes())).await.error(400, "bad_csv");
+    assert!(message.contains("line 5") && message.contains("nothing was written"), "{message}");
+    c.send("POST", "/api/history/imports?interval=1m", Some(TOKEN), Some(csv.clone().into_bytes()))
+        .await
+        .error(400, "bad_query");
+    let report: ImportReportModel = c.send("POST", path, Some(TOKEN), Some(csv.clone().into_bytes())).await.model(201);
+    assert_eq!((report.bars, report.written, report.rolled_up), (30, 30, 6 + 2 + 1 + 1));
+    // Other values over imported bars: 409 unless replace=true.
+    let other = csv.replace(",2\n", ",3\n");
+    c.send("POST", path, Some(TOKEN), Some(other.clone().into_bytes())).await.error(409, "import_conflict");
+    let replaced: ImportReportModel =
+        c.send("POST", &format!("{path}&replace=true"), Some(TOKEN), Some(other.into_bytes())).await.model(201);
+    assert_eq!(replaced.written, 30);
+
+    let coverage: HistoryCoverage = c.get("/api/history").await.model(200);
+    let minutes = coverage.ranges.iter().find(|r| r.interval == "1m").unwrap();
+    assert_eq!((minutes.count, minutes.first.as_str(), minutes.gaps), (30, "2025-01-01T00:00:00Z", 0));
+
+    // Bars: JSON pages that chain, and the range as CSV.
+    let page: BarsPage = c.get("/api/history/bars?product=BTC-USD&interval=1m&limit=20").await.model(200);
+    assert_eq!((page.bars.len(), page.bars[0].origin.as_str()), (20, "imported"));
+    let next = page.next_after.unwrap();
+    let rest: BarsPage =
+        c.get(&format!("/api/history/bars?product=BTC-USD&interval=1m&limit=20&after={next}")).await.model(200);
+    assert_eq!((rest.bars.len(), rest.next_after), (10, None));
+    let r = c.get("/api/history/bars?product=BTC-USD&interval=1m&format=csv&from=2025-01-01T00:10:00Z").await;
+    assert_eq!((r.status(), r.header("content-type")), (200, "text/csv"));
+    let text = r.text();
+    assert!(
+        text.starts_with("time,open,high,low,close,volume,buy_volume,sell_volume\n2025-01-01T00:10:00Z,110,"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 21);
+    c.get("/api/history/bars?product=BTC-USD&format=xml").await.error(400, "bad_query");
+    c.get("/api/history/bars?product=BTC-USD&interval=soon").await.error(400, "bad_query");
+    c.get("/api/history/bars?interval=1m").await.error(400, "bad_query");
 }
 
 fn b64(bytes: &[u8]) -> String {
@@ -297,6 +369,9 @@ async fn plugin_routes() {
 async fn run_sweep_and_kill_switch_routes() {
     let db = database().await;
     db.store.add_product("BTC-USD", 21).await.unwrap();
+    // A minute of 1 s bars in the history (closing at 1 s .. 60 s).
+    let bars: Vec<HistoryBar> = (1..=60).map(|k| history_bar(k * 1000, 100.0 + ((k * 7) % 11) as f64)).collect();
+    db.store.import_bars("BTC-USD", 1000, "test", &bars, &[], false).await.unwrap();
     let host = plugin_host(&[&builtin_component(cgaf_test_kit::plugins::BUILTIN_SMA_CROSS)]);
     let (_state, filter) = api(&db.store, Some(host));
     let c = Client { filter };
@@ -315,6 +390,15 @@ async fn run_sweep_and_kill_switch_routes() {
     let mut bad = backtest.clone();
     bad["colour"] = json!(1);
     c.write("POST", "/api/runs", bad).await.error(400, "bad_body");
+    // A range the history does not cover: 422 naming what it covers.
+    let mut uncovered = backtest.clone();
+    uncovered["from"] = json!(100_000);
+    uncovered["to"] = json!(200_000);
+    let message = c.write("POST", "/api/runs", uncovered).await.error(422, "range_not_covered");
+    assert!(
+        message.contains("1s bars from 1970-01-01T00:00:00Z to 1970-01-01T00:01:00Z (60 bars, 0 missing)"),
+        "{message}"
+    );
     let run: Run = c.write("POST", "/api/runs", backtest.clone()).await.model(201);
     assert_eq!((run.strategy.as_str(), run.mode.as_str(), run.status.as_str()), ("sma-cross", "backtest", "pending"));
     let id = run.run_id;

@@ -409,6 +409,9 @@ pub enum HistoryCommand {
     /// Import a CSV of bars (pandas / Backtrader / yfinance style) into the history store, in one
     /// transaction (nothing is written when a row is bad, unless --skip-bad).
     Import(HistoryImportArgs),
+    /// Download candles from an exchange into the history store: paged, rate-limited, resumable
+    /// and incremental (re-running fetches only what is missing).
+    Download(HistoryDownloadArgs),
     /// Export stored bars as CSV (re-importable) or JSON.
     Export(HistoryExportArgs),
     /// List what the history store holds per product and interval: first, last, bars, gaps.
@@ -442,6 +445,51 @@ pub struct HistoryImportArgs {
     #[arg(long, env = "CGAF_IMPORT_SOURCE")]
     pub source: Option<String>,
     /// Coarser intervals rolled up from the imported bars.
+    #[arg(long, env = "CGAF_ROLLUP_INTERVALS", default_value = "1m,5m,15m,1h,1d", value_parser = parse_rollup_intervals)]
+    pub rollup_intervals: RollupIntervals,
+}
+
+/// Where candles are downloaded from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CandleSource {
+    /// The Coinbase Exchange public candles endpoint.
+    Coinbase,
+}
+
+impl std::fmt::Display for CandleSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("coinbase")
+    }
+}
+
+/// Options of `cgaf history download`.
+#[derive(Debug, Clone, Args)]
+pub struct HistoryDownloadArgs {
+    /// Product, e.g. `BTC-USD`.
+    #[arg(long, env = "CGAF_PRODUCT")]
+    pub product: String,
+    /// Start: RFC 3339 (`2025-01-01T00:00:00Z`) or ms since the epoch.
+    #[arg(long, env = "CGAF_FROM")]
+    pub from: String,
+    /// End (exclusive): RFC 3339, ms, or `now`.
+    #[arg(long, env = "CGAF_TO", default_value = "now")]
+    pub to: Option<String>,
+    /// Candle interval: 1m, 5m, 15m, 1h, 6h or 1d (what the exchange serves).
+    #[arg(long, env = "CGAF_INTERVAL", default_value = "1m")]
+    pub interval: String,
+    /// The exchange.
+    #[arg(long, env = "CGAF_HISTORY_SOURCE", value_enum, default_value_t = CandleSource::Coinbase)]
+    pub source: CandleSource,
+    /// Base URL of the exchange's REST API (tests point it at a local fake).
+    #[arg(long, env = "CGAF_HISTORY_SOURCE_URL", default_value = "https://api.exchange.coinbase.com")]
+    pub source_url: String,
+    /// Requests per second at most (the public limit is about 10).
+    #[arg(long, env = "CGAF_REQUESTS_PER_SECOND", default_value_t = 3.0)]
+    pub requests_per_second: f64,
+    /// Timeout of one request, e.g. `30s`.
+    #[arg(long, env = "CGAF_HTTP_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub http_timeout: Duration,
+    /// Coarser intervals rolled up from the downloaded bars.
     #[arg(long, env = "CGAF_ROLLUP_INTERVALS", default_value = "1m,5m,15m,1h,1d", value_parser = parse_rollup_intervals)]
     pub rollup_intervals: RollupIntervals,
 }

@@ -25,6 +25,7 @@ pub async fn run(g: &GlobalArgs, args: &HistoryArgs) -> Result<()> {
             HistoryCommand::Import(a) => import(&db.store, a).await,
             HistoryCommand::Export(a) => export(&db.store, a).await,
             HistoryCommand::List => list(&db.store).await,
+            HistoryCommand::Download(a) => crate::history_download::run(&db.store, a).await,
         }
     }
     .await;

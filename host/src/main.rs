@@ -6,6 +6,7 @@ mod bench;
 mod cli;
 mod database;
 mod history;
+mod history_download;
 mod history_keeper;
 mod migrate;
 mod plugin;

@@ -362,6 +362,20 @@ impl Store {
         Ok((row.get(0), t(1), t(2)))
     }
 
+    /// Closes of `product`'s stored bars of `interval_ms` in `(after_ms, to_ms]`, oldest first.
+    pub async fn bar_closes(&self, product: &str, interval_ms: i64, after_ms: i64, to_ms: i64) -> Result<Vec<i64>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT (extract(epoch FROM close_time) * 1000)::int8 FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4 ORDER BY close_time",
+                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms)],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
     /// The intervals holding bars of `product`, finest first.
     pub async fn stored_intervals(&self, product: &str) -> Result<Vec<i64>> {
         let rows = self

@@ -29,8 +29,8 @@ pub async fn run(store: &Store, a: &HistoryDownloadArgs) -> Result<()> {
         a.source,
         interval_label(interval),
         a.product,
-        cgaf_trade::bars::rfc3339(from),
-        cgaf_trade::bars::rfc3339(to),
+        cgaf_trade::domain::history::rfc3339(from),
+        cgaf_trade::domain::history::rfc3339(to),
         plan.bars_expected,
         plan.bars_stored,
         plan.windows.len()

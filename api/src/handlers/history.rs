@@ -18,7 +18,7 @@ const DEFAULT_PAGE: i64 = 10_000;
 const MAX_PAGE: i64 = 50_000;
 
 fn rfc3339(ms: i64) -> String {
-    cgaf_trade::bars::rfc3339(ms)
+    cgaf_trade::domain::history::rfc3339(ms)
 }
 
 fn interval_of(v: Option<&str>) -> Result<i64, ApiError> {

@@ -152,8 +152,26 @@ fn password_from(fill: impl FnOnce(&mut [u8]) -> Result<(), getrandom::Error>) -
     Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The port of the server running on `cluster`, if one is (`pg_ctl status` says so and
+/// `postmaster.pid` names its port).
+fn running_port(bin_dir: &Path, cluster: &Path, run_as: Option<(u32, u32)>) -> Option<u16> {
+    let pid_file = std::fs::read_to_string(cluster.join("postmaster.pid")).ok()?;
+    let port: u16 = pid_file.lines().nth(3)?.trim().parse().ok()?;
+    let status = command(&bin_dir.join("pg_ctl"), run_as)
+        .arg("-D")
+        .arg(cluster)
+        .arg("status")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then_some(port)
+}
+
 impl EmbeddedPostgres {
-    /// Initialises the cluster on first use and starts the server; waits until it accepts
+    /// Initialises the cluster on first use and starts the server (or, when a server already
+    /// runs on the cluster, connects to it and leaves it running); waits until it accepts
     /// connections.
     pub fn start(opts: &EmbeddedOptions) -> Result<Self> {
         let bin_dir = find_bin_dir()?;
@@ -206,6 +224,12 @@ impl EmbeddedPostgres {
         }
         let password =
             std::fs::read_to_string(&pw_file).map_err(io(format!("reading {}", pw_file.display())))?.trim().to_string();
+        // A server already running on this cluster (`cgaf serve` in another terminal, when a
+        // command such as `cgaf history import` starts): use it, and leave it running.
+        if let Some(port) = running_port(&bin_dir, &cluster, run_as) {
+            tracing::info!(port, cluster = %cluster.display(), "using the private PostgreSQL already running");
+            return Ok(Self { bin_dir, cluster, run_as, port, password, ephemeral: opts.ephemeral, running: false });
+        }
         let port = match opts.port {
             Some(p) => p,
             None => free_port()?,
@@ -380,5 +404,19 @@ mod tests {
         }
         let e = unprivileged_user("no-such-user-cgaf").unwrap_err();
         assert!(e.to_string().contains("no-such-user-cgaf"), "{e}");
+    }
+
+    #[test]
+    fn a_second_start_uses_the_running_server_and_leaves_it_running() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = EmbeddedOptions { ephemeral: true, ..EmbeddedOptions::new(dir.path()) };
+        let mut first = EmbeddedPostgres::start(&opts).unwrap();
+        let mut second = EmbeddedPostgres::start(&opts).unwrap();
+        assert_eq!(second.port(), first.port(), "the second start attaches");
+        assert_eq!(second.url(), first.url());
+        second.stop().unwrap();
+        assert_eq!(running_port(&first.bin_dir, &first.cluster, first.run_as), Some(first.port()), "still running");
+        first.stop().unwrap();
+        assert_eq!(running_port(&first.bin_dir, &first.cluster, first.run_as), None);
     }
 }

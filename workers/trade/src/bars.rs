@@ -5,7 +5,7 @@
 
 use crate::Error;
 use cgaf_store::{SamplePointRow, Store};
-use cgaf_trade_domain::history::{interval_label, Coverage, Rollup};
+use cgaf_trade_domain::history::{interval_label, rfc3339, Coverage, Rollup};
 use cgaf_trade_domain::{build_bars, Bar, Book, SamplePoint};
 
 /// Stored bars read per query.
@@ -213,11 +213,4 @@ pub async fn covered_range_text(store: &Store, product: &str, interval_ms: i64) 
     } else {
         format!("{product}'s history usable for {label} bars: {}", usable.join("; "))
     })
-}
-
-/// `ms` as RFC 3339 UTC.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
-        .unwrap_or_else(|| ms.to_string())
 }

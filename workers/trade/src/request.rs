@@ -3,12 +3,12 @@
 //! strategy, the plugin accepts the parameters, and paper runs cannot start while the kill switch
 //! is engaged (or for a product nobody collects).
 
-use crate::bars::{covered_range_text, range_coverage, rfc3339};
+use crate::bars::{covered_range_text, range_coverage};
 use crate::strategy::load_strategy;
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost};
 use cgaf_store::{RunSpec, Store};
-use cgaf_trade_domain::history::interval_label;
+use cgaf_trade_domain::history::{interval_label, rfc3339};
 use cgaf_trade_domain::request::{params_of, split_strategy};
 use cgaf_trade_domain::{RunMode, RunRequest, RunSettings, SweepRequest, SweepSpec};
 use serde_json::Value;

@@ -3,6 +3,7 @@
 
 use crate::bars::Bar;
 use crate::decision::DecisionRow;
+pub use crate::engine::periods_per_year;
 use crate::engine::{Portfolio, RunSettings};
 use crate::metrics::{Metrics, Options};
 use crate::strategy::Strategy;
@@ -55,11 +56,6 @@ impl Series {
         }
         Ok(Metrics::from_equity(&equity, Some(&self.positions), None, &options)?)
     }
-}
-
-/// Periods per year of bars `interval_ms` long, on a market that trades around the clock.
-pub fn periods_per_year(interval_ms: i64) -> f64 {
-    365.0 * 86_400_000.0 / interval_ms.max(1) as f64
 }
 
 /// Feeds `bars` to `strategy` and the portfolio; hands every row to `sink` and reports the

@@ -39,6 +39,11 @@ impl Default for RiskLimits {
     }
 }
 
+/// Periods per year of bars `interval_ms` long, on a market that trades around the clock.
+pub fn periods_per_year(interval_ms: i64) -> f64 {
+    365.0 * 86_400_000.0 / interval_ms.max(1) as f64
+}
+
 /// Costs, cash and limits of a run, and how its range and metrics are judged.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct RunSettings {
@@ -112,7 +117,7 @@ impl RunSettings {
 
     /// Periods per year of bars of `interval_ms` for this run: the override, else the interval's.
     pub fn periods_per_year(&self, interval_ms: i64) -> f64 {
-        self.periods_per_year.unwrap_or_else(|| crate::backtest::periods_per_year(interval_ms))
+        self.periods_per_year.unwrap_or_else(|| periods_per_year(interval_ms))
     }
 }
 

@@ -20,6 +20,13 @@ use crate::bars::{Bar, Book};
 pub use crate::run::BarOrigin;
 use serde::{Deserialize, Serialize};
 
+/// `ms` since the epoch as RFC 3339 UTC (`2025-01-01T00:01:00Z`; milliseconds only when not zero).
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
 /// One bar of the history store: OHLC of the midpoint (or the exchange's trade price, for
 /// imported candles), volumes and, for collected bars, the sample count and the book at the
 /// close. Stamped at its close: the bar of interval `i` closing at `t` covers `[t - i, t)`.

@@ -31,7 +31,7 @@ async fn database_restart_loses_nothing_and_duplicates_nothing() {
         "--database-url",
         &url,
         "--products",
-        "BTC-USD:4096",
+        "BTC-USD:1024",
         "--sim-seed",
         "7",
         "--collect-schedule",

@@ -382,4 +382,10 @@ pub struct RunRequestSchema {
     /// Risk limits (default: none).
     #[serde(default)]
     pub risk: Option<RiskArgsSchema>,
+    /// Run even when the history covers the range only in part (default false: refused with 422).
+    #[serde(default)]
+    pub allow_gaps: Option<bool>,
+    /// Periods per year for annualised metrics (default: follows the bar interval).
+    #[serde(default)]
+    pub periods_per_year: Option<f64>,
 }

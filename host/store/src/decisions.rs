@@ -5,7 +5,8 @@
 use crate::{Error, Result, Store};
 use cgaf_trade_domain::{Bar, DecisionRow};
 use serde_json::Value;
-use tokio_postgres::types::Json;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{Json, ToSql, Type};
 
 /// A page of the decision log.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,7 +35,25 @@ pub struct RunProgress {
 }
 
 /// Rows inserted per statement.
-const INSERT_CHUNK: usize = 2000;
+/// Column types of the decision log's binary COPY.
+const DECISION_COPY_TYPES: [Type; 16] = [
+    Type::INT8,
+    Type::INT8,
+    Type::INT8,
+    Type::JSONB,
+    Type::JSONB,
+    Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+    Type::FLOAT8,
+];
 
 fn decision_row(r: &tokio_postgres::Row) -> Result<DecisionRow> {
     let Json(market): Json<Bar> =
@@ -82,41 +101,39 @@ impl Store {
         if held.is_none() {
             return Err(Error::RunLost(run_id));
         }
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            let col = |f: fn(&DecisionRow) -> Option<f64>| chunk.iter().map(f).collect::<Vec<Option<f64>>>();
-            let seq: Vec<i64> = chunk.iter().map(|r| r.seq).collect();
-            let time: Vec<i64> = chunk.iter().map(|r| r.time_ms).collect();
-            let market: Vec<Json<&Bar>> = chunk.iter().map(|r| Json(&r.market)).collect();
-            let state: Vec<Option<&Value>> = chunk.iter().map(|r| r.strategy_state.as_ref()).collect();
-            let reason: Vec<Option<&str>> = chunk.iter().map(|r| r.reason.as_deref()).collect();
-            let gate: Vec<Option<&str>> = chunk.iter().map(|r| r.gate.as_deref()).collect();
-            tx.execute(
-                "INSERT INTO crypto_gaf.decisions (run_id, seq, time_ms, market, strategy_state, target, reason, gate,
+        // Binary COPY: the decision log is the bulk of a backtest's writes.
+        let sink = tx
+            .copy_in(
+                "COPY crypto_gaf.decisions (run_id, seq, time_ms, market, strategy_state, target, reason, gate,
                    order_target, fill_price, fill_quantity, fee, position, held_target, cash, equity)
-                 SELECT $1, * FROM unnest($2::int8[], $3::int8[], $4::jsonb[], $5::jsonb[], $6::float8[], $7::text[],
-                   $8::text[], $9::float8[], $10::float8[], $11::float8[], $12::float8[], $13::float8[], $14::float8[],
-                   $15::float8[], $16::float8[])",
-                &[
-                    &run_id,
-                    &seq,
-                    &time,
-                    &market,
-                    &state,
-                    &col(|r| Some(r.target)),
-                    &reason,
-                    &gate,
-                    &col(|r| r.order_target),
-                    &col(|r| r.fill_price),
-                    &col(|r| r.fill_quantity),
-                    &col(|r| r.fee),
-                    &col(|r| Some(r.position)),
-                    &col(|r| Some(r.held_target)),
-                    &col(|r| Some(r.cash)),
-                    &col(|r| Some(r.equity)),
-                ],
+                 FROM STDIN (FORMAT binary)",
             )
             .await?;
+        let writer = BinaryCopyInWriter::new(sink, &DECISION_COPY_TYPES);
+        futures::pin_mut!(writer);
+        for r in rows {
+            let market = Json(&r.market);
+            let row: [&(dyn ToSql + Sync); 16] = [
+                &run_id,
+                &r.seq,
+                &r.time_ms,
+                &market,
+                &r.strategy_state,
+                &r.target,
+                &r.reason,
+                &r.gate,
+                &r.order_target,
+                &r.fill_price,
+                &r.fill_quantity,
+                &r.fee,
+                &r.position,
+                &r.held_target,
+                &r.cash,
+                &r.equity,
+            ];
+            writer.as_mut().write(&row).await?;
         }
+        writer.finish().await?;
         tx.execute(
             "UPDATE crypto_gaf.runs SET bars_done = $2, last_bar_ms = coalesce($3, last_bar_ms), portfolio = $4,
                strategy_state = coalesce($5, strategy_state), heartbeat_at = now()

@@ -3,7 +3,7 @@
 //! partitions (created ahead, dropped by retention) and the optional raw-sample archive.
 
 use crate::{Error, Result, Store};
-use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar};
+use cgaf_trade_domain::history::{interval_label, rollup, BarOrigin, HistoryBar};
 use cgaf_trade_domain::Book;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -454,18 +454,38 @@ impl Store {
         }
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
+        // Nothing stored around the file at its interval or a rollup's, over the widest rollup
+        // buckets it touches: COPY it and its rollups (computed here by the domain's rule, the
+        // same as the database's) straight into the table.
+        let widest = rollups.iter().copied().max().unwrap_or(interval_ms);
+        let around = ((first_ms - interval_ms).div_euclid(widest) * widest, (last_ms.div_euclid(widest) + 1) * widest);
+        let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
         let existing: i64 = tx
             .query_one(
-                "SELECT count(*) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2
-                   AND close_time >= $3 AND close_time <= $4",
-                &[&product, &interval_ms, &time_of_ms(first_ms), &time_of_ms(last_ms)],
+                "SELECT count(*) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = ANY($2)
+                   AND close_time > $3 AND close_time <= $4",
+                &[&product, &intervals, &time_of_ms(around.0), &time_of_ms(around.1)],
             )
             .await?
             .get(0);
         let mut report = ImportReport::default();
         if existing == 0 {
-            // Nothing stored in the range: COPY straight into the table.
             report.written = copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, bars).await?;
+            let mut made: Vec<(i64, Vec<HistoryBar>)> = Vec::new();
+            for &coarse in &rollups {
+                let (fine, from) = made
+                    .iter()
+                    .filter(|(f, _)| coarse % f == 0)
+                    .max_by_key(|(f, _)| *f)
+                    .map_or((interval_ms, bars), |(f, b)| (*f, b.as_slice()));
+                debug_assert!(coarse % fine == 0);
+                let coarse_bars = rollup(from, coarse);
+                report.rolled_up += copy_bars(&tx, "crypto_gaf.bars", product, coarse, source, &coarse_bars).await?;
+                made.push((coarse, coarse_bars));
+            }
+            tx.commit().await?;
+            return Ok(report);
         } else {
             tx.batch_execute("CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP").await?;
             copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
@@ -516,10 +536,7 @@ impl Store {
                 .await?;
         }
         let mut sources = vec![interval_ms];
-        for &coarse in rollups {
-            if coarse <= interval_ms || coarse % interval_ms != 0 {
-                continue;
-            }
+        for &coarse in &rollups {
             let fine = sources.iter().copied().filter(|f| coarse % f == 0).max().unwrap_or(interval_ms);
             let after = (first_ms - interval_ms).div_euclid(coarse) * coarse - coarse;
             let until = (last_ms.div_euclid(coarse) + 1) * coarse;

@@ -9,6 +9,7 @@ use cgaf_runtime::PluginHost;
 use cgaf_store::{RunRow, Store};
 use cgaf_trade_domain::{Portfolio, RunStatus, Series};
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::task::JoinHandle;
 
 /// Bars written per transaction while a backtest runs.
 const BACKTEST_CHUNK: usize = 2000;
@@ -38,6 +39,14 @@ pub async fn execute_backtest(
     }
 }
 
+/// Waits for the decision-log write in flight, if any.
+async fn finish_write(writing: Option<JoinHandle<Result<(), cgaf_store::Error>>>) -> Result<(), Error> {
+    match writing {
+        Some(w) => Ok(w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??),
+        None => Ok(()),
+    }
+}
+
 async fn backtest_inner(
     store: &Store,
     host: &PluginHost,
@@ -60,9 +69,13 @@ async fn backtest_inner(
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
     tracing::info!(run = run.run_id, bars = expected.bars_found, source = ?reader.source(), "backtest started");
+    // The decision log of one chunk is written while the strategy steps through the next
+    // (one write in flight; each waits for the one before, so the log stays in order).
+    let mut writing: Option<JoinHandle<Result<(), cgaf_store::Error>>> = None;
     'pages: while let Some(page) = reader.next_page().await? {
         for chunk in page.chunks(BACKTEST_CHUNK) {
             if shutdown.load(Ordering::Relaxed) {
+                finish_write(writing.take()).await?;
                 return Err(Error::ShuttingDown);
             }
             if store.stop_requested(run.run_id).await? {
@@ -70,12 +83,15 @@ async fn backtest_inner(
                 break 'pages;
             }
             let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
-            store.append_decisions(run.run_id, worker, &rows, &progress).await?;
+            finish_write(writing.take()).await?;
+            let (store, worker, id) = (store.clone(), worker.to_string(), run.run_id);
+            writing = Some(tokio::spawn(async move { store.append_decisions(id, &worker, &rows, &progress).await }));
             if portfolio.stopped() {
                 break 'pages;
             }
         }
     }
+    finish_write(writing.take()).await?;
     if !stopped_on_request && !portfolio.stopped() {
         store.set_run_coverage(run.run_id, worker, &reader.coverage()).await?;
     } else {

@@ -87,7 +87,7 @@ pub enum Command {
     Plugin(PluginArgs),
     /// Performance metrics of `{"returns": [...]}` or `{"equity": [...]}` read from stdin, as JSON.
     Metrics(MetricsArgs),
-    /// Backtest a strategy: on a running service over stored samples, or offline on a bars CSV.
+    /// Backtest a strategy: on a running service over the market history, or offline on a bars CSV.
     Backtest(BacktestArgs),
     /// Sweep a strategy's parameters over a grid (optionally walk-forward): results, best
     /// parameters out of sample and a heatmap.
@@ -102,13 +102,13 @@ pub struct StrategyTarget {
     /// Strategy plugin: `name` (its active version) or `name@version`.
     #[arg(long, env = "CGAF_STRATEGY", default_value = "sma-cross")]
     pub strategy: String,
-    /// Product whose stored samples make the bars (service mode).
+    /// Product whose market history makes the bars (service mode).
     #[arg(long, env = "CGAF_PRODUCT", default_value = "BTC-USD")]
     pub product: String,
-    /// Start of the range: ms since the epoch or RFC 3339 (default: the oldest stored sample).
+    /// Start of the range: ms since the epoch or RFC 3339 (default: the first stored bar).
     #[arg(long, env = "CGAF_FROM")]
     pub from: Option<String>,
-    /// End of the range, exclusive (default: now).
+    /// End of the range, exclusive (default: the newest stored bar).
     #[arg(long, env = "CGAF_TO")]
     pub to: Option<String>,
     /// Bar length, e.g. `1s`, `1m`.

@@ -20,7 +20,7 @@ async fn sweep_or_404(state: &ApiState, id: i64) -> Result<cgaf_store::SweepRow,
     post,
     path = "/api/sweeps",
     tag = "sweeps",
-    summary = "Start a parameter sweep (grid, optional walk-forward splits) over stored samples",
+    summary = "Start a parameter sweep (grid, optional walk-forward splits) over the market history",
     security(("bearer" = [])),
     request_body = SweepRequestSchema,
     responses(

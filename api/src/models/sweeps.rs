@@ -62,7 +62,7 @@ pub struct SweepList {
 pub struct SweepRequestSchema {
     /// Strategy plugin, `name` or `name@version`.
     pub strategy: String,
-    /// Product whose stored samples make the bars.
+    /// Product whose market history makes the bars.
     pub product: String,
     /// Range start, inclusive.
     pub from: Option<TimeArgSchema>,

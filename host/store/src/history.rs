@@ -279,6 +279,28 @@ impl Store {
         Ok(row.get::<_, Option<DateTime<Utc>>>(0).map(|t| t.timestamp_millis()))
     }
 
+    async fn bar_rows(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        after_ms: i64,
+        to_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        Ok(self
+            .client()
+            .await?
+            .query(
+                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
+                        bid, ask, bid_depth, ask_depth, origin, source
+                 FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
+                 ORDER BY close_time LIMIT $5",
+                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
+            )
+            .await?)
+    }
+
     /// Up to `limit` bars of `product` and `interval_ms` closing in `(after_ms, to_ms]`, oldest
     /// first: one range scan of the primary key. Page through a range by passing the last close
     /// as the next `after_ms`.
@@ -290,19 +312,7 @@ impl Store {
         to_ms: i64,
         limit: i64,
     ) -> Result<Vec<HistoryBar>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
-                        bid, ask, bid_depth, ask_depth
-                 FROM crypto_gaf.bars
-                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
-                 ORDER BY close_time LIMIT $5",
-                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
-            )
-            .await?;
-        Ok(rows.iter().map(row_to_bar).collect())
+        Ok(self.bar_rows(product, interval_ms, after_ms, to_ms, limit).await?.iter().map(row_to_bar).collect())
     }
 
     /// As [`Store::bars_page`], with each bar's origin and source (export).
@@ -314,19 +324,9 @@ impl Store {
         to_ms: i64,
         limit: i64,
     ) -> Result<Vec<StoredBar>> {
-        let rows = self
-            .client()
+        self.bar_rows(product, interval_ms, after_ms, to_ms, limit)
             .await?
-            .query(
-                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
-                        bid, ask, bid_depth, ask_depth, origin, source
-                 FROM crypto_gaf.bars
-                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
-                 ORDER BY close_time LIMIT $5",
-                &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
-            )
-            .await?;
-        rows.iter()
+            .iter()
             .map(|r| {
                 let origin: String = r.get(13);
                 Ok(StoredBar {

@@ -11,7 +11,7 @@
 //! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
 //!
 //! Modules: [`strategy`] (plugins as strategies), [`request`] (request checks), [`bars`] (bars
-//! from stored samples), [`decisions`] (the stored log as CSV and its hash), [`runs`] (what
+//! from the market history, with coverage), [`decisions`] (the stored log as CSV and its hash), [`runs`] (what
 //! backtests and paper runs share), [`backtest`], [`paper`], [`sweep`] (the sweep job), [`telemetry`]
 //! (its Prometheus metrics) and [`worker`] (the scheduler-facing worker).
 

@@ -85,7 +85,7 @@ impl Axis {
 pub struct SweepRequest {
     /// Strategy plugin, `name` or `name@version`.
     pub strategy: String,
-    /// Product whose stored samples make the bars.
+    /// Product whose market history makes the bars.
     pub product: String,
     /// Range start (inclusive).
     #[serde(default)]

@@ -1124,6 +1124,16 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
             })
             .collect();
         drop(client);
+        // The run ends by hashing its whole log read back from PostgreSQL; timed apart here.
+        let t = Instant::now();
+        let sha = cgaf_trade::decision_log_sha256(&store, run_id).await?;
+        let hash_time = t.elapsed();
+        if run["decision_log_sha256"].as_str() != Some(sha.as_str()) {
+            failures.push(format!(
+                "the run's decision_log_sha256 {} is not its log's hash {sha}",
+                run["decision_log_sha256"]
+            ));
+        }
         if our_equity != engine_equity || ours.len() as u64 != engine_fills {
             failures.push(format!(
                 "the run via the API ended at {our_equity} with {} fills, the same engine in process at {engine_equity} with {engine_fills}",
@@ -1136,9 +1146,11 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         if let (Some(created), Some(started), Some(finished)) = (at("created_at"), at("started_at"), at("finished_at"))
         {
             println!(
-                "  the run's own timestamps: created -> started {:.3} s, started -> finished {:.3} s",
+                "  the run's own timestamps: created -> started {:.3} s, started -> finished {:.3} s; of that, about {:.3} s strategy and engine (in process above) and {:.3} s hashing the log read back (decision_log_sha256, timed again after the run)",
                 (started - created) as f64 / 1e6,
-                (finished - started) as f64 / 1e6
+                (finished - started) as f64 / 1e6,
+                engine.as_secs_f64(),
+                hash_time.as_secs_f64()
             );
         }
         println!(
@@ -1183,6 +1195,9 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
             }
             None => failures.push(format!("the sweep result has no fast 10 / slow 30 point: {}", sweep["result"])),
         }
+        // Close the client's keep-alive connections first: the service then stops without
+        // cancelling one.
+        drop(http);
         drop(service);
         drop(store);
         let mut pg = pg;

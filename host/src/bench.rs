@@ -911,8 +911,20 @@ async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value
     Ok(body)
 }
 
-/// POSTs `body` to `url` with the token and polls `{url}/{id}` (id in `id_key`) until its status
-/// leaves pending/running. Returns the ended object and the time from the POST to the end seen.
+/// How often the benchmark polls a run or sweep: as `cgaf backtest` does. (`GET /api/runs/{id}`
+/// reads the run's equity curve from its decision log, so polling much faster slows the run.)
+const POLL: Duration = Duration::from_millis(200);
+
+/// Microseconds since the epoch of the RFC 3339 time `obj[key]`.
+fn time_field_us(obj: &serde_json::Value, key: &str) -> Option<i64> {
+    obj[key].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_micros())
+}
+
+/// POSTs `body` to `url` with the token and polls `{url}/{id}` (id in `id_key`) every [`POLL`]
+/// until its status leaves pending/running. Returns the ended object and the time from the POST
+/// to its end: the POST's round trip plus `finished_at - created_at` as the service recorded them
+/// (so the polling interval does not count), or the time until the end was seen when the
+/// object lacks them.
 async fn post_and_wait(
     http: &reqwest::Client,
     url: &str,
@@ -925,15 +937,20 @@ async fn post_and_wait(
     let status = r.status();
     let created: serde_json::Value = r.json().await.with_context(|| format!("POST {url}: not JSON"))?;
     anyhow::ensure!(status.is_success(), "POST {url}: {status} {created}");
+    let post = t.elapsed();
     let id = created[id_key].as_i64().with_context(|| format!("POST {url}: no {id_key} in {created}"))?;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let obj = get_json(http, &format!("{url}/{id}")).await?;
         if !matches!(obj["status"].as_str(), Some("pending" | "running")) {
-            return Ok((obj, t.elapsed()));
+            let span = match (time_field_us(&obj, "created_at"), time_field_us(&obj, "finished_at")) {
+                (Some(c), Some(f)) if f >= c => post + Duration::from_micros((f - c) as u64),
+                _ => t.elapsed(),
+            };
+            return Ok((obj, span));
         }
         anyhow::ensure!(Instant::now() < deadline, "{url}/{id} still {} after an hour", obj["status"]);
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(POLL).await;
     }
 }
 
@@ -1140,9 +1157,7 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
                 ours.len()
             ));
         }
-        let at = |k: &str| {
-            run[k].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_micros())
-        };
+        let at = |k: &str| time_field_us(&run, k);
         if let (Some(created), Some(started), Some(finished)) = (at("created_at"), at("started_at"), at("finished_at"))
         {
             println!(

@@ -1,18 +1,32 @@
 #!/usr/bin/env python3
 """Backtrader baseline for `cgaf bench`: an SMA-crossover backtest over a CSV of bars.
 
-Reads bars from a CSV with the header ``time_ms,open,high,low,close,volume`` (``time_ms`` is
-the bar's close time in milliseconds since the Unix epoch, one row per bar, ascending), runs a
-Backtrader SMA-crossover strategy over them and prints ONE JSON line to stdout::
+Reads bars from a CSV, runs a Backtrader SMA-crossover strategy over them and prints ONE JSON
+line to stdout. Two feeds (``--feed``):
+
+- ``array`` (default): header ``time_ms,open,high,low,close,volume`` (``time_ms`` is the bar's
+  close time in milliseconds since the Unix epoch, one row per bar, ascending), parsed by this
+  script into arrays before ``cerebro.run()`` and fed bar by bar (the in-process bench).
+- ``generic``: header ``datetime,open,high,low,close,volume`` with ``datetime`` written
+  ``YYYY-MM-DD HH:MM:SS`` (UTC, the bar's open), read by Backtrader's own
+  ``bt.feeds.GenericCSVData`` inside ``cerebro.run()`` (its preload): the run-path bench, on the
+  same file crypto-gaf imports.
+
+``--fills FILE`` also writes every executed order as CSV (``bar,time_ms,price,size,commission``:
+the 0-based index of the bar it filled on, that bar's datetime as Backtrader stamps it in ms
+since the epoch, the fill price, the signed size, the commission). The JSON line::
 
     {"engine": "backtrader", "version": "1.9.78.123", "bars": 1000000,
      "seconds": 41.2, "bars_per_second": 24270.0, "load_seconds": 1.9,
      "preload_seconds": 12.3, "trades": 33012, "final_value": 10123.45,
-     "fast": 10, "slow": 30, "cash": 10000.0, "fee_bps": 0.0}
+     "fast": 10, "slow": 30, "cash": 10000.0, "fee_bps": 0.0, "slippage_bps": 0.0,
+     "feed": "array", "fills": 33012, "end_to_end_seconds": 43.1}
 
 ``seconds`` is the wall time of ``cerebro.run()`` only (that includes Backtrader's own
-preload of the feed into its line buffers, reported again on its own as ``preload_seconds``);
-``load_seconds`` is reading and parsing the CSV before that. ``trades`` counts trades opened
+preload of the feed into its line buffers, reported again on its own as ``preload_seconds``;
+with ``--feed generic`` the preload is where the CSV is parsed); ``load_seconds`` is what comes
+before that (``array``: reading and parsing the CSV; ``generic``: counting its rows and building
+the feed); ``end_to_end_seconds`` is both. ``trades`` counts trades opened
 (closed ones plus the one still open at the end). Errors go to stderr with a non-zero exit.
 
 Strategy (the semantics of crypto-gaf's ``sma-cross`` plugin and trade engine, as closely as
@@ -21,7 +35,9 @@ exists; from then on target +1 (long 100 % of the portfolio value) while fast > 
 (short 100 %) while fast < slow, and the previous side while equal. An order is placed in
 ``next()`` only when the side changes, as a market order filled at the NEXT bar's open
 (Backtrader's default: no cheat-on-close, no cheat-on-open). Commission: ``--fee-bps`` / 1e4
-of the filled notional.
+of the filled notional. Slippage: ``--slippage-bps`` / 1e4 of the open, above it for buys and
+below for sells (``set_slippage_perc`` with ``slip_open`` and ``slip_out``, so the price is never
+clipped to the bar's high or low: crypto-gaf's rule).
 
 Backtrader specifics:
 - The broker is given a perpetual-contract style commission scheme (not stock-like, a
@@ -49,6 +65,8 @@ import sys
 import time
 
 HEADER = ["time_ms", "open", "high", "low", "close", "volume"]
+GENERIC_HEADER = ["datetime", "open", "high", "low", "close", "volume"]
+GENERIC_DTFORMAT = "%Y-%m-%d %H:%M:%S"
 # Backtrader stores datetimes as days since 0001-01-01 (datetime.toordinal()), plus the
 # fraction of the day; 1970-01-01 is ordinal 719163.
 EPOCH_ORDINAL = 719163.0
@@ -74,11 +92,21 @@ except ImportError:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Backtrader SMA-crossover baseline for `cgaf bench`.")
-    p.add_argument("--bars", required=True, help="CSV with header time_ms,open,high,low,close,volume")
+    p.add_argument("--bars", required=True, help="CSV of bars (header: see --feed)")
+    p.add_argument(
+        "--feed",
+        choices=["array", "generic"],
+        default="array",
+        help="array: header time_ms,open,high,low,close,volume parsed by this script (default); "
+        "generic: header datetime,open,high,low,close,volume (YYYY-MM-DD HH:MM:SS, bar open, UTC) "
+        "read by bt.feeds.GenericCSVData",
+    )
+    p.add_argument("--fills", help="also write every executed order to this CSV (bar,time_ms,price,size,commission)")
     p.add_argument("--fast", type=int, default=10, help="fast SMA window in bars (default 10)")
     p.add_argument("--slow", type=int, default=30, help="slow SMA window in bars (default 30)")
     p.add_argument("--cash", type=float, default=10000.0, help="starting cash (default 10000)")
     p.add_argument("--fee-bps", type=float, default=0.0, help="commission in basis points of notional (default 0)")
+    p.add_argument("--slippage-bps", type=float, default=0.0, help="slippage in basis points of the open (default 0)")
     a = p.parse_args(argv)
     if a.fast < 1 or a.slow < 1 or a.fast >= a.slow:
         p.error(f"need 1 <= --fast < --slow (got fast {a.fast}, slow {a.slow})")
@@ -86,6 +114,8 @@ def parse_args(argv):
         p.error(f"--cash must be a positive number (got {a.cash})")
     if not (math.isfinite(a.fee_bps) and 0 <= a.fee_bps <= 1000):
         p.error(f"--fee-bps must be in [0, 1000] (got {a.fee_bps})")
+    if not (math.isfinite(a.slippage_bps) and 0 <= a.slippage_bps <= 1000):
+        p.error(f"--slippage-bps must be in [0, 1000] (got {a.slippage_bps})")
     return a
 
 
@@ -124,6 +154,43 @@ def load_bars(path):
     if not dt:
         fail(f"{path}: no bars")
     return dt, o, h, l, c, v
+
+
+def generic_feed(path):
+    """Checks the header of a ``--feed generic`` file and counts its rows; returns Backtrader's
+    ``GenericCSVData`` over it (which parses the file itself, in ``cerebro.run()``) and the count."""
+    try:
+        f = open(path, "r", encoding="utf-8", newline="")
+    except OSError as e:
+        fail(f"cannot open {path}: {e.strerror}")
+    with f:
+        header = [x.strip() for x in f.readline().strip().split(",")]
+        if header != GENERIC_HEADER:
+            fail(f"{path}: header must be {','.join(GENERIC_HEADER)} (got {','.join(header) or 'nothing'})")
+        n = sum(1 for line in f if line.strip())
+    if n == 0:
+        fail(f"{path}: no bars")
+    data = bt.feeds.GenericCSVData(
+        dataname=path,
+        headers=True,
+        dtformat=GENERIC_DTFORMAT,
+        datetime=0,
+        time=-1,
+        open=1,
+        high=2,
+        low=3,
+        close=4,
+        volume=5,
+        openinterest=-1,
+        timeframe=bt.TimeFrame.Minutes,
+        compression=1,
+    )
+    return data, n
+
+
+def epoch_ms(num):
+    """A Backtrader datetime number as ms since the Unix epoch."""
+    return round((num - EPOCH_ORDINAL) * MS_PER_DAY)
 
 
 class ArrayFeed(bt.feed.DataBase):
@@ -174,6 +241,8 @@ class SmaCross(bt.Strategy):
         self.side = 0
         self.trades_opened = 0
         self.orders_refused = 0
+        # (bar index, bar datetime in ms, price, signed size, commission) of every executed order.
+        self.fills = []
 
     # prenext() (before the slow SMA exists) does nothing: flat.
 
@@ -195,6 +264,9 @@ class SmaCross(bt.Strategy):
     def notify_order(self, order):
         if order.status in (order.Margin, order.Rejected, order.Canceled):
             self.orders_refused += 1
+        elif order.status == order.Completed:
+            ex = order.executed
+            self.fills.append((len(self.data) - 1, epoch_ms(ex.dt), ex.price, ex.size, ex.comm))
 
     def notify_trade(self, trade):
         if trade.justopened:
@@ -205,9 +277,12 @@ def main(argv):
     a = parse_args(argv)
 
     t0 = time.perf_counter()
-    arrays = load_bars(a.bars)
-    n = len(arrays[0])
-    data = ArrayFeed(arrays=arrays, timeframe=bt.TimeFrame.Minutes, compression=1)
+    if a.feed == "generic":
+        data, n = generic_feed(a.bars)
+    else:
+        arrays = load_bars(a.bars)
+        n = len(arrays[0])
+        data = ArrayFeed(arrays=arrays, timeframe=bt.TimeFrame.Minutes, compression=1)
     # Backtrader's vectorised (runonce) SMA fails on fewer bars than its window; such a run never
     # trades, so it goes through the bar-by-bar mode instead.
     cerebro = bt.Cerebro(stdstats=False, preload=True, runonce=n >= a.slow)
@@ -215,6 +290,10 @@ def main(argv):
     cerebro.addstrategy(SmaCross, fast=a.fast, slow=a.slow)
     cerebro.broker.setcash(a.cash)
     cerebro.broker.addcommissioninfo(PerpComm(commission=a.fee_bps / 1e4))
+    if a.slippage_bps > 0:
+        cerebro.broker.set_slippage_perc(
+            a.slippage_bps / 1e4, slip_open=True, slip_limit=True, slip_match=True, slip_out=True
+        )
     load_seconds = time.perf_counter() - t0
 
     # Time Backtrader's own preload of the feed (it happens inside cerebro.run()).
@@ -233,6 +312,16 @@ def main(argv):
     seconds = time.perf_counter() - t1
 
     strat = strategies[0]
+    if len(data) != n:
+        fail(f"{a.bars}: Backtrader read {len(data)} bars, the file has {n} rows")
+    if a.fills:
+        try:
+            with open(a.fills, "w", encoding="utf-8") as out:
+                out.write("bar,time_ms,price,size,commission\n")
+                for bar, ms, price, size, comm in strat.fills:
+                    out.write(f"{bar},{ms},{price!r},{size!r},{comm!r}\n")
+        except OSError as e:
+            fail(f"cannot write {a.fills}: {e.strerror}")
     if strat.orders_refused:
         print(f"backtrader_sma: warning: {strat.orders_refused} orders refused by the broker", file=sys.stderr)
     out = {
@@ -249,6 +338,10 @@ def main(argv):
         "slow": a.slow,
         "cash": a.cash,
         "fee_bps": a.fee_bps,
+        "slippage_bps": a.slippage_bps,
+        "feed": a.feed,
+        "fills": len(strat.fills),
+        "end_to_end_seconds": round(load_seconds + seconds, 6),
     }
     print(json.dumps(out), flush=True)
     return 0

@@ -271,9 +271,13 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(Loa
     Ok((full, revalidate, body_len))
 }
 
-/// Runs every benchmark and prints the table.
-/// Deterministic 1-minute bars of a random walk (each open = the previous close), written so
-/// that Python reads back exactly the same doubles (shortest round-trip text).
+/// Close of the bar before the first bar of [`walk_bars`]: 2024-01-01T00:00:00Z, on the minute
+/// grid (the importer refuses times off the interval's grid).
+const WALK_START_MS: i64 = 1_704_067_200_000;
+
+/// Deterministic 1-minute bars of a random walk (each open = the previous close), the first
+/// closing a minute after [`WALK_START_MS`], written so that Python reads back exactly the same
+/// doubles (shortest round-trip text).
 fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::domain::Bar> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut gauss = move || {
@@ -290,7 +294,7 @@ fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::domain::Bar> {
             let low = open.min(close) * (1.0 - (gauss() * 0.0005).abs());
             price = close;
             cgaf_trade::domain::Bar {
-                time_ms: 1_700_000_000_000 + (i as i64 + 1) * 60_000,
+                time_ms: WALK_START_MS + (i as i64 + 1) * 60_000,
                 open,
                 high,
                 low,
@@ -322,9 +326,9 @@ fn bench_dir() -> Option<std::path::PathBuf> {
     [here, std::path::PathBuf::from("bench")].into_iter().find(|p| p.join("backtrader_sma.py").exists())
 }
 
-/// Runs the Backtrader baseline (installing it into a private virtualenv first); `None` with the
-/// reason when it cannot run here.
-fn run_backtrader(csv: &std::path::Path) -> std::result::Result<serde_json::Value, String> {
+/// Runs the Backtrader baseline `bench/backtrader_sma.py` with `args` (installing backtrader into
+/// a private virtualenv first): its JSON line, or the reason it cannot run here.
+fn run_backtrader(args: &[String]) -> std::result::Result<serde_json::Value, String> {
     let dir = bench_dir().ok_or("bench/backtrader_sma.py not found (run from the repository)")?;
     let setup = std::process::Command::new("bash")
         .arg(dir.join("setup-backtrader.sh"))
@@ -337,7 +341,7 @@ fn run_backtrader(csv: &std::path::Path) -> std::result::Result<serde_json::Valu
     let py = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or("").trim().to_string();
     let out = std::process::Command::new(&py)
         .arg(dir.join("backtrader_sma.py"))
-        .args(["--bars", &csv.to_string_lossy(), "--fast", "10", "--slow", "30", "--cash", "10000", "--fee-bps", "0"])
+        .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|e| format!("running {py}: {e}"))?;
@@ -385,7 +389,12 @@ async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Re
     let csv = dir.join("bars.csv");
     write_bars_csv(&csv, &bars)?;
     eprintln!("      Backtrader on the same {n} bars (installs backtrader into a private virtualenv once) ...");
-    let bt = tokio::task::spawn_blocking(move || run_backtrader(&csv)).await?;
+    let bt_args: Vec<String> = ["--bars", &csv.to_string_lossy(), "--fast", "10", "--slow", "30", "--cash", "10000"]
+        .iter()
+        .map(|a| a.to_string())
+        .chain(["--fee-bps".to_string(), "0".to_string()])
+        .collect();
+    let bt = tokio::task::spawn_blocking(move || run_backtrader(&bt_args)).await?;
     let _ = std::fs::remove_dir_all(&dir);
     match bt {
         Ok(bt) => {
@@ -416,18 +425,110 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
+/// A part of `cgaf bench` (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchPart {
+    /// The calculate cycle, via plugins and native.
+    Calculate,
+    /// Plugin call overhead, GASF via plugin vs native, sma-cross through the sandbox.
+    Plugins,
+    /// GASF batches and single-call latency.
+    Gasf,
+    /// The in-process backtest (sandbox) vs Backtrader.
+    Backtest,
+    /// The run path: CSV import, history read, `POST /api/runs` and a sweep on a service vs
+    /// Backtrader's `GenericCSVData` on the same file.
+    RunPath,
+    /// `/api/gaf/image` under load.
+    Http,
+}
+
+/// Runs the benchmarks `args` asks for and prints the table.
 pub async fn run(args: &BenchArgs) -> Result<()> {
     let reps = if args.quick { 5 } else { 30 };
+    let wants = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
     let mut lines = Vec::new();
-
-    eprintln!("[1/6] calculate cycle, 600 samples (5 images, PNG, base64) ...");
-    let snapshot = Arc::new(sim_snapshot(600).await?);
+    let mut failures: Vec<String> = Vec::new();
     let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
-    let (s, h) = (snapshot.clone(), host.clone());
-    let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&s, h.as_ref(), reps)).await??;
-    let s = snapshot.clone();
-    let (native, _) =
-        tokio::task::spawn_blocking(move || bench_calculate(&s, &cgaf_calculate::NativeKernels, reps)).await??;
+
+    let images = if wants(BenchPart::Calculate) || wants(BenchPart::Http) {
+        eprintln!("[1/7] calculate cycle, 600 samples (5 images, PNG, base64) ...");
+        let snapshot = Arc::new(sim_snapshot(600).await?);
+        let (s, h) = (snapshot.clone(), host.clone());
+        let (calc, images) = tokio::task::spawn_blocking(move || bench_calculate(&s, h.as_ref(), reps)).await??;
+        let s = snapshot.clone();
+        let (native, _) =
+            tokio::task::spawn_blocking(move || bench_calculate(&s, &cgaf_calculate::NativeKernels, reps)).await??;
+        if wants(BenchPart::Calculate) {
+            calculate_lines(&mut lines, calc, native);
+        }
+        Some(images)
+    } else {
+        None
+    };
+    if wants(BenchPart::Plugins) {
+        bench_plugins(&host, args.quick, &mut lines).await?;
+    }
+    if wants(BenchPart::Gasf) {
+        bench_gasf(args.quick, &mut lines).await?;
+    }
+    if wants(BenchPart::Backtest) {
+        let n = if args.quick { 100_000 } else { 1_000_000 };
+        eprintln!("[5/7] backtest sma-cross on {n} bars: sandbox vs Backtrader ...");
+        bench_backtest(n, !args.no_backtrader, &mut lines).await?;
+    }
+    if wants(BenchPart::RunPath) {
+        let default_bars = if args.quick { RUN_PATH_QUICK_BARS } else { RUN_PATH_YEAR_BARS };
+        let n = args.history_bars.map_or(default_bars, |n| n as usize);
+        eprintln!(
+            "[6/7] run path: {n} 1-minute bars from one CSV, imported, run through POST /api/runs, vs Backtrader ..."
+        );
+        bench_run_path(n, !args.no_backtrader, &mut lines, &mut failures).await?;
+    }
+    let http = match (&images, wants(BenchPart::Http) && !args.no_http) {
+        (Some(images), true) => {
+            eprintln!("[7/7] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
+            let (full, reval, body) = bench_http(images, args.http_seconds).await?;
+            lines.push(Line {
+                name: "/api/gaf/image 600px, 32 conns (req/s)",
+                value: format!("{:.0} req/s", full.rps),
+                baseline: "16.5 req/s (Express)".into(),
+                ratio: full.rps / 16.5,
+                target: 100.0,
+            });
+            lines.push(Line {
+                name: "/api/gaf/image If-None-Match (req/s)",
+                value: format!("{:.0} req/s", reval.rps),
+                baseline: "16.5 req/s (Express)".into(),
+                ratio: reval.rps / 16.5,
+                target: 100.0,
+            });
+            Some((full, reval, body))
+        }
+        _ => None,
+    };
+    print_table(&lines);
+    if let Some((full, reval, body)) = http {
+        println!(
+            "\nHTTP ({}): body {:.2} MB; full p50 {} p99 {} (target p99 < 50 ms), errors {}; revalidation p50 {} p99 {}, errors {}",
+            full.tool,
+            body as f64 / 1e6,
+            ms(full.p50),
+            ms(full.p99),
+            full.errors,
+            ms(reval.p50),
+            ms(reval.p99),
+            reval.errors
+        );
+    }
+    println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s; Backtrader 1.9.78.123 run here.");
+    if !failures.is_empty() {
+        anyhow::bail!("crypto-gaf and Backtrader disagree:\n  {}", failures.join("\n  "));
+    }
+    Ok(())
+}
+
+fn calculate_lines(lines: &mut Vec<Line>, calc: Duration, native: Duration) {
     lines.push(Line {
         name: "calculate cycle, 600 samples, via plugins",
         value: ms(calc),
@@ -442,8 +543,10 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         ratio: 0.280 / native.as_secs_f64(),
         target: 20.0,
     });
+}
 
-    eprintln!("[2/6] plugin overhead and GASF 256 via plugin vs native ...");
+async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines: &mut Vec<Line>) -> Result<()> {
+    eprintln!("[2/7] plugin overhead and GASF 256 via plugin vs native ...");
     let h = host.clone();
     let (trivial, via_plugin, native_one) =
         tokio::task::spawn_blocking(move || -> Result<(Duration, Duration, Duration)> {
@@ -492,7 +595,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
 
     eprintln!("      sma-cross through the sandbox, 1M bars in batches of 10k ...");
     let h = host.clone();
-    let n_bars = if args.quick { 200_000 } else { 1_000_000 };
+    let n_bars = if quick { 200_000 } else { 1_000_000 };
     let bars_per_s = tokio::task::spawn_blocking(move || -> Result<f64> {
         let bars: Vec<cgaf_runtime::Bar> = (0..n_bars)
             .map(|i| {
@@ -521,10 +624,13 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     })
     .await??;
     println!("sma-cross via plugin: {:.2} M bars/s (aim >= 2 M bars/s)", bars_per_s / 1e6);
+    Ok(())
+}
 
-    eprintln!("[3/6] GASF batch 1000 x 256 ...");
+async fn bench_gasf(quick: bool, lines: &mut Vec<Line>) -> Result<()> {
+    eprintln!("[3/7] GASF batch 1000 x 256 ...");
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let batch = random_series(&mut rng, if args.quick { 200 } else { 1000 }, 256);
+    let batch = random_series(&mut rng, if quick { 200 } else { 1000 }, 256);
     let scale = 1000.0 / batch.len() as f64;
     let batch = Arc::new(batch);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
@@ -555,7 +661,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
-    eprintln!("[4/6] single-series GASF 256 latency ...");
+    eprintln!("[4/7] single-series GASF 256 latency ...");
     let x = batch[0].clone();
     let single = tokio::task::spawn_blocking(move || -> Result<Duration> {
         let p = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
@@ -578,42 +684,729 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         target: 20.0,
     });
 
-    let n = if args.quick { 100_000 } else { 1_000_000 };
-    eprintln!("[5/6] backtest sma-cross on {n} bars: sandbox vs Backtrader ...");
-    bench_backtest(n, !args.no_backtrader, &mut lines).await?;
-
-    if !args.no_http {
-        eprintln!("[6/6] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
-        let (full, reval, body) = bench_http(&images, args.http_seconds).await?;
-        lines.push(Line {
-            name: "/api/gaf/image 600px, 32 conns (req/s)",
-            value: format!("{:.0} req/s", full.rps),
-            baseline: "16.5 req/s (Express)".into(),
-            ratio: full.rps / 16.5,
-            target: 100.0,
-        });
-        lines.push(Line {
-            name: "/api/gaf/image If-None-Match (req/s)",
-            value: format!("{:.0} req/s", reval.rps),
-            baseline: "16.5 req/s (Express)".into(),
-            ratio: reval.rps / 16.5,
-            target: 100.0,
-        });
-        print_table(&lines);
-        println!(
-            "\nHTTP ({}): body {:.2} MB; full p50 {} p99 {} (target p99 < 50 ms), errors {}; revalidation p50 {} p99 {}, errors {}",
-            full.tool,
-            body as f64 / 1e6,
-            ms(full.p50),
-            ms(full.p99),
-            full.errors,
-            ms(reval.p50),
-            ms(reval.p99),
-            reval.errors
-        );
-    } else {
-        print_table(&lines);
-    }
-    println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s.");
     Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run path: one CSV of 1-minute bars, imported and run on a service through the API, and the
+// same file through Backtrader's GenericCSVData.
+
+/// A year of 1-minute bars.
+const RUN_PATH_YEAR_BARS: usize = 525_600;
+/// Bars of the run-path benchmark with `--quick`.
+const RUN_PATH_QUICK_BARS: usize = 20_000;
+/// The product the run-path benchmark imports into.
+const RUN_PATH_PRODUCT: &str = "BENCH-USD";
+/// Fee of both engines, bps of notional.
+const RUN_PATH_FEE_BPS: f64 = 0.2;
+/// Slippage of both engines, bps of the open.
+const RUN_PATH_SLIPPAGE_BPS: f64 = 0.1;
+/// API token of the benchmark's service.
+const RUN_PATH_TOKEN: &str = "cgaf-bench-run-path";
+/// Largest relative difference allowed between crypto-gaf and Backtrader (prices, sizes, fees,
+/// final equity).
+const AGREE_REL: f64 = 1e-9;
+/// Bars per `Store::bars_page` call in the read benchmark (what runs read per page).
+const READ_PAGE_BARS: i64 = 50_000;
+/// The 1-minute interval, ms.
+const MINUTE_MS: i64 = 60_000;
+
+/// Writes `bars` (1-minute bars stamped at their close) as the run-path CSV: the header
+/// `datetime,open,high,low,close,volume`, `datetime` the bar's OPEN as `YYYY-MM-DD HH:MM:SS` UTC
+/// (the pandas / Backtrader convention, what `GenericCSVData`'s default `dtformat` reads and what
+/// crypto-gaf's importer reads as opens), numbers in shortest round-trip form.
+fn write_generic_csv(path: &std::path::Path, bars: &[cgaf_trade::domain::Bar]) -> Result<()> {
+    use std::io::Write;
+    let mut w =
+        std::io::BufWriter::new(std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?);
+    writeln!(w, "datetime,open,high,low,close,volume")?;
+    for b in bars {
+        let open_time = chrono::DateTime::from_timestamp_millis(b.time_ms - MINUTE_MS)
+            .with_context(|| format!("bar time {} out of range", b.time_ms))?;
+        writeln!(
+            w,
+            "{},{},{},{},{},{}",
+            open_time.format("%Y-%m-%d %H:%M:%S"),
+            b.open,
+            b.high,
+            b.low,
+            b.close,
+            b.volume
+        )?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// One executed order, as either engine reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fill {
+    /// 0-based index of the bar it filled on (at that bar's open).
+    bar: i64,
+    /// That bar's close, ms since the epoch.
+    close_ms: i64,
+    /// Fill price (slippage included).
+    price: f64,
+    /// Signed units.
+    size: f64,
+    /// Fee paid.
+    fee: f64,
+}
+
+/// Reads `backtrader_sma.py --fills` output (`bar,time_ms,price,size,commission`, `time_ms` the
+/// bar's datetime as Backtrader stamps it: the open of a bar read from the run-path CSV).
+fn read_backtrader_fills(path: &std::path::Path, interval_ms: i64) -> Result<Vec<Fill>> {
+    let mut r = csv::Reader::from_path(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, rec) in r.records().enumerate() {
+        let rec = rec.with_context(|| format!("{}: row {}", path.display(), i + 2))?;
+        let field = |k: usize| rec.get(k).unwrap_or("");
+        let num = |k: usize| -> Result<f64> {
+            field(k).parse::<f64>().with_context(|| format!("{}: row {}, column {}", path.display(), i + 2, k + 1))
+        };
+        let int = |k: usize| -> Result<i64> {
+            field(k).parse::<i64>().with_context(|| format!("{}: row {}, column {}", path.display(), i + 2, k + 1))
+        };
+        out.push(Fill { bar: int(0)?, close_ms: int(1)? + interval_ms, price: num(2)?, size: num(3)?, fee: num(4)? });
+    }
+    Ok(out)
+}
+
+/// `|a - b|` relative to the larger magnitude (0 when both are 0).
+fn rel_diff(a: f64, b: f64) -> f64 {
+    let scale = a.abs().max(b.abs());
+    if scale == 0.0 {
+        0.0
+    } else {
+        (a - b).abs() / scale
+    }
+}
+
+/// How closely two engines' fills and final equity agree.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct Agreement {
+    /// Fills compared.
+    fills: usize,
+    /// Largest relative difference of a fill's price, size or fee.
+    max_fill_rel: f64,
+    /// Relative difference of the final equity.
+    equity_rel: f64,
+}
+
+/// Checks that `ours` and `theirs` made the same trades (same count, same bars and times, prices,
+/// sizes and fees within `tol` relative) and ended within `tol` of the same equity; the first
+/// difference otherwise.
+fn compare_runs(
+    ours: &[Fill],
+    our_equity: f64,
+    theirs: &[Fill],
+    their_equity: f64,
+    tol: f64,
+) -> std::result::Result<Agreement, String> {
+    if ours.len() != theirs.len() {
+        let first = ours.iter().zip(theirs).position(|(a, b)| a.bar != b.bar).unwrap_or(ours.len().min(theirs.len()));
+        return Err(format!(
+            "crypto-gaf made {} fills, Backtrader {}; first different at fill {first}: ours {:?}, Backtrader {:?}",
+            ours.len(),
+            theirs.len(),
+            ours.get(first),
+            theirs.get(first)
+        ));
+    }
+    let mut agree = Agreement { fills: ours.len(), ..Agreement::default() };
+    for (i, (a, b)) in ours.iter().zip(theirs).enumerate() {
+        if a.bar != b.bar || a.close_ms != b.close_ms {
+            return Err(format!("fill {i}: crypto-gaf filled on bar {a:?}, Backtrader on {b:?}"));
+        }
+        let worst = rel_diff(a.price, b.price).max(rel_diff(a.size, b.size)).max(rel_diff(a.fee, b.fee));
+        if worst > tol || worst.is_nan() {
+            return Err(format!(
+                "fill {i}: crypto-gaf {a:?}, Backtrader {b:?} (relative difference {worst:e} > {tol:e})"
+            ));
+        }
+        agree.max_fill_rel = agree.max_fill_rel.max(worst);
+    }
+    agree.equity_rel = rel_diff(our_equity, their_equity);
+    if agree.equity_rel > tol || agree.equity_rel.is_nan() {
+        return Err(format!(
+            "final equity: crypto-gaf {our_equity}, Backtrader {their_equity} (relative difference {:e} > {tol:e})",
+            agree.equity_rel
+        ));
+    }
+    Ok(agree)
+}
+
+/// `ms` as RFC 3339 UTC.
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+/// A `cgaf serve --roles api,trade` child of this process on a private database; stopped
+/// (SIGTERM, then killed after 15 s) when dropped.
+struct ServiceChild {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServiceChild {
+    fn start(database_url: &str, data_dir: &std::path::Path) -> Result<ServiceChild> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let exe = std::env::current_exe().context("finding the cgaf binary")?;
+        let child = std::process::Command::new(exe)
+            .args(["serve", "--roles", "api,trade", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--products", &format!("{RUN_PATH_PRODUCT}:600"), "--api-token", RUN_PATH_TOKEN])
+            .args(["--database-url", database_url, "--log", "warn"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .context("starting `cgaf serve`")?;
+        Ok(ServiceChild { child, base: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// Waits until `/readyz` answers 200.
+    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                anyhow::bail!("`cgaf serve` exited with {status} before it was ready");
+            }
+            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
+                if r.status().is_success() {
+                    return Ok(());
+                }
+            }
+            anyhow::ensure!(Instant::now() < deadline, "`cgaf serve` not ready after 120 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for ServiceChild {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            if let Ok(pid) = i32::try_from(self.child.id()) {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
+            }
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// GETs `url` as JSON; an error names the status and body.
+async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
+    let r = http.get(url).send().await.with_context(|| format!("GET {url}"))?;
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.with_context(|| format!("GET {url}: not JSON"))?;
+    anyhow::ensure!(status.is_success(), "GET {url}: {status} {body}");
+    Ok(body)
+}
+
+/// How often the benchmark polls a run or sweep: as `cgaf backtest` does. (`GET /api/runs/{id}`
+/// reads the run's equity curve from its decision log, so polling much faster slows the run.)
+const POLL: Duration = Duration::from_millis(200);
+
+/// Microseconds since the epoch of the RFC 3339 time `obj[key]`.
+fn time_field_us(obj: &serde_json::Value, key: &str) -> Option<i64> {
+    obj[key].as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| t.timestamp_micros())
+}
+
+/// POSTs `body` to `url` with the token and polls `{url}/{id}` (id in `id_key`) every [`POLL`]
+/// until its status leaves pending/running. Returns the ended object and the time from the POST
+/// to its end: the POST's round trip plus `finished_at - created_at` as the service recorded them
+/// (so the polling interval does not count), or the time until the end was seen when the
+/// object lacks them.
+async fn post_and_wait(
+    http: &reqwest::Client,
+    url: &str,
+    id_key: &str,
+    body: &serde_json::Value,
+) -> Result<(serde_json::Value, Duration)> {
+    let t = Instant::now();
+    let r =
+        http.post(url).bearer_auth(RUN_PATH_TOKEN).json(body).send().await.with_context(|| format!("POST {url}"))?;
+    let status = r.status();
+    let created: serde_json::Value = r.json().await.with_context(|| format!("POST {url}: not JSON"))?;
+    anyhow::ensure!(status.is_success(), "POST {url}: {status} {created}");
+    let post = t.elapsed();
+    let id = created[id_key].as_i64().with_context(|| format!("POST {url}: no {id_key} in {created}"))?;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let obj = get_json(http, &format!("{url}/{id}")).await?;
+        if !matches!(obj["status"].as_str(), Some("pending" | "running")) {
+            let span = match (time_field_us(&obj, "created_at"), time_field_us(&obj, "finished_at")) {
+                (Some(c), Some(f)) if f >= c => post + Duration::from_micros((f - c) as u64),
+                _ => t.elapsed(),
+            };
+            return Ok((obj, span));
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{url}/{id} still {} after an hour", obj["status"]);
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Times reading the whole history of `product` at 1 minute in pages of [`READ_PAGE_BARS`] (best
+/// of 3); checks that every bar came back.
+async fn time_history_read(
+    store: &cgaf_store::Store,
+    product: &str,
+    first_close: i64,
+    last_close: i64,
+    n: usize,
+) -> Result<Duration> {
+    let mut best = Duration::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        let (mut after, mut count) = (first_close - MINUTE_MS, 0usize);
+        loop {
+            let page = store.bars_page(product, MINUTE_MS, after, last_close, READ_PAGE_BARS).await?;
+            count += page.len();
+            match page.last() {
+                Some(b) if page.len() as i64 == READ_PAGE_BARS => after = b.close_ms,
+                _ => break,
+            }
+        }
+        best = best.min(t.elapsed());
+        anyhow::ensure!(count == n, "read {count} bars back, imported {n}");
+    }
+    Ok(best)
+}
+
+/// What a backtest run does minus PostgreSQL: `bars` through sma-cross 10/30 in chunks of 2000
+/// with `step_bars` (one strategy call per bar, the state captured every bar, the decision rows
+/// built). Returns the time, the final equity, the fills and the bytes of strategy state captured.
+async fn time_engine_alone(bars: &[cgaf_trade::domain::Bar]) -> Result<(Duration, f64, u64, usize)> {
+    let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+    let params = vec![("fast".to_string(), "10".to_string()), ("slow".to_string(), "30".to_string())];
+    let settings = cgaf_trade::domain::RunSettings {
+        fee_bps: RUN_PATH_FEE_BPS,
+        slippage_bps: RUN_PATH_SLIPPAGE_BPS,
+        ..cgaf_trade::domain::RunSettings::default()
+    };
+    let mut strategy = cgaf_trade::PluginStrategy::new(host.strategy("sma-cross", &params)?);
+    let mut portfolio = cgaf_trade::domain::Portfolio::new(settings.starting_cash);
+    let mut series = cgaf_trade::domain::Series::starting_at(settings.starting_cash);
+    let mut state_bytes = 0usize;
+    let t = Instant::now();
+    for chunk in bars.chunks(2000) {
+        let (rows, _) =
+            cgaf_trade::runs::step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+        state_bytes +=
+            rows.iter().filter_map(|r| r.strategy_state.as_ref()).map(|s| s.to_string().len()).sum::<usize>();
+    }
+    let took = t.elapsed();
+    Ok((took, portfolio.equity, portfolio.fills, state_bytes))
+}
+
+/// The run path on `n` 1-minute bars (see `bench/README.md`): one CSV, imported through the
+/// importer and the store, read back, run by a `cgaf serve` through `POST /api/runs` (and swept
+/// through `POST /api/sweeps`), and run by Backtrader from the same file; the trades and final
+/// equity of both are checked against each other (a difference goes to `failures`).
+async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failures: &mut Vec<String>) -> Result<()> {
+    use cgaf_trade::domain::history::{read_bars_csv, CsvImportOptions, TimeIs, DEFAULT_ROLLUP_INTERVALS};
+    let dir = tempfile_dir()?.join("run-path");
+    std::fs::create_dir_all(&dir)?;
+    let result = run_path_in(&dir, n, backtrader, lines, failures).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    return result;
+
+    async fn run_path_in(
+        dir: &std::path::Path,
+        n: usize,
+        backtrader: bool,
+        lines: &mut Vec<Line>,
+        failures: &mut Vec<String>,
+    ) -> Result<()> {
+        let bars = walk_bars(n, 42);
+        let (first, last) = match (bars.first(), bars.last()) {
+            (Some(f), Some(l)) => (f.time_ms, l.time_ms),
+            _ => anyhow::bail!("no bars"),
+        };
+        let csv_path = dir.join("bars-1m.csv");
+        write_generic_csv(&csv_path, &bars)?;
+        let csv_mb = std::fs::metadata(&csv_path)?.len() as f64 / 1e6;
+
+        // A private PostgreSQL, durable as `cgaf serve` runs it.
+        let pg_dir = dir.join("pg");
+        let pg = tokio::task::spawn_blocking(move || {
+            cgaf_embedded_postgres::EmbeddedPostgres::start(&cgaf_embedded_postgres::EmbeddedOptions::new(pg_dir))
+        })
+        .await?
+        .context("starting a private PostgreSQL for the run-path benchmark")?;
+        let url = pg.url();
+        let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(url.clone()))?;
+        store.wait_ready(Duration::from_secs(60)).await?;
+        store.migrate().await?;
+        store.ensure_products(&[cgaf_store::Product { product: RUN_PATH_PRODUCT.into(), max_size: 600 }]).await?;
+
+        // 1. Import: the importer's CSV reader, then the store's COPY and rollups in one transaction.
+        let t0 = Instant::now();
+        let file = std::fs::File::open(&csv_path)?;
+        let parsed = tokio::task::spawn_blocking(move || read_bars_csv(file, CsvImportOptions::new(MINUTE_MS)))
+            .await?
+            .context("reading the run-path CSV")?;
+        let parse_time = t0.elapsed();
+        let rollups: Vec<i64> = DEFAULT_ROLLUP_INTERVALS.iter().copied().filter(|&i| i > MINUTE_MS).collect();
+        let t1 = Instant::now();
+        let report =
+            store.import_bars(RUN_PATH_PRODUCT, MINUTE_MS, "csv:bars-1m.csv", &parsed.bars, &rollups, false).await?;
+        let write_time = t1.elapsed();
+        let import_time = t0.elapsed();
+        anyhow::ensure!(parsed.time_is == TimeIs::Open, "the importer read the times as {}", parsed.time_is);
+        anyhow::ensure!(report.written == n as u64, "imported {} bars of {n}", report.written);
+        let same = parsed.bars.len() == n
+            && parsed.bars.iter().zip(&bars).all(|(p, b)| {
+                (p.close_ms, p.open, p.high, p.low, p.close, p.volume)
+                    == (b.time_ms, b.open, b.high, b.low, b.close, b.volume)
+            });
+        anyhow::ensure!(same, "the importer read other bars than were written");
+        drop(parsed);
+        let import_rate = n as f64 / import_time.as_secs_f64();
+        println!(
+            "run path: {n} 1-minute bars, {csv_mb:.1} MB CSV; import {:.3} s = {:.0} bars/s (read_bars_csv {:.3} s, COPY + {} rollup bars {:.3} s)",
+            import_time.as_secs_f64(),
+            import_rate,
+            parse_time.as_secs_f64(),
+            report.rolled_up,
+            write_time.as_secs_f64()
+        );
+
+        // 2. Read back: what runs do, pages of 50k on the primary key.
+        let read = time_history_read(&store, RUN_PATH_PRODUCT, first, last, n).await?;
+        let read_year = read.mul_f64(RUN_PATH_YEAR_BARS as f64 / n as f64);
+        println!(
+            "read {n} bars in pages of {READ_PAGE_BARS}: {} (a year of 1-minute bars: {})",
+            ms(read),
+            ms(read_year)
+        );
+
+        // What the run does minus the database, for the breakdown.
+        let (engine, engine_equity, engine_fills, state_bytes) = time_engine_alone(&bars).await?;
+        println!(
+            "the same backtest in process, without PostgreSQL (step_bars, state every bar): {:.3} s = {:.0} bars/s ({engine_fills} fills, {:.0} MB of strategy state JSON)",
+            engine.as_secs_f64(),
+            n as f64 / engine.as_secs_f64(),
+            state_bytes as f64 / 1e6
+        );
+
+        // 3. The service, and the backtest through the API.
+        let http = reqwest::Client::new();
+        let mut service = ServiceChild::start(&url, &dir.join("service"))?;
+        service.wait_ready(&http).await?;
+        let base = service.base.clone();
+        let run_body = serde_json::json!({
+            "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": RUN_PATH_PRODUCT,
+            "mode": "backtest", "bar_interval": "1m", "from": rfc3339(first - MINUTE_MS), "to": rfc3339(last),
+            "fee_bps": RUN_PATH_FEE_BPS, "slippage_bps": RUN_PATH_SLIPPAGE_BPS, "starting_cash": 10_000.0,
+        });
+        let (run, run_time) = post_and_wait(&http, &format!("{base}/api/runs"), "run_id", &run_body).await?;
+        anyhow::ensure!(run["status"] == "finished", "the run ended {}: {}", run["status"], run["status_reason"]);
+        anyhow::ensure!(run["bars_done"].as_i64() == Some(n as i64), "the run did {} bars of {n}", run["bars_done"]);
+        let run_id = run["run_id"].as_i64().context("run_id")?;
+        let our_equity = run["portfolio"]["equity"].as_f64().context("the run's portfolio has no equity")?;
+        let client = store.client().await?;
+        let logged: i64 =
+            client.query_one("SELECT count(*) FROM crypto_gaf.decisions WHERE run_id = $1", &[&run_id]).await?.get(0);
+        anyhow::ensure!(logged == n as i64, "the decision log holds {logged} rows, the run {n} bars");
+        let log_mb: f64 = client
+            .query_one(
+                "SELECT coalesce(sum(pg_column_size(d.*)), 0)::float8 / 1e6 FROM crypto_gaf.decisions d WHERE run_id = $1",
+                &[&run_id],
+            )
+            .await?
+            .get(0);
+        let ours: Vec<Fill> = client
+            .query(
+                "SELECT seq, time_ms, fill_price, fill_quantity, fee FROM crypto_gaf.decisions
+                 WHERE run_id = $1 AND fill_price IS NOT NULL ORDER BY seq",
+                &[&run_id],
+            )
+            .await?
+            .iter()
+            .map(|r| Fill {
+                bar: r.get(0),
+                close_ms: r.get(1),
+                price: r.get::<_, Option<f64>>(2).unwrap_or(f64::NAN),
+                size: r.get::<_, Option<f64>>(3).unwrap_or(f64::NAN),
+                fee: r.get::<_, Option<f64>>(4).unwrap_or(f64::NAN),
+            })
+            .collect();
+        drop(client);
+        // The run ends by hashing its whole log read back from PostgreSQL; timed apart here.
+        let t = Instant::now();
+        let sha = cgaf_trade::decision_log_sha256(&store, run_id).await?;
+        let hash_time = t.elapsed();
+        if run["decision_log_sha256"].as_str() != Some(sha.as_str()) {
+            failures.push(format!(
+                "the run's decision_log_sha256 {} is not its log's hash {sha}",
+                run["decision_log_sha256"]
+            ));
+        }
+        if our_equity != engine_equity || ours.len() as u64 != engine_fills {
+            failures.push(format!(
+                "the run via the API ended at {our_equity} with {} fills, the same engine in process at {engine_equity} with {engine_fills}",
+                ours.len()
+            ));
+        }
+        let at = |k: &str| time_field_us(&run, k);
+        if let (Some(created), Some(started), Some(finished)) = (at("created_at"), at("started_at"), at("finished_at"))
+        {
+            println!(
+                "  the run's own timestamps: created -> started {:.3} s, started -> finished {:.3} s; of that, about {:.3} s strategy and engine (in process above) and {:.3} s hashing the log read back (decision_log_sha256, timed again after the run)",
+                (started - created) as f64 / 1e6,
+                (finished - started) as f64 / 1e6,
+                engine.as_secs_f64(),
+                hash_time.as_secs_f64()
+            );
+        }
+        println!(
+            "crypto-gaf POST /api/runs -> finished: {:.3} s = {:.0} bars/s ({logged} decision rows with the strategy state, {log_mb:.0} MB in PostgreSQL; {} fills, {} trades, final equity {our_equity})",
+            run_time.as_secs_f64(),
+            n as f64 / run_time.as_secs_f64(),
+            ours.len(),
+            run["metrics"]["trades"],
+        );
+
+        // 4. The metrics-only sweep path: a grid through POST /api/sweeps, one series per point.
+        let sweep_body = serde_json::json!({
+            "strategy": "sma-cross", "product": RUN_PATH_PRODUCT, "bar_interval": "1m",
+            "from": rfc3339(first - MINUTE_MS), "to": rfc3339(last),
+            "grid": {"fast": [5, 10, 15, 20], "slow": [30, 60]}, "metric": "total_return",
+            "fee_bps": RUN_PATH_FEE_BPS, "slippage_bps": RUN_PATH_SLIPPAGE_BPS, "starting_cash": 10_000.0,
+        });
+        let (sweep, sweep_time) = post_and_wait(&http, &format!("{base}/api/sweeps"), "sweep_id", &sweep_body).await?;
+        anyhow::ensure!(
+            sweep["status"] == "finished",
+            "the sweep ended {}: {}",
+            sweep["status"],
+            sweep["status_reason"]
+        );
+        let points = sweep["jobs_total"].as_i64().unwrap_or(8).max(1) as f64;
+        let per_point = sweep_time.div_f64(points);
+        println!(
+            "crypto-gaf POST /api/sweeps ({points} points, metrics only) -> finished: {:.3} s, {:.3} s per backtest",
+            sweep_time.as_secs_f64(),
+            per_point.as_secs_f64()
+        );
+        let point = sweep_point_total_return(&sweep["result"], 10, 30);
+        match point {
+            Some(tr) => {
+                let sweep_equity = 10_000.0 * (1.0 + tr);
+                let d = rel_diff(sweep_equity, our_equity);
+                if d > AGREE_REL {
+                    failures.push(format!(
+                        "the sweep's fast 10 / slow 30 point ends at {sweep_equity}, the run at {our_equity} (relative {d:e})"
+                    ));
+                }
+            }
+            None => failures.push(format!("the sweep result has no fast 10 / slow 30 point: {}", sweep["result"])),
+        }
+        // Close the client's keep-alive connections first: the service then stops without
+        // cancelling one.
+        drop(http);
+        drop(service);
+        drop(store);
+        let mut pg = pg;
+        tokio::task::spawn_blocking(move || pg.stop()).await??;
+
+        lines.push(Line {
+            name: "CSV import, 1m bars (bars/s)",
+            value: format!("{import_rate:.0}"),
+            baseline: "500000 (aim)".into(),
+            ratio: import_rate / 500_000.0,
+            target: 1.0,
+        });
+        lines.push(Line {
+            name: "a year of 1m bars read, pages of 50k",
+            value: ms(read_year),
+            baseline: "300 ms (aim)".into(),
+            ratio: 0.3 / read_year.as_secs_f64(),
+            target: 1.0,
+        });
+        if !backtrader {
+            println!("Backtrader baseline skipped (--no-backtrader)");
+            return Ok(());
+        }
+
+        // 5. Backtrader on the same file.
+        eprintln!("      Backtrader GenericCSVData on the same {n} bars ...");
+        let fills_path = dir.join("backtrader-fills.csv");
+        let bt_args: Vec<String> = vec![
+            "--bars".into(),
+            csv_path.to_string_lossy().into_owned(),
+            "--feed".into(),
+            "generic".into(),
+            "--fast".into(),
+            "10".into(),
+            "--slow".into(),
+            "30".into(),
+            "--cash".into(),
+            "10000".into(),
+            "--fee-bps".into(),
+            RUN_PATH_FEE_BPS.to_string(),
+            "--slippage-bps".into(),
+            RUN_PATH_SLIPPAGE_BPS.to_string(),
+            "--fills".into(),
+            fills_path.to_string_lossy().into_owned(),
+        ];
+        let t = Instant::now();
+        let bt = tokio::task::spawn_blocking(move || run_backtrader(&bt_args)).await?;
+        let bt_wall = t.elapsed();
+        let bt = match bt {
+            Ok(bt) => bt,
+            Err(why) => {
+                println!("Backtrader baseline skipped: {why}");
+                return Ok(());
+            }
+        };
+        let bt_total = bt["end_to_end_seconds"].as_f64().context("Backtrader: end_to_end_seconds")?;
+        let bt_preload = bt["preload_seconds"].as_f64().unwrap_or(0.0);
+        let bt_equity = bt["final_value"].as_f64().context("Backtrader: final_value")?;
+        let theirs = read_backtrader_fills(&fills_path, MINUTE_MS)?;
+        println!(
+            "Backtrader {} GenericCSVData: {bt_total:.3} s end to end ({:.3} s of it parsing the CSV in its preload, {:.0} bars/s; {:.3} s with the interpreter start), {} fills, {} trades, final value {bt_equity}",
+            bt["version"].as_str().unwrap_or("?"),
+            bt_preload,
+            n as f64 / bt_preload.max(1e-9),
+            bt_wall.as_secs_f64(),
+            theirs.len(),
+            bt["trades"],
+        );
+        match compare_runs(&ours, our_equity, &theirs, bt_equity, AGREE_REL) {
+            Ok(a) => println!(
+                "check: the same {} fills (bars, times; prices, sizes and fees within {:.1e} relative) and final equity within {:.1e} (limit {AGREE_REL:e}): ok",
+                a.fills, a.max_fill_rel, a.equity_rel
+            ),
+            Err(why) => {
+                println!("check FAILED: {why}");
+                failures.push(why);
+            }
+        }
+        let ratio = bt_total / run_time.as_secs_f64();
+        let with_import = run_time + import_time;
+        println!(
+            "run path ratio: Backtrader / crypto-gaf = {ratio:.1}x (backtest via the API, bars already imported); {:.1}x including the import",
+            bt_total / with_import.as_secs_f64()
+        );
+        lines.push(Line {
+            name: "run path: POST /api/runs, 1m bars (s)",
+            value: format!("{:.3} s", run_time.as_secs_f64()),
+            baseline: format!("{bt_total:.2} s (Backtrader)"),
+            ratio,
+            target: 50.0,
+        });
+        lines.push(Line {
+            name: "run path incl. CSV import (s)",
+            value: format!("{:.3} s", with_import.as_secs_f64()),
+            baseline: format!("{bt_total:.2} s (Backtrader)"),
+            ratio: bt_total / with_import.as_secs_f64(),
+            target: 50.0,
+        });
+        lines.push(Line {
+            name: "sweep via the API, per backtest (s)",
+            value: format!("{:.3} s", per_point.as_secs_f64()),
+            baseline: format!("{bt_total:.2} s (Backtrader)"),
+            ratio: bt_total / per_point.as_secs_f64(),
+            target: 100.0,
+        });
+        Ok(())
+    }
+}
+
+/// The `total_return` of the point `fast`/`slow` in a sweep result (its `rows`, each with
+/// `params` and, without walk-forward splits, the whole range's `total_return`).
+fn sweep_point_total_return(result: &serde_json::Value, fast: i64, slow: i64) -> Option<f64> {
+    result["rows"].as_array()?.iter().find_map(|row| {
+        let params = &row["params"];
+        (params["fast"].as_i64() == Some(fast) && params["slow"].as_i64() == Some(slow))
+            .then(|| row["total_return"].as_f64())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_file(name: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("cgaf-bench-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join(name)
+    }
+
+    #[test]
+    fn the_run_path_csv_reads_back_through_the_importer_to_the_same_bars() {
+        use cgaf_trade::domain::history::{read_bars_csv, CsvImportOptions, TimeIs};
+        let bars = walk_bars(500, 3);
+        let path = temp_file("bars.csv");
+        write_generic_csv(&path, &bars).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("datetime,open,high,low,close,volume\n2024-01-01 00:00:00,100,"), "{}", &text[..80]);
+        let read = read_bars_csv(std::fs::File::open(&path).unwrap(), CsvImportOptions::new(MINUTE_MS)).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(read.time_is, TimeIs::Open);
+        assert_eq!(read.bars.len(), bars.len());
+        for (r, b) in read.bars.iter().zip(&bars) {
+            assert_eq!(
+                (r.close_ms, r.open, r.high, r.low, r.close, r.volume),
+                (b.time_ms, b.open, b.high, b.low, b.close, b.volume)
+            );
+        }
+    }
+
+    #[test]
+    fn backtrader_fills_are_moved_from_the_bar_open_to_its_close() {
+        let path = temp_file("fills.csv");
+        std::fs::write(&path, "bar,time_ms,price,size,commission\n30,1704069000000,100.5,99.25,0.2\n").unwrap();
+        let fills = read_backtrader_fills(&path, MINUTE_MS).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(fills, vec![Fill { bar: 30, close_ms: 1_704_069_060_000, price: 100.5, size: 99.25, fee: 0.2 }]);
+    }
+
+    #[test]
+    fn runs_agree_only_on_the_same_fills_and_equity() {
+        let f = |bar: i64, size: f64| Fill {
+            bar,
+            close_ms: WALK_START_MS + (bar + 1) * MINUTE_MS,
+            price: 100.0,
+            size,
+            fee: 0.02,
+        };
+        let ours = vec![f(30, 100.0), f(64, -200.0)];
+        let a = compare_runs(&ours, 9_000.0, &ours, 9_000.0, 1e-9).unwrap();
+        assert_eq!((a.fills, a.max_fill_rel, a.equity_rel), (2, 0.0, 0.0));
+        // Rounding below the tolerance is fine and reported.
+        let close = vec![f(30, 100.0 * (1.0 + 1e-12)), f(64, -200.0)];
+        let a = compare_runs(&ours, 9_000.0, &close, 9_000.0 * (1.0 - 1e-12), 1e-9).unwrap();
+        assert!(a.max_fill_rel > 0.0 && a.max_fill_rel < 1e-11 && a.equity_rel > 0.0, "{a:?}");
+        // A size, a bar, a count or the equity off: refused, naming it.
+        let off = vec![f(30, 100.0 * (1.0 + 1e-6)), f(64, -200.0)];
+        assert!(compare_runs(&ours, 9_000.0, &off, 9_000.0, 1e-9).unwrap_err().starts_with("fill 0:"));
+        let later = vec![f(30, 100.0), f(65, -200.0)];
+        assert!(compare_runs(&ours, 9_000.0, &later, 9_000.0, 1e-9).unwrap_err().contains("filled on bar"));
+        let fewer = vec![f(30, 100.0)];
+        assert!(compare_runs(&ours, 9_000.0, &fewer, 9_000.0, 1e-9)
+            .unwrap_err()
+            .contains("made 2 fills, Backtrader 1"));
+        assert!(compare_runs(&ours, 9_000.0, &ours, 9_000.1, 1e-9).unwrap_err().starts_with("final equity"));
+    }
+
+    #[test]
+    fn the_sweep_point_is_found_by_its_parameters() {
+        let result = serde_json::json!({"rows": [
+            {"params": {"fast": 5, "slow": 30}, "total_return": 0.5},
+            {"params": {"fast": 10, "slow": 30}, "total_return": -0.25},
+        ]});
+        assert_eq!(sweep_point_total_return(&result, 10, 30), Some(-0.25));
+        assert_eq!(sweep_point_total_return(&result, 10, 60), None);
+    }
 }

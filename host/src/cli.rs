@@ -568,6 +568,14 @@ pub struct BenchArgs {
     /// Seconds each HTTP load run lasts.
     #[arg(long, env = "CGAF_BENCH_HTTP_SECONDS", default_value_t = 10)]
     pub http_seconds: u64,
+    /// Run only these parts (comma-separated): calculate, plugins, gasf, backtest, run-path, http
+    /// (default: all).
+    #[arg(long, env = "CGAF_BENCH_ONLY", value_enum, value_delimiter = ',')]
+    pub only: Vec<crate::bench::BenchPart>,
+    /// 1-minute bars of the run-path benchmark (CSV import, history read, POST /api/runs and
+    /// Backtrader on the same file); default a year (525600), 20000 with --quick.
+    #[arg(long, env = "CGAF_BENCH_HISTORY_BARS", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
+    pub history_bars: Option<u64>,
 }
 
 /// Splits repeated `NAME=VALUE` options (`--param`, `--grid`) into trimmed pairs; the error names

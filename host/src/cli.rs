@@ -243,8 +243,10 @@ pub enum PluginAction {
     Activate {
         /// Plugin name.
         name: String,
-        /// Version to activate.
-        version: String,
+        /// Version to activate (named `plugin_version` inside: `version` is the propagated
+        /// `--version` flag's id, and clap refuses two arguments of one id).
+        #[arg(value_name = "VERSION")]
+        plugin_version: String,
     },
     /// Reactivate the previously active version.
     Rollback {

@@ -82,7 +82,7 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
             let r = http.get(format!("{base}/api/plugins")).send().await.with_context(|| format!("reaching {base}"))?;
             print_json(&answer_as::<Vec<PluginSummary>>(r).await?)
         }
-        PluginAction::Activate { name, version } => {
+        PluginAction::Activate { name, plugin_version: version } => {
             let r = http
                 .post(format!("{base}/api/plugins/{name}/activate"))
                 .bearer_auth(token(args, g)?)

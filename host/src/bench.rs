@@ -836,13 +836,6 @@ fn compare_runs(
     Ok(agree)
 }
 
-/// `ms` as RFC 3339 UTC.
-fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-        .unwrap_or_else(|| ms.to_string())
-}
-
 /// A `cgaf serve --roles api,trade` child of this process on a private database; stopped
 /// (SIGTERM, then killed after 15 s) when dropped.
 struct ServiceChild {
@@ -1105,7 +1098,7 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         let base = service.base.clone();
         let run_body = serde_json::json!({
             "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": RUN_PATH_PRODUCT,
-            "mode": "backtest", "bar_interval": "1m", "from": rfc3339(first - MINUTE_MS), "to": rfc3339(last),
+            "mode": "backtest", "bar_interval": "1m", "from": cgaf_trade::domain::history::rfc3339(first - MINUTE_MS), "to": cgaf_trade::domain::history::rfc3339(last),
             "fee_bps": RUN_PATH_FEE_BPS, "slippage_bps": RUN_PATH_SLIPPAGE_BPS, "starting_cash": 10_000.0,
         });
         let (run, run_time) = post_and_wait(&http, &format!("{base}/api/runs"), "run_id", &run_body).await?;
@@ -1179,7 +1172,7 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         // 4. The metrics-only sweep path: a grid through POST /api/sweeps, one series per point.
         let sweep_body = serde_json::json!({
             "strategy": "sma-cross", "product": RUN_PATH_PRODUCT, "bar_interval": "1m",
-            "from": rfc3339(first - MINUTE_MS), "to": rfc3339(last),
+            "from": cgaf_trade::domain::history::rfc3339(first - MINUTE_MS), "to": cgaf_trade::domain::history::rfc3339(last),
             "grid": {"fast": [5, 10, 15, 20], "slow": [30, 60]}, "metric": "total_return",
             "fee_bps": RUN_PATH_FEE_BPS, "slippage_bps": RUN_PATH_SLIPPAGE_BPS, "starting_cash": 10_000.0,
         });

@@ -1,13 +1,14 @@
 //! `cgaf history` end to end against a real PostgreSQL: downloading candles from a local fake
 //! exchange (paging, 429 backoff, resuming after an interrupted run, filling only the gaps,
-//! counting the exchange's own gaps), and importing, exporting and listing a CSV.
+//! counting the exchange's own gaps), importing, exporting and listing a CSV, and a backtest over
+//! an imported CSV making Backtrader's trades on the same file.
 
 mod common;
 
 use cgaf_collect::candles::fake::{synthetic_bars, FakeBehaviour, FakeExchange, FakeSeries};
 use cgaf_collect::candles::Granularity;
 use cgaf_store::{DbSettings, Store};
-use common::cgaf;
+use common::{cgaf, Service};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -160,4 +161,99 @@ async fn import_export_and_list_a_csv() {
         text.contains("BTC-USD") && text.contains("2025-01-01T00:00:00Z") && text.contains("2025-01-01T02:00:00Z"),
         "{text}"
     );
+}
+
+const TOKEN: &str = "history-test-token";
+
+/// Backtrader's fills on the golden file: (close of the bar filled on, price, signed size, fee).
+fn backtrader_fills() -> Vec<(i64, f64, f64, f64)> {
+    let text = std::fs::read_to_string(cgaf_test_kit::golden("backtrader/backtrader-fills.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            // Backtrader stamps a bar at its open; ours are stamped at the close.
+            (f[1].parse::<i64>().unwrap() + 60_000, f[2].parse().unwrap(), f[3].parse().unwrap(), f[4].parse().unwrap())
+        })
+        .collect()
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    if a == b {
+        0.0
+    } else {
+        (a - b).abs() / a.abs().max(b.abs())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
+    let (db, _store) = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let csv = cgaf_test_kit::golden("backtrader/bars-1m.csv");
+    let report =
+        json_out(&history(&db.url, &["import", csv.to_str().unwrap(), "--product", "BTC-USD", "--interval", "1m"]));
+    assert_eq!(report["written"].as_u64(), Some(3000), "{report}");
+
+    let svc = Service::start(
+        dir.path(),
+        &["--database-url", &db.url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],
+    );
+    let http = reqwest::Client::new();
+    let base = svc.base.clone();
+    cgaf_test_kit::eventually(Duration::from_secs(90), "readiness", || {
+        let (http, url) = (http.clone(), format!("{base}/readyz"));
+        async move { (http.get(&url).send().await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
+    let run: Value = http
+        .post(format!("{base}/api/runs"))
+        .bearer_auth(TOKEN)
+        .json(&serde_json::json!({
+            "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
+            "bar_interval": "1m", "fee_bps": 10, "slippage_bps": 5, "starting_cash": 10000
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["run_id"].as_i64().unwrap_or_else(|| panic!("{run}"));
+    let run = cgaf_test_kit::eventually(Duration::from_secs(120), "the run to end", || {
+        let (http, url) = (http.clone(), format!("{base}/api/runs/{id}"));
+        async move {
+            let r: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            (!matches!(r["status"].as_str(), Some("pending" | "running"))).then_some(r)
+        }
+    })
+    .await;
+    assert_eq!(run["status"], "finished", "{run}");
+    assert_eq!((run["bars_expected"].as_i64(), run["bars_found"].as_i64()), (Some(3000), Some(3000)), "{run}");
+    let page: Value =
+        http.get(format!("{base}/api/runs/{id}/decisions?limit=10000")).send().await.unwrap().json().await.unwrap();
+    let rows = page["decisions"].as_array().unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(rows.len(), 3000);
+    let ours: Vec<(i64, f64, f64, f64)> = rows
+        .iter()
+        .filter(|r| r["fill_price"].is_number())
+        .map(|r| {
+            let f = |k: &str| r[k].as_f64().unwrap();
+            (r["time_ms"].as_i64().unwrap(), f("fill_price"), f("fill_quantity"), f("fee"))
+        })
+        .collect();
+    let theirs = backtrader_fills();
+    assert_eq!(ours.len(), theirs.len(), "the same number of fills");
+    for (i, (a, b)) in ours.iter().zip(&theirs).enumerate() {
+        assert_eq!(a.0, b.0, "fill {i} on the same bar: ours {a:?}, Backtrader {b:?}");
+        let worst = rel(a.1, b.1).max(rel(a.2, b.2)).max(rel(a.3, b.3));
+        assert!(worst <= 1e-9, "fill {i}: ours {a:?}, Backtrader {b:?} ({worst:e})");
+    }
+    let result: Value = serde_json::from_str(
+        &std::fs::read_to_string(cgaf_test_kit::golden("backtrader/backtrader-result.json")).unwrap(),
+    )
+    .unwrap();
+    let equity = rows.last().unwrap()["equity"].as_f64().unwrap();
+    let theirs = result["final_value"].as_f64().unwrap();
+    assert!(rel(equity, theirs) <= 1e-9, "final equity: ours {equity}, Backtrader {theirs}");
 }

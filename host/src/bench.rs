@@ -1,7 +1,7 @@
 //! `cgaf bench`: the numbers the issues ask for, each printed with its ratio against the
 //! baseline measured on this machine for the original (Python) stack. Printed, never asserted.
 
-use crate::cli::BenchArgs;
+use crate::cli::{BenchArgs, BenchPart};
 use anyhow::{Context, Result};
 use cgaf_collect::{AnySource, MarketSource, SourceSettings};
 use cgaf_kernels::{GafMethod, GafParams, SizeParam};
@@ -423,24 +423,6 @@ fn tempfile_dir() -> Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("cgaf-bench-bars-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
-}
-
-/// A part of `cgaf bench` (`--only`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum BenchPart {
-    /// The calculate cycle, via plugins and native.
-    Calculate,
-    /// Plugin call overhead, GASF via plugin vs native, sma-cross through the sandbox.
-    Plugins,
-    /// GASF batches and single-call latency.
-    Gasf,
-    /// The in-process backtest (sandbox) vs Backtrader.
-    Backtest,
-    /// The run path: CSV import, history read, `POST /api/runs` and a sweep on a service vs
-    /// Backtrader's `GenericCSVData` on the same file.
-    RunPath,
-    /// `/api/gaf/image` under load.
-    Http,
 }
 
 /// Runs the benchmarks `args` asks for and prints the table.

@@ -573,7 +573,7 @@ pub struct BenchArgs {
     /// Run only these parts (comma-separated): calculate, plugins, gasf, backtest, run-path, http
     /// (default: all).
     #[arg(long, env = "CGAF_BENCH_ONLY", value_enum, value_delimiter = ',')]
-    pub only: Vec<crate::bench::BenchPart>,
+    pub only: Vec<BenchPart>,
     /// 1-minute bars of the run-path benchmark (CSV import, history read, POST /api/runs and
     /// Backtrader on the same file); default a year (525600), 20000 with --quick.
     #[arg(long, env = "CGAF_BENCH_HISTORY_BARS", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
@@ -681,4 +681,22 @@ fn parse_rollup_intervals(s: &str) -> Result<RollupIntervals, String> {
     let settings = cgaf_trade::domain::history::HistorySettings { rollup_intervals: v.clone(), ..Default::default() };
     settings.validate()?;
     Ok(RollupIntervals(v))
+}
+
+/// A part of `cgaf bench` (`--only`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchPart {
+    /// The calculate cycle, via plugins and native.
+    Calculate,
+    /// Plugin call overhead, GASF via plugin vs native, sma-cross through the sandbox.
+    Plugins,
+    /// GASF batches and single-call latency.
+    Gasf,
+    /// The in-process backtest (sandbox) vs Backtrader.
+    Backtest,
+    /// The run path: CSV import, history read, `POST /api/runs` and a sweep on a service vs
+    /// Backtrader's `GenericCSVData` on the same file.
+    RunPath,
+    /// `/api/gaf/image` under load.
+    Http,
 }

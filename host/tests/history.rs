@@ -8,7 +8,7 @@ mod common;
 use cgaf_collect::candles::fake::{synthetic_bars, FakeBehaviour, FakeExchange, FakeSeries};
 use cgaf_collect::candles::Granularity;
 use cgaf_store::{DbSettings, Store};
-use common::{cgaf, Service};
+use common::{cgaf, run_to_end, wait_ready, Service};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -201,33 +201,13 @@ async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
     );
     let http = reqwest::Client::new();
     let base = svc.base.clone();
-    cgaf_test_kit::eventually(Duration::from_secs(90), "readiness", || {
-        let (http, url) = (http.clone(), format!("{base}/readyz"));
-        async move { (http.get(&url).send().await.ok()?.status() == 200).then_some(()) }
-    })
-    .await;
-    let run: Value = http
-        .post(format!("{base}/api/runs"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({
-            "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
-            "bar_interval": "1m", "fee_bps": 10, "slippage_bps": 5, "starting_cash": 10000
-        }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = run["run_id"].as_i64().unwrap_or_else(|| panic!("{run}"));
-    let run = cgaf_test_kit::eventually(Duration::from_secs(120), "the run to end", || {
-        let (http, url) = (http.clone(), format!("{base}/api/runs/{id}"));
-        async move {
-            let r: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
-            (!matches!(r["status"].as_str(), Some("pending" | "running"))).then_some(r)
-        }
-    })
-    .await;
+    wait_ready(&http, &base).await;
+    let body = serde_json::json!({
+        "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
+        "bar_interval": "1m", "fee_bps": 10, "slippage_bps": 5, "starting_cash": 10000
+    });
+    let run = run_to_end(&http, &base, TOKEN, body).await;
+    let id = run["run_id"].as_i64().unwrap();
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!((run["bars_expected"].as_i64(), run["bars_found"].as_i64()), (Some(3000), Some(3000)), "{run}");
     let page: Value =

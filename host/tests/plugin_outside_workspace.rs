@@ -5,8 +5,7 @@
 
 mod common;
 
-use common::{cgaf, Service};
-use serde_json::Value;
+use common::{cgaf, run_to_end, wait_ready, Service};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -83,37 +82,16 @@ async fn a_plugin_built_outside_the_workspace_uploads_and_runs() {
     );
     let base = svc.base.clone();
     let http = reqwest::Client::new();
-    cgaf_test_kit::eventually(Duration::from_secs(90), "readiness", || {
-        let (http, url) = (http.clone(), format!("{base}/readyz"));
-        async move { (http.get(&url).send().await.ok()?.status() == 200).then_some(()) }
-    })
-    .await;
+    wait_ready(&http, &base).await;
     let up = cgaf()
         .args(["plugin", "--url", &base, "--token", TOKEN, "upload", wasm.to_str().unwrap(), "--activate"])
         .output()
         .unwrap();
     assert!(up.status.success(), "upload: {}", String::from_utf8_lossy(&up.stderr));
 
-    let run: Value = http
-        .post(format!("{base}/api/runs"))
-        .bearer_auth(TOKEN)
-        .json(&serde_json::json!({"strategy": "outside-sma@0.1.0", "params": {"fast": 10, "slow": 30},
-                                  "product": "BTC-USD", "mode": "backtest", "bar_interval": "1m"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = run["run_id"].as_i64().unwrap_or_else(|| panic!("{run}"));
-    let run = cgaf_test_kit::eventually(Duration::from_secs(120), "the run to end", || {
-        let (http, url) = (http.clone(), format!("{base}/api/runs/{id}"));
-        async move {
-            let r: Value = http.get(&url).send().await.ok()?.json().await.ok()?;
-            (!matches!(r["status"].as_str(), Some("pending" | "running"))).then_some(r)
-        }
-    })
-    .await;
+    let body = serde_json::json!({"strategy": "outside-sma@0.1.0", "params": {"fast": 10, "slow": 30},
+                                  "product": "BTC-USD", "mode": "backtest", "bar_interval": "1m"});
+    let run = run_to_end(&http, &base, TOKEN, body).await;
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!(run["strategy_version"], "0.1.0");
     assert_eq!(run["bars_done"].as_i64(), Some(3000), "{run}");

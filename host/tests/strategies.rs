@@ -6,7 +6,7 @@
 mod common;
 
 use cgaf_test_kit::{eventually, plugins};
-use common::{cgaf, Service};
+use common::{cgaf, wait_ready, Service};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -48,14 +48,6 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) 
     let r = http.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn wait_ready(http: &reqwest::Client, base: &str) {
-    eventually(Duration::from_secs(90), "readiness", || {
-        let (http, url) = (http.clone(), format!("{base}/readyz"));
-        async move { (http.get(&url).send().await.ok()?.status() == 200).then_some(()) }
-    })
-    .await;
 }
 
 /// Waits until the run leaves pending/running; returns it.

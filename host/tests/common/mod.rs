@@ -70,3 +70,35 @@ impl Drop for Service {
         }
     }
 }
+
+/// Waits until the service at `base` answers `/readyz` with 200.
+pub async fn wait_ready(http: &reqwest::Client, base: &str) {
+    cgaf_test_kit::eventually(Duration::from_secs(90), "readiness", || {
+        let (http, url) = (http.clone(), format!("{base}/readyz"));
+        async move { (http.get(&url).send().await.ok()?.status() == 200).then_some(()) }
+    })
+    .await;
+}
+
+/// Starts a run (`POST /api/runs` with `token`) and waits until it has ended; the run's JSON.
+pub async fn run_to_end(http: &reqwest::Client, base: &str, token: &str, body: serde_json::Value) -> serde_json::Value {
+    let run: serde_json::Value = http
+        .post(format!("{base}/api/runs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["run_id"].as_i64().unwrap_or_else(|| panic!("{run}"));
+    cgaf_test_kit::eventually(Duration::from_secs(120), "the run to end", || {
+        let (http, url) = (http.clone(), format!("{base}/api/runs/{id}"));
+        async move {
+            let r: serde_json::Value = http.get(&url).send().await.ok()?.json().await.ok()?;
+            (!matches!(r["status"].as_str(), Some("pending" | "running"))).then_some(r)
+        }
+    })
+    .await
+}

@@ -348,8 +348,28 @@ async fn plugin_routes() {
         })
         .await
         .unwrap();
-    let a: ActiveVersion = c.write("POST", "/api/plugins/gasf/activate", json!({"version": "9.0.0"})).await.model(200);
-    assert_eq!((a.name.as_str(), a.active_version.as_str()), ("gasf", "9.0.0"));
+    // A stored version that does not load here is refused before anything changes.
+    let message =
+        c.write("POST", "/api/plugins/gasf/activate", json!({"version": "9.0.0"})).await.error(422, "not_a_component");
+    assert!(message.contains("activation"), "{message}");
+    c.write("POST", "/api/plugins/gasf/rollback", json!({})).await.error(409, "nothing_to_roll_back");
+    // The same component stored again as another version (directly: the store does not validate).
+    db.store
+        .insert_plugin(&cgaf_store::plugins::NewPlugin {
+            name: "gasf",
+            version: "9.1.0",
+            kind: "image-transform",
+            sha256: "01",
+            bytes: &gasf,
+            description: "another version",
+            params: json!([]),
+            builtin: false,
+            uploader: Some("test"),
+        })
+        .await
+        .unwrap();
+    let a: ActiveVersion = c.write("POST", "/api/plugins/gasf/activate", json!({"version": "9.1.0"})).await.model(200);
+    assert_eq!((a.name.as_str(), a.active_version.as_str()), ("gasf", "9.1.0"));
     let r: ActiveVersion = c.write("POST", "/api/plugins/gasf/rollback", json!({})).await.model(200);
     assert_eq!(r.active_version, first.version);
 

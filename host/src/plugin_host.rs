@@ -63,8 +63,25 @@ pub async fn seed_builtins(store: &Store, host: &PluginHost) -> Result<()> {
     Ok(())
 }
 
+/// How often a reload is read again when this replica changed a name while it was reading.
+const RELOAD_ATTEMPTS: usize = 5;
+
 /// Loads the active set from the database into `host` (bytes fetched only for new sha256s).
+/// A version this replica activated itself (an API write) while the set was being read is not
+/// undone by the stale set: the set is read again.
 pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
+    for _ in 0..RELOAD_ATTEMPTS {
+        if load_active_once(store, host).await? {
+            return Ok(());
+        }
+    }
+    tracing::debug!("active plugins kept changing here during reloads; the next notification reloads");
+    Ok(())
+}
+
+/// One reload; false when a name changed in this replica meanwhile (nothing replaced).
+async fn load_active_once(store: &Store, host: &PluginHost) -> Result<bool> {
+    let seen = host.registry.epoch();
     let active = store.active_plugins().await?;
     let mut plugins = Vec::with_capacity(active.len());
     for a in &active {
@@ -88,8 +105,7 @@ pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
         };
         plugins.push(plugin);
     }
-    host.registry.replace_all(plugins);
-    Ok(())
+    Ok(host.registry.replace_all_unless_changed(plugins, seen))
 }
 
 /// Starts the plugin host of a serving process: seeds built-ins, loads the active set and

@@ -136,20 +136,28 @@ async fn uploads_are_validated_and_versions_managed() {
         .unwrap();
     assert_eq!(r.status(), 200);
     let transposed: Vec<Vec<f64>> = (0..before.len()).map(|i| before.iter().map(|row| row[i]).collect()).collect();
-    eventually(Duration::from_secs(5), "the new version in use", || {
-        let (http, base, t) = (http.clone(), base.clone(), transposed.clone());
-        async move { (gadf_rows(&http, &base).await? == t).then_some(()) }
-    })
-    .await;
+    // Read-your-write: the replica that answered serves the new version at once (no waiting for
+    // the notification to come round).
+    assert_eq!(gadf_rows(&http, &base).await, Some(transposed.clone()), "the new version in use at once");
     let r = http.post(format!("{base}/api/plugins/gadf/rollback")).bearer_auth(&token).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let v: serde_json::Value = r.json().await.unwrap();
     assert_eq!(v["active_version"], "1.0.0");
-    eventually(Duration::from_secs(5), "the old version back", || {
-        let (http, base, b) = (http.clone(), base.clone(), before.clone());
-        async move { (gadf_rows(&http, &base).await? == b).then_some(()) }
-    })
-    .await;
+    assert_eq!(gadf_rows(&http, &base).await, Some(before.clone()), "the old version back at once");
+    // Back and forth twelve times: never a moment on the other version after an answer.
+    for k in 0..12 {
+        let version = if k % 2 == 0 { "1.1.0" } else { "1.0.0" };
+        let r = http
+            .post(format!("{base}/api/plugins/gadf/activate"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"version": version}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let want = if k % 2 == 0 { &transposed } else { &before };
+        assert_eq!(gadf_rows(&http, &base).await.as_ref(), Some(want), "activation {k} ({version}) in use at once");
+    }
     let r = http
         .post(format!("{base}/api/plugins/gadf/activate"))
         .bearer_auth(&token)

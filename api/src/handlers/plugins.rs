@@ -172,6 +172,9 @@ pub async fn upload(
         })?;
     if activate {
         state.store.activate_plugin(&info.name, &info.version, "upload", true).await?;
+        // Read-your-write on this replica: active here before the answer, not only once the
+        // notification has come round.
+        host.registry.activate(plugin.clone());
     }
     let status = if stored == Stored::Inserted { StatusCode::CREATED } else { StatusCode::OK };
     let body = UploadedPlugin {
@@ -186,6 +189,28 @@ pub async fn upload(
         version: info.version.clone(),
     };
     Ok(json_with_status(&body, status))
+}
+
+/// Makes `name@version` (just made active in the database by a rollback) active in this
+/// replica's host before the answer. A version that does not load here is logged (the follower
+/// logs it too) rather than failing a rollback the database has already made.
+async fn use_here(state: &ApiState, name: &str, version: &str) {
+    let Some(host) = state.plugins.clone() else { return };
+    if host.registry.get(name).is_ok_and(|p| p.info.version == version) {
+        return;
+    }
+    let bytes = match state.store.plugin_bytes(name, version).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(plugin = name, version, error = %e, "reading the rolled-back version");
+            return;
+        }
+    };
+    match tokio::task::spawn_blocking(move || host.install(&bytes)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(plugin = name, version, error = %e, "the rolled-back version does not load here"),
+        Err(e) => tracing::warn!(plugin = name, version, error = %e, "loading the rolled-back version"),
+    }
 }
 
 /// The kind and active version of a plugin's versions (`None` for no versions).
@@ -258,6 +283,7 @@ pub async fn show(name: String, state: Arc<ApiState>) -> Result<Response, ApiErr
         (status = 400, description = "Bad body", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "Unknown version", body = ErrorBody),
+        (status = 422, description = "The stored version does not load here; nothing changed", body = ErrorBody),
     )
 )]
 pub async fn activate(
@@ -268,10 +294,31 @@ pub async fn activate(
 ) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
     let req: ActivateRequest = parse_json(body)?;
+    // Loaded first: a version that does not load here is refused before anything changes.
+    let loaded = match state.plugins.clone() {
+        Some(host) => {
+            let bytes = state.store.plugin_bytes(&name, &req.version).await.map_err(|e| match e {
+                cgaf_store::Error::UnknownPlugin(m) => {
+                    ApiError::not_found("unknown_plugin", format!("no plugin version {m}"))
+                }
+                e => e.into(),
+            })?;
+            let plugin = tokio::task::spawn_blocking(move || host.runtime.load(&bytes))
+                .await
+                .map_err(|e| ApiError::internal("loading the plugin", &e))?
+                .map_err(|e| runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, "activation"))?;
+            Some(plugin)
+        }
+        None => None,
+    };
     state.store.activate_plugin(&name, &req.version, "api", true).await.map_err(|e| match e {
         cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
         e => e.into(),
     })?;
+    // Read-your-write on this replica: active here before the answer.
+    if let (Some(host), Some(plugin)) = (state.plugins.as_ref(), loaded) {
+        host.registry.activate(plugin);
+    }
     Ok(json(&ActiveVersion { active_version: req.version, name }))
 }
 
@@ -299,6 +346,7 @@ pub async fn rollback(name: String, state: Arc<ApiState>, auth: Option<String>) 
         ),
         e => e.into(),
     })?;
+    use_here(&state, &name, &v).await;
     Ok(json(&ActiveVersion { active_version: v, name }))
 }
 

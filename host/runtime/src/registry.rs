@@ -57,6 +57,9 @@ pub struct Registry {
     active: RwLock<HashMap<String, Arc<Plugin>>>,
     stats: Mutex<HashMap<(String, String), PluginStats>>,
     quarantine_after: u32,
+    /// Bumped (under the `active` write lock) by every change of one name: a reload that read the
+    /// database before such a change must not undo it ([`Registry::replace_all_unless_changed`]).
+    epoch: std::sync::atomic::AtomicU64,
 }
 
 impl Registry {
@@ -66,6 +69,7 @@ impl Registry {
             active: RwLock::new(HashMap::new()),
             stats: Mutex::new(HashMap::new()),
             quarantine_after: quarantine_after.max(1),
+            epoch: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -87,6 +91,7 @@ impl Registry {
     /// Installs `plugin` as the active version of its name; returns the previous one.
     pub fn activate(&self, plugin: Arc<Plugin>) -> Option<Arc<Plugin>> {
         let mut m = self.active.write().ok()?;
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         m.insert(plugin.info.name.clone(), plugin)
     }
 
@@ -97,9 +102,29 @@ impl Registry {
         }
     }
 
+    /// The count of single-name changes so far (see [`Registry::replace_all_unless_changed`]).
+    pub fn epoch(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// As [`Registry::replace_all`], unless a name changed since `seen` (an [`Registry::epoch`]
+    /// read before the set was read from the database): then the set is stale and nothing is
+    /// replaced (the change's own notification brings a fresh reload). True when replaced.
+    pub fn replace_all_unless_changed(&self, plugins: Vec<Arc<Plugin>>, seen: u64) -> bool {
+        match self.active.write() {
+            Ok(mut m) if self.epoch() == seen => {
+                *m = plugins.into_iter().map(|p| (p.info.name.clone(), p)).collect();
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Removes `name` from service.
     pub fn deactivate(&self, name: &str) -> Option<Arc<Plugin>> {
-        self.active.write().ok()?.remove(name)
+        let mut m = self.active.write().ok()?;
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        m.remove(name)
     }
 
     /// Records one call of `plugin`; returns whether it should be quarantined.

@@ -6,7 +6,9 @@ use crate::database::{open, STARTUP_WAIT};
 use crate::settings::DatabaseSettings;
 use anyhow::{bail, Context, Result};
 use cgaf_store::Store;
-use cgaf_trade::domain::history::{interval_label, read_bars_csv, write_bars_csv, CsvImportOptions};
+use cgaf_trade::domain::history::{
+    interval_label, read_bars_csv, write_bars_csv_header, write_bars_csv_rows, CsvImportOptions,
+};
 use cgaf_trade::domain::parse_interval;
 use std::io::Write;
 use std::time::Instant;
@@ -105,11 +107,11 @@ async fn export(store: &Store, a: &HistoryExportArgs) -> Result<()> {
         after = last.close_ms;
         match a.format {
             crate::cli::BarsFormat::Csv => {
-                // The header once, then rows (the writer's header is dropped on later pages).
-                let mut buf = Vec::new();
-                write_bars_csv(&mut buf, &page, interval, a.time_is)?;
-                let body = if first { &buf[..] } else { buf.splitn(2, |&b| b == b'\n').nth(1).unwrap_or(&[]) };
-                out.write_all(body)?;
+                // The header once, then each page's rows.
+                if first {
+                    write_bars_csv_header(&mut out, a.time_is)?;
+                }
+                write_bars_csv_rows(&mut out, &page, interval, a.time_is)?;
             }
             crate::cli::BarsFormat::Json => {
                 for (i, b) in page.iter().enumerate() {

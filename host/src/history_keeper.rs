@@ -26,11 +26,22 @@ pub struct KeeperReport {
 pub struct HistoryKeeper {
     /// What to keep.
     pub settings: HistorySettings,
+    /// Partitions exist up to this time (ms); they are made again a day before it runs out.
+    partitions_until_ms: i64,
 }
 
 impl HistoryKeeper {
-    /// Creates the partitions around `now_ms` that collect and the rollups write into.
-    pub async fn ensure_partitions(&self, store: &Store, now_ms: i64) -> cgaf_store::Result<i32> {
+    /// A keeper of `settings` (no partitions made yet).
+    pub fn new(settings: HistorySettings) -> HistoryKeeper {
+        HistoryKeeper { settings, partitions_until_ms: i64::MIN }
+    }
+
+    /// Creates the partitions around `now_ms` that collect and the rollups write into, unless
+    /// they exist for more than a day ahead already.
+    pub async fn ensure_partitions(&mut self, store: &Store, now_ms: i64) -> cgaf_store::Result<i32> {
+        if now_ms + AHEAD_MS / 2 < self.partitions_until_ms {
+            return Ok(0);
+        }
         let mut made = 0;
         for iv in self.settings.stored_intervals() {
             made += store.ensure_history_partitions(HistoryTable::Bars(iv), now_ms - iv, now_ms + AHEAD_MS).await?;
@@ -38,6 +49,7 @@ impl HistoryKeeper {
         if self.settings.keep_samples_ms.is_some() {
             made += store.ensure_history_partitions(HistoryTable::SampleArchive, now_ms, now_ms + AHEAD_MS).await?;
         }
+        self.partitions_until_ms = now_ms + AHEAD_MS;
         Ok(made)
     }
 
@@ -72,7 +84,7 @@ impl HistoryKeeper {
     }
 
     /// One pass over `products`: partitions, rollups, retention.
-    pub async fn tick(&self, store: &Store, products: &[Product], now_ms: i64) -> cgaf_store::Result<KeeperReport> {
+    pub async fn tick(&mut self, store: &Store, products: &[Product], now_ms: i64) -> cgaf_store::Result<KeeperReport> {
         let mut report = KeeperReport {
             partitions_created: self.ensure_partitions(store, now_ms).await?,
             ..KeeperReport::default()

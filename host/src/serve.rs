@@ -144,7 +144,7 @@ async fn collect_loop(
 async fn history_loop(
     store: Store,
     lease: Lease,
-    keeper: HistoryKeeper,
+    mut keeper: HistoryKeeper,
     schedule: Schedule,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -299,7 +299,7 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
     let store_with_archive = store.clone().with_sample_archive(settings.history.keep_samples_ms.is_some());
 
     if let Some(source) = source {
-        let keeper = HistoryKeeper { settings: settings.history.clone() };
+        let mut keeper = HistoryKeeper::new(settings.history.clone());
         keeper
             .ensure_partitions(store, chrono::Utc::now().timestamp_millis())
             .await

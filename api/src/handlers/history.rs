@@ -6,7 +6,9 @@ use crate::models::{
 };
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
-use cgaf_trade::domain::history::{interval_label, read_bars_csv, write_bars_csv, CsvImportOptions, TimeIs};
+use cgaf_trade::domain::history::{
+    interval_label, read_bars_csv, write_bars_csv_header, write_bars_csv_rows, CsvImportOptions, TimeIs,
+};
 use cgaf_trade::domain::{parse_interval, parse_time};
 use std::sync::Arc;
 use warp::http::StatusCode;
@@ -122,15 +124,15 @@ fn csv_stream(state: Arc<ApiState>, product: String, interval: i64, start: i64, 
                     return;
                 }
             };
+            // The header once, then each page's rows.
             let mut buf = Vec::new();
-            if let Err(e) = write_bars_csv(&mut buf, &page, interval, TimeIs::Open) {
+            let header = if first { write_bars_csv_header(&mut buf, TimeIs::Open) } else { Ok(()) };
+            if let Err(e) = header.and_then(|()| write_bars_csv_rows(&mut buf, &page, interval, TimeIs::Open)) {
                 let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
                 return;
             }
-            // The writer heads every page; keep the header of the first only.
-            let body = if first { buf } else { buf.splitn(2, |&b| b == b'\n').nth(1).unwrap_or_default().to_vec() };
             first = false;
-            if tx.send(Ok(Bytes::from(body))).await.is_err() {
+            if tx.send(Ok(Bytes::from(buf))).await.is_err() {
                 return;
             }
             match page.last() {

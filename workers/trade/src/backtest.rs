@@ -2,7 +2,7 @@
 //! them in chunks (each chunk's rows and progress in one transaction), then what the range held
 //! (bars expected, found, gaps), its metrics and the log's hash.
 
-use crate::bars::{range_coverage, BarReader};
+use crate::bars::BarReader;
 use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::Error;
 use cgaf_runtime::PluginHost;
@@ -59,16 +59,19 @@ async fn backtest_inner(
     // A bar still open in real time is not closed yet, even when `to` lies beyond it.
     let to = run.spec.to_ms.unwrap_or(i64::MAX).min(now_ms());
     let (product, interval) = (&run.spec.product, run.spec.bar_interval_ms);
-    let expected = range_coverage(store, product, interval, run.spec.from_ms, to).await?;
-    store.set_run_total(run.run_id, worker, expected.bars_found).await?;
     let mut reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
+    // The bars to come, when a count tells (rolled-up bars are only known once read).
+    let counted = reader.counted_coverage().await?;
+    if let Some(c) = &counted {
+        store.set_run_total(run.run_id, worker, c.bars_found).await?;
+    }
     let mut fresh = run.clone();
     fresh.strategy_state = None;
     let mut strategy = strategy_for(store, host, &fresh).await?;
     let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
-    tracing::info!(run = run.run_id, bars = expected.bars_found, source = ?reader.source(), "backtest started");
+    tracing::info!(run = run.run_id, bars = ?counted.as_ref().map(|c| c.bars_found), source = ?reader.source(), "backtest started");
     // The decision log of one chunk is written while the strategy steps through the next
     // (one write in flight; each waits for the one before, so the log stays in order).
     let mut writing: Option<JoinHandle<Result<(), cgaf_store::Error>>> = None;
@@ -92,10 +95,15 @@ async fn backtest_inner(
         }
     }
     finish_write(writing.take()).await?;
-    if !stopped_on_request && !portfolio.stopped() {
-        store.set_run_coverage(run.run_id, worker, &reader.coverage()).await?;
-    } else {
-        store.set_run_coverage(run.run_id, worker, &expected).await?;
+    // A run read to its end knows its gaps; a stopped one records what the count said.
+    let read_through = !(stopped_on_request || portfolio.stopped());
+    let coverage = if read_through { Some(reader.coverage()) } else { counted.clone() };
+    if let Some(c) = coverage {
+        if counted.is_none() && read_through {
+            // Rolled-up or sample-built bars: their number is known now that they are read.
+            store.set_run_total(run.run_id, worker, c.bars_found).await?;
+        }
+        store.set_run_coverage(run.run_id, worker, &c).await?;
     }
     let metrics = metrics_json(&series, &settings, run.spec.bar_interval_ms)?;
     let (status, reason) = if stopped_on_request {

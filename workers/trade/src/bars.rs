@@ -60,6 +60,7 @@ pub struct BarReader {
     cursor: i64,
     until: i64,
     from_ms: Option<i64>,
+    to_ms: i64,
     rollup: Option<Rollup>,
     coverage: Coverage,
     done: bool,
@@ -92,6 +93,7 @@ impl BarReader {
             cursor: after,
             until,
             from_ms,
+            to_ms,
             rollup,
             coverage: Coverage::new(interval_ms, from_ms, Some(to_ms)),
             done: false,
@@ -160,15 +162,27 @@ impl BarReader {
         Ok(all)
     }
 
+    /// The coverage of the whole range from a count on the primary key, before reading — when
+    /// the interval is stored itself (`None` when the bars are rolled up or built from samples:
+    /// then only reading them tells).
+    pub async fn counted_coverage(&self) -> Result<Option<Coverage>, Error> {
+        if self.source != BarSource::Stored(self.interval_ms) {
+            return Ok(None);
+        }
+        let (count, first, last) =
+            self.store.count_bars(&self.product, self.interval_ms, self.cursor, self.until).await?;
+        Ok(Some(Coverage::counted(self.interval_ms, self.from_ms, Some(self.to_ms), count, first, last)))
+    }
+
     /// The coverage of what was read (call once every page is read).
     pub fn coverage(&self) -> Coverage {
         self.coverage.clone().finish()
     }
 }
 
-/// The coverage of `product`'s bars of `interval_ms` in `[from_ms, to_ms)` without reading them
-/// when the interval is stored itself (a count on the primary key), else by reading the finer
-/// bars. Gaps are listed only in the second case.
+/// The coverage of `product`'s bars of `interval_ms` in `[from_ms, to_ms)`: counted without
+/// reading them when the interval is stored itself, else by reading the finer bars (gaps are
+/// listed only then).
 pub async fn range_coverage(
     store: &Store,
     product: &str,
@@ -177,10 +191,8 @@ pub async fn range_coverage(
     to_ms: i64,
 ) -> Result<Coverage, Error> {
     let mut reader = BarReader::open(store, product, interval_ms, from_ms, to_ms).await?;
-    if reader.source == BarSource::Stored(interval_ms) {
-        let (after, until) = close_bounds(interval_ms, from_ms, to_ms);
-        let (count, first, last) = store.count_bars(product, interval_ms, after, until).await?;
-        return Ok(Coverage::counted(interval_ms, from_ms, Some(to_ms), count, first, last));
+    if let Some(c) = reader.counted_coverage().await? {
+        return Ok(c);
     }
     while reader.next_page().await?.is_some() {}
     Ok(reader.coverage())

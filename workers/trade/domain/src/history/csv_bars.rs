@@ -978,6 +978,29 @@ fn push_digits(out: &mut Vec<u8>, v: i64, width: u32) {
 /// the file back to the same bars (sample counts and books are not written). Returns the rows
 /// written.
 pub fn write_bars_csv<'a, W: Write>(
+    mut out: W,
+    bars: impl IntoIterator<Item = &'a HistoryBar>,
+    interval_ms: i64,
+    time_is: TimeIs,
+) -> Result<usize, CsvBarsError> {
+    if interval_ms <= 0 {
+        return Err(CsvBarsError::InvalidInterval(interval_ms));
+    }
+    write_bars_csv_header(&mut out, time_is)?;
+    write_bars_csv_rows(out, bars, interval_ms, time_is)
+}
+
+/// The header line [`write_bars_csv`] starts with (for writers that add rows page by page with
+/// [`write_bars_csv_rows`]).
+pub fn write_bars_csv_header<W: Write>(mut out: W, time_is: TimeIs) -> Result<(), CsvBarsError> {
+    let header = if time_is == TimeIs::Close { CLOSE_TIME_HEADER } else { OPEN_TIME_HEADER };
+    out.write_all(header.as_bytes())?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// The rows of [`write_bars_csv`], without the header. Returns the rows written.
+pub fn write_bars_csv_rows<'a, W: Write>(
     out: W,
     bars: impl IntoIterator<Item = &'a HistoryBar>,
     interval_ms: i64,
@@ -988,8 +1011,6 @@ pub fn write_bars_csv<'a, W: Write>(
     }
     let at_close = time_is == TimeIs::Close;
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
-    out.write_all(if at_close { CLOSE_TIME_HEADER } else { OPEN_TIME_HEADER }.as_bytes())?;
-    out.write_all(b"\n")?;
     let mut row: Vec<u8> = Vec::with_capacity(160);
     let mut rows = 0usize;
     for bar in bars {

@@ -9,7 +9,10 @@ pub mod rollup;
 pub mod settings;
 
 pub use coverage::{Coverage, Gap};
-pub use csv_bars::{read_bars_csv, write_bars_csv, BadRow, CsvBars, CsvBarsError, CsvImportOptions, TimeIs};
+pub use csv_bars::{
+    read_bars_csv, write_bars_csv, write_bars_csv_header, write_bars_csv_rows, BadRow, CsvBars, CsvBarsError,
+    CsvImportOptions, TimeIs,
+};
 pub use rollup::{rollup, Rollup};
 pub use settings::{
     interval_label, parse_intervals, HistorySettings, Retention, RetentionSpec, COLLECTED_INTERVAL_MS,

@@ -398,3 +398,13 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.sample_archive
 ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS bars_expected bigint;
 ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS bars_found bigint;
 ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS gaps jsonb;
+
+-- migration: 7 decision log stored as written
+-- The decision log keeps the market and the strategy state as the JSON text written (`json`,
+-- not `jsonb`): jsonb re-renders numbers (a float written 1e18 comes back as the integer
+-- 1000000000000000000), so a log read back could differ from the log a run hashed as it wrote
+-- it. Stored as written, the export is byte for byte what the run hashed, and writing skips
+-- jsonb's conversion. Rows logged before keep their values (jsonb's rendering, which their
+-- recorded hash was computed from).
+ALTER TABLE crypto_gaf.decisions ALTER COLUMN market TYPE json USING market::json;
+ALTER TABLE crypto_gaf.decisions ALTER COLUMN strategy_state TYPE json USING strategy_state::json;

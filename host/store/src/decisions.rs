@@ -34,14 +34,13 @@ pub struct RunProgress {
     pub strategy_state: Option<Value>,
 }
 
-/// Rows inserted per statement.
 /// Column types of the decision log's binary COPY.
 const DECISION_COPY_TYPES: [Type; 16] = [
     Type::INT8,
     Type::INT8,
     Type::INT8,
-    Type::JSONB,
-    Type::JSONB,
+    Type::JSON,
+    Type::JSON,
     Type::FLOAT8,
     Type::TEXT,
     Type::TEXT,

@@ -257,8 +257,9 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
     let row = |seq: i64| DecisionRow {
         seq,
         time_ms: (seq + 1) * 1000,
-        market: Bar { time_ms: (seq + 1) * 1000, close: 1.0, ..Bar::default() },
-        strategy_state: None,
+        market: Bar { time_ms: (seq + 1) * 1000, close: 1.0 / 3.0, volume: 1e18, ..Bar::default() },
+        // Floats jsonb would re-render (1e18 came back as the integer 1000000000000000000).
+        strategy_state: Some(serde_json::json!({"seq": seq, "big": 1e18, "tiny": 1.5e-7, "whole": 2.0})),
         target: 0.0,
         reason: None,
         gate: None,
@@ -285,6 +286,14 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
         Err(cgaf_store::Error::RunLost(_))
     ));
     s.append_decisions(id, "w1", &[row(2)], &progress(3)).await.unwrap();
+    // The log reads back as written, so its export is the bytes a run hashed while writing.
+    let stored = s.decisions(id, &cgaf_store::DecisionQuery { limit: 10, ..Default::default() }).await.unwrap();
+    let written = [row(0), row(1), row(2)];
+    assert_eq!(stored, written);
+    assert_eq!(
+        cgaf_trade_domain::decision_log_csv(&stored).unwrap(),
+        cgaf_trade_domain::decision_log_csv(&written).unwrap()
+    );
     let run = s.run(id).await.unwrap().unwrap();
     assert_eq!((run.bars_done, run.last_bar_ms), (3, Some(3000)));
     // A second worker claims nothing while the first heartbeats.

@@ -6,9 +6,10 @@ use crate::bars::BarReader;
 use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::Error;
 use cgaf_runtime::PluginHost;
-use cgaf_store::{RunRow, Store};
-use cgaf_trade_domain::{Portfolio, RunStatus, Series};
+use cgaf_store::{RunProgress, RunRow, Store};
+use cgaf_trade_domain::{DecisionLogHash, DecisionRow, Portfolio, RunStatus, Series};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use tokio::task::JoinHandle;
 
 /// Bars written per transaction while a backtest runs.
@@ -39,12 +40,31 @@ pub async fn execute_backtest(
     }
 }
 
-/// Waits for the decision-log write in flight, if any.
-async fn finish_write(writing: Option<JoinHandle<Result<(), cgaf_store::Error>>>) -> Result<(), Error> {
-    match writing {
-        Some(w) => Ok(w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??),
-        None => Ok(()),
+/// A decision-log write in flight: it gives the log's hash back, with these rows hashed.
+type LogWrite = JoinHandle<Result<DecisionLogHash, Error>>;
+
+/// Waits for the decision-log write in flight, if any, and takes the hash back from it.
+async fn finish_write(writing: Option<LogWrite>, hash: &mut Option<DecisionLogHash>) -> Result<(), Error> {
+    if let Some(w) = writing {
+        *hash = Some(w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??);
     }
+    Ok(())
+}
+
+/// Appends `rows` (and the progress) to the run's log while hashing them on a blocking thread.
+async fn write_log(
+    store: Store,
+    worker: String,
+    run_id: i64,
+    rows: Vec<DecisionRow>,
+    progress: RunProgress,
+    mut hash: DecisionLogHash,
+) -> Result<DecisionLogHash, Error> {
+    let rows = Arc::new(rows);
+    let hashed = Arc::clone(&rows);
+    let hashing = tokio::task::spawn_blocking(move || hash.write_all(hashed.iter()).map(|()| hash));
+    store.append_decisions(run_id, &worker, &rows, &progress).await?;
+    Ok(hashing.await.map_err(|e| Error::Invalid(format!("decision-log hash: {e}")))??)
 }
 
 async fn backtest_inner(
@@ -72,13 +92,16 @@ async fn backtest_inner(
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
     tracing::info!(run = run.run_id, bars = ?counted.as_ref().map(|c| c.bars_found), source = ?reader.source(), "backtest started");
-    // The decision log of one chunk is written while the strategy steps through the next
-    // (one write in flight; each waits for the one before, so the log stays in order).
-    let mut writing: Option<JoinHandle<Result<(), cgaf_store::Error>>> = None;
+    // The decision log of one chunk is written (and hashed) while the strategy steps through the
+    // next (one write in flight; each waits for the one before, so the log stays in order). The
+    // log starts empty here, so hashing as it is written gives the hash of the stored log without
+    // reading it back: the log's JSON is stored as written (`json`), so the export is the same bytes.
+    let mut hash = Some(DecisionLogHash::new()?);
+    let mut writing: Option<LogWrite> = None;
     'pages: while let Some(page) = reader.next_page().await? {
         for chunk in page.chunks(BACKTEST_CHUNK) {
             if shutdown.load(Ordering::Relaxed) {
-                finish_write(writing.take()).await?;
+                finish_write(writing.take(), &mut hash).await?;
                 return Err(Error::ShuttingDown);
             }
             if store.stop_requested(run.run_id).await? {
@@ -86,15 +109,15 @@ async fn backtest_inner(
                 break 'pages;
             }
             let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
-            finish_write(writing.take()).await?;
-            let (store, worker, id) = (store.clone(), worker.to_string(), run.run_id);
-            writing = Some(tokio::spawn(async move { store.append_decisions(id, &worker, &rows, &progress).await }));
+            finish_write(writing.take(), &mut hash).await?;
+            let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
+            writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));
             if portfolio.stopped() {
                 break 'pages;
             }
         }
     }
-    finish_write(writing.take()).await?;
+    finish_write(writing.take(), &mut hash).await?;
     // A run read to its end knows its gaps; a stopped one records what the count said.
     let read_through = !(stopped_on_request || portfolio.stopped());
     let coverage = if read_through { Some(reader.coverage()) } else { counted.clone() };
@@ -113,7 +136,8 @@ async fn backtest_inner(
     } else {
         (RunStatus::Finished, None)
     };
-    end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics).await?;
+    let log_sha256 = hash.map(DecisionLogHash::finish).transpose()?;
+    end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics, log_sha256).await?;
     tracing::info!(run = run.run_id, bars = portfolio.bars, status = %status, "backtest ended");
     Ok(())
 }

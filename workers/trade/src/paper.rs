@@ -119,7 +119,7 @@ impl PaperRun {
 
     async fn end(&mut self, store: &Store, worker: &str, status: RunStatus, reason: Option<&str>) -> Result<(), Error> {
         let m = self.metrics()?;
-        end_run(store, worker, self.run.run_id, status, reason, &m).await?;
+        end_run(store, worker, self.run.run_id, status, reason, &m, None).await?;
         tracing::info!(run = self.run.run_id, status = %status, reason, "paper run ended");
         Ok(())
     }

@@ -81,7 +81,8 @@ pub fn metrics_json(series: &Series, settings: &RunSettings, bar_interval_ms: i6
     serde_json::to_value(m).map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Ends a run held by `worker` with its final metrics and the hash of its decision log.
+/// Ends a run held by `worker` with its final metrics and the hash of its decision log: `log_sha256`
+/// when the run hashed its whole log as it wrote it, else the stored log read back and hashed.
 pub async fn end_run(
     store: &Store,
     worker: &str,
@@ -89,8 +90,12 @@ pub async fn end_run(
     status: RunStatus,
     reason: Option<&str>,
     metrics: &Value,
+    log_sha256: Option<String>,
 ) -> Result<(), Error> {
-    let sha = decision_log_sha256(store, run_id).await?;
+    let sha = match log_sha256 {
+        Some(sha) => sha,
+        None => decision_log_sha256(store, run_id).await?,
+    };
     store.end_run(run_id, worker, status, reason, Some(metrics), Some(&sha)).await?;
     Ok(())
 }

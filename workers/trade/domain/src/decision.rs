@@ -149,6 +149,47 @@ pub fn csv_sha256(csv: &[u8]) -> String {
     hex::encode(Sha256::digest(csv))
 }
 
+/// An `io::Write` that only hashes what it is given.
+struct Sha256Writer(Sha256);
+
+impl std::io::Write for Sha256Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The `decision_log_sha256` of a log hashed as it is written, row by row: equal to
+/// [`csv_sha256`] of the same rows' [`decision_log_csv`] without keeping the CSV (a year of
+/// 1-minute decisions is ~600 MB of it).
+pub struct DecisionLogHash {
+    csv: DecisionCsv<Sha256Writer>,
+}
+
+impl DecisionLogHash {
+    /// A log with no rows yet (the header hashed).
+    pub fn new() -> Result<Self, Error> {
+        Ok(DecisionLogHash { csv: DecisionCsv::new(Sha256Writer(Sha256::new()))? })
+    }
+
+    /// Hashes the next rows.
+    pub fn write_all<'a>(&mut self, rows: impl IntoIterator<Item = &'a DecisionRow>) -> Result<(), Error> {
+        for row in rows {
+            self.csv.write(row)?;
+        }
+        Ok(())
+    }
+
+    /// The hash (hex) of the log so far.
+    pub fn finish(self) -> Result<String, Error> {
+        Ok(hex::encode(self.csv.finish()?.0.finalize()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +220,10 @@ mod tests {
         let csv = String::from_utf8(decision_log_csv([&row]).unwrap()).unwrap();
         assert!(csv.starts_with("seq,time_ms,open,high,low,close,volume,buy_volume,sell_volume,bid,ask,"));
         assert_eq!(csv_sha256(b"").len(), 64);
+        // Hashed as written = hashed from the whole CSV.
+        let mut h = DecisionLogHash::new().unwrap();
+        h.write_all([&row]).unwrap();
+        assert_eq!(h.finish().unwrap(), csv_sha256(csv.as_bytes()));
         // The API's JSON keeps the market flat.
         let v = serde_json::to_value(&row).unwrap();
         assert_eq!(v["market"]["time_ms"], 4000);

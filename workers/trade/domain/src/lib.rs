@@ -33,7 +33,7 @@ pub mod sweep;
 
 pub use backtest::{backtest, backtest_series, drive, periods_per_year, DriveOptions, Series};
 pub use bars::{build_bars, fill_price_after, Bar, BarError, Book, SamplePoint};
-pub use decision::{decision_log_csv, DecisionCsv, DecisionRow};
+pub use decision::{decision_log_csv, DecisionCsv, DecisionLogHash, DecisionRow};
 pub use engine::{Portfolio, RiskLimits, RunSettings, SettingsError};
 pub use error::Error;
 pub use history::{BarOrigin, Coverage, Gap, HistoryBar, HistorySettings};

@@ -166,6 +166,10 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let sha = a["decision_log_sha256"].as_str().unwrap();
     assert_eq!(sha.len(), 64);
     assert_eq!(a["decision_log_sha256"], b["decision_log_sha256"], "the same backtest twice gives the same log");
+    // A backtest hashes its log as it writes it: the stored log's export hashes the same.
+    let csv =
+        http.get(format!("{base}/api/runs/{ida}/decisions?format=csv")).send().await.unwrap().bytes().await.unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&csv)), sha, "the export is the log the run hashed");
     let m = &a["metrics"];
     for k in ["total_return", "sharpe", "sortino", "max_drawdown", "cagr", "calmar", "win_rate", "trades", "exposure"] {
         assert!(m.get(k).is_some(), "metric {k} missing: {m}");

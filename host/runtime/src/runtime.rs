@@ -180,7 +180,8 @@ impl Runtime {
                 .max_tables_per_component(8)
                 .max_memory_size(settings.memory_limit)
                 .linear_memory_keep_resident(4 << 20)
-                .table_keep_resident(64 << 10);
+                .table_keep_resident(64 << 10)
+                .pagemap_scan(wasmtime::Enabled::Auto);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         if let Some(dir) = &settings.cache_dir {

@@ -115,6 +115,7 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(s())
             .and(raw_query())
             .and(inm())
+            .and(warp::header::optional::<String>("accept-encoding"))
             .then(images::gaf_image)
             .map(respond)
             .boxed(),

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod error;
 pub mod filters;
+pub mod gzip;
 pub mod handlers;
 pub mod metrics;
 pub mod models;

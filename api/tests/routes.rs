@@ -257,6 +257,49 @@ async fn images_products_and_operational_routes() {
         .reply(&c.filter)
         .await;
     assert_eq!(r.status(), 304);
+    // A client accepting gzip gets the same JSON gzip-encoded, with its own ETag, once the
+    // prefix is deflated (made on the first such request; answers are plain meanwhile).
+    let gz = {
+        let mut attempts = 0;
+        loop {
+            let r = warp::test::request()
+                .path("/api/gaf/image?product=BTC-USD")
+                .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+                .reply(&c.filter)
+                .await;
+            assert_eq!(r.status(), 200);
+            assert_eq!(r.headers()["vary"], "accept-encoding");
+            if r.headers().contains_key("content-encoding") {
+                break r;
+            }
+            attempts += 1;
+            assert!(attempts < 1000, "the gzip answer never came");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    assert_eq!(gz.headers()["content-length"].to_str().unwrap(), gz.body().len().to_string());
+    let mut unzipped = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz.body()[..]), &mut unzipped).unwrap();
+    assert!(unzipped.starts_with(&expected_prefix), "{unzipped}");
+    let dated: GafImage = serde_json::from_str(&unzipped).unwrap();
+    chrono::NaiveDateTime::parse_from_str(&dated.date, "%Y-%m-%dT%H:%M:%S%.3fZ").expect("date with milliseconds");
+    let gz_etag = gz.headers()["etag"].to_str().unwrap().to_string();
+    assert_ne!(gz_etag, etag, "another representation, another tag");
+    let r = warp::test::request()
+        .path("/api/gaf/image?product=BTC-USD")
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .reply(&c.filter)
+        .await;
+    assert_eq!(r.status(), 304);
+    // No gzip for a client that refuses it.
+    let r = warp::test::request()
+        .path("/api/gaf/image?product=BTC-USD")
+        .header("accept-encoding", "gzip;q=0, identity")
+        .reply(&c.filter)
+        .await;
+    assert!(!r.headers().contains_key("content-encoding"));
     c.get("/api/gaf/image").await.error(400, "missing_product");
     c.get("/api/gaf/image?product=").await.error(400, "bad_product");
     c.get("/api/gaf/image?product=NOPE-USD").await.error(404, "unknown_product");

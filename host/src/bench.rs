@@ -176,20 +176,22 @@ fn run_wrk(url: &str, seconds: u64, header: Option<&str>) -> Option<LoadResult> 
 }
 
 /// A small closed-loop load generator (32 connections), used when wrk is not installed.
-async fn run_builtin(url: &str, seconds: u64, etag: Option<&str>) -> Result<LoadResult> {
+async fn run_builtin(url: &str, seconds: u64, header: Option<&str>) -> Result<LoadResult> {
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build()?;
+    // `Name: value`, as wrk takes it.
+    let header = header.and_then(|h| h.split_once(':')).map(|(n, v)| (n.trim().to_string(), v.trim().to_string()));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..32 {
-        let (client, url, etag) = (client.clone(), url.to_string(), etag.map(str::to_string));
+        let (client, url, header) = (client.clone(), url.to_string(), header.clone());
         tasks.spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let mut req = client.get(&url);
-                if let Some(e) = &etag {
-                    req = req.header("if-none-match", e);
+                if let Some((name, value)) = &header {
+                    req = req.header(name, value);
                 }
                 match req.send().await {
                     Ok(r) if r.status().is_success() || r.status() == 304 => {
@@ -220,7 +222,17 @@ async fn run_builtin(url: &str, seconds: u64, etag: Option<&str>) -> Result<Load
     })
 }
 
-async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(LoadResult, LoadResult, usize)> {
+/// What the `/api/gaf/image` load test measured: full answers, revalidations (If-None-Match),
+/// gzip answers (Accept-Encoding: gzip), and the plain and gzip body sizes.
+struct HttpLoad {
+    full: LoadResult,
+    revalidate: LoadResult,
+    gzip: LoadResult,
+    body: usize,
+    gzip_body: usize,
+}
+
+async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<HttpLoad> {
     let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new("postgres://bench@127.0.0.1:1/none"))?;
     let state = Arc::new(cgaf_api::ApiState::new(
         store,
@@ -250,25 +262,43 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<(Loa
         let _ = rx.await;
     }));
     let url = format!("http://{addr}/api/gaf/image?product=BTC-USD");
-    let header = format!("If-None-Match: {etag}");
-    let have_wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
-    let (full, revalidate) = if have_wrk {
-        let u = url.clone();
-        let full = tokio::task::spawn_blocking(move || run_wrk(&u, seconds, None)).await?;
-        let u = url.clone();
-        let h = header.clone();
-        let reval = tokio::task::spawn_blocking(move || run_wrk(&u, seconds, Some(&h))).await?;
-        match (full, reval) {
-            (Some(a), Some(b)) => (a, b),
-            _ => (run_builtin(&url, seconds, None).await?, run_builtin(&url, seconds, Some(&etag)).await?),
+    // The gzip form is made on the first request that asks for it; made before timing.
+    let gzip_body = {
+        let client = reqwest::Client::builder().no_gzip().build()?;
+        let mut attempts = 0;
+        loop {
+            let r = client.get(&url).header("accept-encoding", "gzip").send().await?;
+            if r.headers().contains_key("content-encoding") {
+                break r.bytes().await?.len();
+            }
+            attempts += 1;
+            anyhow::ensure!(attempts < 1000, "the gzip answer never came");
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    } else {
-        eprintln!("wrk not found (apt-get install wrk); using the built-in load generator");
-        (run_builtin(&url, seconds, None).await?, run_builtin(&url, seconds, Some(&etag)).await?)
     };
+    let headers = [None, Some(format!("If-None-Match: {etag}")), Some("Accept-Encoding: gzip".to_string())];
+    let have_wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
+    if !have_wrk {
+        eprintln!("wrk not found (apt-get install wrk); using the built-in load generator");
+    }
+    let mut results = Vec::with_capacity(headers.len());
+    for h in headers {
+        let by_wrk = if have_wrk {
+            let (u, h) = (url.clone(), h.clone());
+            tokio::task::spawn_blocking(move || run_wrk(&u, seconds, h.as_deref())).await?
+        } else {
+            None
+        };
+        results.push(match by_wrk {
+            Some(r) => r,
+            None => run_builtin(&url, seconds, h.as_deref()).await?,
+        });
+    }
     let _ = tx.send(());
     let _ = server.await;
-    Ok((full, revalidate, body_len))
+    let mut results = results.into_iter();
+    let mut next = || results.next().context("a load result");
+    Ok(HttpLoad { full: next()?, revalidate: next()?, gzip: next()?, body: body_len, gzip_body })
 }
 
 /// Close of the bar before the first bar of [`walk_bars`]: 2024-01-01T00:00:00Z, on the minute
@@ -470,34 +500,39 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     let http = match (&images, wants(BenchPart::Http) && !args.no_http) {
         (Some(images), true) => {
             eprintln!("[7/7] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
-            let (full, reval, body) = bench_http(images, args.http_seconds).await?;
-            lines.push(Line {
-                name: "/api/gaf/image 600px, 32 conns (req/s)",
-                value: format!("{:.0} req/s", full.rps),
-                baseline: "16.5 req/s (Express)".into(),
-                ratio: full.rps / 16.5,
-                target: 100.0,
-            });
-            lines.push(Line {
-                name: "/api/gaf/image If-None-Match (req/s)",
-                value: format!("{:.0} req/s", reval.rps),
-                baseline: "16.5 req/s (Express)".into(),
-                ratio: reval.rps / 16.5,
-                target: 100.0,
-            });
-            Some((full, reval, body))
+            let load = bench_http(images, args.http_seconds).await?;
+            let baseline = "16.5 req/s (Express, quoted)";
+            for (name, r) in [
+                ("/api/gaf/image 600px, 32 conns (req/s)", &load.full),
+                ("/api/gaf/image If-None-Match (req/s)", &load.revalidate),
+                ("/api/gaf/image gzip, 32 conns (req/s)", &load.gzip),
+            ] {
+                lines.push(Line {
+                    name,
+                    value: format!("{:.0} req/s", r.rps),
+                    baseline: baseline.into(),
+                    ratio: r.rps / 16.5,
+                    target: 100.0,
+                });
+            }
+            Some(load)
         }
         _ => None,
     };
     print_table(&lines);
-    if let Some((full, reval, body)) = http {
+    if let Some(load) = http {
+        let (full, reval, gzip) = (&load.full, &load.revalidate, &load.gzip);
         println!(
-            "\nHTTP ({}): body {:.2} MB; full p50 {} p99 {} (target p99 < 50 ms), errors {}; revalidation p50 {} p99 {}, errors {}",
+            "\nHTTP ({}): body {:.2} MB (gzip {:.2} MB); full p50 {} p99 {} (target p99 < 50 ms), errors {}; gzip p50 {} p99 {}, errors {}; revalidation p50 {} p99 {}, errors {}",
             full.tool,
-            body as f64 / 1e6,
+            load.body as f64 / 1e6,
+            load.gzip_body as f64 / 1e6,
             ms(full.p50),
             ms(full.p99),
             full.errors,
+            ms(gzip.p50),
+            ms(gzip.p99),
+            gzip.errors,
             ms(reval.p50),
             ms(reval.p99),
             reval.errors

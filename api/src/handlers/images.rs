@@ -1,8 +1,9 @@
-//! `GET /api/gaf/image` (the original crypto-gaf's JSON) and `GET /api/gaf/image.png`, both
-//! from the in-memory cache, with strong ETags.
+//! `GET /api/gaf/image` (the original crypto-gaf's JSON; gzip-encoded for clients that accept
+//! it) and `GET /api/gaf/image.png`, both from the in-memory cache, with strong ETags.
 
 use super::parse_query;
 use crate::cache::{self, CachedProduct};
+use crate::gzip::accepts_gzip;
 use crate::models::{Binary, ErrorBody, GafImage, ImageQuery, PngQuery};
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
@@ -59,7 +60,11 @@ fn not_computed(product: &str) -> ApiError {
     path = "/api/gaf/image",
     tag = "images",
     summary = "The latest images of a product (the original crypto-gaf JSON)",
-    params(ImageQuery, ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer")),
+    params(
+        ImageQuery,
+        ("If-None-Match" = Option<String>, Header, description = "An ETag of an earlier answer"),
+        ("Accept-Encoding" = Option<String>, Header, description = "`gzip` to get the answer gzip-encoded (deflated once per change; about 0.76 of the size)"),
+    ),
     responses(
         (status = 200, description = "Images", body = GafImage, headers(("ETag" = String, description = "Strong ETag over the content (the date excluded)"))),
         (status = 304, description = "Not modified (If-None-Match matched the content ETag)"),
@@ -68,23 +73,40 @@ fn not_computed(product: &str) -> ApiError {
         (status = 503, description = "Not computed yet (fewer than 21 samples); see Retry-After", body = ErrorBody),
     )
 )]
-pub async fn gaf_image(state: Arc<ApiState>, raw: String, inm: Option<String>) -> Result<Response, ApiError> {
+pub async fn gaf_image(
+    state: Arc<ApiState>,
+    raw: String,
+    inm: Option<String>,
+    accept_encoding: Option<String>,
+) -> Result<Response, ApiError> {
     let q: ImageQuery = parse_query(&raw)?;
     let product = required_product(q.product)?;
     let entry = product_entry(&state, &product)?;
     let images = entry.images.clone().ok_or_else(|| not_computed(&product))?;
-    if etag_matches(inm.as_deref(), &images.etag) {
-        return Ok(not_modified(&images.etag));
+    let gzip = if accepts_gzip(accept_encoding.as_deref()) { images.gzip() } else { None };
+    let etag = if gzip.is_some() { &images.gzip_etag } else { &images.etag };
+    if etag_matches(inm.as_deref(), &images.etag) || etag_matches(inm.as_deref(), &images.gzip_etag) {
+        let mut r = not_modified(etag);
+        r.headers_mut().insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+        return Ok(r);
     }
-    let tail = Bytes::from(GafImage::json_suffix(chrono::Utc::now()));
-    let len = images.json_prefix.len() + tail.len();
-    let chunks = [Ok::<_, Infallible>(images.json_prefix.clone()), Ok(tail)];
+    let tail = GafImage::json_suffix(chrono::Utc::now());
+    // The cached part is shared, never copied; only the date is made per answer.
+    let (head, rest, len) = match gzip {
+        Some(g) => (g.head(), g.tail(tail.as_bytes()), g.answer_len(tail.len())),
+        None => (images.json_prefix.clone(), Bytes::from(tail.clone()), images.json_prefix.len() + tail.len()),
+    };
+    let chunks = [Ok::<_, Infallible>(head), Ok(rest)];
     let mut res = warp::reply::stream(futures::stream::iter(chunks)).into_response();
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
     h.insert(header::CONTENT_LENGTH, len.into());
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    if let Ok(v) = images.etag.parse() {
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzip.is_some() {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+    if let Ok(v) = etag.parse() {
         h.insert(header::ETAG, v);
     }
     Ok(res)

@@ -31,13 +31,13 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.3} ms", d.as_secs_f64() * 1e3)
 }
 
 /// A realistic 600-sample snapshot from the simulator, with the original's 5-row centred
 /// moving average of buys and sells.
-async fn sim_snapshot(n: usize) -> Result<Snapshot> {
+pub(crate) async fn sim_snapshot(n: usize) -> Result<Snapshot> {
     let settings = SourceSettings { seed: 7, ..SourceSettings::default() };
     let mut src = AnySource::new(&settings)?;
     let mut cursor = None;
@@ -69,7 +69,7 @@ async fn sim_snapshot(n: usize) -> Result<Snapshot> {
     Ok(s)
 }
 
-fn bench_calculate(
+pub(crate) fn bench_calculate(
     snapshot: &Snapshot,
     t: &dyn cgaf_calculate::Transforms,
     reps: usize,
@@ -124,12 +124,13 @@ fn gasf_batch(batch: &[Vec<f64>], threads: usize) -> Result<Duration> {
     Ok(t.elapsed())
 }
 
-struct LoadResult {
-    rps: f64,
-    p50: Duration,
-    p99: Duration,
-    errors: u64,
-    tool: &'static str,
+/// Requests per second and latency of one load run.
+pub(crate) struct LoadResult {
+    pub rps: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub errors: u64,
+    pub tool: &'static str,
 }
 
 fn parse_wrk_duration(s: &str) -> Option<Duration> {
@@ -148,9 +149,17 @@ fn parse_wrk_duration(s: &str) -> Option<Duration> {
     num.parse::<f64>().ok().map(|v| Duration::from_secs_f64(v * mul))
 }
 
-fn run_wrk(url: &str, seconds: u64, header: Option<&str>) -> Option<LoadResult> {
+fn run_wrk(url: &str, seconds: u64, connections: u32, header: Option<&str>) -> Option<LoadResult> {
     let mut cmd = std::process::Command::new("wrk");
-    cmd.args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency", "--timeout", "5s"]);
+    let threads = connections.clamp(1, 2);
+    cmd.args([
+        &format!("-t{threads}"),
+        &format!("-c{connections}"),
+        &format!("-d{seconds}s"),
+        "--latency",
+        "--timeout",
+        "5s",
+    ]);
     if let Some(h) = header {
         cmd.args(["-H", h]);
     }
@@ -232,70 +241,109 @@ struct HttpLoad {
     gzip_body: usize,
 }
 
-async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<HttpLoad> {
-    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new("postgres://bench@127.0.0.1:1/none"))?;
-    let state = Arc::new(cgaf_api::ApiState::new(
-        store,
-        cgaf_api::Metrics::new(),
-        &cgaf_api::ApiSettings { token: "bench".into(), max_json_body: 1024, max_plugin_bytes: 0 },
-    ));
-    state.cache.replace_all(&[GafRow {
-        product: "BTC-USD".into(),
-        max_size: 600,
-        midpoint: Some(images.midpoint.clone()),
-        midpoint_gasf: Some(images.midpoint_gasf.clone()),
-        midpoint_gadf: Some(images.midpoint_gadf.clone()),
-        orderbook: Some(images.orderbook.clone()),
-        buy: Some(images.buy.clone()),
-        sell: Some(images.sell.clone()),
-        size: Some(images.size),
-        computed_at: None,
-    }]);
-    let entry = state.cache.get("BTC-USD").context("cache entry")?;
-    let cached = entry.images.clone().context("cached images")?;
-    let body_len = cached.json_prefix.len() + 27;
-    let etag = cached.etag.clone();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cgaf_api::serve_routes(state, listener, async move {
-        let _ = rx.await;
-    }));
-    let url = format!("http://{addr}/api/gaf/image?product=BTC-USD");
-    // The gzip form is made on the first request that asks for it; made before timing.
-    let gzip_body = {
+/// An API server on 127.0.0.1 serving one product's images from its cache (no database).
+pub(crate) struct ImageServer {
+    /// `/api/gaf/image?product=BTC-USD` on it.
+    pub url: String,
+    /// The content ETag of the JSON.
+    pub etag: String,
+    /// Length of the plain JSON answer.
+    pub body_len: usize,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl ImageServer {
+    /// Serves `images` as product BTC-USD.
+    pub(crate) async fn start(images: &cgaf_store::GafImages) -> Result<Self> {
+        let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new("postgres://bench@127.0.0.1:1/none"))?;
+        let state = Arc::new(cgaf_api::ApiState::new(
+            store,
+            cgaf_api::Metrics::new(),
+            &cgaf_api::ApiSettings { token: "bench".into(), max_json_body: 1024, max_plugin_bytes: 0 },
+        ));
+        state.cache.replace_all(&[GafRow {
+            product: "BTC-USD".into(),
+            max_size: images.size,
+            midpoint: Some(images.midpoint.clone()),
+            midpoint_gasf: Some(images.midpoint_gasf.clone()),
+            midpoint_gadf: Some(images.midpoint_gadf.clone()),
+            orderbook: Some(images.orderbook.clone()),
+            buy: Some(images.buy.clone()),
+            sell: Some(images.sell.clone()),
+            size: Some(images.size),
+            computed_at: None,
+        }]);
+        let entry = state.cache.get("BTC-USD").context("cache entry")?;
+        let cached = entry.images.clone().context("cached images")?;
+        let body_len = cached.json_prefix.len() + 27;
+        let etag = cached.etag.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(cgaf_api::serve_routes(state, listener, async move {
+            let _ = rx.await;
+        }));
+        let url = format!("http://{addr}/api/gaf/image?product=BTC-USD");
+        Ok(ImageServer { url, etag, body_len, stop: Some(tx), server })
+    }
+
+    /// Stops the server.
+    pub(crate) async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.server).await;
+    }
+
+    /// Asks for the gzip answer until it comes (it is made on the first request asking for it):
+    /// call before timing gzip answers. Returns its length.
+    pub(crate) async fn warm_gzip(&self) -> Result<usize> {
         let client = reqwest::Client::builder().no_gzip().build()?;
-        let mut attempts = 0;
-        loop {
-            let r = client.get(&url).header("accept-encoding", "gzip").send().await?;
+        for _ in 0..1000 {
+            let r = client.get(&self.url).header("accept-encoding", "gzip").send().await?;
             if r.headers().contains_key("content-encoding") {
-                break r.bytes().await?.len();
+                return Ok(r.bytes().await?.len());
             }
-            attempts += 1;
-            anyhow::ensure!(attempts < 1000, "the gzip answer never came");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-    };
+        anyhow::bail!("the gzip answer never came")
+    }
+
+    /// Load on the URL for `seconds` with `connections` (wrk when installed, else the built-in
+    /// generator at 32 connections) and an optional `Name: value` header.
+    pub(crate) async fn load(&self, seconds: u64, connections: u32, header: Option<String>) -> Result<LoadResult> {
+        let by_wrk = if have_wrk() {
+            let (u, h) = (self.url.clone(), header.clone());
+            tokio::task::spawn_blocking(move || run_wrk(&u, seconds, connections, h.as_deref())).await?
+        } else {
+            None
+        };
+        match by_wrk {
+            Some(r) => Ok(r),
+            None => run_builtin(&self.url, seconds, header.as_deref()).await,
+        }
+    }
+}
+
+/// True when `wrk` runs here.
+pub(crate) fn have_wrk() -> bool {
+    std::process::Command::new("wrk").arg("--version").output().is_ok()
+}
+
+async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<HttpLoad> {
+    let server = ImageServer::start(images).await?;
+    let (etag, body_len) = (server.etag.clone(), server.body_len);
+    let gzip_body = server.warm_gzip().await?;
     let headers = [None, Some(format!("If-None-Match: {etag}")), Some("Accept-Encoding: gzip".to_string())];
-    let have_wrk = std::process::Command::new("wrk").arg("--version").output().is_ok();
-    if !have_wrk {
+    if !have_wrk() {
         eprintln!("wrk not found (apt-get install wrk); using the built-in load generator");
     }
     let mut results = Vec::with_capacity(headers.len());
     for h in headers {
-        let by_wrk = if have_wrk {
-            let (u, h) = (url.clone(), h.clone());
-            tokio::task::spawn_blocking(move || run_wrk(&u, seconds, h.as_deref())).await?
-        } else {
-            None
-        };
-        results.push(match by_wrk {
-            Some(r) => r,
-            None => run_builtin(&url, seconds, h.as_deref()).await?,
-        });
+        results.push(server.load(seconds, 32, h).await?);
     }
-    let _ = tx.send(());
-    let _ = server.await;
+    server.stop().await;
     let mut results = results.into_iter();
     let mut next = || results.next().context("a load result");
     Ok(HttpLoad { full: next()?, revalidate: next()?, gzip: next()?, body: body_len, gzip_body })
@@ -462,6 +510,9 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     let mut lines = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
+    if args.scale {
+        return crate::bench_scale::run(&host, args.quick, args.http_seconds).await;
+    }
 
     let images = if wants(BenchPart::Calculate) || wants(BenchPart::Http) {
         eprintln!("[1/7] calculate cycle, 600 samples (5 images, PNG, base64) ...");

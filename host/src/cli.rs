@@ -578,6 +578,10 @@ pub struct BenchArgs {
     /// Backtrader on the same file); default a year (525600), 20000 with --quick.
     #[arg(long, env = "CGAF_BENCH_HISTORY_BARS", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub history_bars: Option<u64>,
+    /// Print only the scale tables: the calculate cycle against the image edge, `/api/gaf/image`
+    /// against connections and against the image edge.
+    #[arg(long, env = "CGAF_BENCH_SCALE")]
+    pub scale: bool,
 }
 
 /// Splits repeated `NAME=VALUE` options (`--param`, `--grid`) into trimmed pairs; the error names

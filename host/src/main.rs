@@ -3,6 +3,7 @@
 
 mod backtest;
 mod bench;
+mod bench_scale;
 mod cli;
 mod database;
 mod history;

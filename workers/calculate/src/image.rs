@@ -50,11 +50,14 @@ pub fn encode_raw(color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, 
             ColorType::Rgb => png::ColorType::Rgb,
         });
         enc.set_depth(png::BitDepth::Eight);
-        // Fast deflate with per-row adaptive filters: measured on 600-sample images, 14 % smaller
-        // than the default Sub filter (2.59 vs 3.02 MB of JSON) at no extra encode time; zlib's
-        // default level would give 2.0 MB but takes 6x longer per calculate cycle.
+        // Fast deflate (fdeflate) with the Paeth filter on every row. Measured on five 600-px
+        // GAF images (2 gray, 3 RGB): Paeth 1,123,181 bytes in 5.5 ms; per-row adaptive filters
+        // (what this used) 1,122,549 bytes in 8.4 ms; Sub 2,089,706 bytes; Pillow's default
+        // (zlib 6, adaptive) 992,656 bytes; zlib level 2 with Up 902,420 bytes but 20.8 ms —
+        // four times the encode time of a calculate cycle whose aim is 10 ms.
         enc.set_compression(png::Compression::Fast);
-        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        enc.set_filter(png::FilterType::Paeth);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::NonAdaptive);
         let mut w = enc.write_header().map_err(|e| Error::Png(e.to_string()))?;
         w.write_image_data(pixels).map_err(|e| Error::Png(e.to_string()))?;
         w.finish().map_err(|e| Error::Png(e.to_string()))?;

@@ -600,14 +600,15 @@ fn calculate_lines(lines: &mut Vec<Line>, calc: Duration, native: Duration) {
     lines.push(Line {
         name: "calculate cycle, 600 samples, via plugins",
         value: ms(calc),
-        baseline: "280 ms (Python)".into(),
+        baseline: "280 ms (Python, quoted)".into(),
         ratio: 0.280 / calc.as_secs_f64(),
-        target: 20.0,
+        // The aim: at most 10 ms through plugins.
+        target: 28.0,
     });
     lines.push(Line {
         name: "calculate cycle, 600 samples, native kernels",
         value: ms(native),
-        baseline: "280 ms (Python)".into(),
+        baseline: "280 ms (Python, quoted)".into(),
         ratio: 0.280 / native.as_secs_f64(),
         target: 20.0,
     });
@@ -655,7 +656,7 @@ async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines:
         target: 20.0,
     });
     println!(
-        "GASF 256 via plugin {:.1} us vs native {:.1} us: {:.2}x (aim <= 1.5x)",
+        "GASF 256 via plugin {:.1} us vs native {:.1} us: {:.2}x (aim <= 2x)",
         via_plugin.as_secs_f64() * 1e6,
         native_one.as_secs_f64() * 1e6,
         via_plugin.as_secs_f64() / native_one.as_secs_f64()

@@ -510,9 +510,6 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     let mut lines = Vec::new();
     let mut failures: Vec<String> = Vec::new();
     let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
-    if args.scale {
-        return crate::bench_scale::run(&host, args.quick, args.http_seconds).await;
-    }
 
     let images = if wants(BenchPart::Calculate) || wants(BenchPart::Http) {
         eprintln!("[1/7] calculate cycle, 600 samples (5 images, PNG, base64) ...");

@@ -4,7 +4,6 @@
 
 use crate::bench::{bench_calculate, have_wrk, ms, sim_snapshot, ImageServer};
 use anyhow::Result;
-use cgaf_runtime::PluginHost;
 use std::sync::Arc;
 
 /// Image edges of the scale tables (samples per image).
@@ -14,7 +13,8 @@ const EDGES: [usize; 4] = [120, 300, 600, 1024];
 const CONNECTIONS: [u32; 3] = [1, 32, 256];
 
 /// Prints the scale tables.
-pub async fn run(host: &Arc<PluginHost>, quick: bool, seconds: u64) -> Result<()> {
+pub async fn run(quick: bool, seconds: u64) -> Result<()> {
+    let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
     let reps = if quick { 3 } else { 10 };
     println!("\nscale: the calculate cycle (5 images, PNG, base64) against the image edge, median of {reps}");
     println!(

@@ -102,6 +102,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Migrate(args) => migrate::run(&cli.global, &args).await,
+            Command::Bench(args) if args.scale => bench_scale::run(args.quick, args.http_seconds).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin::run(&cli.global, &args).await,
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Sets up what is missing on this machine for crypto-gaf: the wasm32-wasip2 Rust target and the
-# PostgreSQL server binaries (installed with apt if absent). Safe to run again.
+# Sets up what is missing on this machine for crypto-gaf: the wasm32-wasip2 Rust target, the
+# PostgreSQL server binaries, and Prometheus with promtool for the observability tests (installed
+# with apt if absent; the distribution's Prometheus service is not used). Safe to run again.
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -27,6 +28,16 @@ if ! have_pg; then
   else
     say "PostgreSQL server binaries (initdb, pg_ctl) are missing and apt-get is not available;"
     say "install PostgreSQL 13+ or pass --database-url"; exit 1
+  fi
+fi
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing Prometheus (prometheus, promtool) with apt for the observability tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >&2
+  else
+    say "prometheus and promtool are missing and apt-get is not available; the observability tests need them"
+    exit 1
   fi
 fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: set up what is missing, then run every test — unit, integration against a
 # real PostgreSQL the test kit starts itself (one cluster per test binary), end-to-end against the
-# real binary, golden files from tests/golden, and the Helm chart rendered and linted with a real
-# Helm.
+# real binary, golden files from tests/golden, the Helm chart rendered and linted with a real
+# Helm, and its dashboards and alert rules checked with a real Prometheus and promtool
+# (chart-tests/test_observability.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh

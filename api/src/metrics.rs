@@ -1,8 +1,8 @@
-//! The `/metrics` registry and the API's own telemetry (request latency). Each worker registers
-//! and records its own metrics in the same registry (the host creates it); the API only serves
-//! it.
+//! The `/metrics` registry and the API's own telemetry (request latency by route template and
+//! status — both bounded sets — and readiness). Each worker registers and records its own
+//! metrics in the same registry (the host creates it); the API only serves it.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, Registry, TextEncoder};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntGauge, Registry, TextEncoder};
 
 /// The registry served on `/metrics`, and the API's request metrics.
 #[derive(Clone)]
@@ -10,6 +10,8 @@ pub struct Metrics {
     registry: Registry,
     /// HTTP request latency by route and status, seconds.
     pub request_seconds: HistogramVec,
+    /// 1 when the process is ready (what `/readyz` answers), set on every scrape.
+    pub ready: IntGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -38,7 +40,9 @@ impl Metrics {
             &["route", "status"],
         )?;
         registry.register(Box::new(request_seconds.clone()))?;
-        Ok(Self { registry, request_seconds })
+        let ready = IntGauge::new("cgaf_ready", "1 when the process is ready (what /readyz answers)")?;
+        registry.register(Box::new(ready.clone()))?;
+        Ok(Self { registry, request_seconds, ready })
     }
 
     /// The registry the workers register their metrics in.

@@ -386,3 +386,37 @@ sim
 {{- $pick := coalesce (index $v.collect .key) (index $v.calculate .key) (index $v.worker .key) -}}
 {{- with $pick }}{{ toYaml . }}{{ end -}}
 {{- end -}}
+
+{{- /* "true" when the Grafana dashboard ConfigMaps are rendered: metrics.dashboards.enabled, or
+       (when null) metrics.serviceMonitor.enabled. */ -}}
+{{- define "crypto-gaf.dashboards.enabled" -}}
+{{- $d := .Values.metrics.dashboards.enabled -}}
+{{- if kindIs "invalid" $d }}{{ if .Values.metrics.serviceMonitor.enabled }}true{{ end }}{{ else if $d }}true{{ end -}}
+{{- end -}}
+
+{{- /* "true" when the PrometheusRule is rendered: metrics.prometheusRule.enabled, or (when null)
+       metrics.serviceMonitor.enabled. */ -}}
+{{- define "crypto-gaf.prometheusRule.enabled" -}}
+{{- $r := .Values.metrics.prometheusRule.enabled -}}
+{{- if kindIs "invalid" $r }}{{ if .Values.metrics.serviceMonitor.enabled }}true{{ end }}{{ else if $r }}true{{ end -}}
+{{- end -}}
+
+{{- /* The PromQL label matchers of this release's scrape targets: the jobs the ServiceMonitors
+       make (one per Service: <fullname>-api, <fullname>-worker) in the release's namespace. */ -}}
+{{- define "crypto-gaf.metrics.selector" -}}
+{{- $api := include "crypto-gaf.componentName" (dict "root" . "component" "api") -}}
+{{- $worker := include "crypto-gaf.componentName" (dict "root" . "component" "worker") -}}
+job=~"{{ $api }}|{{ $worker }}", namespace="{{ .Release.Namespace }}"
+{{- end -}}
+
+{{- /* A Prometheus duration ("5m", "1h30m", "90s") in seconds, for comparisons in PromQL. */ -}}
+{{- define "crypto-gaf.seconds" -}}
+{{- $total := 0 -}}
+{{- range $part := regexFindAll "[0-9]+(ms|s|m|h|d|w|y)" . -1 -}}
+{{- $n := regexFind "^[0-9]+" $part | atoi -}}
+{{- $unit := regexReplaceAll "^[0-9]+" $part "" -}}
+{{- $mult := get (dict "ms" 0 "s" 1 "m" 60 "h" 3600 "d" 86400 "w" 604800 "y" 31536000) $unit -}}
+{{- $total = add $total (mul $n $mult) -}}
+{{- end -}}
+{{- $total -}}
+{{- end -}}

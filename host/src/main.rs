@@ -17,6 +17,7 @@ mod serve;
 mod settings;
 mod strategy_target;
 mod sweep;
+mod telemetry;
 mod token;
 mod transform;
 

@@ -37,6 +37,21 @@ impl FromStr for Schedule {
     }
 }
 
+impl Schedule {
+    /// The time between ticks: the interval, or for a cron expression the gap between its next
+    /// two times.
+    pub fn period(&self) -> Option<Duration> {
+        match self {
+            Schedule::Interval(d) => Some(*d),
+            Schedule::Cron(c) => {
+                let mut next = c.upcoming(chrono::Utc);
+                let (a, b) = (next.next()?, next.next()?);
+                (b - a).to_std().ok()
+            }
+        }
+    }
+}
+
 /// Ticks of a schedule.
 #[derive(Debug)]
 pub struct Ticker {
@@ -96,5 +111,11 @@ mod tests {
         assert!(matches!("*/2 * * * * *".parse::<Schedule>().unwrap(), Schedule::Cron(_)));
         assert!(matches!("*/5 * * * *".parse::<Schedule>().unwrap(), Schedule::Cron(_)));
         assert!("* * * * * * * *".parse::<Schedule>().is_err());
+    }
+
+    #[test]
+    fn periods() {
+        assert_eq!("250ms".parse::<Schedule>().unwrap().period(), Some(Duration::from_millis(250)));
+        assert_eq!("*/2 * * * * *".parse::<Schedule>().unwrap().period(), Some(Duration::from_secs(2)));
     }
 }

@@ -295,6 +295,12 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
     };
     // One registry for /metrics; each part registers and records its own metrics in it.
     let metrics = Metrics::new();
+    let database = crate::telemetry::DatabaseCollector::new(store.clone()).context("database metrics")?;
+    metrics.registry().register(Box::new(database)).context("database metrics")?;
+    if let Some(host) = &plugins {
+        let collector = crate::telemetry::PluginCollector::new(host.clone()).context("plugin metrics")?;
+        metrics.registry().register(Box::new(collector)).context("plugin metrics")?;
+    }
     let lease = Lease::new(settings.lease_ttl);
     let store_with_archive = store.clone().with_sample_archive(settings.history.keep_samples_ms.is_some());
 
@@ -322,6 +328,7 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
         let host = plugins.clone().context("plugin host")?;
         let (lease, schedule) = (lease.clone(), settings.calculate_schedule.clone());
         let telemetry = CalculateTelemetry::register(metrics.registry()).context("calculate metrics")?;
+        telemetry.interval_seconds.set(schedule.period().map_or(f64::NAN, |p| p.as_secs_f64()));
         let calc =
             Calculator { transforms: host, config: settings.image_transforms.clone(), telemetry: Some(telemetry) };
         tasks.spawn(async move {

@@ -30,8 +30,14 @@ pub async fn healthz() -> Result<Response, ApiError> {
     )
 )]
 pub async fn readyz(state: Arc<ApiState>) -> Result<Response, ApiError> {
+    readiness(&state).await.map(|()| json(&Status { status: "ready".into() }))
+}
+
+/// Whether the process is ready: the database answers, migrations are applied, and (when it
+/// serves the API) the image cache is loaded.
+async fn readiness(state: &ApiState) -> Result<(), ApiError> {
     match state.store.migrations_applied().await {
-        Ok(true) if !state.serves_api || state.cache.is_loaded() => Ok(json(&Status { status: "ready".into() })),
+        Ok(true) if !state.serves_api || state.cache.is_loaded() => Ok(()),
         Ok(true) => Err(ApiError::unavailable("starting", "the image cache is loading", 1)),
         Ok(false) => Err(ApiError::unavailable("migrations_pending", "database migrations are not applied", 2)),
         Err(e) => {
@@ -50,5 +56,6 @@ pub async fn readyz(state: Arc<ApiState>) -> Result<Response, ApiError> {
     responses((status = 200, description = "Text exposition format", content_type = "text/plain", body = String))
 )]
 pub async fn metrics(state: Arc<ApiState>) -> Result<Response, ApiError> {
+    state.metrics.ready.set(i64::from(readiness(&state).await.is_ok()));
     Ok(bytes_with_type(state.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"))
 }

@@ -162,6 +162,7 @@ mod tests {
             total_seconds: 2.0,
             max_seconds: 1.0,
             last_error: Some("trap".into()),
+            ..Default::default()
         };
         let mut expected = serde_json::to_value(&stats).unwrap();
         expected["mean_seconds"] = json!(0.5);

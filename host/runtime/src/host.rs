@@ -63,6 +63,7 @@ impl PluginHost {
             let key = (plugin.info.name.clone(), plugin.info.version.clone());
             let first = self.requested.lock().map(|mut s| s.insert(key)).unwrap_or(false);
             if first {
+                self.registry.count_quarantine(plugin);
                 tracing::warn!(plugin = %plugin.info.name, version = %plugin.info.version, faults, %reason, "quarantining plugin version");
                 let hook = self.hook.read().ok().and_then(|h| h.clone());
                 if let Some(hook) = hook {

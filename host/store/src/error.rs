@@ -1,4 +1,26 @@
-//! The error type of the store.
+//! The error type of the store, and the process-wide count of database errors (for the
+//! metrics): every error PostgreSQL or the pool returned, by kind, counted as it becomes an
+//! [`Error`].
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static CONNECTION_ERRORS: AtomicU64 = AtomicU64::new(0);
+static QUERY_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Database errors in this process so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ErrorCounts {
+    /// The database was unreachable, closed the connection, or no pooled connection came in time.
+    pub connection: u64,
+    /// A query failed (constraint, syntax, type, serialisation), including those the caller
+    /// handles (a duplicate insert answered with 409).
+    pub query: u64,
+}
+
+/// Database errors in this process so far.
+pub fn error_counts() -> ErrorCounts {
+    ErrorCounts { connection: CONNECTION_ERRORS.load(Ordering::Relaxed), query: QUERY_ERRORS.load(Ordering::Relaxed) }
+}
 
 /// Everything that can go wrong talking to PostgreSQL.
 #[derive(Debug, thiserror::Error)]
@@ -8,10 +30,10 @@ pub enum Error {
     Config(String),
     /// A query or connection failed.
     #[error("database: {}", db_message(.0))]
-    Db(#[from] tokio_postgres::Error),
+    Db(#[source] tokio_postgres::Error),
     /// No connection could be taken from the pool.
     #[error("database pool: {0}")]
-    Pool(#[from] deadpool_postgres::PoolError),
+    Pool(#[source] deadpool_postgres::PoolError),
     /// The referenced product does not exist.
     #[error("unknown product {0:?}")]
     UnknownProduct(String),
@@ -59,6 +81,22 @@ pub enum Error {
     /// No earlier version to go back to.
     #[error("plugin {0} has no earlier healthy version to roll back to")]
     NothingToRollBack(String),
+}
+
+impl From<tokio_postgres::Error> for Error {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let e = Error::Db(e);
+        let counter = if e.is_connection() { &CONNECTION_ERRORS } else { &QUERY_ERRORS };
+        counter.fetch_add(1, Ordering::Relaxed);
+        e
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Error {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        CONNECTION_ERRORS.fetch_add(1, Ordering::Relaxed);
+        Error::Pool(e)
+    }
 }
 
 impl Error {

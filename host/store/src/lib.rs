@@ -22,7 +22,7 @@ pub mod sweeps;
 pub mod types;
 
 pub use decisions::{DecisionQuery, RunProgress};
-pub use error::Error;
+pub use error::{error_counts, Error, ErrorCounts};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
 pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use kill_switch::KillSwitch;
@@ -57,6 +57,19 @@ impl DbSettings {
     pub fn new(url: impl Into<String>) -> Self {
         Self { url: url.into(), pool_size: 16, connect_timeout: Duration::from_secs(5) }
     }
+}
+
+/// The connection pool at one moment (for the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Most connections the pool opens.
+    pub max_size: usize,
+    /// Connections open now.
+    pub size: usize,
+    /// Open connections idle now.
+    pub available: usize,
+    /// Requests waiting for a connection.
+    pub waiting: usize,
 }
 
 /// A handle on the crypto-gaf database; cheap to clone.
@@ -105,6 +118,12 @@ impl Store {
     pub fn with_sample_archive(mut self, on: bool) -> Self {
         self.archive_samples = on;
         self
+    }
+
+    /// The pool now: connections open, idle, the most allowed, and requests waiting for one.
+    pub fn pool_status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus { max_size: s.max_size, size: s.size, available: s.available, waiting: s.waiting }
     }
 
     /// A pooled connection.

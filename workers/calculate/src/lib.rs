@@ -152,6 +152,7 @@ pub struct Calculator {
 
 /// One calculate cycle over `products`: recompute those with new samples.
 pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
+    let started = Instant::now();
     let mut out = Vec::with_capacity(products.len());
     for p in products {
         let r = calculate_product(store, calc, p).await;
@@ -159,6 +160,9 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
             t.record(&p.product, &r);
         }
         out.push((p.product.clone(), r));
+    }
+    if let Some(t) = &calc.telemetry {
+        t.cycle(started.elapsed(), products.iter().map(|p| p.product.as_str()));
     }
     out
 }

@@ -92,6 +92,9 @@ impl<S: MarketSource> CollectWorker<S> {
     /// One cycle over `products`. Never fails as a whole: each product reports its own result.
     pub async fn run_once(&mut self, products: &[Product]) -> Vec<(String, Result<CollectOutcome, CollectError>)> {
         self.state.retain(|k, _| products.iter().any(|p| &p.product == k));
+        if let Some(t) = &self.telemetry {
+            t.retain(products.iter().map(|p| p.product.as_str()));
+        }
         let mut out = Vec::with_capacity(products.len());
         for p in products {
             let now = Instant::now();

@@ -5,6 +5,7 @@
 use crate::bars::BarReader;
 use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::strategy::PluginStrategy;
+use crate::telemetry::{PaperActivity, PaperView};
 use crate::Error;
 use cgaf_runtime::PluginHost;
 use cgaf_store::{RunRow, Store};
@@ -30,6 +31,8 @@ pub struct PaperRun {
     series: Series,
     last_bar_ms: Option<i64>,
     metrics_at: Option<Instant>,
+    /// Decisions and gate actions since the telemetry last read them.
+    activity: PaperActivity,
 }
 
 impl PaperRun {
@@ -50,7 +53,17 @@ impl PaperRun {
             series.positions = positions;
             tracing::info!(run = run.run_id, bars = run.bars_done, "paper run resumed");
         }
-        Ok(PaperRun { last_bar_ms: run.last_bar_ms, settings, strategy, portfolio, series, run, metrics_at: None })
+        let activity = PaperActivity::default();
+        Ok(PaperRun {
+            last_bar_ms: run.last_bar_ms,
+            settings,
+            strategy,
+            portfolio,
+            series,
+            run,
+            metrics_at: None,
+            activity,
+        })
     }
 
     /// True while the database agrees with this in-memory run (another worker may have advanced
@@ -100,6 +113,7 @@ impl PaperRun {
             step_bars(&mut self.strategy, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))?;
         let last_bar_ms = progress.last_bar_ms;
         store.append_decisions(id, worker, &rows, &progress).await?;
+        rows.iter().for_each(|r| self.activity.count(r.gate.as_deref()));
         self.last_bar_ms = last_bar_ms.or(self.last_bar_ms);
         if self.portfolio.stopped() {
             let why = self.portfolio.halt.clone();
@@ -111,6 +125,25 @@ impl PaperRun {
             self.metrics_at = Some(Instant::now());
         }
         Ok(false)
+    }
+
+    /// The run as its telemetry reads it.
+    pub fn view(&self) -> PaperView<'_> {
+        PaperView {
+            run_id: self.run.run_id,
+            strategy: &self.run.spec.strategy,
+            product: &self.run.spec.product,
+            equity: self.portfolio.equity,
+            peak_equity: self.portfolio.peak_equity,
+            position: self.portfolio.position,
+            equity_series: &self.series.equity,
+            periods_per_year: self.settings.periods_per_year(self.run.spec.bar_interval_ms),
+        }
+    }
+
+    /// Decisions and gate actions since the last call.
+    pub fn take_activity(&mut self) -> PaperActivity {
+        std::mem::take(&mut self.activity)
     }
 
     fn metrics(&self) -> Result<Value, Error> {

@@ -125,6 +125,9 @@ impl TradeWorker {
         let mut report = TickReport::default();
         self.reap();
         let kill = self.store.kill_switch().await?;
+        if let Some(t) = &self.telemetry {
+            t.kill_switch(kill.engaged);
+        }
         let kill_reason = kill.engaged.then(|| kill.reason.clone().unwrap_or_else(|| "no reason given".into()));
         let runs = self.store.claim_runs(&self.settings.worker, self.settings.ttl).await?;
         // Keep an in-memory paper run only while the database agrees with it; else resume it from there.
@@ -156,7 +159,12 @@ impl TradeWorker {
                 }
             }
             let Some(p) = self.paper.get_mut(&id) else { continue };
-            match p.advance(&self.store, &worker, kill_reason.as_deref(), stop_requested).await {
+            let advanced = p.advance(&self.store, &worker, kill_reason.as_deref(), stop_requested).await;
+            if let Some(t) = &self.telemetry {
+                let activity = p.take_activity();
+                t.paper_run(&p.view(), &activity);
+            }
+            match advanced {
                 Ok(true) => {
                     self.paper.remove(&id);
                     report.ended += 1;
@@ -191,6 +199,7 @@ impl TradeWorker {
         report.backtests = self.backtests.len();
         if let Some(t) = &self.telemetry {
             t.record(report.paper_runs, report.backtests, report.ended, report.failed);
+            t.retain_runs(&self.paper.keys().copied().collect());
         }
         Ok(report)
     }

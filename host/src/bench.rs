@@ -1492,7 +1492,7 @@ async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: 
     let vbt_rate = (n * theirs.len()) as f64 / vbt_secs;
     println!(
         "sweep sma-cross, vectorbt {} (numba {}, engine=numba, JIT warmed up first: {:.1} s on 2000 bars; \
-         Portfolio.from_orders in chunks of {} columns): {} backtests, {n} bars: {vbt_secs:.2} s = {:.2} M bar-runs/s \
+         Portfolio.from_signals in chunks of {} columns): {} backtests, {n} bars: {vbt_secs:.2} s = {:.2} M bar-runs/s \
          (CSV parsing {:.2} s, not counted)",
         vbt["version"].as_str().unwrap_or("?"),
         vbt["numba"].as_str().unwrap_or("?"),

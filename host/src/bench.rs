@@ -1419,6 +1419,18 @@ fn run_vectorbt(args: &[String]) -> std::result::Result<serde_json::Value, Strin
     serde_json::from_slice(&out.stdout).map_err(|e| format!("vectorbt_sweep.py printed no JSON: {e}"))
 }
 
+/// CPU time this process has used so far (user + system, every thread), from `/proc/self/stat`
+/// in clock ticks of 1/100 s (Linux's USER_HZ); `None` where that file is missing.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state); utime and
+    // stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
 /// The SMA-cross sweep (issue 13's grid) over `n` 1-minute bars: crypto-gaf's sweep engine with
 /// the strategy in the wasm sandbox, then vectorbt on the same bars, grid and fill rule, in this
 /// invocation; bar-runs per second of both, and every run's trades and final equity compared.
@@ -1434,19 +1446,21 @@ async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: 
     let points = spec.points().len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let b = bars.clone();
-    let (warm, secs, result) = tokio::task::spawn_blocking(move || -> Result<(f64, f64, serde_json::Value)> {
-        let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
-        let plugin = host.registry.get("sma-cross")?;
-        // Warm-up: the same grid over a few bars (instances, allocator, thread pool).
-        let t = Instant::now();
-        cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b[..b.len().min(2000)], 0, &|_, _| true)?;
-        let warm = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        let result = cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b, 0, &|_, _| true)?;
-        let secs = t.elapsed().as_secs_f64();
-        Ok((warm, secs, serde_json::to_value(&result)?))
-    })
-    .await??;
+    let (warm, secs, cpu, result) =
+        tokio::task::spawn_blocking(move || -> Result<(f64, f64, Option<f64>, serde_json::Value)> {
+            let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+            let plugin = host.registry.get("sma-cross")?;
+            // Warm-up: the same grid over a few bars (instances, allocator, thread pool).
+            let t = Instant::now();
+            cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b[..b.len().min(2000)], 0, &|_, _| true)?;
+            let warm = t.elapsed().as_secs_f64();
+            let (t, cpu0) = (Instant::now(), process_cpu_seconds());
+            let result = cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b, 0, &|_, _| true)?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+            Ok((warm, secs, cpu, serde_json::to_value(&result)?))
+        })
+        .await??;
     let ours = sweep_runs(&result, SWEEP_CASH);
     let ours_rate = (n * ours.len()) as f64 / secs;
     println!(
@@ -1521,6 +1535,19 @@ async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: 
         println!("  {d}");
     }
     failures.extend(disagree.into_iter().map(|d| format!("sweep vs vectorbt: {d}")));
+    // The machine may be shared: bar-runs per CPU-second say how fast each side is per core used,
+    // whatever share of the cores it got (crypto-gaf uses every core, vectorbt one).
+    if let (Some(cpu), Some(vbt_cpu)) = (cpu, vbt["cpu_seconds"].as_f64()) {
+        let (ours_cpu_rate, vbt_cpu_rate) = ((n * ours.len()) as f64 / cpu, (n * theirs.len()) as f64 / vbt_cpu);
+        println!(
+            "sweep per CPU-second: crypto-gaf {cpu:.1} CPU-s = {:.2} M bar-runs per CPU-second, vectorbt {vbt_cpu:.1} CPU-s \
+             = {:.2} M ({:.2}x per core used; wall-clock ratio {:.2}x)",
+            ours_cpu_rate / 1e6,
+            vbt_cpu_rate / 1e6,
+            ours_cpu_rate / vbt_cpu_rate,
+            ours_rate / vbt_rate
+        );
+    }
     lines.push(Line {
         name: "sma-cross sweep, bar-runs/s (sandbox vs vectorbt)",
         value: format!("{:.2} M", ours_rate / 1e6),
@@ -1606,6 +1633,17 @@ mod tests {
         ]});
         assert_eq!(sweep_point_total_return(&result, 10, 30), Some(-0.25));
         assert_eq!(sweep_point_total_return(&result, 10, 60), None);
+    }
+
+    #[test]
+    fn the_process_cpu_time_is_read_and_grows() {
+        let a = process_cpu_seconds().expect("/proc/self/stat");
+        let t = Instant::now();
+        let mut x = 0u64;
+        while process_cpu_seconds().is_some_and(|b| b < a + 0.02) && t.elapsed() < Duration::from_secs(5) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(process_cpu_seconds().is_some_and(|b| b >= a + 0.02), "CPU time stayed at {a} s");
     }
 
     #[test]

@@ -537,6 +537,11 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         eprintln!("[5/7] backtest sma-cross on {n} bars: sandbox vs Backtrader ...");
         bench_backtest(n, !args.no_backtrader, &mut lines).await?;
     }
+    if wants(BenchPart::Sweep) {
+        let n = if args.quick { 100_000 } else { 1_000_000 };
+        eprintln!("[sweep] sma-cross sweep, 10 x 10 grid, on {n} bars: sandbox vs vectorbt ...");
+        bench_sweep(n, !args.no_vectorbt, &mut lines, &mut failures).await?;
+    }
     if wants(BenchPart::RunPath) {
         let default_bars = if args.quick { RUN_PATH_QUICK_BARS } else { RUN_PATH_YEAR_BARS };
         let n = args.history_bars.map_or(default_bars, |n| n as usize);
@@ -586,9 +591,9 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             reval.errors
         );
     }
-    println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s; Backtrader 1.9.78.123 run here.");
+    println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s; Backtrader 1.9.78.123 and vectorbt 1.2.0 run here.");
     if !failures.is_empty() {
-        anyhow::bail!("crypto-gaf and Backtrader disagree:\n  {}", failures.join("\n  "));
+        anyhow::bail!("crypto-gaf and a baseline (Backtrader, vectorbt) disagree:\n  {}", failures.join("\n  "));
     }
     Ok(())
 }
@@ -1394,6 +1399,251 @@ fn sweep_point_total_return(result: &serde_json::Value, fast: i64, slow: i64) ->
     })
 }
 
+/// The sweep benchmark's grid, issue 13's "fast 5..50 × slow 20..200": 10 × 10 points, as
+/// `(from, to, step)`.
+const SWEEP_FAST: (i64, i64, i64) = (5, 50, 5);
+const SWEEP_SLOW: (i64, i64, i64) = (20, 200, 20);
+/// Starting cash of both sides of the sweep benchmark.
+const SWEEP_CASH: f64 = 10_000.0;
+/// Largest relative difference of a run's final equity between crypto-gaf and vectorbt.
+const SWEEP_EQUITY_TOLERANCE: f64 = 1e-6;
+
+/// One backtest of the sweep benchmark: its parameters, trades and final equity.
+#[derive(Debug, Clone, PartialEq)]
+struct SweepRun {
+    fast: i64,
+    slow: i64,
+    trades: u64,
+    final_value: f64,
+}
+
+/// The backtests of a crypto-gaf sweep result (rows without an error), with the final equity
+/// `cash · (1 + total_return)`.
+fn sweep_runs(result: &serde_json::Value, cash: f64) -> Vec<SweepRun> {
+    result["rows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| row["error"].is_null())
+        .filter_map(|row| {
+            Some(SweepRun {
+                fast: row["params"]["fast"].as_i64()?,
+                slow: row["params"]["slow"].as_i64()?,
+                trades: row["trades"].as_u64()?,
+                final_value: cash * (1.0 + row["total_return"].as_f64()?),
+            })
+        })
+        .collect()
+}
+
+/// The runs of `vectorbt_sweep.py`'s JSON line.
+fn vectorbt_runs(v: &serde_json::Value) -> Vec<SweepRun> {
+    v["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| {
+            Some(SweepRun {
+                fast: r["fast"].as_i64()?,
+                slow: r["slow"].as_i64()?,
+                trades: r["trades"].as_u64()?,
+                final_value: r["final_value"].as_f64()?,
+            })
+        })
+        .collect()
+}
+
+/// Where two sweeps disagree: a pair only one side ran, a different trade count, or final
+/// equities further apart than [`SWEEP_EQUITY_TOLERANCE`] (relative). Empty when they agree.
+fn compare_sweeps(ours: &[SweepRun], theirs: &[SweepRun]) -> Vec<String> {
+    let mut out = Vec::new();
+    for o in ours {
+        match theirs.iter().find(|t| (t.fast, t.slow) == (o.fast, o.slow)) {
+            None => out.push(format!("fast {} slow {}: vectorbt did not run it", o.fast, o.slow)),
+            Some(t) if t.trades != o.trades => {
+                out.push(format!("fast {} slow {}: {} trades vs vectorbt's {}", o.fast, o.slow, o.trades, t.trades))
+            }
+            Some(t) if rel_diff(o.final_value, t.final_value) > SWEEP_EQUITY_TOLERANCE => out.push(format!(
+                "fast {} slow {}: final equity {} vs vectorbt's {} (relative difference {:.2e})",
+                o.fast,
+                o.slow,
+                o.final_value,
+                t.final_value,
+                rel_diff(o.final_value, t.final_value)
+            )),
+            Some(_) => {}
+        }
+    }
+    for t in theirs.iter().filter(|t| !ours.iter().any(|o| (o.fast, o.slow) == (t.fast, t.slow))) {
+        out.push(format!("fast {} slow {}: crypto-gaf did not run it", t.fast, t.slow));
+    }
+    out
+}
+
+/// Runs the vectorbt baseline `bench/vectorbt_sweep.py` with `args` (installing vectorbt into a
+/// private virtualenv first): its JSON line, or the reason it cannot run here.
+fn run_vectorbt(args: &[String]) -> std::result::Result<serde_json::Value, String> {
+    let dir = bench_dir().ok_or("bench/ not found (run from the repository)")?;
+    let setup = std::process::Command::new("bash")
+        .arg(dir.join("setup-vectorbt.sh"))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running setup-vectorbt.sh: {e}"))?;
+    if !setup.status.success() {
+        return Err("setup-vectorbt.sh failed (see above)".into());
+    }
+    let py = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or("").trim().to_string();
+    let out = std::process::Command::new(&py)
+        .arg(dir.join("vectorbt_sweep.py"))
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {py}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("vectorbt_sweep.py exited with {}", out.status));
+    }
+    serde_json::from_slice(&out.stdout).map_err(|e| format!("vectorbt_sweep.py printed no JSON: {e}"))
+}
+
+/// CPU time this process has used so far (user + system, every thread), from `/proc/self/stat`
+/// in clock ticks of 1/100 s (Linux's USER_HZ); `None` where that file is missing.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3 (state); utime and
+    // stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// The SMA-cross sweep (issue 13's grid) over `n` 1-minute bars: crypto-gaf's sweep engine with
+/// the strategy in the wasm sandbox, then vectorbt on the same bars, grid and fill rule, in this
+/// invocation; bar-runs per second of both, and every run's trades and final equity compared.
+async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: &mut Vec<String>) -> Result<()> {
+    let bars = Arc::new(walk_bars(n, 42));
+    let range = |(from, to, step): (i64, i64, i64)| serde_json::json!({"from": from, "to": to, "step": step});
+    let request: cgaf_trade::SweepRequest = serde_json::from_value(serde_json::json!({
+        "strategy": "sma-cross", "product": "BENCH", "bar_interval": "1m",
+        "grid": {"fast": range(SWEEP_FAST), "slow": range(SWEEP_SLOW)},
+        "metric": "total_return", "fee_bps": 0.0, "slippage_bps": 0.0, "starting_cash": SWEEP_CASH
+    }))?;
+    let spec = request.spec()?;
+    let points = spec.points().len();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let b = bars.clone();
+    let (warm, secs, cpu, result) =
+        tokio::task::spawn_blocking(move || -> Result<(f64, f64, Option<f64>, serde_json::Value)> {
+            let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+            let plugin = host.registry.get("sma-cross")?;
+            // Warm-up: the same grid over a few bars (instances, allocator, thread pool).
+            let t = Instant::now();
+            cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b[..b.len().min(2000)], 0, &|_, _| true)?;
+            let warm = t.elapsed().as_secs_f64();
+            let (t, cpu0) = (Instant::now(), process_cpu_seconds());
+            let result = cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b, 0, &|_, _| true)?;
+            let secs = t.elapsed().as_secs_f64();
+            let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+            Ok((warm, secs, cpu, serde_json::to_value(&result)?))
+        })
+        .await??;
+    let ours = sweep_runs(&result, SWEEP_CASH);
+    let ours_rate = (n * ours.len()) as f64 / secs;
+    println!(
+        "sweep sma-cross, crypto-gaf (in-process sweep engine, run_sweep as POST /api/sweeps runs it once the bars are read; \
+         sma-cross in the wasm sandbox, {threads} threads): {points} grid points, {} backtests ({} refused: fast >= slow), \
+         {n} bars: {secs:.2} s = {:.2} M bar-runs/s (warm-up on 2000 bars {warm:.2} s)",
+        ours.len(),
+        points - ours.len(),
+        ours_rate / 1e6
+    );
+    if !vectorbt {
+        println!("vectorbt baseline skipped (--no-vectorbt)");
+        return Ok(());
+    }
+    let dir = tempfile_dir()?;
+    let csv = dir.join("sweep-bars.csv");
+    write_bars_csv(&csv, &bars)?;
+    eprintln!("      vectorbt on the same {n} bars (installs vectorbt into a private virtualenv once) ...");
+    let axis = |(from, to, step): (i64, i64, i64)| format!("{from}..{to}/{step}");
+    let vbt_args: Vec<String> = vec![
+        "--bars".into(),
+        csv.to_string_lossy().into_owned(),
+        "--fast".into(),
+        axis(SWEEP_FAST),
+        "--slow".into(),
+        axis(SWEEP_SLOW),
+        "--cash".into(),
+        SWEEP_CASH.to_string(),
+        "--fee-bps".into(),
+        "0".into(),
+    ];
+    let vbt = tokio::task::spawn_blocking(move || run_vectorbt(&vbt_args)).await?;
+    let _ = std::fs::remove_dir_all(&dir);
+    let vbt = match vbt {
+        Ok(v) => v,
+        Err(why) => {
+            println!("vectorbt baseline skipped: {why}");
+            return Ok(());
+        }
+    };
+    let theirs = vectorbt_runs(&vbt);
+    let vbt_secs = vbt["seconds"].as_f64().unwrap_or(f64::NAN);
+    let vbt_rate = (n * theirs.len()) as f64 / vbt_secs;
+    println!(
+        "sweep sma-cross, vectorbt {} (numba {}, engine=numba, JIT warmed up first: {:.1} s on 2000 bars; \
+         Portfolio.from_signals in chunks of {} columns): {} backtests, {n} bars: {vbt_secs:.2} s = {:.2} M bar-runs/s \
+         (CSV parsing {:.2} s, not counted)",
+        vbt["version"].as_str().unwrap_or("?"),
+        vbt["numba"].as_str().unwrap_or("?"),
+        vbt["jit_seconds"].as_f64().unwrap_or(f64::NAN),
+        vbt["columns"],
+        theirs.len(),
+        vbt_rate / 1e6,
+        vbt["load_seconds"].as_f64().unwrap_or(f64::NAN)
+    );
+    let disagree = compare_sweeps(&ours, &theirs);
+    let (trades_ours, trades_theirs): (u64, u64) =
+        (ours.iter().map(|r| r.trades).sum(), theirs.iter().map(|r| r.trades).sum());
+    let worst = ours
+        .iter()
+        .filter_map(|o| {
+            theirs.iter().find(|t| (t.fast, t.slow) == (o.fast, o.slow)).map(|t| rel_diff(o.final_value, t.final_value))
+        })
+        .fold(0.0f64, f64::max);
+    println!(
+        "sweep check: {} of {} runs agree (trades equal, final equity within {SWEEP_EQUITY_TOLERANCE:e} relative); \
+         trades {trades_ours} vs {trades_theirs}; largest final-equity difference {worst:.2e}",
+        ours.len().saturating_sub(disagree.len()),
+        ours.len()
+    );
+    for d in disagree.iter().take(10) {
+        println!("  {d}");
+    }
+    failures.extend(disagree.into_iter().map(|d| format!("sweep vs vectorbt: {d}")));
+    // The machine may be shared: bar-runs per CPU-second say how fast each side is per core used,
+    // whatever share of the cores it got (crypto-gaf uses every core, vectorbt one).
+    if let (Some(cpu), Some(vbt_cpu)) = (cpu, vbt["cpu_seconds"].as_f64()) {
+        let (ours_cpu_rate, vbt_cpu_rate) = ((n * ours.len()) as f64 / cpu, (n * theirs.len()) as f64 / vbt_cpu);
+        println!(
+            "sweep per CPU-second: crypto-gaf {cpu:.1} CPU-s = {:.2} M bar-runs per CPU-second, vectorbt {vbt_cpu:.1} CPU-s \
+             = {:.2} M ({:.2}x per core used; wall-clock ratio {:.2}x)",
+            ours_cpu_rate / 1e6,
+            vbt_cpu_rate / 1e6,
+            ours_cpu_rate / vbt_cpu_rate,
+            ours_rate / vbt_rate
+        );
+    }
+    lines.push(Line {
+        name: "sma-cross sweep, bar-runs/s (sandbox vs vectorbt)",
+        value: format!("{:.2} M", ours_rate / 1e6),
+        baseline: format!("{:.2} M (vectorbt)", vbt_rate / 1e6),
+        ratio: ours_rate / vbt_rate,
+        target: 2.0,
+    });
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1469,5 +1719,50 @@ mod tests {
         ]});
         assert_eq!(sweep_point_total_return(&result, 10, 30), Some(-0.25));
         assert_eq!(sweep_point_total_return(&result, 10, 60), None);
+    }
+
+    #[test]
+    fn the_process_cpu_time_is_read_and_grows() {
+        let a = process_cpu_seconds().expect("/proc/self/stat");
+        let t = Instant::now();
+        let mut x = 0u64;
+        while process_cpu_seconds().is_some_and(|b| b < a + 0.02) && t.elapsed() < Duration::from_secs(5) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        assert!(process_cpu_seconds().is_some_and(|b| b >= a + 0.02), "CPU time stayed at {a} s");
+    }
+
+    #[test]
+    fn sweeps_agree_only_on_the_same_runs_trades_and_equity() {
+        let ours = sweep_runs(
+            &serde_json::json!({"rows": [
+                {"params": {"fast": 5, "slow": 20}, "trades": 7, "total_return": 0.5, "error": null},
+                {"params": {"fast": 10, "slow": 20}, "trades": 3, "total_return": -0.25, "error": null},
+                {"params": {"fast": 30, "slow": 20}, "trades": 0, "total_return": null, "error": "fast must be smaller"},
+            ]}),
+            1000.0,
+        );
+        assert_eq!(
+            ours,
+            [
+                SweepRun { fast: 5, slow: 20, trades: 7, final_value: 1500.0 },
+                SweepRun { fast: 10, slow: 20, trades: 3, final_value: 750.0 }
+            ]
+        );
+        let theirs = vectorbt_runs(&serde_json::json!({"runs": [
+            {"fast": 5, "slow": 20, "trades": 7, "orders": 7, "final_value": 1500.0 * (1.0 + 1e-12)},
+            {"fast": 10, "slow": 20, "trades": 3, "orders": 3, "final_value": 750.0},
+        ]}));
+        assert!(compare_sweeps(&ours, &theirs).is_empty());
+        let mut off = theirs.clone();
+        off[0].trades = 8;
+        off[1].final_value = 751.0;
+        let d = compare_sweeps(&ours, &off);
+        assert_eq!(d.len(), 2, "{d:?}");
+        assert!(d[0].contains("7 trades vs vectorbt's 8") && d[1].contains("final equity"), "{d:?}");
+        let d = compare_sweeps(&ours[..1], &theirs);
+        assert_eq!(d, ["fast 10 slow 20: crypto-gaf did not run it"]);
+        let d = compare_sweeps(&ours, &theirs[..1]);
+        assert_eq!(d, ["fast 10 slow 20: vectorbt did not run it"]);
     }
 }

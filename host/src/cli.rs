@@ -567,10 +567,14 @@ pub struct BenchArgs {
     /// Skip the Backtrader baseline (it installs backtrader into a virtualenv and takes ~2 min on 1M bars).
     #[arg(long, env = "CGAF_BENCH_NO_BACKTRADER")]
     pub no_backtrader: bool,
+    /// Skip the vectorbt baseline of the sweep benchmark (it installs vectorbt, numba and pandas into a
+    /// virtualenv, ~1 min the first time).
+    #[arg(long, env = "CGAF_BENCH_NO_VECTORBT")]
+    pub no_vectorbt: bool,
     /// Seconds each HTTP load run lasts.
     #[arg(long, env = "CGAF_BENCH_HTTP_SECONDS", default_value_t = 10)]
     pub http_seconds: u64,
-    /// Run only these parts (comma-separated): calculate, plugins, gasf, backtest, run-path, http
+    /// Run only these parts (comma-separated): calculate, plugins, gasf, backtest, sweep, run-path, http
     /// (default: all).
     #[arg(long, env = "CGAF_BENCH_ONLY", value_enum, value_delimiter = ',')]
     pub only: Vec<BenchPart>,
@@ -698,6 +702,8 @@ pub enum BenchPart {
     Gasf,
     /// The in-process backtest (sandbox) vs Backtrader.
     Backtest,
+    /// The SMA-cross sweep (10 x 10 grid, strategy in the sandbox) vs vectorbt on the same bars.
+    Sweep,
     /// The run path: CSV import, history read, `POST /api/runs` and a sweep on a service vs
     /// Backtrader's `GenericCSVData` on the same file.
     RunPath,

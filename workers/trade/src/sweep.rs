@@ -6,9 +6,9 @@ use crate::request::CheckSweep;
 use crate::runs::now_ms;
 use crate::strategy::PluginStrategy;
 use crate::Error;
-use cgaf_runtime::PluginHost;
+use cgaf_runtime::{Plugin, PluginHost};
 use cgaf_store::{Store, SweepRow};
-use cgaf_trade_domain::{run_sweep, StrategyError, SweepRequest};
+use cgaf_trade_domain::{run_sweep, Bar, StrategyError, SweepRequest, SweepResult, SweepSpec};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -45,6 +45,24 @@ pub async fn execute_sweep(
     }
 }
 
+/// Runs a checked sweep over bars already read, with sandboxed instances of `plugin`, on
+/// `threads` threads (0 = one per core): the part of a sweep job after its bars are read (and
+/// what `cgaf bench --only sweep` times). `progress` as in [`run_sweep`]. Blocks: call it off the
+/// async runtime.
+pub fn sweep_bars(
+    host: &PluginHost,
+    plugin: &Arc<Plugin>,
+    spec: &SweepSpec,
+    bars: &[Bar],
+    threads: usize,
+    progress: &(dyn Fn(usize, usize) -> bool + Sync),
+) -> Result<SweepResult, cgaf_trade_domain::Error> {
+    let new_strategy = |params: &[(String, String)]| {
+        host.runtime.strategy(plugin, params).map(PluginStrategy::new).map_err(StrategyError::new)
+    };
+    run_sweep(&new_strategy, spec, bars, threads, progress)
+}
+
 async fn sweep_inner(
     store: &Store,
     host: &Arc<PluginHost>,
@@ -67,10 +85,7 @@ async fn sweep_inner(
         let (host, plugin, spec, done, shutdown) =
             (host.clone(), plugin.clone(), spec.clone(), done.clone(), shutdown.clone());
         tokio::task::spawn_blocking(move || {
-            let new_strategy = |params: &[(String, String)]| {
-                host.runtime.strategy(&plugin, params).map(PluginStrategy::new).map_err(StrategyError::new)
-            };
-            run_sweep(&new_strategy, &spec, &bars, threads, &|d, _| {
+            sweep_bars(&host, &plugin, &spec, &bars, threads, &|d, _| {
                 done.store(d, Ordering::Relaxed);
                 !shutdown.load(Ordering::Relaxed)
             })

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Sets up what is missing on this machine for crypto-gaf: the wasm32-wasip2 Rust target, the
-# PostgreSQL server binaries, and Prometheus with promtool for the observability tests (installed
-# with apt if absent; the distribution's Prometheus service is not used). Safe to run again.
+# PostgreSQL server binaries, Prometheus with promtool for the observability tests (installed
+# with apt if absent; the distribution's Prometheus service is not used) and, for Python plugins,
+# componentize-py in a private venv (~/.cache/cgaf-python/venv; skipped with a warning when
+# python3 or PyPI is unavailable, or with CGAF_SETUP_PYTHON=0). Safe to run again.
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -43,5 +45,17 @@ fi
 if [ "$(id -u)" = 0 ] && ! id postgres >/dev/null 2>&1; then
   say "creating the unprivileged 'postgres' user to run the private PostgreSQL (it refuses root)"
   as_root useradd --system --home /var/lib/postgresql --shell /usr/sbin/nologin postgres
+fi
+# componentize-py builds Python plugins (cgaf plugin build finds it on PATH or in this venv).
+COMPONENTIZE_PY_VERSION=0.25.1
+venv="${HOME}/.cache/cgaf-python/venv"
+if [ "${CGAF_SETUP_PYTHON:-1}" != 0 ] && ! command -v componentize-py >/dev/null 2>&1 \
+   && ! "$venv/bin/componentize-py" --version 2>/dev/null | grep -q "$COMPONENTIZE_PY_VERSION"; then
+  if command -v python3 >/dev/null 2>&1 && python3 -m venv "$venv" >&2 \
+     && "$venv/bin/pip" install -q "componentize-py==$COMPONENTIZE_PY_VERSION" >&2; then
+    say "componentize-py $COMPONENTIZE_PY_VERSION installed in $venv (Python plugins)"
+  else
+    say "warning: componentize-py could not be installed; Python plugins cannot be built (Rust ones can)"
+  fi
 fi
 say "ok"

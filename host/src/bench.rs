@@ -356,7 +356,7 @@ const WALK_START_MS: i64 = 1_704_067_200_000;
 /// Deterministic 1-minute bars of a random walk (each open = the previous close), the first
 /// closing a minute after [`WALK_START_MS`], written so that Python reads back exactly the same
 /// doubles (shortest round-trip text).
-fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::domain::Bar> {
+pub(crate) fn walk_bars(n: usize, seed: u64) -> Vec<cgaf_trade::domain::Bar> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let mut gauss = move || {
         // Box-Muller.

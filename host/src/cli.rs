@@ -253,6 +253,82 @@ pub enum PluginAction {
         /// Plugin name.
         name: String,
     },
+    /// Write a new plugin project that builds as it is: the code with one function to edit,
+    /// a README and a test.
+    New {
+        /// What the plugin is.
+        #[arg(value_enum)]
+        kind: PluginKindArg,
+        /// Plugin name (`a-z`, `0-9`, `-`, starting with a letter); also the package name.
+        name: String,
+        /// Language of the project.
+        #[arg(long, env = "CGAF_PLUGIN_LANG", value_enum, default_value_t = crate::plugin_new::PluginLang::Rust)]
+        lang: crate::plugin_new::PluginLang,
+        /// Folder to create (default: ./NAME).
+        #[arg(long, env = "CGAF_PLUGIN_DIR")]
+        dir: Option<PathBuf>,
+        /// Rust: depend on the SDK at this folder (`plugins/sdk` of a crypto-gaf checkout).
+        /// Default: the checkout this cgaf was built from, when it is still there, else the
+        /// registry version.
+        #[arg(long, env = "CGAF_SDK_PATH", conflicts_with = "sdk_git")]
+        sdk_path: Option<PathBuf>,
+        /// Rust: depend on the SDK from this git repository (a crypto-gaf clone).
+        #[arg(long, env = "CGAF_SDK_GIT")]
+        sdk_git: Option<String>,
+    },
+    /// Build a plugin project (cargo for wasm32-wasip2, or componentize-py) and check the
+    /// component the way an upload does.
+    Build {
+        /// The project folder.
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// Python: the componentize-py to use (default: on PATH, else ~/.cache/cgaf-python/venv).
+        #[arg(long, env = "CGAF_COMPONENTIZE_PY")]
+        componentize_py: Option<PathBuf>,
+        /// Print the result as JSON.
+        #[arg(long, env = "CGAF_JSON")]
+        json: bool,
+    },
+    /// Run a component in the service's sandbox and limits, without a server, twice: a
+    /// strategy over bars, a transform over a series, a blender over matrices. Fails (non-zero
+    /// exit) on any difference between the runs, a fault or a refused call.
+    Test {
+        /// The component file.
+        file: PathBuf,
+        /// Strategy: a CSV of bars (`time_ms,open,high,low,close,volume[,buy_volume,sell_volume]`);
+        /// default: 5000 random-walk 1-minute bars.
+        #[arg(long, env = "CGAF_BARS", value_name = "FILE")]
+        bars: Option<PathBuf>,
+        /// Strategy: the bars' length, for annualised metrics.
+        #[arg(long, env = "CGAF_BAR_INTERVAL", default_value = "1m")]
+        bar_interval: String,
+        /// Transform: a JSON array of numbers; default: random-walk windows of 16 to 128.
+        #[arg(long, env = "CGAF_SERIES", value_name = "FILE")]
+        series: Option<PathBuf>,
+        /// Blender: a JSON array of square matrices (arrays of rows); default: made-up sets.
+        #[arg(long, env = "CGAF_MATRICES", value_name = "FILE")]
+        matrices: Option<PathBuf>,
+        /// A call parameter, `name=value` (repeatable).
+        #[arg(long = "param", short = 'p', env = "CGAF_PARAMS", value_delimiter = ';', value_name = "NAME=VALUE")]
+        params: Vec<String>,
+        /// Transform/blender: write the last result as a grayscale PNG.
+        #[arg(long, env = "CGAF_PNG", value_name = "FILE")]
+        png: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long, env = "CGAF_JSON")]
+        json: bool,
+    },
+}
+
+/// A plugin kind on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PluginKindArg {
+    /// World `strategy`.
+    Strategy,
+    /// World `image-transform`.
+    ImageTransform,
+    /// World `blender`.
+    Blender,
 }
 
 /// A part of the service.

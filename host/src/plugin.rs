@@ -1,6 +1,7 @@
-//! `cgaf plugin upload|list|activate|rollback`: the plugin routes of a running service.
+//! `cgaf plugin upload|list|activate|rollback`: the plugin routes of a running service; and
+//! `cgaf plugin new|build|test`, which need no service.
 
-use crate::cli::{GlobalArgs, PluginAction, PluginArgs};
+use crate::cli::{GlobalArgs, PluginAction, PluginArgs, PluginKindArg};
 use anyhow::{Context, Result};
 use cgaf_api::models::{ActivateRequest, ActiveVersion, ErrorBody, PluginDetail, PluginSummary, UploadedPlugin};
 use serde::de::DeserializeOwned;
@@ -57,6 +58,9 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 
 /// Runs the command.
 pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
+    if let Some(r) = tokio::task::block_in_place(|| local(g, &args.action)) {
+        return r;
+    }
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build()?;
     let base = args.url.trim_end_matches('/');
     match &args.action {
@@ -92,6 +96,7 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
                 .with_context(|| format!("reaching {base}"))?;
             print_json(&answer_as::<ActiveVersion>(r).await?)
         }
+        PluginAction::New { .. } | PluginAction::Build { .. } | PluginAction::Test { .. } => Ok(()),
         PluginAction::Rollback { name } => {
             let r = http
                 .post(format!("{base}/api/plugins/{name}/rollback"))
@@ -102,4 +107,72 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
             print_json(&answer_as::<ActiveVersion>(r).await?)
         }
     }
+}
+
+/// `new`, `build` and `test`: the actions without a service (`None` for the others).
+fn local(g: &GlobalArgs, action: &PluginAction) -> Option<Result<()>> {
+    Some(match action {
+        PluginAction::New { kind, name, lang, dir, sdk_path, sdk_git } => (|| {
+            let p = crate::plugin_new::NewPlugin {
+                kind: match kind {
+                    PluginKindArg::Strategy => cgaf_runtime::PluginKind::Strategy,
+                    PluginKindArg::ImageTransform => cgaf_runtime::PluginKind::ImageTransform,
+                    PluginKindArg::Blender => cgaf_runtime::PluginKind::Blender,
+                },
+                name: name.clone(),
+                lang: *lang,
+                dir: dir.clone().unwrap_or_else(|| name.into()),
+                sdk: crate::plugin_new::SdkSource::choose(sdk_path.as_deref(), sdk_git.as_deref())?,
+            };
+            let files = crate::plugin_new::write(&p)?;
+            for f in &files {
+                eprintln!("wrote {}", f.display());
+            }
+            if p.lang == crate::plugin_new::PluginLang::Rust {
+                eprintln!("SDK: {}", p.sdk.dependency_line());
+            }
+            eprintln!("next: cd {} && cgaf plugin build", p.dir.display());
+            Ok(())
+        })(),
+        PluginAction::Build { dir, componentize_py, json } => (|| {
+            let wasm = crate::plugin_build::build(dir, componentize_py.as_deref())?;
+            let summary = crate::plugin_build::check(&g.data_dir, &wasm)?;
+            if *json {
+                print_json(&summary)
+            } else {
+                println!(
+                    "{} {} {} ({} bytes, sha256 {}): passes the upload checks",
+                    summary["kind"].as_str().unwrap_or("?"),
+                    summary["name"].as_str().unwrap_or("?"),
+                    summary["version"].as_str().unwrap_or("?"),
+                    summary["bytes"],
+                    summary["sha256"].as_str().unwrap_or("?")
+                );
+                println!("{}", wasm.display());
+                Ok(())
+            }
+        })(),
+        PluginAction::Test { file, bars, bar_interval, series, matrices, params, png, json } => (|| {
+            let inputs = crate::plugin_test::TestInputs {
+                file: file.clone(),
+                bars: bars.clone(),
+                bar_interval: bar_interval.clone(),
+                series: series.clone(),
+                matrices: matrices.clone(),
+                params: crate::cli::name_value_pairs(params).map_err(|e| anyhow::anyhow!("--param: {e}"))?,
+                png: png.clone(),
+            };
+            let report = crate::plugin_test::run(&g.data_dir, &inputs)?;
+            if *json {
+                print_json(&report)?;
+            } else {
+                crate::plugin_test::print_human(&report);
+            }
+            match report["failure"].as_str() {
+                Some(f) => anyhow::bail!("{} failed: {f}", file.display()),
+                None => Ok(()),
+            }
+        })(),
+        _ => return None,
+    })
 }

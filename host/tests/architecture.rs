@@ -302,3 +302,68 @@ fn the_sdk_vendors_the_contract_wit_unchanged() {
         "plugins/sdk/wit/plugin.wit differs from wit/plugin.wit: copy it (cp wit/plugin.wit plugins/sdk/wit/)"
     );
 }
+
+/// sha256 of `wit/plugin.wit` as released (`gaf:plugin@0.1.0`, unchanged since it was written).
+const RELEASED_CONTRACT_SHA256: &str = "68ab52999dbc4d73dc4bc6145894f3208f3e8f48de33b520e0d456a37d267b11";
+
+#[test]
+fn the_released_contract_is_frozen() {
+    // Uploaded plugins were built against these bytes: a released WIT package never changes.
+    // A change to the contract is a new package version (gaf:plugin@0.2.0) in its own file,
+    // served beside this one (docs/writing-plugins.md, "Contract versions").
+    use sha2::Digest;
+    let text = std::fs::read(workspace_root().join("wit/plugin.wit")).expect("wit/plugin.wit");
+    let sha = hex::encode(sha2::Sha256::digest(&text));
+    assert!(
+        String::from_utf8_lossy(&text).contains("package gaf:plugin@0.1.0;"),
+        "wit/plugin.wit must stay the 0.1.0 package"
+    );
+    assert_eq!(
+        sha, RELEASED_CONTRACT_SHA256,
+        "wit/plugin.wit (gaf:plugin@0.1.0, released) changed: put changes in a new version instead"
+    );
+}
+
+#[test]
+fn the_sdk_packages_self_contained() {
+    // `cargo package` of the SDK with the two crates it depends on (not on crates.io yet, so
+    // they are packaged together; cargo resolves them against each other). --no-verify: the
+    // compile is covered by the tests that build plugins outside the workspace.
+    let root = workspace_root();
+    let target = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO"))
+        .args(["package", "--no-verify", "--allow-dirty", "--offline"])
+        .args(["-p", "cgaf-plugin-contract", "-p", "cgaf-kernels", "-p", "cgaf-plugin-sdk"])
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", target.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "cargo package failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let version = std::fs::read_to_string(root.join("plugins/sdk/Cargo.toml"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("version = \"").and_then(|v| v.strip_suffix('"')).map(str::to_string))
+        .expect("the SDK's own version line");
+    let krate = target.path().join(format!("package/cgaf-plugin-sdk-{version}.crate"));
+    let unpacked = target.path().join("unpacked");
+    std::fs::create_dir_all(&unpacked).unwrap();
+    let tar = std::process::Command::new("tar")
+        .args(["xzf", krate.to_str().unwrap(), "-C", unpacked.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(tar.success(), "unpacking {}", krate.display());
+    let dir = unpacked.join(format!("cgaf-plugin-sdk-{version}"));
+    let wit = std::fs::read_to_string(dir.join("wit/plugin.wit")).expect("the packaged SDK carries wit/plugin.wit");
+    assert_eq!(wit, std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap());
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    assert!(!manifest.contains("workspace = true") && !manifest.contains(".workspace"), "{manifest}");
+    let parsed: toml::Table = toml::from_str(&manifest).unwrap();
+    let deps = parsed["dependencies"].as_table().expect("[dependencies]");
+    for (name, dep) in deps {
+        assert!(dep.get("path").is_none(), "a path dependency {name} left in the packaged manifest:\n{manifest}");
+        assert!(dep.get("version").is_some(), "{name} has no version:\n{manifest}");
+    }
+    for dep in ["cgaf-plugin-contract", "wit-bindgen"] {
+        assert!(deps.contains_key(dep), "{dep} missing:\n{manifest}");
+    }
+}

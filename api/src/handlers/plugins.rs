@@ -8,7 +8,7 @@ use crate::models::{
 };
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
-use cgaf_runtime::{Bar, Matrix, Plugin, PluginHost, PluginKind};
+use cgaf_runtime::PluginKind;
 use cgaf_store::plugins::{NewPlugin, Stored};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,40 +17,6 @@ use warp::reply::Response;
 
 fn runtime_error(e: &cgaf_runtime::Error, status: StatusCode, check: &'static str) -> ApiError {
     ApiError::new(status, e.code(), format!("{check}: {e}"))
-}
-
-/// Runs a plugin once on sample data, as an upload check.
-fn smoke_test(host: &PluginHost, plugin: &Arc<Plugin>) -> Result<(), cgaf_runtime::Error> {
-    match plugin.info.kind {
-        PluginKind::ImageTransform => {
-            let series: Vec<f64> = (0..32).map(|i| (i as f64 * 0.4).sin() + 0.01 * i as f64).collect();
-            host.transform_with(plugin, &series, &[]).map(|_| ())
-        }
-        PluginKind::Blender => {
-            let m = Matrix { size: 4, data: (0..16).map(|i| i as f64 / 16.0).collect() };
-            host.runtime.blend(plugin, &[m.clone(), m], &[]).map(|_| ())
-        }
-        PluginKind::Strategy => {
-            let mut s = host.runtime.strategy(plugin, &[])?;
-            let bars: Vec<Bar> = (0..64)
-                .map(|i| {
-                    let p = 100.0 + (i as f64 * 0.3).sin();
-                    Bar {
-                        time_ms: i * 1000,
-                        open: p,
-                        high: p + 0.1,
-                        low: p - 0.1,
-                        close: p,
-                        volume: 1.0,
-                        buy_volume: 0.5,
-                        sell_volume: 0.5,
-                    }
-                })
-                .collect();
-            s.on_bars(&bars)?;
-            s.state().map(|_| ())
-        }
-    }
 }
 
 /// Where the component bytes of an upload are: the raw body, or the first part of a multipart form.
@@ -137,7 +103,7 @@ pub async fn upload(
         let (host, bytes) = (host.clone(), bytes.clone());
         tokio::task::spawn_blocking(move || {
             let plugin = host.runtime.load(&bytes)?;
-            let smoke = smoke_test(&host, &plugin);
+            let smoke = host.smoke_test(&plugin);
             Ok::<_, cgaf_runtime::Error>((plugin, smoke))
         })
         .await

@@ -5,7 +5,7 @@
 use crate::error::Error;
 use crate::registry::{Health, Registry};
 use crate::runtime::{Plugin, Runtime, RuntimeSettings, StrategyInstance};
-use crate::types::Matrix;
+use crate::types::{Bar, Matrix, PluginKind};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
@@ -112,6 +112,42 @@ impl PluginHost {
         let r = self.runtime.strategy(&plugin, params);
         self.after(&plugin, t, &r);
         r
+    }
+
+    /// Runs `plugin` once on sample data: the check an upload passes after [`Runtime::load`]
+    /// (which validated the component, its world, imports and `info()`), and what
+    /// `cgaf plugin build` checks a freshly built component with.
+    pub fn smoke_test(&self, plugin: &Arc<Plugin>) -> Result<(), Error> {
+        match plugin.info.kind {
+            PluginKind::ImageTransform => {
+                let series: Vec<f64> = (0..32).map(|i| (i as f64 * 0.4).sin() + 0.01 * i as f64).collect();
+                self.transform_with(plugin, &series, &[]).map(|_| ())
+            }
+            PluginKind::Blender => {
+                let m = Matrix { size: 4, data: (0..16).map(|i| i as f64 / 16.0).collect() };
+                self.runtime.blend(plugin, &[m.clone(), m], &[]).map(|_| ())
+            }
+            PluginKind::Strategy => {
+                let mut s = self.runtime.strategy(plugin, &[])?;
+                let bars: Vec<Bar> = (0..64)
+                    .map(|i| {
+                        let p = 100.0 + (i as f64 * 0.3).sin();
+                        Bar {
+                            time_ms: i * 1000,
+                            open: p,
+                            high: p + 0.1,
+                            low: p - 0.1,
+                            close: p,
+                            volume: 1.0,
+                            buy_volume: 0.5,
+                            sell_volume: 0.5,
+                        }
+                    })
+                    .collect();
+                s.on_bars(&bars)?;
+                s.state().map(|_| ())
+            }
+        }
     }
 
     /// Forgets that a quarantine was requested for `name@version` (it was reactivated).

@@ -19,5 +19,5 @@ pub mod types;
 pub use error::{Error, PluginError};
 pub use host::{PluginHost, QuarantineRequest};
 pub use registry::{PluginStats, Registry, CALL_SECONDS_BUCKETS};
-pub use runtime::{Plugin, Runtime, RuntimeSettings, StrategyInstance};
+pub use runtime::{CallTrace, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 pub use types::{Bar, Decision, Matrix, ParamSpec, PluginInfo, PluginKind};

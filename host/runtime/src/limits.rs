@@ -10,12 +10,14 @@ pub struct Limiter {
     pub table_limit: usize,
     /// Set when a memory grow was refused.
     pub memory_limit_hit: bool,
+    /// Largest linear memory granted so far, bytes (the instance's peak).
+    pub peak_memory: usize,
 }
 
 impl Limiter {
     /// A limiter with `memory_limit` bytes of linear memory.
     pub fn new(memory_limit: usize) -> Self {
-        Self { memory_limit, table_limit: 100_000, memory_limit_hit: false }
+        Self { memory_limit, table_limit: 100_000, memory_limit_hit: false, peak_memory: 0 }
     }
 }
 
@@ -25,6 +27,7 @@ impl wasmtime::ResourceLimiter for Limiter {
             self.memory_limit_hit = true;
             return Ok(false);
         }
+        self.peak_memory = self.peak_memory.max(desired);
         Ok(true)
     }
 
@@ -33,7 +36,7 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 
     fn instances(&self) -> usize {
-        16
+        64
     }
 
     fn tables(&self) -> usize {

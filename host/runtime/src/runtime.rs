@@ -125,6 +125,19 @@ enum Pre {
     Blender(bindings::blender::BlenderPre<HostState>),
 }
 
+/// What one call used, as far as the sandbox measures it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CallTrace {
+    /// Largest linear memory the instance had, bytes.
+    pub peak_memory: usize,
+}
+
+impl CallTrace {
+    fn of(store: &Store<HostState>) -> CallTrace {
+        CallTrace { peak_memory: store.data().limiter.peak_memory }
+    }
+}
+
 /// The plugin engine: one per process.
 pub struct Runtime {
     engine: Engine,
@@ -278,7 +291,14 @@ impl Runtime {
                 return Err(Error::ForbiddenImport(name.to_string()));
             }
         }
-        let mut exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        // componentize-py (Python plugins) also exports an instance `exports` holding types and
+        // one function, `init`: its build-time initialiser, already run into the component's
+        // memory image and never called by this host. It is not part of the world check.
+        let mut exports: Vec<String> = ty
+            .exports(&self.engine)
+            .filter(|(name, item)| !(*name == "exports" && componentize_py_init(&self.engine, &item.ty)))
+            .map(|(n, _)| n.to_string())
+            .collect();
         exports.sort();
         let strategies = "gaf:plugin/strategies@0.1.0";
         let kind = match exports.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
@@ -378,29 +398,52 @@ impl Runtime {
 
     /// Runs an image transform.
     pub fn transform(&self, plugin: &Plugin, series: &[f64], params: &[(String, String)]) -> Result<Matrix, Error> {
+        self.transform_traced(plugin, series, params).0
+    }
+
+    /// Runs an image transform and reports what the call used (for `cgaf plugin test`).
+    pub fn transform_traced(
+        &self,
+        plugin: &Plugin,
+        series: &[f64],
+        params: &[(String, String)],
+    ) -> (Result<Matrix, Error>, CallTrace) {
         let Pre::Transform(pre) = &plugin.pre else {
-            return Err(Error::KindMismatch {
-                expected: "image-transform".into(),
-                found: plugin.info.kind.to_string(),
-            });
+            let e = Error::KindMismatch { expected: "image-transform".into(), found: plugin.info.kind.to_string() };
+            return (Err(e), CallTrace::default());
         };
         use bindings::transform::gaf::plugin::types as t;
         let deadline = self.settings.call_deadline;
         let mut store = self.new_store(deadline);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
-        let r = inst.call_transform(&mut store, series, &params).map_err(|e| self.call_error(&store, e, deadline))?;
-        match r {
-            Ok(m) => self.check_matrix(m.size, m.data),
-            Err(e) => Err(Error::Plugin(plugin_error_t(e))),
-        }
+        let r = (|| {
+            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+            let r =
+                inst.call_transform(&mut store, series, &params).map_err(|e| self.call_error(&store, e, deadline))?;
+            match r {
+                Ok(m) => self.check_matrix(m.size, m.data),
+                Err(e) => Err(Error::Plugin(plugin_error_t(e))),
+            }
+        })();
+        (r, CallTrace::of(&store))
     }
 
     /// Runs a blender on `matrices` (oldest first).
     pub fn blend(&self, plugin: &Plugin, matrices: &[Matrix], params: &[(String, String)]) -> Result<Matrix, Error> {
+        self.blend_traced(plugin, matrices, params).0
+    }
+
+    /// Runs a blender and reports what the call used (for `cgaf plugin test`).
+    pub fn blend_traced(
+        &self,
+        plugin: &Plugin,
+        matrices: &[Matrix],
+        params: &[(String, String)],
+    ) -> (Result<Matrix, Error>, CallTrace) {
         let Pre::Blender(pre) = &plugin.pre else {
-            return Err(Error::KindMismatch { expected: "blender".into(), found: plugin.info.kind.to_string() });
+            let e = Error::KindMismatch { expected: "blender".into(), found: plugin.info.kind.to_string() };
+            return (Err(e), CallTrace::default());
         };
         use bindings::blender::gaf::plugin::types as t;
         let deadline = self.settings.call_deadline;
@@ -409,12 +452,15 @@ impl Runtime {
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
         let ms: Vec<t::Matrix> =
             matrices.iter().map(|m| t::Matrix { size: m.size as u32, data: m.data.clone() }).collect();
-        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
-        let r = inst.call_blend(&mut store, &ms, &params).map_err(|e| self.call_error(&store, e, deadline))?;
-        match r {
-            Ok(m) => self.check_matrix(m.size, m.data),
-            Err(e) => Err(Error::Plugin(plugin_error_b(e))),
-        }
+        let r = (|| {
+            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+            let r = inst.call_blend(&mut store, &ms, &params).map_err(|e| self.call_error(&store, e, deadline))?;
+            match r {
+                Ok(m) => self.check_matrix(m.size, m.data),
+                Err(e) => Err(Error::Plugin(plugin_error_b(e))),
+            }
+        })();
+        (r, CallTrace::of(&store))
     }
 
     /// Creates a strategy instance with `params`; it keeps its own store (and state) until dropped.
@@ -460,6 +506,17 @@ macro_rules! plugin_error_from {
     )*};
 }
 plugin_error_from!(plugin_error_t: transform, plugin_error_b: blender, plugin_error_s: strategy);
+
+/// True for componentize-py's `exports` instance: types and one function, `init`.
+fn componentize_py_init(engine: &Engine, item: &wasmtime::component::types::ComponentItem) -> bool {
+    use wasmtime::component::types::ComponentItem as I;
+    let I::ComponentInstance(inst) = item else { return false };
+    inst.exports(engine).all(|(name, e)| match e.ty {
+        I::Type(_) | I::Resource(_) => true,
+        I::ComponentFunc(_) => name == "init",
+        _ => false,
+    })
+}
 
 /// A failed call → the typed error: the memory cap (the limiter refused a grow), the deadline
 /// (epoch interrupt), or another trap.
@@ -553,6 +610,11 @@ impl StrategyInstance {
             return Err(Error::InvalidResult("state larger than 1 MiB".into()));
         }
         serde_json::from_str(&s).map_err(|e| Error::InvalidResult(format!("state is not JSON: {e}")))
+    }
+
+    /// The largest linear memory this instance has had so far, bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.store.data().limiter.peak_memory
     }
 
     /// Restores a state written by [`StrategyInstance::state`].

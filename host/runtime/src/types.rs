@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-pub use cgaf_plugin_contract::{ParamSpec, PluginInfo, PluginKind};
+pub use cgaf_plugin_contract::{check_plugin_name, ParamSpec, PluginInfo, PluginKind};
 
 /// The contract's square matrix, row-major (one type for the kernels, the runtime and the SDK's
 /// conversions).

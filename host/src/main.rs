@@ -11,6 +11,7 @@ mod history_keeper;
 mod migrate;
 mod plugin;
 mod plugin_host;
+mod replay;
 mod schedule;
 mod serve;
 mod settings;
@@ -106,6 +107,8 @@ fn main() -> ExitCode {
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,
             Command::Sweep(args) => sweep::run(&cli.global, &args).await,
             Command::History(args) => history::run(&cli.global, &args).await,
+            Command::Replay(args) => replay::run(&cli.global, &args).await,
+            Command::Matrices(args) => replay::inspect(&cli.global, &args).await,
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });

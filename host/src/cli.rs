@@ -808,4 +808,7 @@ pub enum BenchPart {
     RunPath,
     /// `/api/gaf/image` under load.
     Http,
+    /// The matrix pipeline per sample (features, rollups, solve, blend through the sandbox,
+    /// forecast, score), in memory over a simulated day of one product.
+    Matrix,
 }

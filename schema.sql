@@ -408,3 +408,133 @@ ALTER TABLE crypto_gaf.runs ADD COLUMN IF NOT EXISTS gaps jsonb;
 -- recorded hash was computed from).
 ALTER TABLE crypto_gaf.decisions ALTER COLUMN market TYPE json USING market::json;
 ALTER TABLE crypto_gaf.decisions ALTER COLUMN strategy_state TYPE json USING strategy_state::json;
+
+-- migration: 8 matrix pipeline
+-- The matrix pipeline (calculate worker): feature vectors rolled up per granularity, transition
+-- matrices between consecutive rollups, blends of the last k matrices by a blender plugin,
+-- forecasts and their scores. `pipeline` is 'live' for the service and a replay's name for
+-- `cgaf replay`, so replays never mix with live rows. `features` is the feature set's key (what
+-- each axis of w and of the matrices means), recorded on every row. Times are bucket starts.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_rollups
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  granularity_ms bigint NOT NULL CHECK (granularity_ms > 0),
+  start_at timestamptz NOT NULL,
+  end_at timestamptz NOT NULL,
+  sample_count bigint NOT NULL,
+  features text NOT NULL,
+  w float8[] NOT NULL,
+  PRIMARY KEY (pipeline, product, granularity_ms, start_at)
+);
+
+-- M with M·w(t0) ≈ w(t1) for consecutive rollups; residual = ‖M·w(t0) − w(t1)‖₂.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_transitions
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  granularity_ms bigint NOT NULL,
+  t0 timestamptz NOT NULL,
+  t1 timestamptz NOT NULL,
+  mode text NOT NULL,
+  features text NOT NULL,
+  size integer NOT NULL,
+  matrix float8[] NOT NULL,
+  residual float8 NOT NULL,
+  PRIMARY KEY (pipeline, product, granularity_ms, t1)
+);
+
+-- The blend of the last k transitions (newest at t1) by a blender plugin version, with the
+-- newest w, the spectral-norm drift from the previous blend and the diagonal-dominance margin.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_blends
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  granularity_ms bigint NOT NULL,
+  t1 timestamptz NOT NULL,
+  blender text NOT NULL,
+  blender_version text NOT NULL,
+  k integer NOT NULL,
+  matrices integer NOT NULL,
+  features text NOT NULL,
+  size integer NOT NULL,
+  matrix float8[] NOT NULL,
+  w float8[] NOT NULL,
+  drift float8,
+  diagonal_dominance float8 NOT NULL,
+  PRIMARY KEY (pipeline, product, granularity_ms, t1)
+);
+
+-- ŵ(t+1) = M_blend · w(t), made at the rollup starting at base_at.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_forecasts
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  granularity_ms bigint NOT NULL,
+  base_at timestamptz NOT NULL,
+  blender text NOT NULL,
+  features text NOT NULL,
+  forecast float8[] NOT NULL,
+  PRIMARY KEY (pipeline, product, granularity_ms, base_at)
+);
+
+-- A forecast scored against the rollup that followed (starting at actual_at), and the naive
+-- forecast w(t) against the same; skill = 1 − rmse / naive_rmse (NULL when naive was exact).
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_scores
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  granularity_ms bigint NOT NULL,
+  base_at timestamptz NOT NULL,
+  actual_at timestamptz NOT NULL,
+  blender text NOT NULL,
+  features text NOT NULL,
+  mae float8 NOT NULL,
+  rmse float8 NOT NULL,
+  naive_mae float8 NOT NULL,
+  naive_rmse float8 NOT NULL,
+  skill float8,
+  drift float8,
+  diagonal_dominance float8 NOT NULL,
+  PRIMARY KEY (pipeline, product, granularity_ms, actual_at)
+);
+
+-- Where each pipeline stands per product: the last sample consumed and the state (open buckets,
+-- the last rollup, the last k matrices, the last blend, the pending forecast), written in the
+-- transaction of the rows it produced, so a restart resumes exactly.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_cursors
+(
+  pipeline text NOT NULL,
+  product text NOT NULL,
+  sample_id bigint NOT NULL,
+  state jsonb NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (pipeline, product)
+);
+
+-- A replay: what it recomputed, with which settings, and the hash of its stored rows.
+CREATE TABLE IF NOT EXISTS crypto_gaf.matrix_replays
+(
+  name text PRIMARY KEY CHECK (name <> 'live'),
+  product text NOT NULL,
+  from_at timestamptz NOT NULL,
+  to_at timestamptz NOT NULL,
+  settings jsonb NOT NULL,
+  rows_sha256 text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz
+);
+
+-- Every new live blend is announced on cgaf_matrix_blends (payload: product).
+CREATE OR REPLACE FUNCTION crypto_gaf.notify_matrix_blends() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF NEW.pipeline = 'live' THEN
+    PERFORM pg_notify('cgaf_matrix_blends', NEW.product);
+  END IF;
+  RETURN NULL;
+END;
+$$;
+DROP TRIGGER IF EXISTS matrix_blends_notify ON crypto_gaf.matrix_blends;
+CREATE TRIGGER matrix_blends_notify AFTER INSERT ON crypto_gaf.matrix_blends
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_matrix_blends();

@@ -2,7 +2,7 @@
 //! and the router built from the table, with JSON errors for every rejection and request
 //! metrics.
 
-use crate::handlers::{history, images, kill_switch, ops, plugins, products, runs, sweeps};
+use crate::handlers::{history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
 use crate::{error, ApiError, ApiState, Metrics};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -44,6 +44,12 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/history"),
     ("GET", "/api/history/bars"),
     ("POST", "/api/history/imports"),
+    ("GET", "/api/matrices/transitions"),
+    ("GET", "/api/matrices/blends"),
+    ("GET", "/api/matrices/forecasts"),
+    ("GET", "/api/matrices/scores"),
+    ("GET", "/api/matrices/rolling"),
+    ("GET", "/api/matrices/heatmap.png"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -280,6 +286,48 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(auth())
             .and(limited_body(state.max_import_bytes))
             .then(history::import)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/transitions") => warp::path!("api" / "matrices" / "transitions")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::transitions)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/blends") => warp::path!("api" / "matrices" / "blends")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::blends)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/forecasts") => warp::path!("api" / "matrices" / "forecasts")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::forecasts)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/scores") => warp::path!("api" / "matrices" / "scores")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::scores)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/rolling") => warp::path!("api" / "matrices" / "rolling")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::rolling)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/heatmap.png") => warp::path!("api" / "matrices" / "heatmap.png")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(matrices::heatmap)
             .map(respond)
             .boxed(),
         ("GET", "/api/openapi.json") => {

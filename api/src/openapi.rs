@@ -1,7 +1,7 @@
 //! The OpenAPI document of the API (`GET /api/openapi.json`), generated from the handlers'
 //! `#[utoipa::path]` attributes and the models' schemas.
 
-use crate::handlers::{history, images, kill_switch, ops, plugins, products, runs, sweeps};
+use crate::handlers::{history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -61,6 +61,12 @@ impl Modify for BearerToken {
         history::coverage,
         history::bars,
         history::import,
+        matrices::transitions,
+        matrices::blends,
+        matrices::forecasts,
+        matrices::scores,
+        matrices::rolling,
+        matrices::heatmap,
         serve_document,
         ops::healthz,
         ops::readyz,

@@ -8,6 +8,7 @@ use cgaf_api::models::{
     Leaderboard, PluginDetail, PluginSummary, Product, Run, RunDetail, RunList, Status, Sweep, SweepList,
     UploadedPlugin,
 };
+use cgaf_api::models::{BlendsPage, ForecastsPage, RollingScores, ScoresPage, TransitionsPage};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
 use cgaf_runtime::{PluginHost, RuntimeSettings};
 use cgaf_store::gafs::{GafImages, SampleSignature};
@@ -187,6 +188,120 @@ async fn history_routes() {
     c.get("/api/history/bars?product=BTC-USD&format=xml").await.error(400, "bad_query");
     c.get("/api/history/bars?product=BTC-USD&interval=soon").await.error(400, "bad_query");
     c.get("/api/history/bars?interval=1m").await.error(400, "bad_query");
+}
+
+/// Matrix-pipeline rows of `n` consecutive 5 s buckets, written as one step with a cursor.
+fn matrix_rows(n: i64) -> cgaf_store::MatrixRows {
+    use cgaf_store::{BlendRow, ForecastRow, MatrixRows, ScoreRow, TransitionRow};
+    let t = |k: i64| 1_764_374_400_000 + k * 5_000;
+    let features = "book-imbalance@1,taker-flow".to_string();
+    let product = "BTC-USD".to_string();
+    let mut rows = MatrixRows::default();
+    for k in 1..=n {
+        let m = vec![0.9, 0.1, 0.2 * k as f64 / n as f64, 1.0 - 0.2 * k as f64 / n as f64];
+        rows.transitions.push(TransitionRow {
+            product: product.clone(),
+            granularity_ms: 5_000,
+            t0_ms: t(k - 1),
+            t1_ms: t(k),
+            mode: "stochastic".into(),
+            features: features.clone(),
+            size: 2,
+            matrix: m.clone(),
+            residual: 0.01,
+        });
+        rows.blends.push(BlendRow {
+            product: product.clone(),
+            granularity_ms: 5_000,
+            t1_ms: t(k),
+            blender: "blend-mean".into(),
+            blender_version: "1.0.0".into(),
+            k: 4,
+            matrices: k.min(4) as i32,
+            features: features.clone(),
+            size: 2,
+            matrix: if k == n { vec![1.0, -0.5, 0.25, 0.0] } else { m },
+            w: vec![0.5, -0.5],
+            drift: (k > 1).then_some(0.1),
+            diagonal_dominance: 0.8,
+        });
+        rows.forecasts.push(ForecastRow {
+            product: product.clone(),
+            granularity_ms: 5_000,
+            base_ms: t(k),
+            blender: "blend-mean".into(),
+            features: features.clone(),
+            forecast: vec![0.4, -0.4],
+        });
+        if k > 1 {
+            rows.scores.push(ScoreRow {
+                product: product.clone(),
+                granularity_ms: 5_000,
+                base_ms: t(k - 1),
+                actual_ms: t(k),
+                blender: "blend-mean".into(),
+                features: features.clone(),
+                mae: 0.1 * k as f64,
+                rmse: 0.2,
+                naive_mae: 0.3,
+                naive_rmse: 0.4,
+                skill: Some(0.5),
+                drift: Some(0.1),
+                diagonal_dominance: 0.8,
+            });
+        }
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn matrix_routes() {
+    let db = database().await;
+    let (_state, filter) = api(&db.store, None);
+    let c = Client { filter };
+    c.get("/api/matrices/heatmap.png?product=BTC-USD").await.error(404, "no_blend");
+    let empty: BlendsPage = c.get("/api/matrices/blends?product=BTC-USD").await.model(200);
+    assert!(empty.rows.is_empty() && empty.next_offset.is_none());
+    let cursor = cgaf_store::MatrixCursor { sample_id: 7, state: json!({}) };
+    db.store.write_matrix_step("live", "BTC-USD", None, &cursor, &matrix_rows(6)).await.unwrap();
+    // A second writer from the same cursor is refused and writes nothing.
+    let again = db.store.write_matrix_step("live", "BTC-USD", None, &cursor, &matrix_rows(6)).await;
+    assert!(matches!(again, Err(cgaf_store::Error::CursorMoved(_)) | Err(cgaf_store::Error::Db(_))), "{again:?}");
+
+    let page: TransitionsPage = c.get("/api/matrices/transitions?product=BTC-USD&limit=4").await.model(200);
+    assert_eq!((page.rows.len(), page.next_offset, page.granularity.as_str()), (4, Some(4), "5s"));
+    assert_eq!(page.rows[0].t1, "2025-11-29T00:00:05Z");
+    let rest: TransitionsPage = c.get("/api/matrices/transitions?product=BTC-USD&limit=4&offset=4").await.model(200);
+    assert_eq!((rest.rows.len(), rest.next_offset), (2, None));
+    let newest: BlendsPage = c.get("/api/matrices/blends?product=BTC-USD&order=desc&limit=1").await.model(200);
+    assert_eq!(newest.rows[0].matrix, [1.0, -0.5, 0.25, 0.0]);
+    let ranged: ForecastsPage = c
+        .get("/api/matrices/forecasts?product=BTC-USD&from=2025-11-29T00:00:10Z&to=2025-11-29T00:00:20Z")
+        .await
+        .model(200);
+    assert_eq!(ranged.rows.iter().map(|f| f.base_ms % 100_000).collect::<Vec<_>>(), [10_000, 15_000]);
+    let scores: ScoresPage = c.get("/api/matrices/scores?product=BTC-USD").await.model(200);
+    assert_eq!(scores.rows.len(), 5);
+    let r = c.get("/api/matrices/scores?product=BTC-USD&format=csv").await;
+    assert_eq!((r.status(), r.header("content-type")), (200, "text/csv"));
+    let text = r.text();
+    assert!(text.starts_with("base,actual,blender,mae,rmse,naive_mae,naive_rmse,skill,drift,diagonal_dominance\n"));
+    assert_eq!(text.lines().count(), 6);
+    let r = c.get("/api/matrices/blends?product=BTC-USD&format=csv&limit=1").await;
+    assert!(r.text().lines().nth(1).unwrap().contains("\"book-imbalance@1,taker-flow\""), "{}", r.text());
+    let rolling: RollingScores = c.get("/api/matrices/rolling?window=2").await.model(200);
+    assert_eq!(rolling.scores.len(), 1);
+    let s = &rolling.scores[0];
+    assert_eq!((s.n, s.granularity.as_str(), s.blender.as_str()), (2, "5s", "blend-mean"));
+    assert!((s.mae - 0.55).abs() < 1e-12 && (s.skill.unwrap() - 0.5).abs() < 1e-12);
+    let png = c.get("/api/matrices/heatmap.png?product=BTC-USD&granularity=5s").await;
+    assert_eq!((png.status(), png.header("content-type")), (200, "image/png"));
+    assert!(png.0.body().starts_with(b"\x89PNG"));
+    c.get("/api/matrices/blends?product=BTC-USD&granularity=soon").await.error(400, "bad_query");
+    c.get("/api/matrices/blends?product=BTC-USD&limit=0").await.error(400, "bad_query");
+    c.get("/api/matrices/blends?product=BTC-USD&order=up").await.error(400, "bad_query");
+    c.get("/api/matrices/blends").await.error(400, "bad_query");
+    c.get("/api/matrices/rolling?window=0").await.error(400, "bad_query");
 }
 
 fn b64(bytes: &[u8]) -> String {

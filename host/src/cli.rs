@@ -94,6 +94,112 @@ pub enum Command {
     Sweep(SweepArgs),
     /// The market history: import a CSV, download candles, export bars, list what is stored.
     History(HistoryArgs),
+    /// Recompute the matrix pipeline (transitions, blends, forecasts, scores) over a stored range
+    /// of live rollups into a separate, named replay; prints its report and row hash.
+    Replay(ReplayArgs),
+    /// Inspect the matrix pipeline: rolling scores, or the newest rows of one kind.
+    Matrices(MatricesArgs),
+}
+
+/// Settings of the matrix pipeline (calculate worker; `cgaf replay` reuses them).
+#[derive(Debug, Clone, Args)]
+pub struct MatrixArgs {
+    /// Run the matrix pipeline in the calculate worker.
+    #[arg(long = "matrix", env = "CGAF_MATRIX", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub matrix: bool,
+    /// Rollup granularities (wall-clock buckets of sampled_at), comma-separated.
+    #[arg(long, env = "CGAF_MATRIX_GRANULARITIES", value_delimiter = ',', default_value = "5s,15s", value_parser = parse_duration)]
+    pub matrix_granularities: Vec<Duration>,
+    /// Features of w in axis order: book-imbalance, midpoint-return, taker-flow.
+    #[arg(
+        long,
+        env = "CGAF_MATRIX_FEATURES",
+        value_delimiter = ',',
+        default_value = "book-imbalance,midpoint-return,taker-flow"
+    )]
+    pub matrix_features: Vec<String>,
+    /// Book levels of the book-imbalance feature.
+    #[arg(long, env = "CGAF_MATRIX_DEPTH", default_value_t = 3)]
+    pub matrix_depth: usize,
+    /// Log return that maps to tanh(1) in the midpoint-return feature.
+    #[arg(long, env = "CGAF_MATRIX_RETURN_SCALE", default_value_t = 1e-4)]
+    pub matrix_return_scale: f64,
+    /// Rollup aggregation: `mean` or `ewma:ALPHA`.
+    #[arg(long, env = "CGAF_MATRIX_ROLLUP", default_value = "mean")]
+    pub matrix_rollup: String,
+    /// Solver per granularity: `MODE` for all or `GRAN=MODE`, MODE one of min-norm, stochastic,
+    /// stochastic:LAMBDA (e.g. `5s=min-norm,15s=stochastic:0.5`).
+    #[arg(long, env = "CGAF_MATRIX_SOLVER", value_delimiter = ',', default_value = "stochastic")]
+    pub matrix_solver: Vec<String>,
+    /// Blender plugin per granularity: `NAME` for all or `GRAN=NAME`, parameters after colons
+    /// (e.g. `5s=blend-ewma:alpha=0.3,15s=blend-mean`).
+    #[arg(long, env = "CGAF_MATRIX_BLENDER", value_delimiter = ',', default_value = "blend-mean")]
+    pub matrix_blender: Vec<String>,
+    /// Transition matrices blended (the last k).
+    #[arg(long, env = "CGAF_MATRIX_K", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub matrix_k: u32,
+}
+
+/// Options of `cgaf replay`.
+#[derive(Debug, Clone, Args)]
+pub struct ReplayArgs {
+    /// Product to replay.
+    #[arg(long, env = "CGAF_PRODUCT", default_value = "BTC-USD")]
+    pub product: String,
+    /// Start of the range (bucket starts): ms since the epoch or RFC 3339.
+    #[arg(long, env = "CGAF_FROM")]
+    pub from: String,
+    /// End of the range, exclusive.
+    #[arg(long, env = "CGAF_TO")]
+    pub to: String,
+    /// Name of the replay (its rows' pipeline); default `replay-<product>-<from>-<to>-<settings hash>`.
+    #[arg(long, env = "CGAF_REPLAY_NAME")]
+    pub name: Option<String>,
+    /// Blender for every granularity (overrides --matrix-blender), `NAME[:param=value...]`.
+    #[arg(long, env = "CGAF_REPLAY_BLENDER")]
+    pub blender: Option<String>,
+    /// k (overrides --matrix-k).
+    #[arg(long, env = "CGAF_REPLAY_K", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub k: Option<u32>,
+    /// Solver for every granularity (overrides --matrix-solver).
+    #[arg(long, env = "CGAF_REPLAY_SOLVER")]
+    pub solver: Option<String>,
+    /// The pipeline settings.
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
+}
+
+/// What `cgaf matrices` shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MatricesShow {
+    /// Rolling scores per product, granularity and blender.
+    Scores,
+    /// The newest blends.
+    Blends,
+    /// The newest transition matrices.
+    Transitions,
+    /// The newest forecasts.
+    Forecasts,
+}
+
+/// Options of `cgaf matrices`.
+#[derive(Debug, Clone, Args)]
+pub struct MatricesArgs {
+    /// What to show.
+    #[arg(long, env = "CGAF_MATRICES_SHOW", value_enum, default_value_t = MatricesShow::Scores)]
+    pub show: MatricesShow,
+    /// Pipeline: `live` or a replay's name.
+    #[arg(long, env = "CGAF_PIPELINE", default_value = "live")]
+    pub pipeline: String,
+    /// Product (rows).
+    #[arg(long, env = "CGAF_PRODUCT", default_value = "BTC-USD")]
+    pub product: String,
+    /// Granularity (rows).
+    #[arg(long, env = "CGAF_GRANULARITY", default_value = "5s", value_parser = parse_duration)]
+    pub granularity: Duration,
+    /// Rows shown (newest first).
+    #[arg(long, env = "CGAF_LIMIT", default_value_t = 5)]
+    pub limit: i64,
 }
 
 /// Where a strategy command runs and on what.
@@ -471,6 +577,9 @@ pub struct ServeArgs {
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
+    /// The matrix pipeline.
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
 }
 
 /// Options of `cgaf history`.
@@ -785,4 +894,7 @@ pub enum BenchPart {
     RunPath,
     /// `/api/gaf/image` under load.
     Http,
+    /// The matrix pipeline per sample (features, rollups, solve, blend through the sandbox,
+    /// forecast, score), in memory over a simulated day of one product.
+    Matrix,
 }

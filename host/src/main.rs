@@ -15,6 +15,7 @@ mod plugin_build;
 mod plugin_host;
 mod plugin_new;
 mod plugin_test;
+mod replay;
 mod schedule;
 mod serve;
 mod settings;
@@ -112,6 +113,8 @@ fn main() -> ExitCode {
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,
             Command::Sweep(args) => sweep::run(&cli.global, &args).await,
             Command::History(args) => history::run(&cli.global, &args).await,
+            Command::Replay(args) => replay::run(&cli.global, &args).await,
+            Command::Matrices(args) => replay::inspect(&cli.global, &args).await,
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });

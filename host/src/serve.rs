@@ -7,6 +7,7 @@ use crate::schedule::{Schedule, Ticker};
 use crate::settings::ServeSettings;
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
+use cgaf_calculate::matrix::worker::{MatrixTelemetry, MatrixWorker};
 use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectTelemetry, CollectWorker};
 use cgaf_store::{Product, Store};
@@ -15,6 +16,9 @@ use cgaf_trade::{TradeTelemetry, TradeWorker, WorkerSettings};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// Most samples the matrix pipeline consumes per product per calculate tick.
+const MATRIX_BATCH: i64 = 2_000;
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -176,11 +180,12 @@ async fn calculate_loop(
     store: Store,
     lease: Lease,
     calc: Calculator,
+    matrix: Option<MatrixWorker>,
     schedule: Schedule,
     shutdown: watch::Receiver<bool>,
 ) {
     let mut progress = Progress::default();
-    tracing::info!("calculate running");
+    tracing::info!(matrix = matrix.is_some(), "calculate running");
     let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
     while next_tick(&mut ticker, &mut shutdown).await {
         let Some(products) = my_products(&store, "calculate", &lease).await else {
@@ -201,6 +206,14 @@ async fn calculate_loop(
             }
         }
         progress.report("image sets computed");
+        // The matrix pipeline: each product's new samples, resumed from its stored cursor.
+        if let Some(m) = &matrix {
+            for p in &products {
+                if let Err(e) = m.step(&store, cgaf_store::matrices::LIVE, &p.product).await {
+                    tracing::warn!(product = %p.product, error = %e, "matrix pipeline step failed");
+                }
+            }
+        }
     }
 }
 
@@ -329,10 +342,19 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
         let (lease, schedule) = (lease.clone(), settings.calculate_schedule.clone());
         let telemetry = CalculateTelemetry::register(metrics.registry()).context("calculate metrics")?;
         telemetry.interval_seconds.set(schedule.period().map_or(f64::NAN, |p| p.as_secs_f64()));
+        let matrix = match &settings.matrix {
+            Some(m) => Some(MatrixWorker {
+                settings: m.clone(),
+                blender: host.clone(),
+                batch: MATRIX_BATCH,
+                telemetry: Some(MatrixTelemetry::register(metrics.registry()).context("matrix metrics")?),
+            }),
+            None => None,
+        };
         let calc =
             Calculator { transforms: host, config: settings.image_transforms.clone(), telemetry: Some(telemetry) };
         tasks.spawn(async move {
-            calculate_loop(store, lease, calc, schedule, stop).await;
+            calculate_loop(store, lease, calc, matrix, schedule, stop).await;
             Ok(())
         });
     }

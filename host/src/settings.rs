@@ -2,9 +2,12 @@
 //! a bad flag fails here, before the database is touched, migrations run or plugins load.
 //! Libraries never read flags or environment variables; they take these typed values.
 
-use crate::cli::{GlobalArgs, Role, ServeArgs};
+use crate::cli::{GlobalArgs, MatrixArgs, Role, ServeArgs};
 use crate::schedule::Schedule;
 use anyhow::{Context, Result};
+use cgaf_calculate::matrix::pipeline::{LaneSettings, PipelineSettings};
+use cgaf_calculate::matrix::rollup::Aggregation;
+use cgaf_calculate::matrix::solver::SolverMode;
 use cgaf_calculate::ImageTransforms;
 use cgaf_collect::SourceSettings;
 use cgaf_runtime::RuntimeSettings;
@@ -142,6 +145,8 @@ pub struct ServeSettings {
     pub plugins: PluginSettings,
     /// API limits and token.
     pub api: ApiLimits,
+    /// The matrix pipeline of the calculate worker (none when off).
+    pub matrix: Option<PipelineSettings>,
 }
 
 impl ServeSettings {
@@ -205,6 +210,7 @@ impl ServeSettings {
                 max_plugin_bytes: a.max_plugin_bytes,
                 max_import_bytes: a.max_import_bytes,
             },
+            matrix: if a.matrix.matrix { Some(matrix_settings(&a.matrix)?) } else { None },
         })
     }
 
@@ -212,6 +218,88 @@ impl ServeSettings {
     pub fn runs(&self, role: Role) -> bool {
         self.roles.contains(&role)
     }
+}
+
+/// `GRAN=VALUE` → (granularity ms, value); `VALUE` → (none, value).
+fn per_granularity(entry: &str) -> Result<(Option<i64>, &str)> {
+    let entry = entry.trim();
+    match entry.split_once('=') {
+        // A blender parameter (`name:alpha=0.3`) also holds '=': a granularity has no ':'.
+        Some((g, v)) if !g.contains(':') => {
+            let d = crate::schedule::parse_duration(g).map_err(anyhow::Error::msg)?;
+            Ok((Some(d.as_millis().min(i64::MAX as u128) as i64), v.trim()))
+        }
+        _ => Ok((None, entry)),
+    }
+}
+
+/// The value for granularity `g` among `entries` (a `GRAN=` entry wins over a plain one).
+fn value_for<'a>(entries: &'a [(Option<i64>, &'a str)], g: i64, default: &'a str) -> &'a str {
+    entries
+        .iter()
+        .find(|(eg, _)| *eg == Some(g))
+        .or_else(|| entries.iter().rev().find(|(eg, _)| eg.is_none()))
+        .map_or(default, |(_, v)| v)
+}
+
+/// `NAME[:param=value...]` → (name, parameters).
+pub fn parse_blender_spec(spec: &str) -> Result<(String, Vec<(String, String)>)> {
+    let mut parts = spec.trim().split(':');
+    let name = parts.next().unwrap_or_default().trim().to_string();
+    check_blender_name(&name)?;
+    let params = parts
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("blender parameter {p:?} must be NAME=VALUE"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok((name, params))
+}
+
+fn check_blender_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        anyhow::bail!("blender name {name:?} must be lowercase [a-z0-9-]")
+    }
+}
+
+/// Builds and checks the matrix pipeline's settings from its flags.
+pub fn matrix_settings(a: &MatrixArgs) -> Result<PipelineSettings> {
+    use cgaf_calculate::matrix::features::{Feature, FeatureSet};
+    let features = a.matrix_features.iter().map(|f| Feature::parse(f)).collect::<Result<Vec<_>, _>>()?;
+    let features = FeatureSet::new(features, a.matrix_depth, a.matrix_return_scale).context("--matrix-features")?;
+    let aggregation = Aggregation::parse(&a.matrix_rollup).context("--matrix-rollup")?;
+    let solvers =
+        a.matrix_solver.iter().map(|e| per_granularity(e)).collect::<Result<Vec<_>>>().context("--matrix-solver")?;
+    let blenders =
+        a.matrix_blender.iter().map(|e| per_granularity(e)).collect::<Result<Vec<_>>>().context("--matrix-blender")?;
+    let mut lanes: Vec<LaneSettings> = Vec::new();
+    for d in &a.matrix_granularities {
+        let g = i64::try_from(d.as_millis()).context("--matrix-granularities")?;
+        if g <= 0 || lanes.iter().any(|l| l.granularity_ms == g) {
+            anyhow::bail!("--matrix-granularities: {g} ms is zero or listed twice");
+        }
+        let solver = SolverMode::parse(value_for(&solvers, g, "stochastic")).context("--matrix-solver")?;
+        let (blender, blender_params) =
+            parse_blender_spec(value_for(&blenders, g, "blend-mean")).context("--matrix-blender")?;
+        lanes.push(LaneSettings { granularity_ms: g, solver, blender, blender_params, k: a.matrix_k as usize });
+    }
+    for (g, _) in solvers.iter().chain(&blenders) {
+        if let Some(g) = g {
+            if !lanes.iter().any(|l| l.granularity_ms == *g) {
+                anyhow::bail!("--matrix-solver/--matrix-blender name {g} ms, which is not in --matrix-granularities");
+            }
+        }
+    }
+    if lanes.is_empty() {
+        anyhow::bail!("--matrix-granularities: name at least one");
+    }
+    Ok(PipelineSettings { features, aggregation, lanes })
 }
 
 /// Parses `--products` entries (`NAME` or `NAME:SIZE`).
@@ -270,6 +358,51 @@ mod tests {
         assert_eq!(s.roles, [Role::Api, Role::Collect, Role::Calculate, Role::Trade]);
         assert!(s.sweep_threads >= 1);
         assert!(matches!(s.database.target, DatabaseTarget::Embedded { .. }));
+    }
+
+    #[test]
+    fn matrix_pipeline_settings_per_granularity() {
+        let m = serve(&["serve"]).unwrap().matrix.unwrap();
+        assert_eq!(m.lanes.iter().map(|l| l.granularity_ms).collect::<Vec<_>>(), [5_000, 15_000]);
+        assert!(m.lanes.iter().all(|l| l.blender == "blend-mean" && l.k == 4 && l.solver.name() == "stochastic"));
+        assert_eq!(m.features.key(), "book-imbalance@3,midpoint-return@0.0001,taker-flow");
+        let m = serve(&[
+            "serve",
+            "--matrix-granularities",
+            "1s,3s",
+            "--matrix-solver",
+            "min-norm,3s=stochastic:0.5",
+            "--matrix-blender",
+            "1s=blend-ewma:alpha=0.3,blend-product",
+            "--matrix-features",
+            "taker-flow,book-imbalance",
+            "--matrix-depth",
+            "2",
+            "--matrix-k",
+            "7",
+        ])
+        .unwrap()
+        .matrix
+        .unwrap();
+        let (a, b) = (&m.lanes[0], &m.lanes[1]);
+        assert_eq!((a.solver.to_string().as_str(), b.solver.to_string().as_str()), ("min-norm", "stochastic:0.5"));
+        assert_eq!(
+            (a.blender.as_str(), a.blender_params.clone()),
+            ("blend-ewma", vec![("alpha".into(), "0.3".into())])
+        );
+        assert_eq!((b.blender.as_str(), b.k), ("blend-product", 7));
+        assert_eq!(m.features.key(), "taker-flow,book-imbalance@2");
+        assert!(serve(&["serve", "--matrix", "false"]).unwrap().matrix.is_none());
+        for bad in [
+            ["--matrix-solver", "ridge"],
+            ["--matrix-solver", "7s=min-norm"],
+            ["--matrix-blender", "Bad Name"],
+            ["--matrix-features", "volume"],
+            ["--matrix-rollup", "median"],
+            ["--matrix-granularities", "5s,5s"],
+        ] {
+            assert!(serve(&["serve", bad[0], bad[1]]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

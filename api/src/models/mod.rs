@@ -10,6 +10,7 @@ pub mod error;
 pub mod history;
 pub mod images;
 pub mod kill_switch;
+pub mod matrices;
 pub mod ops;
 pub mod plugins;
 pub mod products;
@@ -23,6 +24,10 @@ pub use history::{
 };
 pub use images::{GafImage, ImageQuery, PngQuery};
 pub use kill_switch::{KillSwitch, KillSwitchChange};
+pub use matrices::{
+    BlendModel, BlendsPage, ForecastModel, ForecastsPage, MatrixHeatmapQuery, MatrixRowsQuery, RollingScoreModel,
+    RollingScores, RollingScoresQuery, ScoreModel, ScoresPage, TransitionModel, TransitionsPage,
+};
 pub use ops::Status;
 pub use plugins::{
     ActivateRequest, ActiveVersion, CallStats, PluginDetail, PluginSummary, PluginVersion, TransformRequest,

@@ -99,9 +99,20 @@ impl PluginHost {
     /// Runs the active blender `name`.
     pub fn blend(&self, name: &str, matrices: &[Matrix], params: &[(String, String)]) -> Result<Matrix, Error> {
         let plugin = self.registry.get(name)?;
+        self.blend_with(&plugin, matrices, params)
+    }
+
+    /// Runs a given blender version (counted, and quarantined after repeated faults, like any
+    /// call).
+    pub fn blend_with(
+        &self,
+        plugin: &Plugin,
+        matrices: &[Matrix],
+        params: &[(String, String)],
+    ) -> Result<Matrix, Error> {
         let t = Instant::now();
-        let r = self.runtime.blend(&plugin, matrices, params);
-        self.after(&plugin, t, &r);
+        let r = self.runtime.blend(plugin, matrices, params);
+        self.after(plugin, t, &r);
         r
     }
 

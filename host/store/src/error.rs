@@ -81,6 +81,13 @@ pub enum Error {
     /// No earlier version to go back to.
     #[error("plugin {0} has no earlier healthy version to roll back to")]
     NothingToRollBack(String),
+    /// A matrix-pipeline cursor is not where the writer read it (another writer advanced it);
+    /// nothing was written.
+    #[error("matrix cursor {0} moved under this writer")]
+    CursorMoved(String),
+    /// A replay of this name exists already (or the name is `live`).
+    #[error("replay {0:?} exists already (or is reserved)")]
+    ReplayExists(String),
 }
 
 impl From<tokio_postgres::Error> for Error {

@@ -1,6 +1,6 @@
 //! PostgreSQL storage of crypto-gaf: connection pool, versioned migrations from `schema.sql`,
 //! typed queries for products, samples, cursors and images, the market-history store, strategy runs, their decision log,
-//! sweeps, the leaderboard and the kill switch (over the trade domain's row types and enums —
+//! sweeps, the leaderboard, the kill switch and the matrix pipeline's rows (over the trade domain's row types and enums —
 //! queries only, no trading rules), and LISTEN/NOTIFY. (The private embedded server is
 //! `cgaf-embedded-postgres`.)
 
@@ -11,6 +11,7 @@ pub mod history;
 pub mod kill_switch;
 pub mod leaderboard;
 pub mod leases;
+pub mod matrices;
 pub mod migrate;
 pub mod notify;
 pub mod plugins;
@@ -27,6 +28,10 @@ pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
 pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use kill_switch::KillSwitch;
 pub use leaderboard::LeaderboardEntry;
+pub use matrices::{
+    BlendRow, FeatureSample, ForecastRow, MatrixCursor, MatrixQuery, MatrixRows, RollingScore, RollupRow, ScoreRow,
+    TransitionRow,
+};
 pub use notify::{Notification, NotifyEvent};
 pub use products::Product;
 pub use runs::{RunRow, RunSpec};

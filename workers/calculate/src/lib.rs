@@ -7,6 +7,7 @@
 
 pub mod features;
 pub mod image;
+pub mod matrix;
 pub mod telemetry;
 pub mod transforms;
 
@@ -39,6 +40,12 @@ pub enum Error {
     /// The computation task failed.
     #[error("worker task: {0}")]
     Task(String),
+    /// A matrix-pipeline setting is invalid.
+    #[error("matrix setting: {0}")]
+    Setting(String),
+    /// Matrix inputs are unusable (lengths differ, non-finite values).
+    #[error("matrix: {0}")]
+    Matrix(String),
 }
 
 /// What happened to one product in one cycle.

@@ -422,18 +422,11 @@ impl Store {
     /// Rollups of `pipeline` in the query's range, oldest first unless asked otherwise.
     pub async fn matrix_rollups(&self, q: &MatrixQuery) -> Result<Vec<RollupRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT product, granularity_ms, start_at, end_at, sample_count, features, w
-                     FROM crypto_gaf.matrix_rollups
-                     WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
-                       AND ($4::timestamptz IS NULL OR start_at >= $4) AND ($5::timestamptz IS NULL OR start_at < $5)
-                     ORDER BY start_at {} LIMIT $6 OFFSET $7",
-                    order(q)
-                ),
-                &params(q)?.as_refs(),
+            .matrix_page(
+                "matrix_rollups",
+                "product, granularity_ms, start_at, end_at, sample_count, features, w",
+                "start_at",
+                q,
             )
             .await?;
         Ok(rows
@@ -453,18 +446,11 @@ impl Store {
     /// Transition matrices in the query's range (by t1).
     pub async fn matrix_transitions(&self, q: &MatrixQuery) -> Result<Vec<TransitionRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT product, granularity_ms, t0, t1, mode, features, size, matrix, residual
-                     FROM crypto_gaf.matrix_transitions
-                     WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
-                       AND ($4::timestamptz IS NULL OR t1 >= $4) AND ($5::timestamptz IS NULL OR t1 < $5)
-                     ORDER BY t1 {} LIMIT $6 OFFSET $7",
-                    order(q)
-                ),
-                &params(q)?.as_refs(),
+            .matrix_page(
+                "matrix_transitions",
+                "product, granularity_ms, t0, t1, mode, features, size, matrix, residual",
+                "t1",
+                q,
             )
             .await?;
         Ok(rows
@@ -486,19 +472,11 @@ impl Store {
     /// Blends in the query's range (by t1).
     pub async fn matrix_blends(&self, q: &MatrixQuery) -> Result<Vec<BlendRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w,
-                            drift, diagonal_dominance
-                     FROM crypto_gaf.matrix_blends
-                     WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
-                       AND ($4::timestamptz IS NULL OR t1 >= $4) AND ($5::timestamptz IS NULL OR t1 < $5)
-                     ORDER BY t1 {} LIMIT $6 OFFSET $7",
-                    order(q)
-                ),
-                &params(q)?.as_refs(),
+            .matrix_page(
+                "matrix_blends",
+                "product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w, drift, diagonal_dominance",
+                "t1",
+                q,
             )
             .await?;
         Ok(rows
@@ -524,18 +502,11 @@ impl Store {
     /// Forecasts in the query's range (by base time).
     pub async fn matrix_forecasts(&self, q: &MatrixQuery) -> Result<Vec<ForecastRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT product, granularity_ms, base_at, blender, features, forecast
-                     FROM crypto_gaf.matrix_forecasts
-                     WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
-                       AND ($4::timestamptz IS NULL OR base_at >= $4) AND ($5::timestamptz IS NULL OR base_at < $5)
-                     ORDER BY base_at {} LIMIT $6 OFFSET $7",
-                    order(q)
-                ),
-                &params(q)?.as_refs(),
+            .matrix_page(
+                "matrix_forecasts",
+                "product, granularity_ms, base_at, blender, features, forecast",
+                "base_at",
+                q,
             )
             .await?;
         Ok(rows
@@ -554,19 +525,11 @@ impl Store {
     /// Scores in the query's range (by the time scored against).
     pub async fn matrix_scores(&self, q: &MatrixQuery) -> Result<Vec<ScoreRow>> {
         let rows = self
-            .client()
-            .await?
-            .query(
-                &format!(
-                    "SELECT product, granularity_ms, base_at, actual_at, blender, features, mae, rmse, naive_mae,
-                            naive_rmse, skill, drift, diagonal_dominance
-                     FROM crypto_gaf.matrix_scores
-                     WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
-                       AND ($4::timestamptz IS NULL OR actual_at >= $4) AND ($5::timestamptz IS NULL OR actual_at < $5)
-                     ORDER BY actual_at {} LIMIT $6 OFFSET $7",
-                    order(q)
-                ),
-                &params(q)?.as_refs(),
+            .matrix_page(
+                "matrix_scores",
+                "product, granularity_ms, base_at, actual_at, blender, features, mae, rmse, naive_mae, naive_rmse, skill, drift, diagonal_dominance",
+                "actual_at",
+                q,
             )
             .await?;
         Ok(rows
@@ -669,6 +632,27 @@ impl Store {
             )
             .await?;
         Ok(())
+    }
+}
+
+impl Store {
+    /// One page of a matrix table: `columns` of the rows of the query's pipeline, product and
+    /// granularity whose `time_column` lies in the query's range, in that column's order.
+    async fn matrix_page(
+        &self,
+        table: &str,
+        columns: &str,
+        time_column: &str,
+        q: &MatrixQuery,
+    ) -> Result<Vec<tokio_postgres::Row>> {
+        let sql = format!(
+            "SELECT {columns} FROM crypto_gaf.{table}
+             WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3
+               AND ($4::timestamptz IS NULL OR {time_column} >= $4) AND ($5::timestamptz IS NULL OR {time_column} < $5)
+             ORDER BY {time_column} {} LIMIT $6 OFFSET $7",
+            order(q)
+        );
+        Ok(self.client().await?.query(&sql, &params(q)?.as_refs()).await?)
     }
 }
 

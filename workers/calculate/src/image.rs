@@ -28,13 +28,19 @@ pub fn encode_png(color: ColorType, n: usize, channels: &[&Matrix]) -> Result<Ve
     if channels.len() != want || channels.iter().any(|m| m.size != n) {
         return Err(Error::Png(format!("expected {want} channels of {n}x{n}")));
     }
-    let mut pixels = Vec::with_capacity(n * n * want);
+    // Written in place (no per-pixel capacity checks): the mapping was ~19 % of a cycle's
+    // profile when pushed pixel by pixel.
+    let mut pixels = vec![0u8; n * n * want];
     if want == 1 {
-        pixels.extend(channels[0].data.iter().map(|&v| to_pixel(v)));
+        for (p, &v) in pixels.iter_mut().zip(&channels[0].data) {
+            *p = to_pixel(v);
+        }
     } else {
         let (r, g, b) = (&channels[0].data, &channels[1].data, &channels[2].data);
-        for i in 0..n * n {
-            pixels.extend_from_slice(&[to_pixel(r[i]), to_pixel(g[i]), to_pixel(b[i])]);
+        for (((p, &r), &g), &b) in pixels.chunks_exact_mut(3).zip(r.iter()).zip(g.iter()).zip(b.iter()) {
+            p[0] = to_pixel(r);
+            p[1] = to_pixel(g);
+            p[2] = to_pixel(b);
         }
     }
     encode_raw(color, n, &pixels)

@@ -5,10 +5,9 @@
 
 mod common;
 
-use common::{cgaf, run_to_end, wait_ready, Service};
+use common::{cgaf, database_with_golden_bars, run_to_end, wait_ready, Service};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 const TOKEN: &str = "outside-plugin-token";
 
@@ -64,17 +63,7 @@ async fn a_plugin_built_outside_the_workspace_uploads_and_runs() {
     let wasm = target.join("wasm32-wasip2/release/outside_sma.wasm");
     assert!(wasm.is_file(), "{} missing", wasm.display());
 
-    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
-    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
-    store.wait_ready(Duration::from_secs(30)).await.unwrap();
-    store.migrate().await.unwrap();
-    let bars = std::fs::read(cgaf_test_kit::golden("backtrader/bars-1m.csv")).unwrap();
-    let parsed = cgaf_trade::domain::history::read_bars_csv(
-        &bars[..],
-        cgaf_trade::domain::history::CsvImportOptions::new(60_000),
-    )
-    .unwrap();
-    store.import_bars("BTC-USD", 60_000, "test", &parsed.bars, &[], false).await.unwrap();
+    let db = database_with_golden_bars().await;
 
     let svc = Service::start(
         dir.path(),

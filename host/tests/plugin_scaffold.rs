@@ -5,11 +5,10 @@
 
 mod common;
 
-use common::{cgaf, run_to_end, wait_ready, Service};
+use common::{cgaf, database_with_golden_bars, run_to_end, wait_ready, Service};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Duration;
 
 /// The SDK of this checkout.
 fn sdk() -> PathBuf {
@@ -180,17 +179,7 @@ async fn python_plugins_scaffold_build_test_upload_and_run() {
     }
 
     // Upload both to a service and run them there.
-    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
-    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
-    store.wait_ready(Duration::from_secs(30)).await.unwrap();
-    store.migrate().await.unwrap();
-    let bars = std::fs::read(cgaf_test_kit::golden("backtrader/bars-1m.csv")).unwrap();
-    let parsed = cgaf_trade::domain::history::read_bars_csv(
-        &bars[..],
-        cgaf_trade::domain::history::CsvImportOptions::new(60_000),
-    )
-    .unwrap();
-    store.import_bars("BTC-USD", 60_000, "test", &parsed.bars, &[], false).await.unwrap();
+    let db = database_with_golden_bars().await;
     let svc = Service::start(
         dir.path(),
         &["--database-url", &db.url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],

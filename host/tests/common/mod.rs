@@ -102,3 +102,17 @@ pub async fn run_to_end(http: &reqwest::Client, base: &str, token: &str, body: s
     })
     .await
 }
+
+/// A migrated test database whose market history holds the Backtrader golden file's 3,000
+/// 1-minute bars as BTC-USD (`tests/golden/backtrader/bars-1m.csv`).
+pub async fn database_with_golden_bars() -> cgaf_test_kit::TestDatabase {
+    let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
+    let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
+    store.wait_ready(Duration::from_secs(30)).await.unwrap();
+    store.migrate().await.unwrap();
+    let bars = std::fs::read(cgaf_test_kit::golden("backtrader/bars-1m.csv")).unwrap();
+    let options = cgaf_trade::domain::history::CsvImportOptions::new(60_000);
+    let parsed = cgaf_trade::domain::history::read_bars_csv(&bars[..], options).unwrap();
+    store.import_bars("BTC-USD", 60_000, "test", &parsed.bars, &[], false).await.unwrap();
+    db
+}

@@ -6,7 +6,7 @@ use crate::decision::DecisionRow;
 pub use crate::engine::periods_per_year;
 use crate::engine::{Portfolio, RunSettings};
 use crate::metrics::{Metrics, Options};
-use crate::strategy::Strategy;
+use crate::strategy::{Decision, Strategy};
 use crate::Error;
 
 /// How a run feeds bars to its strategy.
@@ -78,14 +78,7 @@ pub fn drive(
         if portfolio.stopped() {
             break;
         }
-        let decisions = strategy.decide(chunk)?;
-        if decisions.len() != chunk.len() {
-            return Err(Error::Invalid(format!(
-                "the strategy returned {} decisions for {} bars",
-                decisions.len(),
-                chunk.len()
-            )));
-        }
+        let decisions = decide_chunk(strategy, chunk)?;
         let state = if options.capture_state { Some(strategy.state()?) } else { None };
         let mut state = state;
         let last = chunk.len() - 1;
@@ -157,6 +150,19 @@ pub fn backtest(
         &mut |_| true,
     )?;
     Ok((rows, series, portfolio))
+}
+
+/// The strategy's decisions for `chunk`, one per bar (anything else is an error).
+pub(crate) fn decide_chunk<S: Strategy + ?Sized>(strategy: &mut S, chunk: &[Bar]) -> Result<Vec<Decision>, Error> {
+    let decisions = strategy.decide(chunk)?;
+    if decisions.len() != chunk.len() {
+        return Err(Error::Invalid(format!(
+            "the strategy returned {} decisions for {} bars",
+            decisions.len(),
+            chunk.len()
+        )));
+    }
+    Ok(decisions)
 }
 
 #[cfg(test)]

@@ -37,14 +37,7 @@ fn sweep_series<S: Strategy>(strategy: &mut S, bars: &[Bar], settings: &RunSetti
         if portfolio.stopped() {
             break;
         }
-        let decisions = strategy.decide(chunk)?;
-        if decisions.len() != chunk.len() {
-            return Err(Error::Invalid(format!(
-                "the strategy returned {} decisions for {} bars",
-                decisions.len(),
-                chunk.len()
-            )));
-        }
+        let decisions = crate::backtest::decide_chunk(strategy, chunk)?;
         for (market, decision) in chunk.iter().zip(decisions) {
             let decision = Decision { target: decision.target, reason: None };
             series.push(&portfolio.step(settings, market, &decision, None, None));

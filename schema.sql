@@ -538,3 +538,22 @@ $$;
 DROP TRIGGER IF EXISTS matrix_blends_notify ON crypto_gaf.matrix_blends;
 CREATE TRIGGER matrix_blends_notify AFTER INSERT ON crypto_gaf.matrix_blends
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_matrix_blends();
+
+-- migration: 11 compiled plugins shared by replicas
+-- Native code of a plugin component compiled by one replica, signed with the deployment's
+-- artifact key (HMAC-SHA256 over engine, sha256 and code), so other replicas deserialize it
+-- instead of compiling. Keyed by the component's sha256 and the engine fingerprint (wasmtime
+-- version and configuration): replicas of two binary versions during a rolling upgrade each
+-- find their own. Rows of other engines are dropped a week after the last write of any row.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_artifacts
+(
+  sha256 text NOT NULL,
+  engine text NOT NULL,
+  code bytea NOT NULL,
+  signature bytea NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (sha256, engine)
+);
+-- Fetched whole, never searched: out of line and uncompressed (decompressing costs more than
+-- reading here).
+ALTER TABLE crypto_gaf.plugin_artifacts ALTER COLUMN code SET STORAGE EXTERNAL;

@@ -356,6 +356,24 @@ def test_generated_api_token_secret():
     assert "lookup" in template
 
 
+def test_every_plugin_loading_pod_shares_one_generated_artifact_key():
+    docs = render({})
+    refs = []
+    for component in ("api", "worker"):
+        c = pod_spec(one(docs, "Deployment", component))["containers"][0]
+        refs.append(env_of(c)["CGAF_PLUGIN_ARTIFACT_KEY"]["valueFrom"]["secretKeyRef"])
+    assert refs[0] == refs[1], "api and worker pods must sign and check with the same key"
+    secret = next(s for s in of_kind(docs, "Secret") if s["metadata"]["name"] == refs[0]["name"])
+    assert len(base64.b64decode(secret["data"][refs[0]["key"]])) >= 32
+    template = next(t["data"] for t in chart().templates if t["name"].endswith("plugin-artifact-key-secret.yaml"))
+    assert "lookup" in template
+    off = render({"plugins": {"shareCompiled": False}})
+    for component in ("api", "worker"):
+        c = pod_spec(one(off, "Deployment", component))["containers"][0]
+        assert "CGAF_PLUGIN_ARTIFACT_KEY" not in env_of(c)
+    assert not [s for s in of_kind(off, "Secret") if "plugin-artifact-key" in s["metadata"]["name"]]
+
+
 # ------------------------------------------------------------------------ (e) non-root pods
 
 

@@ -7,6 +7,7 @@
 //! [`ApiError`]; [`openapi`] generates the document from the handlers and models.
 
 pub mod cache;
+pub mod compiled;
 pub mod error;
 pub mod filters;
 pub mod gzip;

@@ -420,3 +420,20 @@ job=~"{{ $api }}|{{ $worker }}", namespace="{{ .Release.Namespace }}"
 {{- end -}}
 {{- $total -}}
 {{- end -}}
+
+{{/* CGAF_PLUGIN_ARTIFACT_KEY of every pod that loads plugins (empty when sharing is off). */}}
+{{- define "crypto-gaf.plugins.env" -}}
+{{- $p := .Values.plugins | default dict -}}
+{{- if $p.shareCompiled }}
+- name: CGAF_PLUGIN_ARTIFACT_KEY
+  valueFrom:
+    secretKeyRef:
+      {{- if $p.existingArtifactKeySecret }}
+      name: {{ $p.existingArtifactKeySecret }}
+      key: {{ $p.existingArtifactKeySecretKey | default "plugin-artifact-key" }}
+      {{- else }}
+      name: {{ include "crypto-gaf.componentName" (dict "root" . "component" "plugin-artifact-key") }}
+      key: plugin-artifact-key
+      {{- end }}
+{{- end }}
+{{- end -}}

@@ -1,6 +1,7 @@
 //! `cgaf bench`: the numbers the issues ask for, each printed with its ratio against the
 //! baseline measured on this machine for the original (Python) stack. Printed, never asserted.
 
+use crate::bench_service::ServiceChild;
 use crate::cli::{BenchArgs, BenchPart};
 use anyhow::{Context, Result};
 use cgaf_collect::{AnySource, MarketSource, SourceSettings};
@@ -557,6 +558,15 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         );
         bench_matrix(&host, n, &mut lines).await?;
     }
+    let hot_swap = if wants(BenchPart::HotSwap) {
+        let rounds = if args.quick { 1 } else { 3 };
+        eprintln!(
+            "[hot-swap] upload to one of two replicas, time until the other serves it ({rounds} rounds each way) ..."
+        );
+        Some(crate::bench_swap::bench_hot_swap(rounds).await?)
+    } else {
+        None
+    };
     let http = match (&images, wants(BenchPart::Http) && !args.no_http) {
         (Some(images), true) => {
             eprintln!("[7/7] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
@@ -579,7 +589,9 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         }
         _ => None,
     };
-    print_table(&lines);
+    if !lines.is_empty() {
+        print_table(&lines);
+    }
     if let Some(load) = http {
         let (full, reval, gzip) = (&load.full, &load.revalidate, &load.gzip);
         println!(
@@ -596,6 +608,22 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             ms(reval.p50),
             ms(reval.p99),
             reval.errors
+        );
+    }
+    if let Some(swap) = hot_swap {
+        use crate::bench_swap::{median_of, AIM};
+        let shared = median_of(&swap.shared, |s| s.other_after_answer);
+        let compiling = median_of(&swap.compiling, |s| s.other_after_answer);
+        println!(
+            "\nHot swap (two replicas, median of {} rounds): the other replica serves the upload {} after it answered with shared compiled code (aim <= {} ms: {}), {} when it compiles for itself (same invocation: {:.1}x); the upload itself answered in {} / {}",
+            swap.shared.len(),
+            ms(shared),
+            AIM.as_millis(),
+            if shared <= AIM { "ok" } else { "missed" },
+            ms(compiling),
+            compiling.as_secs_f64() / shared.as_secs_f64().max(1e-6),
+            ms(median_of(&swap.shared, |s| s.answered)),
+            ms(median_of(&swap.compiling, |s| s.answered)),
         );
     }
     println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s; Backtrader 1.9.78.123 and vectorbt 1.2.0 run here.");
@@ -741,6 +769,55 @@ async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines:
         via_plugin.as_secs_f64() * 1e6,
         native_one.as_secs_f64() * 1e6,
         via_plugin.as_secs_f64() / native_one.as_secs_f64()
+    );
+
+    // The next contract (gaf:plugin@0.2.0): the same GASF returned as 8-bit pixels from the
+    // sandbox, against 0.1.0's f64 matrix mapped by the host, against native + mapping.
+    let h = host.clone();
+    let (next, old, native) = tokio::task::spawn_blocking(move || -> Result<(Duration, Duration, Duration)> {
+        let next = h.runtime.load(crate::plugin_host::NEXT_CONTRACT_BENCH_PLUGIN)?;
+        let old = h.registry.get("gasf")?;
+        let x: Vec<f64> = (0..256).map(|i| (i as f64 * 0.1).sin()).collect();
+        let p = vec![("image_size".to_string(), "256".to_string())];
+        anyhow::ensure!(
+            h.runtime.transform_pixels(&next, &x, &p)? == h.runtime.transform_pixels(&old, &x, &p)?,
+            "0.2.0 and 0.1.0 made different pixels"
+        );
+        let time = |f: &dyn Fn()| {
+            (0..3)
+                .map(|_| {
+                    let t = Instant::now();
+                    for _ in 0..200 {
+                        f();
+                    }
+                    t.elapsed() / 200
+                })
+                .min()
+                .unwrap_or_default()
+        };
+        let gp = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
+        Ok((
+            time(&|| {
+                let _ = std::hint::black_box(h.runtime.transform_pixels(&next, &x, &p));
+            }),
+            time(&|| {
+                let _ = std::hint::black_box(h.runtime.transform_pixels(&old, &x, &p));
+            }),
+            time(&|| {
+                if let Ok(m) = cgaf_kernels::gaf(&x, GafMethod::Summation, &gp) {
+                    std::hint::black_box(m.data.iter().map(|&v| cgaf_kernels::to_pixel(v)).collect::<Vec<u8>>());
+                }
+            }),
+        ))
+    })
+    .await??;
+    println!(
+        "GASF 256 as pixels: contract 0.2.0 (pixels from the sandbox) {:.1} us = {:.2}x native, 0.1.0 (f64 matrix out, mapped by the host) {:.1} us = {:.2}x native; native + mapping {:.1} us",
+        next.as_secs_f64() * 1e6,
+        next.as_secs_f64() / native.as_secs_f64(),
+        old.as_secs_f64() * 1e6,
+        old.as_secs_f64() / native.as_secs_f64(),
+        native.as_secs_f64() * 1e6,
     );
 
     eprintln!("      sma-cross through the sandbox, 1M bars in batches of 10k ...");
@@ -986,65 +1063,6 @@ fn compare_runs(
     Ok(agree)
 }
 
-/// A `cgaf serve --roles api,trade` child of this process on a private database; stopped
-/// (SIGTERM, then killed after 15 s) when dropped.
-struct ServiceChild {
-    child: std::process::Child,
-    base: String,
-}
-
-impl ServiceChild {
-    fn start(database_url: &str, data_dir: &std::path::Path) -> Result<ServiceChild> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let exe = std::env::current_exe().context("finding the cgaf binary")?;
-        let child = std::process::Command::new(exe)
-            .args(["serve", "--roles", "api,trade", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--products", &format!("{RUN_PATH_PRODUCT}:600"), "--api-token", RUN_PATH_TOKEN])
-            .args(["--database-url", database_url, "--log", "warn"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .context("starting `cgaf serve`")?;
-        Ok(ServiceChild { child, base: format!("http://127.0.0.1:{port}") })
-    }
-
-    /// Waits until `/readyz` answers 200.
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("`cgaf serve` exited with {status} before it was ready");
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            anyhow::ensure!(Instant::now() < deadline, "`cgaf serve` not ready after 120 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
-
-impl Drop for ServiceChild {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 /// GETs `url` as JSON; an error names the status and body.
 async fn get_json(http: &reqwest::Client, url: &str) -> Result<serde_json::Value> {
     let r = http.get(url).send().await.with_context(|| format!("GET {url}"))?;
@@ -1243,7 +1261,8 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
 
         // 3. The service, and the backtest through the API.
         let http = reqwest::Client::new();
-        let mut service = ServiceChild::start(&url, &dir.join("service"))?;
+        let mut service =
+            ServiceChild::start(&url, &dir.join("service"), "api,trade", RUN_PATH_PRODUCT, RUN_PATH_TOKEN, &[])?;
         service.wait_ready(&http).await?;
         let base = service.base.clone();
         let run_body = serde_json::json!({

@@ -574,6 +574,11 @@ pub struct ServeArgs {
     /// Faults in a row after which a plugin version is quarantined (its previous version reactivated).
     #[arg(long, env = "CGAF_QUARANTINE_AFTER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub quarantine_after: u32,
+    /// Secret (at least 32 bytes, the same on every replica) that signs compiled plugins stored
+    /// for other replicas, which then load a new version without compiling it; unset, every
+    /// replica compiles each version itself.
+    #[arg(long, env = "CGAF_PLUGIN_ARTIFACT_KEY", hide_env_values = true)]
+    pub plugin_artifact_key: Option<String>,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -897,4 +902,7 @@ pub enum BenchPart {
     /// The matrix pipeline per sample (features, rollups, solve, blend through the sandbox,
     /// forecast, score), in memory over a simulated day of one product.
     Matrix,
+    /// A hot swap on two replicas: upload with `activate=true` to one, time until the other
+    /// serves the new version — compiled code shared vs each replica compiling.
+    HotSwap,
 }

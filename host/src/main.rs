@@ -4,6 +4,8 @@
 mod backtest;
 mod bench;
 mod bench_scale;
+mod bench_service;
+mod bench_swap;
 mod cli;
 mod database;
 mod history;

@@ -28,10 +28,11 @@ pub fn offline_host(data_dir: &Path) -> Result<PluginHost> {
 }
 
 /// Stores every built-in version and activates it where its name has no active version.
-pub async fn seed_builtins(store: &Store, host: &PluginHost) -> Result<()> {
+pub async fn seed_builtins(store: &Store, host: &Arc<PluginHost>) -> Result<()> {
     let active = store.active_plugins().await?;
     for (name, bytes) in BUILTINS {
-        let plugin = tokio::task::block_in_place(|| host.runtime.load(bytes))
+        let plugin = cgaf_api::compiled::load_builtin(store, host, bytes)
+            .await
             .with_context(|| format!("loading built-in plugin {name}"))?;
         let info = &plugin.info;
         let stored = store
@@ -69,7 +70,7 @@ const RELOAD_ATTEMPTS: usize = 5;
 /// Loads the active set from the database into `host` (bytes fetched only for new sha256s).
 /// A version this replica activated itself (an API write) while the set was being read is not
 /// undone by the stale set: the set is read again.
-pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
+pub async fn sync_active(store: &Store, host: &Arc<PluginHost>) -> Result<()> {
     for _ in 0..RELOAD_ATTEMPTS {
         if load_active_once(store, host).await? {
             return Ok(());
@@ -80,7 +81,7 @@ pub async fn sync_active(store: &Store, host: &PluginHost) -> Result<()> {
 }
 
 /// One reload; false when a name changed in this replica meanwhile (nothing replaced).
-async fn load_active_once(store: &Store, host: &PluginHost) -> Result<bool> {
+async fn load_active_once(store: &Store, host: &Arc<PluginHost>) -> Result<bool> {
     let seen = host.registry.epoch();
     let active = store.active_plugins().await?;
     let mut plugins = Vec::with_capacity(active.len());
@@ -89,13 +90,14 @@ async fn load_active_once(store: &Store, host: &PluginHost) -> Result<bool> {
         let plugin = match current {
             Some(p) => p,
             None => {
-                let bytes = store.plugin_bytes(&a.name, &a.version).await?;
-                match tokio::task::block_in_place(|| host.runtime.load(&bytes)) {
+                match cgaf_api::compiled::load_stored(store, host, &a.name, &a.version, &a.sha256).await {
                     Ok(p) => {
                         tracing::info!(plugin = %a.name, version = %a.version, "plugin version active");
                         host.clear_quarantine_request(&a.name, &a.version);
                         p
                     }
+                    // The database failed: nothing is replaced (the next notification reloads).
+                    Err(cgaf_api::compiled::LoadError::Store(e)) => return Err(e.into()),
                     Err(e) => {
                         tracing::error!(plugin = %a.name, version = %a.version, error = %e, "active plugin does not load");
                         continue;

@@ -178,6 +178,10 @@ impl ServeSettings {
             info_deadline: a.plugin_info_deadline,
             memory_limit,
             max_result_values: a.plugin_max_result_values,
+            artifact_key: match a.plugin_artifact_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+                Some(k) => Some(cgaf_runtime::ArtifactKey::new(k.as_bytes()).context("--plugin-artifact-key")?),
+                None => None,
+            },
             ..RuntimeSettings::default()
         };
         Ok(Self {

@@ -206,7 +206,8 @@ async fn two_replicas_switch_without_failed_requests() {
     let dir = tempfile::tempdir().unwrap();
     let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let mut args = service_args(&db.url);
-    args.extend(["--api-token", "swap-token"]);
+    // Both hold the artifact key: the replica that compiles a version shares its code.
+    args.extend(["--api-token", "swap-token", "--plugin-artifact-key", "swap-test-artifact-key-0123456789abcdef"]);
     let replicas: Vec<Service> = (0..2)
         .map(|i| {
             let d = dir.path().join(format!("r{i}"));
@@ -273,5 +274,11 @@ async fn two_replicas_switch_without_failed_requests() {
         h.await.unwrap();
     }
     assert_eq!(failed.load(Ordering::Relaxed), 0, "failed requests during the swap");
+    // The other replica loaded the code the uploading replica compiled, instead of compiling.
+    let log = std::fs::read_to_string(&replicas[1].log).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains("loaded the compiled plugin another replica shared") && l.contains("1.1.0")),
+        "replica 2 compiled gadf 1.1.0 itself:\n{log}"
+    );
     drop(replicas);
 }

@@ -6,7 +6,7 @@ use crate::models::{
     ActivateRequest, ActiveVersion, Binary, CallStats, ErrorBody, PluginDetail, PluginSummary, PluginVersion,
     TransformRequest, UploadQuery, UploadedPlugin,
 };
-use crate::{ApiError, ApiState};
+use crate::{compiled, ApiError, ApiState};
 use bytes::Bytes;
 use cgaf_runtime::PluginKind;
 use cgaf_store::plugins::{NewPlugin, Stored};
@@ -113,6 +113,8 @@ pub async fn upload(
     smoke.map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "smoke_test_failed", format!("smoke call on sample data: {e}"))
     })?;
+    // Before it can become active anywhere: the other replicas load this code, not compile it.
+    compiled::share(&state.store, &host, &plugin).await;
     let info = &plugin.info;
     let stored = state
         .store
@@ -165,17 +167,15 @@ async fn use_here(state: &ApiState, name: &str, version: &str) {
     if host.registry.get(name).is_ok_and(|p| p.info.version == version) {
         return;
     }
-    let bytes = match state.store.plugin_bytes(name, version).await {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(plugin = name, version, error = %e, "reading the rolled-back version");
-            return;
-        }
+    let loaded = match state.store.plugin_sha256(name, version).await {
+        Ok(sha256) => compiled::load_stored(&state.store, &host, name, version, &sha256).await,
+        Err(e) => Err(e.into()),
     };
-    match tokio::task::spawn_blocking(move || host.install(&bytes)).await {
-        Ok(Ok(_)) => {}
-        Ok(Err(e)) => tracing::warn!(plugin = name, version, error = %e, "the rolled-back version does not load here"),
-        Err(e) => tracing::warn!(plugin = name, version, error = %e, "loading the rolled-back version"),
+    match loaded {
+        Ok(plugin) => {
+            host.registry.activate(plugin);
+        }
+        Err(e) => tracing::warn!(plugin = name, version, error = %e, "the rolled-back version does not load here"),
     }
 }
 
@@ -263,16 +263,22 @@ pub async fn activate(
     // Loaded first: a version that does not load here is refused before anything changes.
     let loaded = match state.plugins.clone() {
         Some(host) => {
-            let bytes = state.store.plugin_bytes(&name, &req.version).await.map_err(|e| match e {
+            let unknown = |e| match e {
                 cgaf_store::Error::UnknownPlugin(m) => {
                     ApiError::not_found("unknown_plugin", format!("no plugin version {m}"))
                 }
                 e => e.into(),
-            })?;
-            let plugin = tokio::task::spawn_blocking(move || host.runtime.load(&bytes))
-                .await
-                .map_err(|e| ApiError::internal("loading the plugin", &e))?
-                .map_err(|e| runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, "activation"))?;
+            };
+            let sha256 = state.store.plugin_sha256(&name, &req.version).await.map_err(unknown)?;
+            let plugin = compiled::load_stored(&state.store, &host, &name, &req.version, &sha256).await.map_err(
+                |e| match e {
+                    compiled::LoadError::Store(e) => unknown(e),
+                    compiled::LoadError::Runtime(e) => {
+                        runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, "activation")
+                    }
+                    e @ compiled::LoadError::Task(_) => ApiError::internal("loading the plugin", &e),
+                },
+            )?;
             Some(plugin)
         }
         None => None,

@@ -16,3 +16,9 @@ pub mod strategy {
 pub mod blender {
     wasmtime::component::bindgen!({ path: "../../wit", world: "blender" });
 }
+
+/// The `image-transform` world of the next contract (`gaf:plugin@0.2.0`, `wit/next/`): 0.1.0's
+/// plus `transform-pixels`.
+pub mod transform_next {
+    wasmtime::component::bindgen!({ path: "../../wit/next", world: "image-transform" });
+}

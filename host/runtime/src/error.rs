@@ -41,6 +41,9 @@ pub enum Error {
     /// No active plugin of that name.
     #[error("no active plugin named {0:?}")]
     UnknownPlugin(String),
+    /// A compiled plugin shared by another replica was refused (bad signature, other engine).
+    #[error("compiled plugin: {0}")]
+    Artifact(String),
     /// Host-side failure (engine, compile).
     #[error("runtime: {0}")]
     Internal(String),
@@ -78,6 +81,7 @@ impl Error {
             Error::MemoryLimit(_) => "memory_limit",
             Error::InvalidResult(_) => "invalid_result",
             Error::UnknownPlugin(_) => "unknown_plugin",
+            Error::Artifact(_) => "artifact",
             Error::Internal(_) => "internal",
         }
     }

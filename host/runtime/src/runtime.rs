@@ -1,9 +1,10 @@
 //! The engine, the deny-all host, validation at load, and bounded calls.
 
+use crate::artifact::{Artifact, ArtifactKey};
 use crate::bindings;
 use crate::error::{Error, PluginError};
 use crate::limits::Limiter;
-use crate::types::{Bar, Decision, Matrix, ParamSpec, PluginInfo, PluginKind};
+use crate::types::{Bar, Decision, Matrix, ParamSpec, Pixels, PluginInfo, PluginKind};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -35,6 +36,9 @@ pub struct RuntimeSettings {
     pub allowed_imports: Vec<String>,
     /// Use wasmtime's pooling allocator (pre-reserved instance slots; far cheaper per call).
     pub pooling: bool,
+    /// The deployment's key that signs compiled plugins shared between replicas; `None` shares
+    /// nothing (see [`crate::artifact`]).
+    pub artifact_key: Option<ArtifactKey>,
 }
 
 /// Concurrent instances the pooling allocator reserves (calls in flight plus live strategies).
@@ -44,6 +48,7 @@ const POOL_INSTANCES: u32 = 256;
 /// environment, clocks and randomness. Files and sockets are refused.
 pub const DEFAULT_ALLOWED_IMPORTS: &[&str] = &[
     "gaf:plugin/types@0.1.0",
+    "gaf:plugin/types@0.2.0",
     "wasi:cli/environment@",
     "wasi:cli/exit@",
     "wasi:cli/stdin@",
@@ -66,6 +71,7 @@ impl Default for RuntimeSettings {
             cache_dir: None,
             allowed_imports: DEFAULT_ALLOWED_IMPORTS.iter().map(|s| s.to_string()).collect(),
             pooling: true,
+            artifact_key: None,
         }
     }
 }
@@ -110,7 +116,18 @@ pub struct Plugin {
     pub sha256: String,
     /// What `info()` said.
     pub info: PluginInfo,
+    component: Component,
     pre: Pre,
+}
+
+impl Plugin {
+    /// The contract version the component was built against.
+    pub fn contract(&self) -> Contract {
+        match self.pre {
+            Pre::TransformNext(_) => Contract::V0_2,
+            Pre::Transform(_) | Pre::Strategy(_) | Pre::Blender(_) => Contract::V0_1,
+        }
+    }
 }
 
 impl std::fmt::Debug for Plugin {
@@ -119,8 +136,32 @@ impl std::fmt::Debug for Plugin {
     }
 }
 
+/// A version of the WIT contract the host serves; a component is run through the bindings of the
+/// version it was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contract {
+    /// `gaf:plugin@0.1.0` (`wit/plugin.wit`), released and frozen.
+    V0_1,
+    /// `gaf:plugin@0.2.0` (`wit/next/plugin.wit`), a draft: 0.1.0 plus `transform-pixels`.
+    V0_2,
+}
+
+impl Contract {
+    /// Every version served side by side.
+    pub const SERVED: [Contract; 2] = [Contract::V0_1, Contract::V0_2];
+
+    /// The package version, e.g. `0.1.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
 enum Pre {
     Transform(bindings::transform::ImageTransformPre<HostState>),
+    TransformNext(bindings::transform_next::ImageTransformPre<HostState>),
     Strategy(bindings::strategy::StrategyPre<HostState>),
     Blender(bindings::blender::BlenderPre<HostState>),
 }
@@ -141,6 +182,7 @@ impl CallTrace {
 /// The plugin engine: one per process.
 pub struct Runtime {
     engine: Engine,
+    engine_fingerprint: String,
     linker: Linker<HostState>,
     settings: RuntimeSettings,
     compiled: Mutex<HashMap<String, Arc<Plugin>>>,
@@ -165,6 +207,24 @@ const TICKS_PER_SECOND: u64 = 1000;
 
 fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
+}
+
+/// A stable name of `engine`'s compatibility for precompiled code (hex sha256 of what wasmtime
+/// hashes for it).
+fn fingerprint(engine: &Engine) -> String {
+    use std::hash::{Hash, Hasher};
+    struct ShaHasher(Sha256);
+    impl Hasher for ShaHasher {
+        fn finish(&self) -> u64 {
+            0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+    }
+    let mut h = ShaHasher(Sha256::new());
+    engine.precompile_compatibility_hash().hash(&mut h);
+    hex::encode(&h.0.finalize()[..16])
 }
 
 /// The hex sha256 of `bytes`.
@@ -211,8 +271,10 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(internal)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(internal)?;
-        // The contract's shared types: an interface without functions.
-        linker.instance("gaf:plugin/types@0.1.0").map_err(internal)?;
+        // The contract's shared types: an interface without functions, in every served version.
+        for version in Contract::SERVED {
+            linker.instance(&format!("gaf:plugin/types@{}", version.as_str())).map_err(internal)?;
+        }
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -230,12 +292,60 @@ impl Runtime {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(settings.seed);
         let mut random_bytes = vec![0u8; 4096];
         rng.fill_bytes(&mut random_bytes);
-        Ok(Self { engine, linker, settings, compiled: Mutex::new(HashMap::new()), stop_ticker, random_bytes })
+        let engine_fingerprint = fingerprint(&engine);
+        Ok(Self {
+            engine,
+            engine_fingerprint,
+            linker,
+            settings,
+            compiled: Mutex::new(HashMap::new()),
+            stop_ticker,
+            random_bytes,
+        })
     }
 
     /// The settings.
     pub fn settings(&self) -> &RuntimeSettings {
         &self.settings
+    }
+
+    /// Names the engine configuration compiled code belongs to (wasmtime version, compiler,
+    /// target, tunables): code compiled by one fingerprint is only used by the same one.
+    pub fn engine_fingerprint(&self) -> &str {
+        &self.engine_fingerprint
+    }
+
+    /// The plugin compiled from component `sha256`, if this runtime loaded it already.
+    pub fn loaded(&self, sha256: &str) -> Option<Arc<Plugin>> {
+        self.compiled.lock().ok()?.get(sha256).cloned()
+    }
+
+    /// The signed native code of `plugin`, for other replicas; `None` without an artifact key.
+    pub fn artifact(&self, plugin: &Plugin) -> Result<Option<Artifact>, Error> {
+        let Some(key) = &self.settings.artifact_key else { return Ok(None) };
+        let code = plugin.component.serialize().map_err(internal)?;
+        let signature = key.sign(&self.engine_fingerprint, &plugin.sha256, &code);
+        Ok(Some(Artifact { engine: self.engine_fingerprint.clone(), sha256: plugin.sha256.clone(), code, signature }))
+    }
+
+    /// Loads a plugin from native code another replica compiled and signed, instead of
+    /// compiling its component: the signature and the engine are checked first, then the same
+    /// validation as [`Runtime::load`] (imports, world, `info()`).
+    pub fn load_artifact(&self, artifact: &Artifact) -> Result<Arc<Plugin>, Error> {
+        if let Some(p) = self.compiled.lock().map_err(internal)?.get(&artifact.sha256) {
+            return Ok(p.clone());
+        }
+        let Some(key) = &self.settings.artifact_key else {
+            return Err(Error::Artifact("no artifact key is configured on this replica".into()));
+        };
+        if artifact.engine != self.engine_fingerprint {
+            return Err(Error::Artifact(format!(
+                "compiled for engine {}, this replica runs {}",
+                artifact.engine, self.engine_fingerprint
+            )));
+        }
+        let component = crate::artifact::deserialize(&self.engine, key, artifact)?;
+        self.validate(component, artifact.sha256.clone())
     }
 
     fn new_store(&self, deadline: Duration) -> Store<HostState> {
@@ -285,6 +395,11 @@ impl Runtime {
             }));
         }
         let component = Component::new(&self.engine, bytes).map_err(|e| Error::NotAComponent(format!("{e:#}")))?;
+        self.validate(component, sha256)
+    }
+
+    /// Checks a compiled component (imports, world, `info()`) and remembers it by `sha256`.
+    fn validate(&self, component: Component, sha256: String) -> Result<Arc<Plugin>, Error> {
         let ty = component.component_type();
         for (name, _) in ty.imports(&self.engine) {
             if !self.settings.allowed_imports.iter().any(|p| name.starts_with(p.as_str())) {
@@ -301,31 +416,40 @@ impl Runtime {
             .collect();
         exports.sort();
         let strategies = "gaf:plugin/strategies@0.1.0";
-        let kind = match exports.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-            ["info", "transform"] => PluginKind::ImageTransform,
-            ["blend", "info"] => PluginKind::Blender,
-            [s, "info"] if *s == strategies => PluginKind::Strategy,
+        // The worlds of 0.1.0 and 0.2.0 differ only in the image transform's `transform-pixels`;
+        // blenders and strategies are 0.1.0's.
+        let (kind, contract) = match exports.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+            ["info", "transform"] => (PluginKind::ImageTransform, Contract::V0_1),
+            ["info", "transform", "transform-pixels"] => (PluginKind::ImageTransform, Contract::V0_2),
+            ["blend", "info"] => (PluginKind::Blender, Contract::V0_1),
+            [s, "info"] if *s == strategies => (PluginKind::Strategy, Contract::V0_1),
             other => {
                 return Err(Error::WrongWorld(format!(
                     "the component exports {other:?}; a plugin exports exactly one world of gaf:plugin@0.1.0: \
-                     image-transform [info, transform], blender [blend, info] or strategy [{strategies}, info]"
+                     image-transform [info, transform], blender [blend, info] or strategy [{strategies}, info] \
+                     (or gaf:plugin@0.2.0's image-transform [info, transform, transform-pixels])"
                 )))
             }
         };
         let pre = self.linker.instantiate_pre(&component).map_err(|e| Error::WrongWorld(format!("{e:#}")))?;
-        let pre = match kind {
-            PluginKind::ImageTransform => Pre::Transform(
+        let pre = match (kind, contract) {
+            (PluginKind::ImageTransform, Contract::V0_2) => Pre::TransformNext(
+                bindings::transform_next::ImageTransformPre::new(pre)
+                    .map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
+            ),
+            (PluginKind::ImageTransform, Contract::V0_1) => Pre::Transform(
                 bindings::transform::ImageTransformPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
             ),
-            PluginKind::Strategy => Pre::Strategy(
+            (PluginKind::Strategy, _) => Pre::Strategy(
                 bindings::strategy::StrategyPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
             ),
-            PluginKind::Blender => {
+            (PluginKind::Blender, _) => {
                 Pre::Blender(bindings::blender::BlenderPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?)
             }
         };
         let mut plugin = Plugin {
             sha256: sha256.clone(),
+            component,
             info: PluginInfo {
                 name: String::new(),
                 version: String::new(),
@@ -376,6 +500,7 @@ impl Runtime {
         }
         Ok(match &plugin.pre {
             Pre::Transform(pre) => info_of!(pre, transform),
+            Pre::TransformNext(pre) => info_of!(pre, transform_next),
             Pre::Strategy(pre) => info_of!(pre, strategy),
             Pre::Blender(pre) => info_of!(pre, blender),
         })
@@ -408,25 +533,73 @@ impl Runtime {
         series: &[f64],
         params: &[(String, String)],
     ) -> (Result<Matrix, Error>, CallTrace) {
-        let Pre::Transform(pre) = &plugin.pre else {
-            let e = Error::KindMismatch { expected: "image-transform".into(), found: plugin.info.kind.to_string() };
-            return (Err(e), CallTrace::default());
+        /// One `transform` call through the bindings of world `$m`.
+        macro_rules! call_transform {
+            ($pre:expr, $m:ident, $err:ident) => {{
+                use bindings::$m::gaf::plugin::types as t;
+                let deadline = self.settings.call_deadline;
+                let mut store = self.new_store(deadline);
+                let params: Vec<t::Param> =
+                    params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
+                let r = (|| {
+                    let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                    let r = inst
+                        .call_transform(&mut store, series, &params)
+                        .map_err(|e| self.call_error(&store, e, deadline))?;
+                    match r {
+                        Ok(m) => self.check_matrix(m.size, m.data),
+                        Err(e) => Err(Error::Plugin($err(e))),
+                    }
+                })();
+                (r, CallTrace::of(&store))
+            }};
+        }
+        match &plugin.pre {
+            Pre::Transform(pre) => call_transform!(pre, transform, plugin_error_t),
+            Pre::TransformNext(pre) => call_transform!(pre, transform_next, plugin_error_n),
+            _ => {
+                let e = Error::KindMismatch { expected: "image-transform".into(), found: plugin.info.kind.to_string() };
+                (Err(e), CallTrace::default())
+            }
+        }
+    }
+
+    /// Runs an image transform and returns its matrix as 8-bit pixels
+    /// ([`cgaf_plugin_contract::to_pixel`]): computed inside the sandbox by a `gaf:plugin@0.2.0`
+    /// component (`transform-pixels`, an eighth of the bytes out of the guest), mapped here for
+    /// a 0.1.0 one — the same pixels either way.
+    pub fn transform_pixels(
+        &self,
+        plugin: &Plugin,
+        series: &[f64],
+        params: &[(String, String)],
+    ) -> Result<Pixels, Error> {
+        let Pre::TransformNext(pre) = &plugin.pre else {
+            let m = self.transform(plugin, series, params)?;
+            return Ok(Pixels { size: m.size, data: m.data.iter().map(|&v| cgaf_plugin_contract::to_pixel(v)).collect() });
         };
-        use bindings::transform::gaf::plugin::types as t;
+        use bindings::transform_next::gaf::plugin::types as t;
         let deadline = self.settings.call_deadline;
         let mut store = self.new_store(deadline);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-        let r = (|| {
-            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
-            let r =
-                inst.call_transform(&mut store, series, &params).map_err(|e| self.call_error(&store, e, deadline))?;
-            match r {
-                Ok(m) => self.check_matrix(m.size, m.data),
-                Err(e) => Err(Error::Plugin(plugin_error_t(e))),
-            }
-        })();
-        (r, CallTrace::of(&store))
+        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+        let r = inst
+            .call_transform_pixels(&mut store, series, &params)
+            .map_err(|e| self.call_error(&store, e, deadline))?;
+        let p = r.map_err(|e| Error::Plugin(plugin_error_n(e)))?;
+        let size = p.size as usize;
+        if p.data.len() > self.settings.max_result_values {
+            return Err(Error::InvalidResult(format!(
+                "{} pixels exceed the result limit of {}",
+                p.data.len(),
+                self.settings.max_result_values
+            )));
+        }
+        if size.checked_mul(size) != Some(p.data.len()) {
+            return Err(Error::InvalidResult(format!("size {size} but {} pixels (want size²)", p.data.len())));
+        }
+        Ok(Pixels { size, data: p.data })
     }
 
     /// Runs a blender on `matrices` (oldest first).
@@ -505,7 +678,12 @@ macro_rules! plugin_error_from {
         }
     )*};
 }
-plugin_error_from!(plugin_error_t: transform, plugin_error_b: blender, plugin_error_s: strategy);
+plugin_error_from!(
+    plugin_error_t: transform,
+    plugin_error_n: transform_next,
+    plugin_error_b: blender,
+    plugin_error_s: strategy
+);
 
 /// True for componentize-py's `exports` instance: types and one function, `init`.
 fn componentize_py_init(engine: &Engine, item: &wasmtime::component::types::ComponentItem) -> bool {

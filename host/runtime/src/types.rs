@@ -39,3 +39,13 @@ pub struct Decision {
     /// Why.
     pub reason: Option<String>,
 }
+
+/// A square 8-bit greyscale image, row-major: what a transform's matrix becomes as pixels
+/// ([`cgaf_plugin_contract::to_pixel`] of every value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pixels {
+    /// Rows (= columns).
+    pub size: usize,
+    /// `size * size` pixels.
+    pub data: Vec<u8>,
+}

@@ -14,6 +14,7 @@ pub mod leases;
 pub mod matrices;
 pub mod migrate;
 pub mod notify;
+pub mod plugin_artifacts;
 pub mod plugins;
 pub mod products;
 pub mod runs;

@@ -250,6 +250,17 @@ impl Store {
         Ok(rows.iter().map(|r| ActivePlugin { name: r.get(0), version: r.get(1), sha256: r.get(2) }).collect())
     }
 
+    /// The component sha256 of one version.
+    pub async fn plugin_sha256(&self, name: &str, version: &str) -> Result<String> {
+        let row = self
+            .client()
+            .await?
+            .query_opt("SELECT sha256 FROM crypto_gaf.plugins WHERE name = $1 AND version = $2", &[&name, &version])
+            .await?
+            .ok_or_else(|| Error::UnknownPlugin(format!("{name}@{version}")))?;
+        Ok(row.get(0))
+    }
+
     /// The bytes of one version.
     pub async fn plugin_bytes(&self, name: &str, version: &str) -> Result<Vec<u8>> {
         let row = self

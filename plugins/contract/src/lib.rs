@@ -25,7 +25,7 @@ pub mod version;
 pub use error::{Error, ParamError};
 pub use info::{ParamSpec, PluginInfo, PluginKind, MAX_DESCRIPTION_BYTES, MAX_PARAMS};
 pub use literal::{parse_param_value, parse_py_value, py_float_repr, LiteralError, PyValue};
-pub use matrix::Matrix;
+pub use matrix::{to_pixel, Matrix};
 pub use name::{check_plugin_name, MAX_NAME_LEN};
 pub use params::ParamSet;
 pub use version::{parse_version, Version};

@@ -26,6 +26,14 @@ impl Matrix {
     }
 }
 
+/// The 8-bit pixel of a matrix value, as the original crypto-gaf made it:
+/// `uint8(((v + 1) / 2) * 255)` with numpy's truncation — saturating outside [0, 255], NaN → 0.
+/// One definition for the host's PNGs and for plugins that return pixels (`gaf:plugin@0.2.0`).
+#[inline]
+pub fn to_pixel(v: f64) -> u8 {
+    (((v + 1.0) / 2.0) * 255.0) as u8
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,3 +47,4 @@ mod tests {
         assert_eq!(Matrix::default().rows().count(), 0);
     }
 }
+

@@ -13,10 +13,7 @@ pub enum ColorType {
 }
 
 /// `uint8(((v + 1) / 2) * 255)` with numpy's truncation; saturates outside [0, 255], NaN → 0.
-#[inline]
-pub fn to_pixel(v: f64) -> u8 {
-    (((v + 1.0) / 2.0) * 255.0) as u8
-}
+pub use cgaf_kernels::to_pixel;
 
 /// Encodes `channels` (1 for gray, 3 for RGB, each `n`×`n`) as an 8-bit PNG with only
 /// IHDR/IDAT/IEND chunks.

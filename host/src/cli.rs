@@ -54,12 +54,21 @@ pub struct GlobalArgs {
     /// System user that runs the private PostgreSQL when cgaf runs as root (PostgreSQL refuses root).
     #[arg(long, env = "CGAF_PG_USER", global = true, default_value = "postgres")]
     pub pg_user: String,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`.
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`. warp's own
+    /// per-request lines (`warp::filters::trace`) stay below warn unless the filter names `warp`.
     #[arg(long, env = "CGAF_LOG", global = true, default_value = "info,tokio_postgres=warn")]
     pub log: String,
     /// Log format.
     #[arg(long, env = "CGAF_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// OpenTelemetry collector to export traces to over OTLP/HTTP (protobuf), e.g.
+    /// `http://otel-collector:4318` (`/v1/traces` is appended). Without it, and without the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, traces are off.
+    #[arg(long, env = "CGAF_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces (default: OTEL_SERVICE_NAME, else `cgaf`).
+    #[arg(long, env = "CGAF_OTLP_SERVICE_NAME", global = true)]
+    pub otlp_service_name: Option<String>,
 }
 
 /// Log output format.

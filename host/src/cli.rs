@@ -777,9 +777,22 @@ pub struct BenchArgs {
     #[arg(long, env = "CGAF_BENCH_HISTORY_BARS", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub history_bars: Option<u64>,
     /// Print only the scale tables: the calculate cycle against the image edge, `/api/gaf/image`
-    /// against connections and against the image edge.
+    /// against connections and against the image edge, products served on time and memory per
+    /// product (`--only calculate,http,products` picks among them).
     #[arg(long, env = "CGAF_BENCH_SCALE")]
     pub scale: bool,
+    /// Product counts of the products-on-time steps of `--scale` (comma-separated).
+    #[arg(long, env = "CGAF_BENCH_SCALE_PRODUCTS", value_delimiter = ',', default_value = "10,50,100,300",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub scale_products: Vec<u32>,
+    /// Seconds each products-on-time step measures (after a warm-up of at most as long).
+    #[arg(long, env = "CGAF_BENCH_SCALE_STEP_SECONDS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub scale_step_seconds: u64,
+    /// Samples per product (the image edge) of the products-on-time steps.
+    #[arg(long, env = "CGAF_BENCH_SCALE_EDGE", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(21..=1024))]
+    pub scale_edge: u64,
 }
 
 /// Splits repeated `NAME=VALUE` options (`--param`, `--grid`) into trimmed pairs; the error names
@@ -906,4 +919,7 @@ pub enum BenchPart {
     /// The matrix pipeline per sample (features, rollups, solve, blend through the sandbox,
     /// forecast, score), in memory over a simulated day of one product.
     Matrix,
+    /// With `--scale`: products served on time at 4 samples/s each, CPU, RSS and memory per
+    /// product (a `cgaf serve` per product count on a private PostgreSQL).
+    Products,
 }

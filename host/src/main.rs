@@ -3,6 +3,7 @@
 
 mod backtest;
 mod bench;
+mod bench_products;
 mod bench_scale;
 mod cli;
 mod database;
@@ -108,7 +109,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Migrate(args) => migrate::run(&cli.global, &args).await,
-            Command::Bench(args) if args.scale => bench_scale::run(args.quick, args.http_seconds).await,
+            Command::Bench(args) if args.scale => bench_scale::run(&args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin::run(&cli.global, &args).await,
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,

@@ -660,6 +660,17 @@ def test_optional_objects_on():
     assert env_value(worker, "CGAF_SIM_SEED") == "7"
 
 
+def test_traces_are_off_unless_an_endpoint_is_set():
+    for doc in of_kind(render({}), "Deployment"):
+        for c in containers(doc):
+            assert not {"CGAF_OTLP_ENDPOINT", "CGAF_OTLP_SERVICE_NAME"} & env_of(c).keys()
+    docs = render(load_values("features.yaml"))
+    for component in ("api", "worker"):
+        for c in containers(one(docs, "Deployment", component), init=False):
+            assert env_value(c, "CGAF_OTLP_ENDPOINT") == "http://otel-collector.monitoring:4318"
+            assert env_value(c, "CGAF_OTLP_SERVICE_NAME") == "gaf-prod"
+
+
 def test_notes_explain_access_and_plugin_upload():
     notes = next(t for p, t in render_files(load_values("external-secret.yaml")).items() if p.endswith("NOTES.txt"))
     assert "port-forward svc/demo-crypto-gaf-api 4202:4202" in notes
@@ -687,6 +698,7 @@ def test_schema_accepts_every_values_file():
         {"api": {"service": {"type": "Nodeport"}}},
         {"collect": {"source": "binance"}},
         {"logging": {"format": "xml"}},
+        {"tracing": {"otlpEndpoint": "otel-collector:4317"}},
         {"externalDatabase": {"port": "5432"}},
         {"postgresql": {"enabled": "yes"}},
         {"apii": {}},

@@ -359,7 +359,26 @@ fn router(state: &Arc<ApiState>, table: &[(&str, &str)]) -> BoxedFilter<(Respons
         .unify()
         .with(request_log(&state.metrics))
         .map(Reply::into_response)
+        .with(warp::trace(request_span))
+        .map(Reply::into_response)
         .boxed()
+}
+
+/// The span of one request, `api.request`, exported as `METHOD /route/{template}` (a server
+/// span with the method, the route template and, once answered, the status).
+fn request_span(info: warp::trace::Info<'_>) -> tracing::Span {
+    use tracing::field::Empty;
+    let method = info.method().as_str();
+    let route = route_label(method, info.path());
+    tracing::info_span!(
+        "api.request",
+        otel.name = %format_args!("{method} {route}"),
+        otel.kind = "server",
+        otel.status_code = Empty,
+        http.request.method = method,
+        http.route = route,
+        http.response.status_code = Empty,
+    )
 }
 
 /// The first of `filters` that matches, tried as a balanced tree so that a request passes
@@ -392,10 +411,16 @@ pub fn ops_routes(state: Arc<ApiState>) -> BoxedFilter<(Response,)> {
     router(&state, OPS_ROUTES)
 }
 
-/// Records each request's latency by route template and status, and logs it at debug level.
+/// Records each request's latency by route template and status, and logs it at debug level;
+/// the status goes on the request's span ([`request_span`]).
 fn request_log(metrics: &Metrics) -> warp::log::Log<impl Fn(warp::log::Info<'_>) + Clone + Send> {
     let metrics_log = metrics.clone();
     warp::log::custom(move |info| {
+        let span = tracing::Span::current();
+        span.record("http.response.status_code", info.status().as_u16());
+        if info.status().is_server_error() {
+            span.record("otel.status_code", "error");
+        }
         let route = route_label(info.method().as_str(), info.path());
         metrics_log
             .request_seconds

@@ -236,12 +236,20 @@ password: {{ $e.password | b64enc | quote }}
 
 {{- define "crypto-gaf.dataDir" -}}/var/lib/cgaf{{- end -}}
 
-{{/* Settings every cgaf container shares: logging and the data folder (an emptyDir). */}}
+{{/* Settings every cgaf container shares: logging, traces and the data folder (an emptyDir). */}}
 {{- define "crypto-gaf.commonEnv" -}}
 - name: CGAF_LOG
   value: {{ .Values.logging.level | default "info" | quote }}
 - name: CGAF_LOG_FORMAT
   value: {{ .Values.logging.format | default "json" | quote }}
+{{- with (.Values.tracing).otlpEndpoint }}
+- name: CGAF_OTLP_ENDPOINT
+  value: {{ . | quote }}
+{{- end }}
+{{- with (.Values.tracing).serviceName }}
+- name: CGAF_OTLP_SERVICE_NAME
+  value: {{ . | quote }}
+{{- end }}
 - name: CGAF_DATA_DIR
   value: {{ include "crypto-gaf.dataDir" . | quote }}
 {{- end -}}

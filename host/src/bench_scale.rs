@@ -1,10 +1,14 @@
 //! `cgaf bench --scale`: how cost grows with the work on this machine — the calculate cycle
-//! against the image edge (it is O(n²): the constant per pixel is printed), and
-//! `/api/gaf/image` throughput and p99 against connections and against the image edge.
+//! against the image edge (it is O(n²): the constant per pixel is printed),
+//! `/api/gaf/image` throughput and p99 against connections and against the image edge, and
+//! products served on time with CPU, RSS and memory per product (`bench_products`).
 
 use crate::bench::{bench_calculate, have_wrk, ms, sim_snapshot, ImageServer};
+use crate::bench_products::ProductsScale;
+use crate::cli::{BenchArgs, BenchPart};
 use anyhow::Result;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Image edges of the scale tables (samples per image).
 const EDGES: [usize; 4] = [120, 300, 600, 1024];
@@ -12,8 +16,29 @@ const EDGES: [usize; 4] = [120, 300, 600, 1024];
 /// Connections of the load table.
 const CONNECTIONS: [u32; 3] = [1, 32, 256];
 
-/// Prints the scale tables.
-pub async fn run(quick: bool, seconds: u64) -> Result<()> {
+/// Prints the scale tables that `args.only` picks (all without it).
+pub async fn run(args: &BenchArgs) -> Result<()> {
+    let wants = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
+    if wants(BenchPart::Calculate) || wants(BenchPart::Http) {
+        edges_and_load(args.quick, args.http_seconds, wants(BenchPart::Http) && !args.no_http).await?;
+    }
+    if wants(BenchPart::Products) {
+        let opts = ProductsScale {
+            counts: args.scale_products.iter().map(|&n| n as usize).collect(),
+            step: Duration::from_secs(args.scale_step_seconds),
+            edge: args.scale_edge as usize,
+        };
+        crate::bench_products::run(&opts).await?;
+    }
+    println!(
+        "
+Not in these tables yet: sweep throughput against cores (see the closing notes of the performance issue)."
+    );
+    Ok(())
+}
+
+/// The calculate cycle against the edge and, with `http`, the load tables.
+async fn edges_and_load(quick: bool, seconds: u64, http: bool) -> Result<()> {
     let host = Arc::new(crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?);
     let reps = if quick { 3 } else { 10 };
     println!("\nscale: the calculate cycle (5 images, PNG, base64) against the image edge, median of {reps}");
@@ -40,6 +65,9 @@ pub async fn run(quick: bool, seconds: u64) -> Result<()> {
             native.as_secs_f64() * 1e9 / pixels
         );
         images_by_edge.push((n, images));
+    }
+    if !http {
+        return Ok(());
     }
 
     let tool = if have_wrk() { "wrk" } else { "the built-in generator (32 connections always; install wrk)" };
@@ -71,9 +99,5 @@ pub async fn run(quick: bool, seconds: u64) -> Result<()> {
         );
         server.stop().await;
     }
-    println!(
-        "\nNot in these tables yet: products served on time as products grow, sweep throughput against \
-         cores, memory per product (see the closing notes of the performance issue)."
-    );
     Ok(())
 }

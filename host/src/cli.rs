@@ -54,12 +54,21 @@ pub struct GlobalArgs {
     /// System user that runs the private PostgreSQL when cgaf runs as root (PostgreSQL refuses root).
     #[arg(long, env = "CGAF_PG_USER", global = true, default_value = "postgres")]
     pub pg_user: String,
-    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`.
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`. warp's own
+    /// per-request lines (`warp::filters::trace`) stay below warn unless the filter names `warp`.
     #[arg(long, env = "CGAF_LOG", global = true, default_value = "info,tokio_postgres=warn")]
     pub log: String,
     /// Log format.
     #[arg(long, env = "CGAF_LOG_FORMAT", global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// OpenTelemetry collector to export traces to over OTLP/HTTP (protobuf), e.g.
+    /// `http://otel-collector:4318` (`/v1/traces` is appended). Without it, and without the
+    /// standard OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, traces are off.
+    #[arg(long, env = "CGAF_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported traces (default: OTEL_SERVICE_NAME, else `cgaf`).
+    #[arg(long, env = "CGAF_OTLP_SERVICE_NAME", global = true)]
+    pub otlp_service_name: Option<String>,
 }
 
 /// Log output format.
@@ -773,9 +782,22 @@ pub struct BenchArgs {
     #[arg(long, env = "CGAF_BENCH_HISTORY_BARS", value_parser = clap::value_parser!(u64).range(100..=10_000_000))]
     pub history_bars: Option<u64>,
     /// Print only the scale tables: the calculate cycle against the image edge, `/api/gaf/image`
-    /// against connections and against the image edge.
+    /// against connections and against the image edge, products served on time and memory per
+    /// product (`--only calculate,http,products` picks among them).
     #[arg(long, env = "CGAF_BENCH_SCALE")]
     pub scale: bool,
+    /// Product counts of the products-on-time steps of `--scale` (comma-separated).
+    #[arg(long, env = "CGAF_BENCH_SCALE_PRODUCTS", value_delimiter = ',', default_value = "10,50,100,300",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub scale_products: Vec<u32>,
+    /// Seconds each products-on-time step measures (after a warm-up of at most as long).
+    #[arg(long, env = "CGAF_BENCH_SCALE_STEP_SECONDS", default_value_t = 20,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub scale_step_seconds: u64,
+    /// Samples per product (the image edge) of the products-on-time steps.
+    #[arg(long, env = "CGAF_BENCH_SCALE_EDGE", default_value_t = 600,
+          value_parser = clap::value_parser!(u64).range(21..=1024))]
+    pub scale_edge: u64,
 }
 
 /// Splits repeated `NAME=VALUE` options (`--param`, `--grid`) into trimmed pairs; the error names
@@ -905,4 +927,7 @@ pub enum BenchPart {
     /// A hot swap on two replicas: upload with `activate=true` to one, time until the other
     /// serves the new version — compiled code shared vs each replica compiling.
     HotSwap,
+    /// With `--scale`: products served on time at 4 samples/s each, CPU, RSS and memory per
+    /// product (a `cgaf serve` per product count on a private PostgreSQL).
+    Products,
 }

@@ -3,6 +3,7 @@
 
 mod backtest;
 mod bench;
+mod bench_products;
 mod bench_scale;
 mod bench_service;
 mod bench_swap;
@@ -25,23 +26,12 @@ mod strategy_target;
 mod sweep;
 mod telemetry;
 mod token;
+mod traces;
 mod transform;
 
 use clap::Parser;
-use cli::{Cli, Command, LogFormat};
+use cli::{Cli, Command};
 use std::process::ExitCode;
-
-fn init_logging(global: &cli::GlobalArgs) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&global.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colours only on a terminal: log files and collectors get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match global.log_format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
-}
 
 /// `cgaf metrics`: stdin JSON → metrics JSON on stdout.
 fn metrics(args: &cli::MetricsArgs) -> ExitCode {
@@ -94,11 +84,23 @@ fn main() -> ExitCode {
         // Offline, synchronous and quiet: prints only the matrix or a pyts-style error.
         return transform::run(args, &cli.global);
     }
-    init_logging(&cli.global);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: starting the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    // Logging (and the trace exporter, which sends on this runtime) before anything else.
+    let telemetry = {
+        let _entered = runtime.enter();
+        traces::TraceSettings::resolve(&cli.global, |k| std::env::var(k).ok())
+            .and_then(|settings| traces::init(&cli.global, settings.as_ref()))
+    };
+    let telemetry = match telemetry {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
@@ -109,7 +111,7 @@ fn main() -> ExitCode {
                 Err(e) => Err(e),
             },
             Command::Migrate(args) => migrate::run(&cli.global, &args).await,
-            Command::Bench(args) if args.scale => bench_scale::run(args.quick, args.http_seconds).await,
+            Command::Bench(args) if args.scale => bench_scale::run(&args).await,
             Command::Bench(args) => bench::run(&args).await,
             Command::Plugin(args) => plugin::run(&cli.global, &args).await,
             Command::Backtest(args) => backtest::run(&cli.global, &args).await,
@@ -120,6 +122,8 @@ fn main() -> ExitCode {
             Command::Transform(_) | Command::Metrics(_) => unreachable!("handled above"),
         }
     });
+    // The spans still queued go out while the runtime that sends them still runs.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

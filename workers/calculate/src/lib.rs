@@ -91,7 +91,8 @@ fn channel(t: &dyn Transforms, name: &str, series: &[f64], sample_range: &str) -
 type ImageJob<'a> = (&'a str, &'a [Vec<f64>], &'a str, ColorType, [usize; 3]);
 
 /// Computes the five images of a snapshot (newest first), as the original's Version D did, with
-/// the transforms `config` names. The five images are independent jobs spread over the cores.
+/// the transforms `config` names. The five images are independent jobs spread over the cores,
+/// each traced as a `calculate.image` span, a child of the span current on the calling thread.
 pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTransforms) -> Result<GafImages, Error> {
     let n = snapshot.len();
     let levels = orderbook_imbalance(snapshot, 3);
@@ -101,6 +102,8 @@ pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTra
     let sell: Vec<Vec<f64>> = (0..3).map(|c| column(&sell_triplets, c)).collect();
 
     let mid = std::slice::from_ref(&snapshot.midpoints);
+    let parent = tracing::Span::current();
+    let labels = ["midpoint_gasf", "midpoint_gadf", "orderbook", "buy", "sell"];
     let jobs: [ImageJob<'_>; 5] = [
         (&config.midpoint_gasf, mid, "-1,1", ColorType::Gray, [0, 0, 0]),
         (&config.midpoint_gadf, mid, "-1,1", ColorType::Gray, [0, 0, 0]),
@@ -122,7 +125,11 @@ pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTra
     // silently missing image.
     let mut results: Vec<Result<String, Error>> = jobs
         .par_iter()
-        .map(|job| {
+        .zip(labels)
+        .map(|(job, image)| {
+            // rayon's threads do not inherit the caller's span: the parent is named.
+            let _entered =
+                tracing::info_span!(parent: &parent, "calculate.image", image, transform = job.0, edge = n).entered();
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(job)))
                 .unwrap_or_else(|panic| Err(Error::Task(format!("an image job panicked: {}", panic_message(&*panic)))))
         })
@@ -157,7 +164,9 @@ pub struct Calculator {
     pub telemetry: Option<CalculateTelemetry>,
 }
 
-/// One calculate cycle over `products`: recompute those with new samples.
+/// One calculate cycle over `products`: recompute those with new samples. Traced as the span
+/// `calculate.cycle`, with a `calculate.product` child per product.
+#[tracing::instrument(name = "calculate.cycle", skip_all, fields(products = products.len()))]
 pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
     let started = Instant::now();
     let mut out = Vec::with_capacity(products.len());
@@ -174,8 +183,22 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
     out
 }
 
-/// Recomputes one product if its samples changed since the stored images.
+/// Recomputes one product if its samples changed since the stored images. Traced as the span
+/// `calculate.product`; the images it computes are its `calculate.image` children.
+#[tracing::instrument(name = "calculate.product", skip_all, fields(product = %product.product, outcome = tracing::field::Empty))]
 pub async fn calculate_product(store: &Store, calc: &Calculator, product: &Product) -> Result<Outcome, Error> {
+    let r = calculate_product_inner(store, calc, product).await;
+    let outcome = match &r {
+        Ok(Outcome::Computed { .. }) => "computed",
+        Ok(Outcome::Unchanged) => "unchanged",
+        Ok(Outcome::Waiting { .. }) => "waiting",
+        Err(_) => "error",
+    };
+    tracing::Span::current().record("outcome", outcome);
+    r
+}
+
+async fn calculate_product_inner(store: &Store, calc: &Calculator, product: &Product) -> Result<Outcome, Error> {
     let started = Instant::now();
     let current = store.sample_signature(&product.product, product.max_size).await?;
     let Some(current) = current else {
@@ -194,7 +217,10 @@ pub async fn calculate_product(store: &Store, calc: &Calculator, product: &Produ
     let signature = SampleSignature { newest_sample_id: snapshot.sample_ids[0], count: snapshot.len() as i32 };
     let t = Instant::now();
     let calc = calc.clone();
+    // The blocking thread computes inside this product's span.
+    let span = tracing::Span::current();
     let (images, snapshot) = tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
         (compute_images(&snapshot, calc.transforms.as_ref(), &calc.config), snapshot)
     })
     .await

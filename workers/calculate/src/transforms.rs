@@ -87,7 +87,9 @@ impl Transforms for NativeKernels {
 }
 
 impl Transforms for cgaf_runtime::PluginHost {
+    /// A sandboxed plugin call, traced as the span `plugin.call` (a child of its image's span).
     fn transform(&self, name: &str, series: &[f64], params: &[(String, String)]) -> Result<Matrix, String> {
+        let _entered = tracing::info_span!("plugin.call", plugin = name, samples = series.len()).entered();
         let m = cgaf_runtime::PluginHost::transform(self, name, series, params)
             .map_err(|e| format!("plugin {name}: {e}"))?;
         Ok(Matrix { size: m.size, data: m.data })

@@ -90,6 +90,8 @@ impl<S: MarketSource> CollectWorker<S> {
     }
 
     /// One cycle over `products`. Never fails as a whole: each product reports its own result.
+    /// Traced as the span `collect.tick`, with a `collect.product` child per product fetched.
+    #[tracing::instrument(name = "collect.tick", skip_all, fields(products = products.len()))]
     pub async fn run_once(&mut self, products: &[Product]) -> Vec<(String, Result<CollectOutcome, CollectError>)> {
         self.state.retain(|k, _| products.iter().any(|p| &p.product == k));
         if let Some(t) = &self.telemetry {
@@ -138,6 +140,7 @@ impl<S: MarketSource> CollectWorker<S> {
         out
     }
 
+    #[tracing::instrument(name = "collect.product", skip_all, fields(product = %p.product))]
     async fn collect_product(&mut self, p: &Product) -> Result<CollectOutcome, CollectError> {
         let source_name = self.source.name();
         let st = self.state.entry(p.product.clone()).or_default();

@@ -18,7 +18,9 @@ const BACKTEST_CHUNK: usize = 2000;
 /// Executes a backtest run held by `worker` from its first bar (a run taken over from a dead
 /// worker starts again: its partial log is discarded). Ends the run as finished, stopped or
 /// failed. When `shutdown` turns true it stops between chunks and leaves the run claimed, so it
-/// starts again after the restart ([`Error::ShuttingDown`]).
+/// starts again after the restart ([`Error::ShuttingDown`]). Traced as the span `backtest.run`,
+/// with a `backtest.chunk` child per chunk of bars stepped.
+#[tracing::instrument(name = "backtest.run", skip_all, fields(run = run.run_id, product = %run.spec.product))]
 pub async fn execute_backtest(
     store: &Store,
     host: &PluginHost,
@@ -108,7 +110,8 @@ async fn backtest_inner(
                 stopped_on_request = true;
                 break 'pages;
             }
-            let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+            let (rows, progress) = tracing::info_span!("backtest.chunk", run = run.run_id, bars = chunk.len())
+                .in_scope(|| step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series)))?;
             finish_write(writing.take(), &mut hash).await?;
             let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
             writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));

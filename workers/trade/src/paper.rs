@@ -12,6 +12,7 @@ use cgaf_store::{RunRow, Store};
 use cgaf_trade_domain::{Bar, Portfolio, RunSettings, RunStatus, Series};
 use serde_json::Value;
 use std::time::{Duration, Instant};
+use tracing::Instrument as _;
 
 /// A paper bar is processed this long after its close, so samples taken just before the close
 /// but committed just after it are still in it.
@@ -109,10 +110,13 @@ impl PaperRun {
             }
             return Ok(false);
         }
-        let (rows, progress) =
-            step_bars(&mut self.strategy, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))?;
+        // The new bars, stepped and written, are one span: `paper.bars`.
+        let span = tracing::info_span!("paper.bars", run = id, product = %self.run.spec.product, bars = bars.len());
+        let (rows, progress) = span.in_scope(|| {
+            step_bars(&mut self.strategy, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))
+        })?;
         let last_bar_ms = progress.last_bar_ms;
-        store.append_decisions(id, worker, &rows, &progress).await?;
+        store.append_decisions(id, worker, &rows, &progress).instrument(span).await?;
         rows.iter().for_each(|r| self.activity.count(r.gate.as_deref()));
         self.last_bar_ms = last_bar_ms.or(self.last_bar_ms);
         if self.portfolio.stopped() {

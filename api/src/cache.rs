@@ -1,10 +1,12 @@
 //! The in-memory image cache: every product's response bodies, ETags and PNGs, refreshed from
 //! PostgreSQL LISTEN/NOTIFY. Reads never touch the database.
 
+use crate::blend_events::{BlendWakeup, BlendWakeups};
 use crate::gzip::GzipPrefix;
 use crate::models::GafImage;
 use base64::Engine as _;
 use bytes::Bytes;
+use cgaf_store::notify::{GAFS_CHANNEL, MATRIX_BLENDS_CHANNEL};
 use cgaf_store::{GafRow, NotifyEvent, Store};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -201,14 +203,20 @@ impl Cache {
     }
 
     /// Keeps the cache in step with the database: a full load on every (re)connection of the
-    /// listener, then one product per notification.
-    pub fn spawn_refresher(&self, store: Store) -> tokio::task::JoinHandle<()> {
+    /// listener, then one product per notification. The same connection listens for new blends
+    /// and wakes the blend streams (`blends`): on each notification, and all of them on every
+    /// (re)connection.
+    pub fn spawn_refresher(&self, store: Store, blends: BlendWakeups) -> tokio::task::JoinHandle<()> {
         let cache = self.clone();
         tokio::spawn(async move {
-            let mut events = store.listen(&[cgaf_store::notify::GAFS_CHANNEL]);
+            let mut events = store.listen(&[GAFS_CHANNEL, MATRIX_BLENDS_CHANNEL]);
             while let Some(ev) = events.recv().await {
                 match ev {
+                    NotifyEvent::Notification(n) if n.channel == MATRIX_BLENDS_CHANNEL => {
+                        blends.wake(BlendWakeup::Product(n.payload));
+                    }
                     NotifyEvent::Connected => {
+                        blends.wake(BlendWakeup::All);
                         // Retry until the full load succeeds: notifications may have been missed.
                         let mut delay = std::time::Duration::from_millis(100);
                         loop {

@@ -50,6 +50,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/matrices/scores"),
     ("GET", "/api/matrices/rolling"),
     ("GET", "/api/matrices/heatmap.png"),
+    ("GET", "/api/matrices/stream"),
     ("GET", "/api/openapi.json"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -328,6 +329,14 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(s())
             .and(raw_query())
             .then(matrices::heatmap)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/stream") => warp::path!("api" / "matrices" / "stream")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .and(warp::header::optional::<String>("last-event-id"))
+            .then(matrices::stream)
             .map(respond)
             .boxed(),
         ("GET", "/api/openapi.json") => {

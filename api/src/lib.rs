@@ -6,6 +6,7 @@
 //! module per area, which answer with the request and response types of [`models`] or an
 //! [`ApiError`]; [`openapi`] generates the document from the handlers and models.
 
+pub mod blend_events;
 pub mod cache;
 pub mod compiled;
 pub mod error;
@@ -35,13 +36,14 @@ pub async fn serve_ops(
     warp::serve(ops_routes(state)).incoming(listener).graceful(shutdown).run().await;
 }
 
-/// Serves the API on `listener` until `shutdown` completes; starts the cache refresher.
+/// Serves the API on `listener` until `shutdown` completes; starts the cache refresher (the
+/// API's one LISTEN connection, which also wakes the blend streams).
 pub async fn serve(
     state: Arc<ApiState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
-    let refresher = state.cache.spawn_refresher(state.store.clone());
+    let refresher = state.cache.spawn_refresher(state.store.clone(), state.blend_wakeups.clone());
     serve_routes(state, listener, shutdown).await;
     refresher.abort();
 }

@@ -67,6 +67,7 @@ impl Modify for BearerToken {
         matrices::scores,
         matrices::rolling,
         matrices::heatmap,
+        matrices::stream,
         serve_document,
         ops::healthz,
         ops::readyz,

@@ -1,6 +1,7 @@
 //! What the handlers share: the store, the image cache, the metrics, the plugin host and the
 //! API's settings, with the bearer-token check.
 
+use crate::blend_events::BlendWakeups;
 use crate::{Cache, Metrics};
 use cgaf_store::Store;
 use sha2::{Digest, Sha256};
@@ -28,6 +29,8 @@ pub struct ApiState {
     pub store: Store,
     /// The image cache.
     pub cache: Cache,
+    /// Wake-ups of the blend streams (fed by the cache's refresher).
+    pub blend_wakeups: BlendWakeups,
     /// Metrics registry.
     pub metrics: Metrics,
     /// The plugin host (uploads are validated with it; transforms run on it).
@@ -48,6 +51,7 @@ impl ApiState {
         Self {
             store,
             cache: Cache::default(),
+            blend_wakeups: BlendWakeups::default(),
             metrics,
             plugins: None,
             max_plugin_bytes: settings.max_plugin_bytes,

@@ -1,19 +1,28 @@
 //! The matrix pipeline: transitions, blends, forecasts and scores by product, granularity and
-//! time range (paged JSON or CSV), the latest blend as a heatmap PNG, and rolling scores.
+//! time range (paged JSON or CSV), the latest blend as a heatmap PNG, rolling scores, and the
+//! live stream of new blends (server-sent events, resumable by event id).
 
 use super::{bytes_with_type, json, parse_query};
+use crate::blend_events::BlendWakeup;
 use crate::models::{
-    Binary, BlendModel, BlendsPage, ErrorBody, ForecastModel, ForecastsPage, MatrixHeatmapQuery, MatrixRowsQuery,
-    RollingScoreModel, RollingScores, RollingScoresQuery, ScoreModel, ScoresPage, TransitionModel, TransitionsPage,
+    Binary, BlendEventModel, BlendModel, BlendsPage, ErrorBody, ForecastModel, ForecastsPage, MatrixHeatmapQuery,
+    MatrixRowsQuery, MatrixStreamQuery, RollingScoreModel, RollingScores, RollingScoresQuery, ScoreModel, ScoresPage,
+    TransitionModel, TransitionsPage,
 };
 use crate::{ApiError, ApiState};
 use cgaf_store::matrices::LIVE;
 use cgaf_store::MatrixQuery;
 use cgaf_trade::domain::history::interval_label;
 use cgaf_trade::domain::{parse_interval, parse_time};
+use std::collections::VecDeque;
+use std::convert::Infallible;
 use std::fmt::Write as _;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
 use warp::reply::Response;
+use warp::sse::Event;
+use warp::Reply as _;
 
 /// Rows per page by default, and at most.
 const DEFAULT_PAGE: i64 = 1_000;
@@ -393,4 +402,137 @@ pub async fn rolling(state: Arc<ApiState>, raw: String) -> Result<Response, ApiE
         })
         .collect();
     Ok(json(&RollingScores { pipeline, window, scores }))
+}
+
+/// Blends read per wake-up, at most (a resuming client gets the rest on the next read).
+const STREAM_PAGE: i64 = 500;
+/// Comment lines keep idle streams open through proxies.
+const STREAM_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Longest wait between retries of a failed read.
+const STREAM_MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+/// One client's place in the blend stream: the last id sent, and what is read but not yet sent.
+struct BlendFollower {
+    store: cgaf_store::Store,
+    product: String,
+    granularity_ms: i64,
+    /// The last id sent (at connection: the resume id, or the newest id then).
+    after: i64,
+    /// True when the table may hold rows after `after`.
+    stale: bool,
+    wakeups: broadcast::Receiver<BlendWakeup>,
+    ready: VecDeque<cgaf_store::StoredBlend>,
+}
+
+impl BlendFollower {
+    /// The next blend to send: waits for a wake-up and reads the table after the last id sent;
+    /// retries failed reads with capped backoff, so a lost database connection only delays.
+    async fn next(&mut self) -> cgaf_store::StoredBlend {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            if let Some(b) = self.ready.pop_front() {
+                return b;
+            }
+            if !self.stale {
+                match self.wakeups.recv().await {
+                    Ok(BlendWakeup::Product(p)) => self.stale = p == self.product,
+                    Ok(BlendWakeup::All) | Err(broadcast::error::RecvError::Lagged(_)) => self.stale = true,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        // No listener any more: poll the table.
+                        tokio::time::sleep(STREAM_MAX_BACKOFF).await;
+                        self.stale = true;
+                    }
+                }
+                continue;
+            }
+            match self
+                .store
+                .matrix_blends_after(LIVE, &self.product, self.granularity_ms, self.after, STREAM_PAGE)
+                .await
+            {
+                Ok(rows) => {
+                    self.stale = rows.len() as i64 == STREAM_PAGE;
+                    if let Some(last) = rows.last() {
+                        self.after = last.id;
+                    }
+                    self.ready.extend(rows);
+                    backoff = Duration::from_millis(100);
+                }
+                Err(e) => {
+                    tracing::warn!(product = %self.product, error = %e, "blend stream: reading blends; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(STREAM_MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
+
+fn blend_event(b: cgaf_store::StoredBlend) -> Event {
+    let model = BlendEventModel {
+        id: b.id,
+        product: b.blend.product.clone(),
+        granularity: interval_label(b.blend.granularity_ms),
+        blend: blend_model(b.blend),
+    };
+    Event::default().id(b.id.to_string()).event("blend").data(serde_json::to_string(&model).unwrap_or_default())
+}
+
+/// `GET /api/matrices/stream`.
+#[utoipa::path(
+    get,
+    path = "/api/matrices/stream",
+    tag = "matrices",
+    summary = "New live blends of a product and granularity as server-sent events (event `blend`, id = the blend's id); \
+               with Last-Event-ID (header or query) the blends after that id come first",
+    params(
+        MatrixStreamQuery,
+        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "text/event-stream of `blend` events (each `data:` one BlendEventModel) and keep-alive comments",
+         body = BlendEventModel, content_type = "text/event-stream"),
+        (status = 400, description = "Bad query or Last-Event-ID", body = ErrorBody),
+        (status = 503, description = "Database unavailable (the client retries)", body = ErrorBody),
+    )
+)]
+pub async fn stream(state: Arc<ApiState>, raw: String, last_event_id: Option<String>) -> Result<Response, ApiError> {
+    let q: MatrixStreamQuery = parse_query(&raw)?;
+    let granularity_ms = granularity_of(q.granularity.as_deref())?;
+    let resume = match last_event_id.as_deref().map(str::trim) {
+        Some(h) => Some(h.parse::<i64>().map_err(|_| bad(format!("Last-Event-ID {h:?} is not an event id")))?),
+        None => q.last_event_id,
+    };
+    // Subscribe before fixing the position, so no blend falls between the two.
+    let wakeups = state.blend_wakeups.subscribe();
+    let after = match resume {
+        Some(id) => id,
+        None => state.store.matrix_blend_newest_id(LIVE, &q.product, granularity_ms).await?,
+    };
+    let mut follower = BlendFollower {
+        store: state.store.clone(),
+        product: q.product,
+        granularity_ms,
+        after,
+        stale: resume.is_some(),
+        wakeups,
+        ready: VecDeque::new(),
+    };
+    // The follower runs as a task of its own (warp wants a `Sync` stream; the database futures
+    // are not) and ends when the client goes away.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Event>(64);
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                b = follower.next() => {
+                    if tx.send(blend_event(b)).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let events = futures::stream::poll_fn(move |cx| rx.poll_recv(cx).map(|e| e.map(Ok::<_, Infallible>)));
+    Ok(warp::sse::reply(warp::sse::keep_alive().interval(STREAM_KEEP_ALIVE).stream(events)).into_response())
 }

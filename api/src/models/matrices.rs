@@ -43,6 +43,34 @@ pub struct MatrixHeatmapQuery {
     pub pipeline: Option<String>,
 }
 
+/// Query of the blend stream.
+#[derive(Debug, Clone, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MatrixStreamQuery {
+    /// Product id.
+    pub product: String,
+    /// Granularity (default `5s`).
+    pub granularity: Option<String>,
+    /// Resume after this event id (for clients that cannot send the `Last-Event-ID` header,
+    /// which wins when both are given).
+    pub last_event_id: Option<i64>,
+}
+
+/// One event of the blend stream (`event: blend`, `id:` = `id`): a new live blend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BlendEventModel {
+    /// The blend's id: the event id, increasing; send it back as `Last-Event-ID` to resume.
+    pub id: i64,
+    /// Product.
+    pub product: String,
+    /// Granularity, e.g. `5s`.
+    pub granularity: String,
+    /// The blend.
+    #[serde(flatten)]
+    pub blend: BlendModel,
+}
+
 /// Query of the rolling scores.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

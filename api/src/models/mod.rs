@@ -25,8 +25,9 @@ pub use history::{
 pub use images::{GafImage, ImageQuery, PngQuery};
 pub use kill_switch::{KillSwitch, KillSwitchChange};
 pub use matrices::{
-    BlendModel, BlendsPage, ForecastModel, ForecastsPage, MatrixHeatmapQuery, MatrixRowsQuery, RollingScoreModel,
-    RollingScores, RollingScoresQuery, ScoreModel, ScoresPage, TransitionModel, TransitionsPage,
+    BlendEventModel, BlendModel, BlendsPage, ForecastModel, ForecastsPage, MatrixHeatmapQuery, MatrixRowsQuery,
+    MatrixStreamQuery, RollingScoreModel, RollingScores, RollingScoresQuery, ScoreModel, ScoresPage, TransitionModel,
+    TransitionsPage,
 };
 pub use ops::Status;
 pub use plugins::{

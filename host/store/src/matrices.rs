@@ -471,32 +471,8 @@ impl Store {
 
     /// Blends in the query's range (by t1).
     pub async fn matrix_blends(&self, q: &MatrixQuery) -> Result<Vec<BlendRow>> {
-        let rows = self
-            .matrix_page(
-                "matrix_blends",
-                "product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w, drift, diagonal_dominance",
-                "t1",
-                q,
-            )
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| BlendRow {
-                product: r.get(0),
-                granularity_ms: r.get(1),
-                t1_ms: ms(r.get(2)),
-                blender: r.get(3),
-                blender_version: r.get(4),
-                k: r.get(5),
-                matrices: r.get(6),
-                features: r.get(7),
-                size: r.get(8),
-                matrix: r.get(9),
-                w: r.get(10),
-                drift: r.get(11),
-                diagonal_dominance: r.get(12),
-            })
-            .collect())
+        let rows = self.matrix_page("matrix_blends", BLEND_COLUMNS, "t1", q).await?;
+        Ok(rows.iter().map(blend_row).collect())
     }
 
     /// Forecasts in the query's range (by base time).
@@ -632,6 +608,177 @@ impl Store {
             )
             .await?;
         Ok(())
+    }
+}
+
+/// A stored blend with its id: the blend stream's event id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredBlend {
+    /// Increasing id (schema migration 10).
+    pub id: i64,
+    /// The blend.
+    pub blend: BlendRow,
+}
+
+/// One combination of a matrix sweep, as stored (rank 1 is the lowest mean RMSE).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixSweepResult {
+    /// The replay that holds the combination's rows.
+    pub replay: String,
+    /// 1 = best.
+    pub rank: i32,
+    /// k.
+    pub k: i32,
+    /// Solver mode.
+    pub solver: String,
+    /// Blender (with parameters, as given).
+    pub blender: String,
+    /// Scores made.
+    pub scores: i64,
+    /// Mean forecast RMSE (none without scores).
+    pub rmse: Option<f64>,
+    /// Skill against the naive forecast.
+    pub skill: Option<f64>,
+    /// Blends skipped.
+    pub faults: i64,
+    /// sha256 of the replay's stored rows.
+    pub rows_sha256: String,
+}
+
+const BLEND_COLUMNS: &str =
+    "product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w, drift, diagonal_dominance";
+
+fn blend_row(r: &tokio_postgres::Row) -> BlendRow {
+    BlendRow {
+        product: r.get(0),
+        granularity_ms: r.get(1),
+        t1_ms: ms(r.get(2)),
+        blender: r.get(3),
+        blender_version: r.get(4),
+        k: r.get(5),
+        matrices: r.get(6),
+        features: r.get(7),
+        size: r.get(8),
+        matrix: r.get(9),
+        w: r.get(10),
+        drift: r.get(11),
+        diagonal_dominance: r.get(12),
+    }
+}
+
+impl Store {
+    /// Blends of `pipeline`, `product` and `granularity_ms` with an id above `after_id`, by id,
+    /// at most `limit` (the blend stream's reads).
+    pub async fn matrix_blends_after(
+        &self,
+        pipeline: &str,
+        product: &str,
+        granularity_ms: i64,
+        after_id: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredBlend>> {
+        let sql = format!(
+            "SELECT {BLEND_COLUMNS}, id FROM crypto_gaf.matrix_blends
+             WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3 AND id > $4
+             ORDER BY id LIMIT $5"
+        );
+        let rows =
+            self.client().await?.query(&sql, &[&pipeline, &product, &granularity_ms, &after_id, &limit.max(0)]).await?;
+        Ok(rows.iter().map(|r| StoredBlend { id: r.get(13), blend: blend_row(r) }).collect())
+    }
+
+    /// The newest blend id of `pipeline`, `product` and `granularity_ms` (0 when there is none).
+    pub async fn matrix_blend_newest_id(&self, pipeline: &str, product: &str, granularity_ms: i64) -> Result<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT coalesce(max(id), 0) FROM crypto_gaf.matrix_blends
+                 WHERE pipeline = $1 AND product = $2 AND granularity_ms = $3",
+                &[&pipeline, &product, &granularity_ms],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    /// Records a matrix sweep (`grid`: what it varies) and returns its id; refuses a name in
+    /// use (`Error::ReplayExists`, the sweep's replays would collide).
+    pub async fn create_matrix_sweep(
+        &self,
+        name: &str,
+        product: &str,
+        from_ms: i64,
+        to_ms: i64,
+        grid: &serde_json::Value,
+    ) -> Result<i64> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "INSERT INTO crypto_gaf.matrix_sweeps (name, product, from_at, to_at, grid)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
+                &[&name, &product, &at(from_ms)?, &at(to_ms)?, grid],
+            )
+            .await?;
+        row.map(|r| r.get(0)).ok_or_else(|| Error::ReplayExists(name.to_string()))
+    }
+
+    /// Stores a sweep's ranked results and marks it finished (one transaction).
+    pub async fn finish_matrix_sweep(&self, id: i64, results: &[MatrixSweepResult]) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        for r in results {
+            tx.execute(
+                "INSERT INTO crypto_gaf.matrix_sweep_results
+                   (sweep_id, replay, rank, k, solver, blender, scores, rmse, skill, faults, rows_sha256)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                &[
+                    &id,
+                    &r.replay,
+                    &r.rank,
+                    &r.k,
+                    &r.solver,
+                    &r.blender,
+                    &r.scores,
+                    &r.rmse,
+                    &r.skill,
+                    &r.faults,
+                    &r.rows_sha256,
+                ],
+            )
+            .await?;
+        }
+        tx.execute("UPDATE crypto_gaf.matrix_sweeps SET finished_at = now() WHERE id = $1", &[&id]).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A sweep's stored results, best first.
+    pub async fn matrix_sweep_results(&self, id: i64) -> Result<Vec<MatrixSweepResult>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT replay, rank, k, solver, blender, scores, rmse, skill, faults, rows_sha256
+                 FROM crypto_gaf.matrix_sweep_results WHERE sweep_id = $1 ORDER BY rank",
+                &[&id],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| MatrixSweepResult {
+                replay: r.get(0),
+                rank: r.get(1),
+                k: r.get(2),
+                solver: r.get(3),
+                blender: r.get(4),
+                scores: r.get(5),
+                rmse: r.get(6),
+                skill: r.get(7),
+                faults: r.get(8),
+                rows_sha256: r.get(9),
+            })
+            .collect())
     }
 }
 

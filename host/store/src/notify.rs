@@ -9,6 +9,9 @@ use tokio_postgres::AsyncMessage;
 /// Channel on which every change of a `crypto_gaf.gafs` row is announced (payload: product).
 pub const GAFS_CHANNEL: &str = "cgaf_gafs";
 
+/// Channel on which every new live blend is announced (payload: product; schema migration 8).
+pub const MATRIX_BLENDS_CHANNEL: &str = "cgaf_matrix_blends";
+
 /// A notification received from PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {

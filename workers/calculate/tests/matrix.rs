@@ -358,3 +358,70 @@ async fn a_blender_swap_switches_the_next_blend_and_a_faulting_blender_is_quaran
     let b_all = last.len() + store.matrix_blends(&q(LIVE, G15)).await.unwrap().len();
     assert_eq!(t_all, b_all + 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_sweep_ranks_by_rmse_deterministically_and_equals_single_replays() {
+    use cgaf_calculate::matrix::sweep::{sweep, SweepBlender, SweepGrid, SweepProgress, SweepTarget};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let (_db, store) = store().await;
+    insert_samples(&store, 0, 160).await;
+    let host = host(5);
+    let live = settings("blend-mean", SolverMode::Stochastic { lambda: 1.0 }, 4);
+    worker(&host, live.clone(), 1_000).catch_up(&store, LIVE, PRODUCT, 10).await.unwrap();
+    let blender = |label: &str, name: &str, params: &[(&str, &str)]| SweepBlender {
+        label: label.into(),
+        name: name.into(),
+        params: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    };
+    let grid = SweepGrid {
+        k: vec![2, 4],
+        solvers: vec![SolverMode::MinNorm, SolverMode::Stochastic { lambda: 1.0 }, SolverMode::Ridge { lambda: 0.5 }],
+        blenders: vec![
+            blender("blend-mean", "blend-mean", &[]),
+            blender("blend-ewma:alpha=0.3", "blend-ewma", &[("alpha", "0.3")]),
+        ],
+    };
+    let target =
+        |name: &str| SweepTarget { name: name.into(), product: PRODUCT.into(), from_ms: T0, to_ms: T0 + 3_600_000 };
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let progress: SweepProgress = Arc::new(move |done: usize, total: usize, _: &cgaf_store::MatrixSweepResult| {
+        assert!(done <= total);
+        counted.fetch_add(1, Ordering::SeqCst);
+    });
+    let (id, a) = sweep(&store, &live, host.clone(), &grid, &target("a"), 4, progress.clone()).await.unwrap();
+    assert_eq!(a.len(), 12);
+    assert_eq!(calls.load(Ordering::SeqCst), 12, "one progress line per combination");
+    // Ranked by mean RMSE, best first, numbered from 1; every combination scored.
+    assert!(a.iter().all(|r| r.rmse.is_some() && r.scores > 0 && r.faults == 0), "{a:#?}");
+    assert!(a.windows(2).all(|w| w[0].rmse.unwrap() <= w[1].rmse.unwrap()), "{a:#?}");
+    assert_eq!(a.iter().map(|r| r.rank).collect::<Vec<_>>(), (1..=12).collect::<Vec<_>>());
+    assert_ne!(a[0].rmse, a[11].rmse, "the grid makes a difference");
+    assert_eq!(store.matrix_sweep_results(id).await.unwrap(), a, "the stored table is the returned one");
+    // Deterministic: a second sweep, one combination at a time, gives the same table.
+    let (_, b) = sweep(&store, &live, host.clone(), &grid, &target("b"), 1, progress).await.unwrap();
+    let key = |r: &cgaf_store::MatrixSweepResult| {
+        (r.rank, r.k, r.solver.clone(), r.blender.clone(), r.rmse, r.skill, r.rows_sha256.clone())
+    };
+    assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
+    // Each combination equals a single replay of the same settings (what `cgaf replay --k
+    // --solver --blender` runs).
+    for c in grid.combinations() {
+        let r = a.iter().find(|r| r.replay == c.replay_name("a")).unwrap();
+        let single = replay(
+            &store,
+            &c.settings(&live),
+            host.clone(),
+            &format!("single-{}", r.rank),
+            PRODUCT,
+            T0,
+            T0 + 3_600_000,
+        )
+        .await
+        .unwrap();
+        assert_eq!((single.sha256.as_str(), single.rmse, single.skill), (r.rows_sha256.as_str(), r.rmse, r.skill));
+    }
+    // A name in use is refused.
+    let quiet: SweepProgress = Arc::new(|_: usize, _: usize, _: &cgaf_store::MatrixSweepResult| {});
+    assert!(sweep(&store, &live, host.clone(), &grid, &target("a"), 1, quiet).await.is_err());
+}

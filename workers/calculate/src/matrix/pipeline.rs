@@ -79,6 +79,9 @@ pub struct LaneState {
     pub open: Option<OpenBucket>,
     /// The last closed rollup.
     pub last: Option<Rollup>,
+    /// The newest k + 1 rollup vectors, oldest first (only for a solver over a window: `ridge`).
+    #[serde(default, skip_serializing_if = "VecDeque::is_empty")]
+    pub recent: VecDeque<Vec<f64>>,
     /// The newest transitions (at most k), oldest first.
     pub matrices: VecDeque<Vec<f64>>,
     /// The last blend (for drift).
@@ -196,8 +199,19 @@ impl PipelineSettings {
             }
         }
         let previous = ls.last.replace(r.clone());
+        if lane.solver.uses_window() {
+            ls.recent.push_back(r.w.clone());
+            while ls.recent.len() > lane.k.max(1) + 1 {
+                ls.recent.pop_front();
+            }
+        }
         let Some(r0) = previous else { return };
-        let solved = match solver::solve(lane.solver, &r0.w, &r.w) {
+        let window: Vec<&[f64]> = if lane.solver.uses_window() && ls.recent.len() >= 2 {
+            ls.recent.iter().map(Vec::as_slice).collect()
+        } else {
+            vec![&r0.w, &r.w]
+        };
+        let solved = match solver::solve_window(lane.solver, &window) {
             Ok(s) => s,
             Err(e) => {
                 out.faults.push(BlendFault {

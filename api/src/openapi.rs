@@ -35,6 +35,7 @@ impl Modify for BearerToken {
     paths(
         images::gaf_image,
         images::gaf_png,
+        images::events,
         products::list,
         products::add,
         products::resize,
@@ -68,6 +69,8 @@ impl Modify for BearerToken {
         matrices::rolling,
         matrices::heatmap,
         serve_document,
+        crate::ui::page,
+        crate::ui::asset,
         ops::healthz,
         ops::readyz,
         ops::metrics,

@@ -574,6 +574,9 @@ pub struct ServeArgs {
     /// Faults in a row after which a plugin version is quarantined (its previous version reactivated).
     #[arg(long, env = "CGAF_QUARANTINE_AFTER", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
     pub quarantine_after: u32,
+    /// Serve the web page at `/` (images, runs, plugins, health); `--ui=false`: `/` is 404.
+    #[arg(long = "ui", env = "CGAF_UI", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ui: bool,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,

@@ -3,7 +3,10 @@
 # PostgreSQL server binaries, Prometheus with promtool for the observability tests (installed
 # with apt if absent; the distribution's Prometheus service is not used) and, for Python plugins,
 # componentize-py in a private venv (~/.cache/cgaf-python/venv; skipped with a warning when
-# python3 or PyPI is unavailable, or with CGAF_SETUP_PYTHON=0). Safe to run again.
+# python3 or PyPI is unavailable, or with CGAF_SETUP_PYTHON=0), and for the web page's browser
+# tests Debian's chromium (apt) and Playwright for Python in a private venv
+# (~/.cache/cgaf-browser-venv; Playwright drives /usr/bin/chromium, no browser is downloaded).
+# Safe to run again.
 set -euo pipefail
 
 say() { printf '[setup] %s\n' "$*" >&2; }
@@ -57,5 +60,25 @@ if [ "${CGAF_SETUP_PYTHON:-1}" != 0 ] && ! command -v componentize-py >/dev/null
   else
     say "warning: componentize-py could not be installed; Python plugins cannot be built (Rust ones can)"
   fi
+fi
+# The browser tests (tests/browser): Debian's chromium, driven by Playwright from its own venv.
+if ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    say "installing chromium with apt for the browser tests"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+  else
+    say "chromium is missing and apt-get is not available; the browser tests need it"
+    exit 1
+  fi
+fi
+PLAYWRIGHT_VERSION=1.65.2
+browser_venv="${CGAF_BROWSER_VENV:-${HOME}/.cache/cgaf-browser-venv}"
+if ! "$browser_venv/bin/python" -c "import importlib.metadata as m, PIL, pytest; assert m.version('playwright') == '$PLAYWRIGHT_VERSION'" 2>/dev/null; then
+  say "installing Playwright $PLAYWRIGHT_VERSION for Python in $browser_venv (browser tests)"
+  python3 -m venv "$browser_venv" >&2
+  # PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD: the tests use Debian's chromium, never a downloaded one.
+  PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 "$browser_venv/bin/pip" install -q \
+    "playwright==$PLAYWRIGHT_VERSION" "pytest==9.2.0" "pillow==13.0.0" >&2
 fi
 say "ok"

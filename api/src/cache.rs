@@ -98,9 +98,21 @@ impl From<&CachedProduct> for crate::models::Product {
 }
 
 /// Shared, cheaply cloned cache.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Cache {
     inner: Arc<RwLock<Inner>>,
+    /// The product of every entry set, replaced or removed, for the "images changed" streams.
+    changes: tokio::sync::broadcast::Sender<Arc<str>>,
+}
+
+/// How many changes a slow "images changed" stream may fall behind before it skips to the
+/// current state (it never misses the newest one).
+const CHANGES_CAPACITY: usize = 1024;
+
+impl Default for Cache {
+    fn default() -> Self {
+        Self { inner: Arc::default(), changes: tokio::sync::broadcast::channel(CHANGES_CAPACITY).0 }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -171,12 +183,29 @@ impl Cache {
         self.inner.read().map(|i| i.loaded).unwrap_or(false)
     }
 
+    /// The products whose entry changes from now on (set, replaced or removed), one message
+    /// per change; a receiver that falls behind gets `Lagged` and should re-read the cache.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Arc<str>> {
+        self.changes.subscribe()
+    }
+
+    fn announce(&self, product: &str) {
+        // No receiver is not an error: nobody is watching.
+        let _ = self.changes.send(Arc::from(product));
+    }
+
     /// Replaces the whole cache.
     pub fn replace_all(&self, rows: &[GafRow]) {
-        let products = rows.iter().map(|r| (r.product.clone(), Arc::new(entry_from_row(r)))).collect();
+        let products: BTreeMap<String, Arc<CachedProduct>> =
+            rows.iter().map(|r| (r.product.clone(), Arc::new(entry_from_row(r)))).collect();
+        let mut changed: Vec<String> = products.keys().cloned().collect();
         if let Ok(mut i) = self.inner.write() {
+            changed.extend(i.products.keys().filter(|k| !products.contains_key(*k)).cloned());
             i.products = products;
             i.loaded = true;
+        }
+        for p in &changed {
+            self.announce(p);
         }
     }
 
@@ -193,6 +222,7 @@ impl Cache {
                 }
             }
         }
+        self.announce(product);
     }
 
     /// Reloads one product from the database.

@@ -18,6 +18,7 @@ use warp::{Filter, Reply};
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/gaf/image"),
     ("GET", "/api/gaf/image.png"),
+    ("GET", "/api/gaf/events"),
     ("GET", "/api/products"),
     ("POST", "/api/products"),
     ("PUT", "/api/products/{product}"),
@@ -52,6 +53,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/matrices/heatmap.png"),
     ("GET", "/api/matrices/stream"),
     ("GET", "/api/openapi.json"),
+    ("GET", "/"),
+    ("GET", "/ui/{asset}"),
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("GET", "/metrics"),
@@ -132,6 +135,13 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(raw_query())
             .and(inm())
             .then(images::gaf_png)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/gaf/events") => warp::path!("api" / "gaf" / "events")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(images::events)
             .map(respond)
             .boxed(),
         ("GET", "/api/products") => {
@@ -341,6 +351,10 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .boxed(),
         ("GET", "/api/openapi.json") => {
             warp::path!("api" / "openapi.json").and(get()).then(crate::openapi::serve_document).map(respond).boxed()
+        }
+        ("GET", "/") => warp::path::end().and(get()).and(s()).and(inm()).then(crate::ui::page).map(respond).boxed(),
+        ("GET", "/ui/{asset}") => {
+            warp::path!("ui" / String).and(get()).and(s()).and(inm()).then(crate::ui::asset).map(respond).boxed()
         }
         ("GET", "/healthz") => warp::path!("healthz").and(get()).then(ops::healthz).map(respond).boxed(),
         ("GET", "/readyz") => warp::path!("readyz").and(get()).and(s()).then(ops::readyz).map(respond).boxed(),

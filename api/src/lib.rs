@@ -4,7 +4,8 @@
 //!
 //! Where things are: [`filters`] routes requests (the [`ROUTES`] table) to [`handlers`], one
 //! module per area, which answer with the request and response types of [`models`] or an
-//! [`ApiError`]; [`openapi`] generates the document from the handlers and models.
+//! [`ApiError`]; [`openapi`] generates the document from the handlers and models; [`ui`] holds
+//! the web page served at `GET /` (embedded in the binary).
 
 pub mod blend_events;
 pub mod cache;
@@ -17,6 +18,7 @@ pub mod metrics;
 pub mod models;
 pub mod openapi;
 pub mod state;
+pub mod ui;
 
 pub use cache::Cache;
 pub use error::ApiError;
@@ -48,11 +50,17 @@ pub async fn serve(
     refresher.abort();
 }
 
-/// Serves the API without a cache refresher (the caller fills the cache; benchmarks).
+/// Serves the API without a cache refresher (the caller fills the cache; benchmarks). On
+/// `shutdown` the event streams end, so the graceful stop does not wait for their clients.
 pub async fn serve_routes(
     state: Arc<ApiState>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
+    let closing = state.clone();
+    let shutdown = async move {
+        shutdown.await;
+        closing.close_streams();
+    };
     warp::serve(routes(state)).incoming(listener).graceful(shutdown).run().await;
 }

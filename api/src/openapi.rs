@@ -35,6 +35,7 @@ impl Modify for BearerToken {
     paths(
         images::gaf_image,
         images::gaf_png,
+        images::events,
         products::list,
         products::add,
         products::resize,
@@ -69,6 +70,8 @@ impl Modify for BearerToken {
         matrices::heatmap,
         matrices::stream,
         serve_document,
+        crate::ui::page,
+        crate::ui::asset,
         ops::healthz,
         ops::readyz,
         ops::metrics,

@@ -43,6 +43,10 @@ pub struct ApiState {
     pub(crate) max_import_bytes: u64,
     /// Coarser intervals an import is rolled up into.
     pub(crate) rollup_intervals: Vec<i64>,
+    /// Whether `GET /` serves the web page (`--ui`).
+    pub(crate) ui: bool,
+    /// Set to true when the server shuts down: long-lived answers (event streams) end then.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl ApiState {
@@ -60,6 +64,28 @@ impl ApiState {
             serves_api: true,
             max_import_bytes: DEFAULT_MAX_IMPORT_BYTES,
             rollup_intervals: cgaf_trade::domain::history::DEFAULT_ROLLUP_INTERVALS.to_vec(),
+            ui: true,
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+
+    /// The same state with the web page at `GET /` on (the default) or off (`--ui=false`: 404).
+    pub fn with_ui(mut self, ui: bool) -> Self {
+        self.ui = ui;
+        self
+    }
+
+    /// Ends every long-lived answer (the event streams), so that a graceful shutdown does not
+    /// wait for clients that never hang up.
+    pub fn close_streams(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Completes once [`ApiState::close_streams`] has been called.
+    pub(crate) fn closed(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.closing.subscribe();
+        async move {
+            let _ = rx.wait_for(|c| *c).await;
         }
     }
 

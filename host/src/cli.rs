@@ -588,6 +588,9 @@ pub struct ServeArgs {
     /// replica compiles each version itself.
     #[arg(long, env = "CGAF_PLUGIN_ARTIFACT_KEY", hide_env_values = true)]
     pub plugin_artifact_key: Option<String>,
+    /// Serve the web page at `/` (images, runs, plugins, health); `--ui=false`: `/` is 404.
+    #[arg(long = "ui", env = "CGAF_UI", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ui: bool,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,

@@ -388,7 +388,8 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
             max_plugin_bytes: settings.api.max_plugin_bytes,
         };
         let mut state = ApiState::new(store.clone(), metrics.clone(), &api)
-            .with_history_imports(settings.api.max_import_bytes, settings.history.rollup_intervals.clone());
+            .with_history_imports(settings.api.max_import_bytes, settings.history.rollup_intervals.clone())
+            .with_ui(settings.api.ui);
         if let Some(p) = &plugins {
             state = state.with_plugins(p.clone());
         }

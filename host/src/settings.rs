@@ -106,6 +106,8 @@ pub struct ApiLimits {
     pub max_plugin_bytes: u64,
     /// Largest CSV import, bytes.
     pub max_import_bytes: u64,
+    /// Whether `GET /` serves the web page.
+    pub ui: bool,
 }
 
 /// Everything `cgaf serve` needs, validated.
@@ -213,6 +215,7 @@ impl ServeSettings {
                 max_json_body: a.max_json_body,
                 max_plugin_bytes: a.max_plugin_bytes,
                 max_import_bytes: a.max_import_bytes,
+                ui: a.ui,
             },
             matrix: if a.matrix.matrix { Some(matrix_settings(&a.matrix)?) } else { None },
         })

@@ -1,15 +1,18 @@
 //! `GET /api/gaf/image` (the original crypto-gaf's JSON; gzip-encoded for clients that accept
-//! it) and `GET /api/gaf/image.png`, both from the in-memory cache, with strong ETags.
+//! it) and `GET /api/gaf/image.png`, both from the in-memory cache, with strong ETags; and
+//! `GET /api/gaf/events`, a server-sent-event stream of "images changed" fed by the cache.
 
 use super::parse_query;
 use crate::cache::{self, CachedProduct};
 use crate::gzip::accepts_gzip;
-use crate::models::{Binary, ErrorBody, GafImage, ImageQuery, PngQuery};
+use crate::models::{Binary, ErrorBody, EventsQuery, GafImage, ImageQuery, ImageVersion, ImagesChanged, PngQuery};
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
 use cgaf_store::products::validate_product_id;
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Reply;
@@ -148,5 +151,130 @@ pub async fn gaf_png(state: Arc<ApiState>, raw: String, inm: Option<String>) -> 
     if let Ok(v) = png.etag.parse() {
         h.insert(header::ETAG, v);
     }
+    Ok(res)
+}
+
+/// How often an idle event stream sends a comment, so proxies and browsers keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// How long a browser waits before it reconnects a dropped event stream.
+const RECONNECT_AFTER: Duration = Duration::from_secs(2);
+
+/// The events of one stream, as the stream warp sends.
+struct EventStream(tokio::sync::mpsc::Receiver<warp::sse::Event>);
+
+impl futures::Stream for EventStream {
+    type Item = Result<warp::sse::Event, Infallible>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx).map(|e| e.map(Ok))
+    }
+}
+
+/// What an `images` event says about `product` now.
+fn images_changed(state: &ApiState, product: &str) -> ImagesChanged {
+    let entry = state.cache.get(product);
+    let computed = entry.as_ref().and_then(|e| e.images.clone());
+    let images = computed
+        .as_ref()
+        .map(|c| {
+            cache::IMAGE_NAMES
+                .iter()
+                .zip(c.pngs.iter())
+                .filter_map(|(name, png)| {
+                    let png = png.as_ref()?;
+                    Some(ImageVersion { bytes: png.bytes.len(), etag: png.etag.clone(), image: (*name).to_string() })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ImagesChanged {
+        computed: computed.is_some(),
+        computed_at: entry.as_ref().and_then(|e| e.computed_at),
+        images,
+        midpoint: entry.as_ref().and_then(|e| e.midpoint.clone()),
+        product: product.to_string(),
+        size: entry.as_ref().and_then(|e| e.size),
+    }
+}
+
+/// The identity of an [`ImagesChanged`]: equal keys need no new event.
+fn change_key(c: &ImagesChanged) -> String {
+    let etags: Vec<&str> = c.images.iter().map(|i| i.etag.as_str()).collect();
+    format!("{}:{}:{}", c.computed, c.midpoint.as_deref().unwrap_or(""), etags.join(","))
+}
+
+fn images_event(c: &ImagesChanged) -> warp::sse::Event {
+    match warp::sse::Event::default().event("images").json_data(c) {
+        Ok(e) => e,
+        Err(err) => {
+            tracing::warn!(error = %err, "serialising an images event");
+            warp::sse::Event::default().event("images").data("{}")
+        }
+    }
+}
+
+/// `GET /api/gaf/events?product=`: server-sent events, one `images` event when the stream
+/// opens and one each time the product's images change (from the LISTEN/NOTIFY cache).
+#[utoipa::path(
+    get,
+    path = "/api/gaf/events",
+    tag = "images",
+    summary = "Server-sent events: the images of a product changed",
+    description = "A `text/event-stream`. Each `images` event's data is an `ImagesChanged`: sent when the stream opens and whenever the product's images change; fetch the images that changed from `/api/gaf/image.png` with their ETag. A comment every 15 s keeps an idle stream open; the stream ends when the server shuts down (browsers reconnect by themselves).",
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "The event stream", content_type = "text/event-stream", body = ImagesChanged),
+        (status = 400, description = "Missing or malformed product", body = ErrorBody),
+        (status = 404, description = "Unknown product", body = ErrorBody),
+        (status = 503, description = "The image cache is loading", body = ErrorBody),
+    )
+)]
+pub async fn events(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
+    let q: EventsQuery = parse_query(&raw)?;
+    let product = required_product(q.product)?;
+    product_entry(&state, &product)?;
+    // Subscribe before reading the current state: a change in between is sent, not lost.
+    let mut changes = state.cache.subscribe();
+    let first = images_changed(&state, &product);
+    let (tx, rx) = tokio::sync::mpsc::channel::<warp::sse::Event>(16);
+    // One task per stream: it ends when the client goes (the channel closes), at shutdown, or
+    // when the cache goes away; the stream ends with it.
+    tokio::spawn(async move {
+        let mut last = change_key(&first);
+        if tx.send(images_event(&first).retry(RECONNECT_AFTER)).await.is_err() {
+            return;
+        }
+        let closed = state.closed();
+        tokio::pin!(closed);
+        loop {
+            tokio::select! {
+                _ = &mut closed => return,
+                _ = tx.closed() => return,
+                got = changes.recv() => match got {
+                    Ok(p) if *p != *product => continue,
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        let now = images_changed(&state, &product);
+                        let key = change_key(&now);
+                        if key == last {
+                            continue;
+                        }
+                        last = key;
+                        if tx.send(images_event(&now)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+    let stream = EventStream(rx);
+    let mut res = warp::sse::reply(warp::sse::keep_alive().interval(KEEP_ALIVE).stream(stream)).into_response();
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    res.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
     Ok(res)
 }

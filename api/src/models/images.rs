@@ -70,3 +70,41 @@ pub struct PngQuery {
     #[param(example = "midpoint-gadf")]
     pub image: Option<String>,
 }
+
+/// Query of `GET /api/gaf/events`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct EventsQuery {
+    /// Product id, e.g. `BTC-USD`.
+    #[param(required = true, pattern = "^[A-Za-z0-9._-]{1,64}$", example = "BTC-USD")]
+    pub product: Option<String>,
+}
+
+/// One image of an [`ImagesChanged`] event: what `GET /api/gaf/image.png?image=` answers now.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImageVersion {
+    /// PNG size in bytes.
+    pub bytes: usize,
+    /// The PNG's strong ETag (send it as `If-None-Match`).
+    pub etag: String,
+    /// `midpoint-gasf`, `midpoint-gadf`, `orderbook`, `buy` or `sell`.
+    pub image: String,
+}
+
+/// `GET /api/gaf/events`: the data of an `images` event, sent when the stream opens and each
+/// time the product's images change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImagesChanged {
+    /// False until the product has 21 samples (and after it is removed).
+    pub computed: bool,
+    /// When the images were computed.
+    pub computed_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The five images (empty while not computed).
+    pub images: Vec<ImageVersion>,
+    /// Newest midpoint, exact decimal text.
+    pub midpoint: Option<String>,
+    /// Product id.
+    pub product: String,
+    /// Image edge in pixels.
+    pub size: Option<i32>,
+}

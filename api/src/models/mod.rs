@@ -22,7 +22,7 @@ pub use error::{ErrorBody, ErrorDetail};
 pub use history::{
     BarsPage, BarsQuery, HistoryBarModel, HistoryCoverage, HistoryRange, ImportQuery, ImportReportModel,
 };
-pub use images::{GafImage, ImageQuery, PngQuery};
+pub use images::{EventsQuery, GafImage, ImageQuery, ImageVersion, ImagesChanged, PngQuery};
 pub use kill_switch::{KillSwitch, KillSwitchChange};
 pub use matrices::{
     BlendEventModel, BlendModel, BlendsPage, ForecastModel, ForecastsPage, MatrixHeatmapQuery, MatrixRowsQuery,

@@ -14,6 +14,7 @@ pub mod leases;
 pub mod matrices;
 pub mod migrate;
 pub mod notify;
+pub mod plugin_failures;
 pub mod plugins;
 pub mod products;
 pub mod runs;
@@ -33,6 +34,7 @@ pub use matrices::{
     TransitionRow,
 };
 pub use notify::{Notification, NotifyEvent};
+pub use plugin_failures::{NewPluginFailure, PluginFailure};
 pub use products::Product;
 pub use runs::{RunRow, RunSpec};
 pub use sample_points::SamplePointRow;

@@ -108,7 +108,8 @@ async fn backtest_inner(
                 stopped_on_request = true;
                 break 'pages;
             }
-            let (rows, progress) = step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+            let (rows, progress) =
+                step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series), None)?;
             finish_write(writing.take(), &mut hash).await?;
             let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
             writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));

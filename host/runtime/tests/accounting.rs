@@ -11,7 +11,7 @@ fn bars(n: usize) -> Vec<Bar> {
         .map(|i| {
             let p = 100.0 + (i as f64 * 0.7).sin();
             Bar {
-                time_ms: i as i64 * 1000,
+                time_ms: 1_764_000_000_000 + i as i64 * 1000,
                 open: p,
                 high: p,
                 low: p,

@@ -22,7 +22,7 @@ pub enum Error {
         /// That bar's close time, ms since the epoch.
         time_ms: Option<i64>,
         /// The typed error.
-        error: cgaf_runtime::Error,
+        error: Box<cgaf_runtime::Error>,
     },
     /// The run's strategy version is quarantined and its previous version is not back yet.
     #[error("strategy {plugin}@{version} is quarantined; waiting for the previous version to be put back")]
@@ -61,7 +61,8 @@ impl Error {
     /// version is quarantined and the previous one is on its way back.
     pub fn retry_later(&self) -> bool {
         match self {
-            Error::Plugin(e) | Error::StrategyCall { error: e, .. } => e.is_plugin_fault(),
+            Error::Plugin(e) => e.is_plugin_fault(),
+            Error::StrategyCall { error, .. } => error.is_plugin_fault(),
             Error::Quarantined { .. } => true,
             _ => false,
         }

@@ -99,7 +99,7 @@ pub fn step_bars_until_failure(
                 call: instance.last_call(),
                 bar: portfolio.bars as i64,
                 time_ms: usize::try_from(at).ok().and_then(|at| bars.get(at)).map(|b| b.time_ms),
-                error,
+                error: Box::new(error),
             }
         }
         other => other,

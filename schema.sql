@@ -539,6 +539,32 @@ DROP TRIGGER IF EXISTS matrix_blends_notify ON crypto_gaf.matrix_blends;
 CREATE TRIGGER matrix_blends_notify AFTER INSERT ON crypto_gaf.matrix_blends
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_matrix_blends();
 
+-- migration: 9 plugin call failures, the version that decided
+-- A plugin call that faulted (trapped, timed out, hit the memory limit, returned an invalid
+-- result or failed) with what it was given, so its author can replay it (`cgaf plugin replay`).
+-- Bounded: inputs over the size cap are not kept (`inputs` NULL, `inputs_bytes` says how big
+-- they were), and only the newest failures of each plugin version are kept.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_failures
+(
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  version text NOT NULL,
+  sha256 text NOT NULL,
+  call text NOT NULL,
+  error_code text NOT NULL,
+  error jsonb NOT NULL,
+  error_message text NOT NULL,
+  limits jsonb NOT NULL,
+  inputs json,
+  inputs_bytes bigint NOT NULL,
+  failed_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS plugin_failures_version ON crypto_gaf.plugin_failures (name, version, id);
+
+-- The strategy version that decided a bar, on paper runs (a quarantine switches a paper run to
+-- the version put back); NULL on backtests.
+ALTER TABLE crypto_gaf.decisions ADD COLUMN IF NOT EXISTS strategy_version text;
+
 -- migration: 10 matrix blend ids and matrix sweeps
 -- Every blend gets an increasing id: the `id:` of the blend stream's events
 -- (`GET /api/matrices/stream`), so a client resumes with Last-Event-ID from the table. Rows of

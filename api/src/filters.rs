@@ -28,6 +28,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/plugins/{name}"),
     ("POST", "/api/plugins/{name}/activate"),
     ("POST", "/api/plugins/{name}/rollback"),
+    ("GET", "/api/plugins/{name}/failures"),
+    ("GET", "/api/plugins/{name}/failures/{id}"),
+    ("GET", "/api/plugins/{name}/versions/{version}/component"),
     ("POST", "/api/transforms/{name}"),
     ("POST", "/api/runs"),
     ("GET", "/api/runs"),
@@ -201,6 +204,30 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .then(plugins::rollback)
             .map(respond)
             .boxed(),
+        ("GET", "/api/plugins/{name}/failures") => warp::path!("api" / "plugins" / String / "failures")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .and(auth())
+            .then(plugins::failures)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/plugins/{name}/failures/{id}") => warp::path!("api" / "plugins" / String / "failures" / i64)
+            .and(get())
+            .and(s())
+            .and(auth())
+            .then(plugins::failure)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/plugins/{name}/versions/{version}/component") => {
+            warp::path!("api" / "plugins" / String / "versions" / String / "component")
+                .and(get())
+                .and(s())
+                .and(auth())
+                .then(plugins::component)
+                .map(respond)
+                .boxed()
+        }
         ("POST", "/api/transforms/{name}") => warp::path!("api" / "transforms" / String)
             .and(post())
             .and(s())

@@ -1159,8 +1159,15 @@ async fn time_engine_alone(bars: &[cgaf_trade::domain::Bar]) -> Result<(Duration
     let mut state_bytes = 0usize;
     let t = Instant::now();
     for chunk in bars.chunks(2000) {
-        let (rows, _) =
-            cgaf_trade::runs::step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series))?;
+        let (rows, _) = cgaf_trade::runs::step_bars(
+            &mut strategy,
+            chunk,
+            &settings,
+            &mut portfolio,
+            None,
+            Some(&mut series),
+            None,
+        )?;
         state_bytes +=
             rows.iter().filter_map(|r| r.strategy_state.as_ref()).map(|s| s.to_string().len()).sum::<usize>();
     }

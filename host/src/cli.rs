@@ -433,6 +433,21 @@ pub enum PluginAction {
         #[arg(long, env = "CGAF_JSON")]
         json: bool,
     },
+    /// Re-run a failed call the service stored (`GET /api/plugins/{name}/failures/{id}`, read
+    /// with --url and --token) in the same sandbox and limits: exit 0 when it fails again with
+    /// the same typed error ("reproduced"), or, with --wasm, when the fixed build passes ("fixed").
+    Replay {
+        /// Plugin name.
+        name: String,
+        /// Failure id (from `GET /api/plugins/{name}/failures`).
+        id: i64,
+        /// Run this component instead of the stored one (a fixed build).
+        #[arg(long, env = "CGAF_WASM", value_name = "FILE")]
+        wasm: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long, env = "CGAF_JSON")]
+        json: bool,
+    },
 }
 
 /// A plugin kind on the command line.
@@ -591,6 +606,12 @@ pub struct ServeArgs {
     /// Serve the web page at `/` (images, runs, plugins, health); `--ui=false`: `/` is 404.
     #[arg(long = "ui", env = "CGAF_UI", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub ui: bool,
+    /// Failed plugin calls kept (with their inputs, for `cgaf plugin replay`) per plugin version.
+    #[arg(long, env = "CGAF_PLUGIN_FAILURES_KEPT", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub plugin_failures_kept: u32,
+    /// Largest inputs kept with a failed plugin call, e.g. `1MiB` (larger ones are not kept).
+    #[arg(long, env = "CGAF_PLUGIN_FAILURE_MAX_BYTES", default_value = "1MiB", value_parser = parse_bytes)]
+    pub plugin_failure_max_bytes: u64,
     /// Bearer token for API writes; when unset, one is generated and kept in --data-dir/api-token.
     #[arg(long, env = "CGAF_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,

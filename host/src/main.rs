@@ -17,6 +17,7 @@ mod plugin;
 mod plugin_build;
 mod plugin_host;
 mod plugin_new;
+mod plugin_replay;
 mod plugin_test;
 mod replay;
 mod schedule;

@@ -1,4 +1,5 @@
-//! `cgaf plugin upload|list|activate|rollback`: the plugin routes of a running service; and
+//! `cgaf plugin upload|list|activate|rollback|replay`: the plugin routes of a running service
+//! (`replay` re-runs a stored failure locally, see `plugin_replay`); and
 //! `cgaf plugin new|build|test`, which need no service.
 
 use crate::cli::{GlobalArgs, PluginAction, PluginArgs, PluginKindArg};
@@ -95,6 +96,26 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
                 .await
                 .with_context(|| format!("reaching {base}"))?;
             print_json(&answer_as::<ActiveVersion>(r).await?)
+        }
+        PluginAction::Replay { name, id, wasm, json } => {
+            let token = token(args, g)?;
+            let failure = crate::plugin_replay::fetch_failure(&http, base, &token, name, *id).await?;
+            let bytes = match wasm {
+                Some(f) => std::fs::read(f).with_context(|| format!("reading {}", f.display()))?,
+                None => crate::plugin_replay::fetch_component(&http, base, &token, name, &failure.version).await?,
+            };
+            let report = tokio::task::block_in_place(|| crate::plugin_replay::replay(&g.data_dir, &failure, &bytes))?;
+            if *json {
+                print_json(&report)?;
+            } else {
+                crate::plugin_replay::print_human(&report);
+            }
+            anyhow::ensure!(
+                report.as_hoped(wasm.is_some()),
+                "replay of failure {id}: {}",
+                if wasm.is_some() { "the build still fails" } else { "the failure was not reproduced" }
+            );
+            Ok(())
         }
         PluginAction::New { .. } | PluginAction::Build { .. } | PluginAction::Test { .. } => Ok(()),
         PluginAction::Rollback { name } => {

@@ -1,9 +1,10 @@
 //! The service's plugins: built-ins seeded into the registry at start-up, the active set of
-//! every replica kept in step with PostgreSQL through LISTEN/NOTIFY, quarantine stored.
+//! every replica kept in step with PostgreSQL through LISTEN/NOTIFY, quarantine stored, and the
+//! calls that faulted stored with their inputs (off the call's path, through a bounded queue).
 
 use crate::settings::PluginSettings;
 use anyhow::{Context, Result};
-use cgaf_runtime::PluginHost;
+use cgaf_runtime::{FailureRecord, PluginHost};
 use cgaf_store::plugins::{NewPlugin, Stored, PLUGINS_CHANNEL};
 use cgaf_store::Store;
 use std::path::Path;
@@ -135,6 +136,24 @@ pub async fn start(
             });
         });
     }
+    let failures = {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<FailureRecord>(FAILURE_QUEUE);
+        host.set_failure_sink(move |record| {
+            // Never blocks a call: when the writer lags, the record is dropped (and logged).
+            if let Err(e) = tx.try_send(record) {
+                tracing::warn!(error = %e, "plugin failure record dropped (queue full)");
+            }
+        });
+        let (store, keep, max_bytes) = (store.clone(), settings.failures_kept, settings.failure_max_bytes);
+        async move {
+            while let Some(record) = rx.recv().await {
+                let failure = stored_failure(&record, max_bytes);
+                if let Err(e) = store.insert_plugin_failure(&failure, keep).await {
+                    tracing::warn!(plugin = %record.name, error = %e, "storing a plugin failure");
+                }
+            }
+        }
+    };
     let follow = {
         let (store, host) = (store.clone(), host.clone());
         let mut events = store.listen(&[PLUGINS_CHANNEL]);
@@ -149,7 +168,34 @@ pub async fn start(
             }
         }
     };
+    let follow = async move {
+        tokio::select! {
+            () = follow => {}
+            () = failures => {}
+        }
+    };
     Ok((host, follow))
+}
+
+/// Failure records waiting to be stored; more are dropped, never waited for.
+const FAILURE_QUEUE: usize = 256;
+
+/// A failure record as stored: its inputs as JSON when within `max_bytes`.
+fn stored_failure(r: &FailureRecord, max_bytes: u64) -> cgaf_store::NewPluginFailure {
+    let inputs = serde_json::to_value(&r.inputs).unwrap_or(serde_json::Value::Null);
+    let inputs_bytes = serde_json::to_vec(&inputs).map(|v| v.len()).unwrap_or(0) as u64;
+    cgaf_store::NewPluginFailure {
+        name: r.name.clone(),
+        version: r.version.clone(),
+        sha256: r.sha256.clone(),
+        call: r.inputs.call_name().to_string(),
+        error_code: r.error.code().to_string(),
+        error: serde_json::to_value(&r.error).unwrap_or(serde_json::Value::Null),
+        error_message: r.error.to_string(),
+        limits: serde_json::to_value(r.limits).unwrap_or(serde_json::Value::Null),
+        inputs: (inputs_bytes <= max_bytes).then_some(inputs),
+        inputs_bytes: inputs_bytes.min(i64::MAX as u64) as i64,
+    }
 }
 
 #[cfg(test)]

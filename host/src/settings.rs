@@ -72,7 +72,16 @@ pub struct PluginSettings {
     pub runtime: RuntimeSettings,
     /// Faults in a row after which a version is quarantined.
     pub quarantine_after: u32,
+    /// Failed calls kept per plugin version (the newest).
+    pub failures_kept: i64,
+    /// Largest inputs kept with a failed call, bytes (larger inputs are not kept).
+    pub failure_max_bytes: u64,
 }
+
+/// Failed calls kept per plugin version, when not configured.
+pub const DEFAULT_FAILURES_KEPT: i64 = 20;
+/// Largest inputs kept with a failed call, when not configured.
+pub const DEFAULT_FAILURE_MAX_BYTES: u64 = 1 << 20;
 
 /// Faults in a row after which a plugin version is quarantined, when not configured.
 pub const DEFAULT_QUARANTINE_AFTER: u32 = 5;
@@ -83,6 +92,8 @@ impl PluginSettings {
         Self {
             runtime: runtime_with_cache(RuntimeSettings::default(), data_dir),
             quarantine_after: DEFAULT_QUARANTINE_AFTER,
+            failures_kept: DEFAULT_FAILURES_KEPT,
+            failure_max_bytes: DEFAULT_FAILURE_MAX_BYTES,
         }
     }
 }
@@ -209,6 +220,8 @@ impl ServeSettings {
             plugins: PluginSettings {
                 runtime: runtime_with_cache(runtime, &g.data_dir),
                 quarantine_after: a.quarantine_after,
+                failures_kept: i64::from(a.plugin_failures_kept),
+                failure_max_bytes: a.plugin_failure_max_bytes,
             },
             api: ApiLimits {
                 token: a.api_token.clone().filter(|t| !t.trim().is_empty()),

@@ -90,6 +90,7 @@ pub struct PluginCollector {
     faults: Family,
     latency: Family,
     quarantines: Family,
+    peak_memory: Family,
     swaps: Family,
     active: Family,
 }
@@ -119,6 +120,12 @@ impl PluginCollector {
                 pv,
                 MetricType::COUNTER,
             )?,
+            peak_memory: Family::new(
+                "cgaf_plugin_peak_memory_bytes",
+                "Largest linear memory an instance of the version had in this process",
+                pv,
+                MetricType::GAUGE,
+            )?,
             swaps: Family::new(
                 "cgaf_plugin_swaps_total",
                 "Changes of the active version in this process",
@@ -137,7 +144,7 @@ impl PluginCollector {
 
 impl Collector for PluginCollector {
     fn desc(&self) -> Vec<&Desc> {
-        [&self.calls, &self.faults, &self.latency, &self.quarantines, &self.swaps, &self.active]
+        [&self.calls, &self.faults, &self.latency, &self.quarantines, &self.peak_memory, &self.swaps, &self.active]
             .iter()
             .map(|f| &f.desc)
             .collect()
@@ -151,7 +158,7 @@ impl Collector for PluginCollector {
         for ((name, version), stats) in registry.stats_all() {
             by_plugin.entry(name).or_default().insert(version, stats);
         }
-        let (mut calls, mut faults, mut latency, mut quarantines) = (vec![], vec![], vec![], vec![]);
+        let (mut calls, mut faults, mut latency, mut quarantines, mut peak) = (vec![], vec![], vec![], vec![], vec![]);
         for (name, versions) in &by_plugin {
             let mut names: Vec<String> = versions.keys().cloned().collect();
             newest_first(&mut names);
@@ -163,6 +170,7 @@ impl Collector for PluginCollector {
                 let labels = [("plugin", name.as_str()), ("version", version.as_str())];
                 calls.push(counter(&labels, s.calls as f64));
                 quarantines.push(counter(&labels, s.quarantines as f64));
+                peak.push(gauge(&labels, s.peak_memory as f64));
                 for kind in FAULT_KINDS {
                     let n = s.faults.get(kind).copied().unwrap_or(0);
                     faults.push(counter(&[labels[0], labels[1], ("kind", kind)], n as f64));
@@ -196,6 +204,7 @@ impl Collector for PluginCollector {
             self.faults.family(faults),
             self.latency.family(latency),
             self.quarantines.family(quarantines),
+            self.peak_memory.family(peak),
             self.swaps.family(swaps),
             self.active.family(active),
         ]

@@ -1,10 +1,11 @@
 //! Plugin routes: upload (validated before it is stored), list, inspect, activate, roll back,
-//! and run an image transform.
+//! failed calls with their inputs and the stored component (for replays), and run an image
+//! transform.
 
 use super::{authorize, host, json, json_with_status, parse_json, parse_query};
 use crate::models::{
-    ActivateRequest, ActiveVersion, Binary, CallStats, ErrorBody, PluginDetail, PluginSummary, PluginVersion,
-    TransformRequest, UploadQuery, UploadedPlugin,
+    ActivateRequest, ActiveVersion, Binary, CallStats, ErrorBody, FailureList, FailureListQuery, PluginDetail,
+    PluginFailure, PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
 };
 use crate::{compiled, ApiError, ApiState};
 use bytes::Bytes;
@@ -233,6 +234,85 @@ pub async fn show(name: String, state: Arc<ApiState>) -> Result<Response, ApiErr
         .map(|h| h.registry.stats_of(&name).iter().map(|(v, s)| (v.clone(), CallStats::from(s))).collect())
         .unwrap_or_default();
     Ok(json(&PluginDetail { active_version, kind, name, stats, versions }))
+}
+
+/// `GET /api/plugins/{name}/failures?before=&limit=`: the plugin's failed calls, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}/failures",
+    tag = "plugins",
+    summary = "A plugin's failed calls (trap, timeout, limit, invalid result), newest first, paged (token)",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "momentum"), FailureListQuery),
+    responses(
+        (status = 200, description = "A page of failures, without inputs", body = FailureList),
+        (status = 400, description = "Bad query", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+    )
+)]
+pub async fn failures(
+    name: String,
+    state: Arc<ApiState>,
+    raw: String,
+    auth: Option<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, auth)?;
+    let q: FailureListQuery = parse_query(&raw)?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 500);
+    let failures: Vec<PluginFailure> =
+        state.store.plugin_failures(&name, q.before, limit).await?.into_iter().map(PluginFailure::from).collect();
+    let next_before = (failures.len() as i64 == limit).then(|| failures.last().map(|f| f.id)).flatten();
+    Ok(json(&FailureList { failures, next_before }))
+}
+
+/// `GET /api/plugins/{name}/failures/{id}`: one failed call with its inputs.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}/failures/{id}",
+    tag = "plugins",
+    summary = "One failed call with its inputs and limits: what `cgaf plugin replay` re-runs (token)",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "momentum"), ("id" = i64, Path)),
+    responses(
+        (status = 200, description = "The failure", body = PluginFailure),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown failure", body = ErrorBody),
+    )
+)]
+pub async fn failure(name: String, id: i64, state: Arc<ApiState>, auth: Option<String>) -> Result<Response, ApiError> {
+    authorize(&state, auth)?;
+    match state.store.plugin_failure(&name, id).await? {
+        Some(f) => Ok(json(&PluginFailure::from(f))),
+        None => Err(ApiError::not_found("unknown_failure", format!("plugin {name:?} has no failure {id}"))),
+    }
+}
+
+/// `GET /api/plugins/{name}/versions/{version}/component`: the stored component bytes.
+#[utoipa::path(
+    get,
+    path = "/api/plugins/{name}/versions/{version}/component",
+    tag = "plugins",
+    summary = "A stored version's component (application/wasm): what `cgaf plugin replay` runs without --wasm (token)",
+    security(("bearer" = [])),
+    params(("name" = String, Path, example = "momentum"), ("version" = String, Path, example = "0.1.0")),
+    responses(
+        (status = 200, description = "The component", content_type = "application/wasm"),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown version", body = ErrorBody),
+    )
+)]
+pub async fn component(
+    name: String,
+    version: String,
+    state: Arc<ApiState>,
+    auth: Option<String>,
+) -> Result<Response, ApiError> {
+    authorize(&state, auth)?;
+    let bytes = state.store.plugin_bytes(&name, &version).await.map_err(|e| match e {
+        cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
+        e => e.into(),
+    })?;
+    Ok(super::bytes_with_type(bytes, "application/wasm"))
 }
 
 /// `POST /api/plugins/{name}/activate`.

@@ -31,8 +31,8 @@ pub use matrices::{
 };
 pub use ops::Status;
 pub use plugins::{
-    ActivateRequest, ActiveVersion, CallStats, PluginDetail, PluginSummary, PluginVersion, TransformRequest,
-    UploadQuery, UploadedPlugin,
+    ActivateRequest, ActiveVersion, CallStats, FailureList, FailureListQuery, PluginDetail, PluginFailure,
+    PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
 };
 pub use products::{NewProduct, Product, ResizeProduct};
 pub use runs::{
@@ -110,6 +110,7 @@ mod tests {
             held_target: 0.25,
             cash: 100.0,
             equity: 101.5,
+            strategy_version: Some("1.0.0".into()),
         };
         same_json(&Decision::from(decision.clone()), &decision);
         let entry = cgaf_store::LeaderboardEntry {

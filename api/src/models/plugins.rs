@@ -122,7 +122,8 @@ pub struct PluginDetail {
     pub versions: Vec<PluginVersion>,
 }
 
-/// Call statistics of one plugin version in the answering process.
+/// Call statistics of one plugin version in the answering process (every kind: transforms,
+/// blenders and strategies in backtests, paper runs and sweeps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct CallStats {
     /// Calls made.
@@ -131,12 +132,19 @@ pub struct CallStats {
     pub consecutive_faults: u32,
     /// Calls that failed (any error).
     pub errors: u64,
+    /// Plugin faults by kind (`trap`, `timeout`, `memory_limit`, `invalid_result`,
+    /// `plugin_error`); kinds without faults are left out.
+    pub faults: BTreeMap<String, u64>,
     /// The last error, if any.
     pub last_error: Option<String>,
     /// Slowest call, seconds.
     pub max_seconds: f64,
     /// Mean call time, seconds.
     pub mean_seconds: f64,
+    /// Largest linear memory an instance of this version had, bytes.
+    pub peak_memory_bytes: u64,
+    /// Times this replica quarantined this version.
+    pub quarantines: u64,
     /// Total call time, seconds.
     pub total_seconds: f64,
 }
@@ -147,9 +155,12 @@ impl From<&cgaf_runtime::PluginStats> for CallStats {
             calls: s.calls,
             consecutive_faults: s.consecutive_faults,
             errors: s.errors,
+            faults: s.faults.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
             last_error: s.last_error.clone(),
             max_seconds: s.max_seconds,
             mean_seconds: s.mean_seconds(),
+            peak_memory_bytes: s.peak_memory,
+            quarantines: s.quarantines,
             total_seconds: s.total_seconds,
         }
     }
@@ -182,4 +193,77 @@ pub struct TransformRequest {
     /// pyts parameter names; values as JSON or Python text, e.g. `{"image_size": 8}`.
     #[serde(default)]
     pub params: Map<String, Value>,
+}
+
+/// Query of `GET /api/plugins/{name}/failures`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FailureListQuery {
+    /// Only failures older than this id (the previous page's `next_before`).
+    pub before: Option<i64>,
+    /// Most failures answered (default 50, at most 500).
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+}
+
+/// A plugin call that faulted, as stored (fields in the order they are answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginFailure {
+    /// The call: `transform`, `blend`, `create`, `restore`, `on_bars` or `state`.
+    #[schema(example = "on_bars")]
+    pub call: String,
+    /// The typed error (`{"kind": "trap", "detail": "..."}`), as the runtime reports it.
+    pub error: Value,
+    /// The typed error's code: `trap`, `timeout`, `memory_limit`, `invalid_result` or `plugin_error`.
+    #[schema(example = "trap")]
+    pub error_code: String,
+    /// The typed error as text.
+    pub error_message: String,
+    /// When it failed.
+    pub failed_at: DateTime<Utc>,
+    /// Id (what `cgaf plugin replay` takes).
+    pub id: i64,
+    /// What the call was given (only on `GET /api/plugins/{name}/failures/{id}`; `null` in
+    /// lists, and when the inputs were over the size cap).
+    pub inputs: Option<Value>,
+    /// Size of the inputs' JSON, bytes.
+    pub inputs_bytes: i64,
+    /// The limits the call ran under (`call_deadline_ms`, `info_deadline_ms`, `memory_limit`,
+    /// `max_result_values`).
+    pub limits: Value,
+    /// Plugin name.
+    pub name: String,
+    /// Hex sha256 of the component.
+    pub sha256: String,
+    /// Plugin version.
+    pub version: String,
+}
+
+impl From<cgaf_store::PluginFailure> for PluginFailure {
+    fn from(f: cgaf_store::PluginFailure) -> Self {
+        Self {
+            call: f.call,
+            error: f.error,
+            error_code: f.error_code,
+            error_message: f.error_message,
+            failed_at: f.failed_at,
+            id: f.id,
+            inputs: f.inputs,
+            inputs_bytes: f.inputs_bytes,
+            limits: f.limits,
+            name: f.name,
+            sha256: f.sha256,
+            version: f.version,
+        }
+    }
+}
+
+/// A page of a plugin's failed calls, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FailureList {
+    /// The failures, without their inputs.
+    pub failures: Vec<PluginFailure>,
+    /// `before` of the next page; `null` on the last one.
+    pub next_before: Option<i64>,
 }

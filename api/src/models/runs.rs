@@ -204,6 +204,9 @@ pub struct Decision {
     pub seq: i64,
     /// The strategy's state after this bar, when captured.
     pub strategy_state: Option<Value>,
+    /// The strategy version that decided this bar, on paper runs (it changes when the run's
+    /// version is quarantined and the previous one is put back); `null` on backtests.
+    pub strategy_version: Option<String>,
     /// The strategy's target position.
     pub target: f64,
     /// Bar close time, ms since the epoch.
@@ -226,6 +229,7 @@ impl From<cgaf_trade::domain::DecisionRow> for Decision {
             reason: d.reason,
             seq: d.seq,
             strategy_state: d.strategy_state,
+            strategy_version: d.strategy_version,
             target: d.target,
             time_ms: d.time_ms,
         }

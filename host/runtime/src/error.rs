@@ -1,7 +1,9 @@
 //! Typed errors of plugin validation and calls.
 
-/// Why a plugin was refused or a call failed.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+/// Why a plugin was refused or a call failed. Its JSON form (`{"kind": ..., "detail": ...}`) is
+/// what a failure record stores, so a replay compares typed errors.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "snake_case")]
 pub enum Error {
     /// The bytes are not a WebAssembly component (or not valid).
     #[error("not a WebAssembly component: {0}")]
@@ -50,7 +52,7 @@ pub enum Error {
 }
 
 /// A plugin's own error, as the WIT `plugin-error` variant.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", content = "message", rename_all = "kebab-case")]
 pub enum PluginError {
     /// Bad parameters.

@@ -2,26 +2,13 @@
 //! counted, and a version that keeps failing handed to a quarantine hook (the host stores the
 //! quarantine and reactivates the previous version on every replica).
 
+use crate::accounting::{Accounting, CallInputs, FailureRecord, Gate, QuarantineRequest};
 use crate::error::Error;
-use crate::registry::{Health, Registry};
-use crate::runtime::{Plugin, Runtime, RuntimeSettings, StrategyInstance};
+use crate::registry::Registry;
+use crate::runtime::{CallTrace, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 use crate::types::{Bar, Matrix, PluginKind};
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
-
-/// A request to take a plugin version out of service.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct QuarantineRequest {
-    /// Plugin name.
-    pub name: String,
-    /// The failing version.
-    pub version: String,
-    /// The last failure.
-    pub reason: String,
-}
-
-type Hook = Arc<dyn Fn(QuarantineRequest) + Send + Sync>;
 
 /// The runtime, the active plugins, and the quarantine policy.
 pub struct PluginHost {
@@ -29,8 +16,7 @@ pub struct PluginHost {
     pub runtime: Runtime,
     /// Active versions and statistics.
     pub registry: Registry,
-    hook: RwLock<Option<Hook>>,
-    requested: Mutex<HashSet<(String, String)>>,
+    gate: Arc<Gate>,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -45,34 +31,52 @@ impl PluginHost {
         Ok(Self {
             runtime: Runtime::new(settings)?,
             registry: Registry::new(quarantine_after),
-            hook: RwLock::new(None),
-            requested: Mutex::new(HashSet::new()),
+            gate: Arc::new(Gate::default()),
         })
     }
 
     /// Sets what happens when a version must be quarantined.
     pub fn set_quarantine_hook(&self, hook: impl Fn(QuarantineRequest) + Send + Sync + 'static) {
-        if let Ok(mut h) = self.hook.write() {
-            *h = Some(Arc::new(hook));
-        }
+        self.gate.set_hook(hook);
     }
 
-    fn after<T>(&self, plugin: &Plugin, started: Instant, r: &Result<T, Error>) {
-        let health = self.registry.record(plugin, started.elapsed(), r.as_ref().map(|_| ()));
-        if let Health::Quarantine { faults, reason } = health {
-            let key = (plugin.info.name.clone(), plugin.info.version.clone());
-            let first = self.requested.lock().map(|mut s| s.insert(key)).unwrap_or(false);
-            if first {
-                self.registry.count_quarantine(plugin);
-                tracing::warn!(plugin = %plugin.info.name, version = %plugin.info.version, faults, %reason, "quarantining plugin version");
-                let hook = self.hook.read().ok().and_then(|h| h.clone());
-                if let Some(hook) = hook {
-                    hook(QuarantineRequest {
-                        name: plugin.info.name.clone(),
-                        version: plugin.info.version.clone(),
-                        reason: format!("{faults} failures in a row; last: {reason}"),
-                    });
-                }
+    /// Sets where the records of faulted calls (with their inputs) go; called on the failing
+    /// call's thread, so it must not block.
+    pub fn set_failure_sink(&self, sink: impl Fn(FailureRecord) + Send + Sync + 'static) {
+        self.gate.set_sink(sink);
+    }
+
+    /// True when this process asked to quarantine `name@version` and it was not reactivated since.
+    pub fn quarantine_requested(&self, name: &str, version: &str) -> bool {
+        self.gate.is_requested(name, version)
+    }
+
+    fn after<T>(
+        &self,
+        plugin: &Plugin,
+        started: Instant,
+        trace: CallTrace,
+        r: &Result<T, Error>,
+        inputs: impl FnOnce() -> CallInputs,
+    ) {
+        let counters = self.registry.counters(plugin);
+        let health = counters.record(
+            started.elapsed(),
+            trace.peak_memory,
+            r.as_ref().map(|_| ()),
+            self.registry.quarantine_after(),
+        );
+        self.gate.after(&plugin.info.name, &plugin.info.version, &counters, health);
+        if let Err(e) = r {
+            if e.is_plugin_fault() && self.gate.wants_failures() {
+                self.gate.failed(FailureRecord {
+                    name: plugin.info.name.clone(),
+                    version: plugin.info.version.clone(),
+                    sha256: plugin.sha256.clone(),
+                    error: e.clone(),
+                    limits: self.runtime.limits(),
+                    inputs: inputs(),
+                });
             }
         }
     }
@@ -91,8 +95,11 @@ impl PluginHost {
         params: &[(String, String)],
     ) -> Result<Matrix, Error> {
         let t = Instant::now();
-        let r = self.runtime.transform(plugin, series, params);
-        self.after(plugin, t, &r);
+        let (r, trace) = self.runtime.transform_traced(plugin, series, params);
+        self.after(plugin, t, trace, &r, || CallInputs::ImageTransform {
+            series: series.to_vec(),
+            params: params.to_vec(),
+        });
         r
     }
 
@@ -111,18 +118,36 @@ impl PluginHost {
         params: &[(String, String)],
     ) -> Result<Matrix, Error> {
         let t = Instant::now();
-        let r = self.runtime.blend(plugin, matrices, params);
-        self.after(plugin, t, &r);
+        let (r, trace) = self.runtime.blend_traced(plugin, matrices, params);
+        self.after(plugin, t, trace, &r, || CallInputs::Blender {
+            matrices: matrices.to_vec(),
+            params: params.to_vec(),
+        });
         r
     }
 
-    /// Creates an instance of the active strategy `name`.
+    /// Creates an instance of the active strategy `name` (counted, see
+    /// [`PluginHost::strategy_instance`]).
     pub fn strategy(&self, name: &str, params: &[(String, String)]) -> Result<StrategyInstance, Error> {
         let plugin = self.registry.get(name)?;
-        let t = Instant::now();
-        let r = self.runtime.strategy(&plugin, params);
-        self.after(&plugin, t, &r);
-        r
+        self.strategy_instance(&plugin, params)
+    }
+
+    /// Creates an instance of a given strategy version whose every call (`create` included) is
+    /// counted like a transform's — calls, faults by kind, latency, peak memory — with lock-free
+    /// counters it keeps, and whose faults count towards the version's quarantine and leave a
+    /// failure record with the call's inputs.
+    pub fn strategy_instance(
+        &self,
+        plugin: &Arc<Plugin>,
+        params: &[(String, String)],
+    ) -> Result<StrategyInstance, Error> {
+        let accounting = Accounting {
+            counters: self.registry.counters(plugin),
+            quarantine_after: self.registry.quarantine_after(),
+            gate: self.gate.clone(),
+        };
+        self.runtime.strategy_accounted(plugin, params, Some(accounting))
     }
 
     /// Runs `plugin` once on sample data: the check an upload passes after [`Runtime::load`]
@@ -163,9 +188,7 @@ impl PluginHost {
 
     /// Forgets that a quarantine was requested for `name@version` (it was reactivated).
     pub fn clear_quarantine_request(&self, name: &str, version: &str) {
-        if let Ok(mut s) = self.requested.lock() {
-            s.remove(&(name.to_string(), version.to_string()));
-        }
+        self.gate.clear(name, version);
     }
 
     /// Loads `bytes` and makes it the active version of its name in this process.

@@ -8,6 +8,7 @@
 //! environment, no network, a fixed clock and a seeded random source). The [`Registry`] holds
 //! the active version of every plugin and swaps it atomically.
 
+pub mod accounting;
 pub mod artifact;
 mod bindings;
 pub mod error;
@@ -17,9 +18,10 @@ pub mod registry;
 pub mod runtime;
 pub mod types;
 
+pub use accounting::{CallInputs, CallLimits, FailureRecord, QuarantineRequest, StrategyCall};
 pub use artifact::{Artifact, ArtifactKey};
 pub use error::{Error, PluginError};
-pub use host::{PluginHost, QuarantineRequest};
-pub use registry::{PluginStats, Registry, CALL_SECONDS_BUCKETS};
+pub use host::PluginHost;
+pub use registry::{CallCounters, PluginStats, Registry, CALL_SECONDS_BUCKETS, FAULT_CODES};
 pub use runtime::{CallTrace, Contract, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 pub use types::{Bar, Decision, Matrix, ParamSpec, Pixels, PluginInfo, PluginKind};

@@ -1,6 +1,7 @@
 //! The engine, the deny-all host, validation at load, and bounded calls.
 
 use crate::artifact::{Artifact, ArtifactKey};
+use crate::accounting::{Accounting, CallInputs, CallLimits, FailureRecord, StrategyCall};
 use crate::bindings;
 use crate::error::{Error, PluginError};
 use crate::limits::Limiter;
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -348,6 +349,16 @@ impl Runtime {
         self.validate(component, artifact.sha256.clone())
     }
 
+    /// The limits calls run under (what a failure record keeps).
+    pub fn limits(&self) -> CallLimits {
+        CallLimits {
+            call_deadline_ms: self.settings.call_deadline.as_millis() as u64,
+            info_deadline_ms: self.settings.info_deadline.as_millis() as u64,
+            memory_limit: self.settings.memory_limit,
+            max_result_values: self.settings.max_result_values,
+        }
+    }
+
     fn new_store(&self, deadline: Duration) -> Store<HostState> {
         let bytes = self.random_bytes.clone();
         let wasi = WasiCtxBuilder::new()
@@ -636,32 +647,91 @@ impl Runtime {
         (r, CallTrace::of(&store))
     }
 
-    /// Creates a strategy instance with `params`; it keeps its own store (and state) until dropped.
+    /// Creates a strategy instance with `params`; it keeps its own store (and state) until
+    /// dropped. Its calls are not counted (see [`crate::PluginHost::strategy_instance`]).
     pub fn strategy(&self, plugin: &Arc<Plugin>, params: &[(String, String)]) -> Result<StrategyInstance, Error> {
+        self.strategy_accounted(plugin, params, None)
+    }
+
+    /// Creates a strategy instance whose calls (this `create` included) are recorded by
+    /// `accounting`, when given.
+    pub fn strategy_accounted(
+        &self,
+        plugin: &Arc<Plugin>,
+        params: &[(String, String)],
+        accounting: Option<Accounting>,
+    ) -> Result<StrategyInstance, Error> {
+        let started = Instant::now();
+        let (r, peak) = self.create_strategy(plugin, params);
+        if let Some(a) = &accounting {
+            let result = r.as_ref().map(|_| ());
+            a.record(&plugin.info.name, &plugin.info.version, started.elapsed(), peak, result, false);
+            if let Err(e) = &r {
+                if e.is_plugin_fault() && a.gate.wants_failures() {
+                    a.gate.failed(FailureRecord {
+                        name: plugin.info.name.clone(),
+                        version: plugin.info.version.clone(),
+                        sha256: plugin.sha256.clone(),
+                        error: e.clone(),
+                        limits: self.limits(),
+                        inputs: CallInputs::Strategy {
+                            params: params.to_vec(),
+                            restored: None,
+                            fed: vec![],
+                            failed: StrategyCall::Create,
+                        },
+                    });
+                }
+            }
+        }
+        let (store, instance, resource) = r?;
+        Ok(StrategyInstance {
+            plugin: plugin.clone(),
+            store,
+            instance,
+            resource,
+            deadline: self.settings.call_deadline,
+            max_values: self.settings.max_result_values,
+            broken: false,
+            limits: self.limits(),
+            history: accounting.map(|accounting| History {
+                accounting,
+                params: params.to_vec(),
+                restored: None,
+                fed_bars: Vec::new(),
+                fed_calls: Vec::new(),
+            }),
+            last_call: "create",
+        })
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn create_strategy(
+        &self,
+        plugin: &Arc<Plugin>,
+        params: &[(String, String)],
+    ) -> (Result<(Store<HostState>, bindings::strategy::Strategy, ResourceAny), Error>, usize) {
         let Pre::Strategy(pre) = &plugin.pre else {
-            return Err(Error::KindMismatch { expected: "strategy".into(), found: plugin.info.kind.to_string() });
+            let e = Error::KindMismatch { expected: "strategy".into(), found: plugin.info.kind.to_string() };
+            return (Err(e), 0);
         };
         use bindings::strategy::gaf::plugin::types as t;
         let deadline = self.settings.info_deadline;
         let mut store = self.new_store(deadline);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
-        let r = inst
-            .gaf_plugin_strategies()
-            .strategy()
-            .call_create(&mut store, &params)
-            .map_err(|e| self.call_error(&store, e, deadline))?;
-        let resource = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
-        Ok(StrategyInstance {
-            plugin: plugin.clone(),
-            store,
-            instance: inst,
-            resource,
-            deadline: self.settings.call_deadline,
-            max_values: self.settings.max_result_values,
-            broken: false,
-        })
+        let r = (|| {
+            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+            let r = inst
+                .gaf_plugin_strategies()
+                .strategy()
+                .call_create(&mut store, &params)
+                .map_err(|e| self.call_error(&store, e, deadline))?;
+            let resource = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
+            Ok((inst, resource))
+        })();
+        let peak = store.data().limiter.peak_memory;
+        (r.map(|(inst, resource)| (store, inst, resource)), peak)
     }
 }
 
@@ -710,6 +780,40 @@ fn call_failure(store: &Store<HostState>, e: wasmtime::Error, deadline: Duration
     }
 }
 
+/// Bars an accounted instance keeps since its last known state before it asks for a fresh state
+/// (so a failure's inputs stay bounded and replayable).
+const HISTORY_BARS: usize = 4096;
+
+/// What an accounted instance keeps to record its calls and, when one faults, what it was given:
+/// its parameters, its last known state and the calls since.
+struct History {
+    accounting: Accounting,
+    params: Vec<(String, String)>,
+    restored: Option<String>,
+    /// Bars of the `on-bars` calls since `restored`, in order; `fed_calls` holds each call's count.
+    fed_bars: Vec<Bar>,
+    fed_calls: Vec<u32>,
+}
+
+impl History {
+    fn rebased(&mut self, state: String) {
+        self.restored = Some(state);
+        self.fed_bars.clear();
+        self.fed_calls.clear();
+    }
+
+    fn inputs(&self, failed: StrategyCall) -> CallInputs {
+        let mut fed = Vec::with_capacity(self.fed_calls.len());
+        let mut at = 0;
+        for &n in &self.fed_calls {
+            let end = (at + n as usize).min(self.fed_bars.len());
+            fed.push(self.fed_bars[at..end].to_vec());
+            at = end;
+        }
+        CallInputs::Strategy { params: self.params.clone(), restored: self.restored.clone(), fed, failed }
+    }
+}
+
 /// A live strategy instance with its own store; each call gets a fresh deadline.
 pub struct StrategyInstance {
     /// The plugin version it runs.
@@ -720,6 +824,10 @@ pub struct StrategyInstance {
     deadline: Duration,
     max_values: usize,
     broken: bool,
+    limits: CallLimits,
+    /// Set when the instance's calls are counted.
+    history: Option<History>,
+    last_call: &'static str,
 }
 
 impl StrategyInstance {
@@ -738,8 +846,53 @@ impl StrategyInstance {
         Ok(())
     }
 
+    /// The name of the last call made (`create`, `restore`, `on_bars`, `state`): the one that
+    /// failed, after an error.
+    pub fn last_call(&self) -> &'static str {
+        self.last_call
+    }
+
+    /// Records a call of an accounted instance; a fault's inputs go to the failure sink.
+    fn account<T>(&mut self, started: Instant, r: &Result<T, Error>, failed: impl FnOnce() -> StrategyCall) {
+        let Some(h) = &self.history else { return };
+        let peak = self.store.data().limiter.peak_memory;
+        let info = &self.plugin.info;
+        let ends_faults = self.last_call == "on_bars";
+        h.accounting.record(&info.name, &info.version, started.elapsed(), peak, r.as_ref().map(|_| ()), ends_faults);
+        if let Err(e) = r {
+            if e.is_plugin_fault() && h.accounting.gate.wants_failures() {
+                h.accounting.gate.failed(FailureRecord {
+                    name: info.name.clone(),
+                    version: info.version.clone(),
+                    sha256: self.plugin.sha256.clone(),
+                    error: e.clone(),
+                    limits: self.limits,
+                    inputs: h.inputs(failed()),
+                });
+            }
+        }
+    }
+
     /// Feeds `bars`; returns one decision per bar (targets checked to be finite, in [-1, 1]).
     pub fn on_bars(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
+        if self.history.as_ref().is_some_and(|h| h.fed_bars.len() + bars.len() > HISTORY_BARS) {
+            // Bounded inputs: a fresh state replaces the bars kept since the last one.
+            self.state()?;
+        }
+        self.last_call = "on_bars";
+        let started = Instant::now();
+        let r = self.on_bars_unaccounted(bars);
+        self.account(started, &r, || StrategyCall::OnBars { bars: bars.to_vec() });
+        if r.is_ok() {
+            if let Some(h) = &mut self.history {
+                h.fed_bars.extend_from_slice(bars);
+                h.fed_calls.push(bars.len() as u32);
+            }
+        }
+        r
+    }
+
+    fn on_bars_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
         use bindings::strategy::gaf::plugin::types as t;
         self.arm()?;
         let wit: Vec<t::Bar> = bars
@@ -780,6 +933,21 @@ impl StrategyInstance {
 
     /// The instance's state as JSON text (checked to be JSON).
     pub fn state(&mut self) -> Result<serde_json::Value, Error> {
+        self.last_call = "state";
+        let started = Instant::now();
+        let r = self.state_text().and_then(|s| {
+            let v = serde_json::from_str(&s).map_err(|e| Error::InvalidResult(format!("state is not JSON: {e}")))?;
+            Ok((v, s))
+        });
+        self.account(started, &r, || StrategyCall::State);
+        let (value, text) = r?;
+        if let Some(h) = &mut self.history {
+            h.rebased(text);
+        }
+        Ok(value)
+    }
+
+    fn state_text(&mut self) -> Result<String, Error> {
         self.arm()?;
         let guest = self.instance.gaf_plugin_strategies().strategy();
         let s = guest.call_state(&mut self.store, self.resource);
@@ -787,7 +955,7 @@ impl StrategyInstance {
         if s.len() > 1 << 20 {
             return Err(Error::InvalidResult("state larger than 1 MiB".into()));
         }
-        serde_json::from_str(&s).map_err(|e| Error::InvalidResult(format!("state is not JSON: {e}")))
+        Ok(s)
     }
 
     /// The largest linear memory this instance has had so far, bytes.
@@ -797,10 +965,24 @@ impl StrategyInstance {
 
     /// Restores a state written by [`StrategyInstance::state`].
     pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), Error> {
-        self.arm()?;
-        let guest = self.instance.gaf_plugin_strategies().strategy();
-        let r = guest.call_restore(&mut self.store, self.resource, &state.to_string());
-        let r = r.map_err(|e| self.fail(e))?;
-        r.map_err(|e| Error::Plugin(plugin_error_s(e)))
+        self.restore_text(state.to_string())
+    }
+
+    /// Restores a state given as the JSON text the plugin wrote (what a replay feeds back exactly).
+    pub fn restore_text(&mut self, text: String) -> Result<(), Error> {
+        self.last_call = "restore";
+        let started = Instant::now();
+        let r = self.arm().and_then(|()| {
+            let guest = self.instance.gaf_plugin_strategies().strategy();
+            let r = guest.call_restore(&mut self.store, self.resource, &text);
+            let r = r.map_err(|e| self.fail(e))?;
+            r.map_err(|e| Error::Plugin(plugin_error_s(e)))
+        });
+        self.account(started, &r, || StrategyCall::Restore { state: text.clone() });
+        r?;
+        if let Some(h) = &mut self.history {
+            h.rebased(text);
+        }
+        Ok(())
     }
 }

@@ -35,7 +35,7 @@ pub struct RunProgress {
 }
 
 /// Column types of the decision log's binary COPY.
-const DECISION_COPY_TYPES: [Type; 16] = [
+const DECISION_COPY_TYPES: [Type; 17] = [
     Type::INT8,
     Type::INT8,
     Type::INT8,
@@ -52,6 +52,7 @@ const DECISION_COPY_TYPES: [Type; 16] = [
     Type::FLOAT8,
     Type::FLOAT8,
     Type::FLOAT8,
+    Type::TEXT,
 ];
 
 fn decision_row(r: &tokio_postgres::Row) -> Result<DecisionRow> {
@@ -73,6 +74,7 @@ fn decision_row(r: &tokio_postgres::Row) -> Result<DecisionRow> {
         held_target: r.get("held_target"),
         cash: r.get("cash"),
         equity: r.get("equity"),
+        strategy_version: r.get("strategy_version"),
     })
 }
 
@@ -104,7 +106,7 @@ impl Store {
         let sink = tx
             .copy_in(
                 "COPY crypto_gaf.decisions (run_id, seq, time_ms, market, strategy_state, target, reason, gate,
-                   order_target, fill_price, fill_quantity, fee, position, held_target, cash, equity)
+                   order_target, fill_price, fill_quantity, fee, position, held_target, cash, equity, strategy_version)
                  FROM STDIN (FORMAT binary)",
             )
             .await?;
@@ -112,7 +114,7 @@ impl Store {
         futures::pin_mut!(writer);
         for r in rows {
             let market = Json(&r.market);
-            let row: [&(dyn ToSql + Sync); 16] = [
+            let row: [&(dyn ToSql + Sync); 17] = [
                 &run_id,
                 &r.seq,
                 &r.time_ms,
@@ -129,6 +131,7 @@ impl Store {
                 &r.held_target,
                 &r.cash,
                 &r.equity,
+                &r.strategy_version,
             ];
             writer.as_mut().write(&row).await?;
         }
@@ -151,7 +154,7 @@ impl Store {
             .await?
             .query(
                 "SELECT seq, time_ms, market, strategy_state, target, reason, gate, order_target, fill_price,
-                   fill_quantity, fee, position, held_target, cash, equity
+                   fill_quantity, fee, position, held_target, cash, equity, strategy_version
                  FROM crypto_gaf.decisions
                  WHERE run_id = $1 AND ($2::int8 IS NULL OR time_ms >= $2) AND ($3::int8 IS NULL OR time_ms < $3)
                    AND ($4::int8 IS NULL OR seq > $4)

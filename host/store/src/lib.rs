@@ -15,6 +15,7 @@ pub mod matrices;
 pub mod migrate;
 pub mod notify;
 pub mod plugin_artifacts;
+pub mod plugin_failures;
 pub mod plugins;
 pub mod products;
 pub mod runs;
@@ -34,6 +35,7 @@ pub use matrices::{
     RollupRow, ScoreRow, StoredBlend, TransitionRow,
 };
 pub use notify::{Notification, NotifyEvent};
+pub use plugin_failures::{NewPluginFailure, PluginFailure};
 pub use products::Product;
 pub use runs::{RunRow, RunSpec};
 pub use sample_points::SamplePointRow;

@@ -220,6 +220,24 @@ impl Store {
         Ok(())
     }
 
+    /// Switches a running run (held by `holder`) to another version of its strategy: a paper run
+    /// whose version was quarantined goes on with the version put back.
+    pub async fn switch_run_strategy(&self, run_id: i64, holder: &str, version: &str) -> Result<()> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE crypto_gaf.runs SET strategy_version = $3
+                 WHERE run_id = $1 AND holder = $2 AND status = 'running'",
+                &[&run_id, &holder, &version],
+            )
+            .await?;
+        if n == 0 {
+            return Err(Error::RunLost(run_id));
+        }
+        Ok(())
+    }
+
     /// Stores a running run's current metrics (only while `holder` holds it).
     pub async fn set_run_metrics(&self, run_id: i64, holder: &str, metrics: &Value) -> Result<()> {
         self.client()

@@ -255,6 +255,7 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].status, RunStatus::Running);
     let row = |seq: i64| DecisionRow {
+        strategy_version: None,
         seq,
         time_ms: (seq + 1) * 1000,
         market: Bar { time_ms: (seq + 1) * 1000, close: 1.0 / 3.0, volume: 1e18, ..Bar::default() },

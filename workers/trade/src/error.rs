@@ -8,6 +8,30 @@ pub enum Error {
     /// The strategy plugin failed (error, trap, timeout, memory limit, invalid result).
     #[error("strategy: {0}")]
     Plugin(#[from] cgaf_runtime::Error),
+    /// A strategy call of a run failed: which plugin version, which call, at which bar.
+    #[error("strategy {plugin}@{version} failed in {call} at bar {bar}{}: {error}", time_ms.map(|t| format!(" (time_ms {t})")).unwrap_or_default())]
+    StrategyCall {
+        /// Plugin name.
+        plugin: String,
+        /// Plugin version.
+        version: String,
+        /// The call (`on_bars`, `state`, `restore`, `create`).
+        call: &'static str,
+        /// The run's index (`seq`) of the first bar of the call.
+        bar: i64,
+        /// That bar's close time, ms since the epoch.
+        time_ms: Option<i64>,
+        /// The typed error.
+        error: Box<cgaf_runtime::Error>,
+    },
+    /// The run's strategy version is quarantined and its previous version is not back yet.
+    #[error("strategy {plugin}@{version} is quarantined; waiting for the previous version to be put back")]
+    Quarantined {
+        /// Plugin name.
+        plugin: String,
+        /// The quarantined version.
+        version: String,
+    },
     /// Run settings are invalid.
     #[error("invalid run settings: {0}")]
     Settings(cgaf_trade_domain::SettingsError),
@@ -29,6 +53,20 @@ pub enum Error {
     /// Anything else the domain refused (bars, metrics, output, a panicking sweep evaluation).
     #[error(transparent)]
     Domain(DomainError),
+}
+
+impl Error {
+    /// True when a paper run should not fail but try again at its next tick, from what the
+    /// database holds: its strategy faulted (counted towards the version's quarantine) or its
+    /// version is quarantined and the previous one is on its way back.
+    pub fn retry_later(&self) -> bool {
+        match self {
+            Error::Plugin(e) => e.is_plugin_fault(),
+            Error::StrategyCall { error, .. } => error.is_plugin_fault(),
+            Error::Quarantined { .. } => true,
+            _ => false,
+        }
+    }
 }
 
 impl From<DomainError> for Error {

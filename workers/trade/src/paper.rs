@@ -3,7 +3,7 @@
 //! were.
 
 use crate::bars::BarReader;
-use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars, strategy_for};
+use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars_until_failure, strategy_for};
 use crate::strategy::PluginStrategy;
 use crate::telemetry::{PaperActivity, PaperView};
 use crate::Error;
@@ -37,9 +37,17 @@ pub struct PaperRun {
 }
 
 impl PaperRun {
-    /// Resumes a claimed paper run from what the database holds.
-    pub async fn resume(store: &Store, host: &PluginHost, run: RunRow) -> Result<PaperRun, Error> {
+    /// Resumes a claimed paper run from what the database holds. When its strategy version is
+    /// quarantined, the run switches to the version put back (recorded on the run and, from its
+    /// next bar, on every row of its decision log).
+    pub async fn resume(store: &Store, host: &PluginHost, worker: &str, mut run: RunRow) -> Result<PaperRun, Error> {
         let settings = run_settings(&run)?;
+        if let Some(version) = replacement(store, host, &run).await? {
+            tracing::warn!(run = run.run_id, strategy = %run.spec.strategy, from = %run.spec.strategy_version, to = %version,
+                "paper run switches to the previous strategy version (its version is quarantined)");
+            store.switch_run_strategy(run.run_id, worker, &version).await?;
+            run.spec.strategy_version = version;
+        }
         let strategy = strategy_for(store, host, &run).await?;
         let portfolio = match &run.portfolio {
             Some(p) => {
@@ -65,6 +73,12 @@ impl PaperRun {
             metrics_at: None,
             activity,
         })
+    }
+
+    /// True when this process asked to quarantine the run's strategy version: the run is resumed
+    /// (and switched) before its next bar.
+    pub fn quarantined(&self, host: &PluginHost) -> bool {
+        host.quarantine_requested(&self.run.spec.strategy, &self.run.spec.strategy_version)
     }
 
     /// True while the database agrees with this in-memory run (another worker may have advanced
@@ -110,13 +124,27 @@ impl PaperRun {
             }
             return Ok(false);
         }
-        // The new bars, stepped and written, are one span: `paper.bars`.
+        // The new bars, stepped and written, are one span: `paper.bars`. Bars decided before a
+        // strategy failure are kept: the run resumes at the failing bar.
         let span = tracing::info_span!("paper.bars", run = id, product = %self.run.spec.product, bars = bars.len());
-        let (rows, progress) = span.in_scope(|| {
-            step_bars(&mut self.strategy, &bars, &self.settings, &mut self.portfolio, kill, Some(&mut self.series))
-        })?;
+        let (rows, progress, failure) = span.in_scope(|| {
+            step_bars_until_failure(
+                &mut self.strategy,
+                &bars,
+                &self.settings,
+                &mut self.portfolio,
+                kill,
+                Some(&mut self.series),
+                Some(&self.run.spec.strategy_version),
+            )
+        });
         let last_bar_ms = progress.last_bar_ms;
-        store.append_decisions(id, worker, &rows, &progress).instrument(span).await?;
+        if !rows.is_empty() {
+            store.append_decisions(id, worker, &rows, &progress).instrument(span).await?;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
         rows.iter().for_each(|r| self.activity.count(r.gate.as_deref()));
         self.last_bar_ms = last_bar_ms.or(self.last_bar_ms);
         if self.portfolio.stopped() {
@@ -159,5 +187,27 @@ impl PaperRun {
         end_run(store, worker, self.run.run_id, status, reason, &m, None).await?;
         tracing::info!(run = self.run.run_id, status = %status, reason, "paper run ended");
         Ok(())
+    }
+}
+
+/// The version a paper run must switch to, if any: when its version is quarantined (stored, or
+/// requested by this process), the active version — once it differs. Waits
+/// ([`Error::Quarantined`]) while the quarantined version is still active; fails the run when no
+/// version is active.
+async fn replacement(store: &Store, host: &PluginHost, run: &RunRow) -> Result<Option<String>, Error> {
+    let (name, version) = (&run.spec.strategy, &run.spec.strategy_version);
+    let stored = store.plugin_versions(name).await?;
+    let quarantined = host.quarantine_requested(name, version)
+        || stored.iter().any(|v| &v.version == version && v.quarantined_at.is_some());
+    if !quarantined {
+        return Ok(None);
+    }
+    let active = store.active_plugins().await?.into_iter().find(|a| &a.name == name).map(|a| a.version);
+    match active {
+        Some(a) if &a != version && !stored.iter().any(|v| v.version == a && v.quarantined_at.is_some()) => Ok(Some(a)),
+        Some(_) => Err(Error::Quarantined { plugin: name.clone(), version: version.clone() }),
+        None => {
+            Err(Error::Invalid(format!("strategy {name}@{version} is quarantined and no version of {name} is active")))
+        }
     }
 }

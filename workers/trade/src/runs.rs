@@ -25,7 +25,7 @@ pub async fn strategy_for(store: &Store, host: &PluginHost, run: &RunRow) -> Res
     let plugin = load_strategy(store, host, &run.spec.strategy, Some(&run.spec.strategy_version)).await?;
     let params = params_of(&run.spec.params);
     tokio::task::block_in_place(|| -> Result<PluginStrategy, Error> {
-        let mut instance = host.runtime.strategy(&plugin, &params)?;
+        let mut instance = host.strategy_instance(&plugin, &params)?;
         if let Some(state) = &run.strategy_state {
             instance.restore(state)?;
         }
@@ -35,17 +35,38 @@ pub async fn strategy_for(store: &Store, host: &PluginHost, run: &RunRow) -> Res
 
 /// Steps `bars` through the strategy and the portfolio (one strategy call per bar, the state
 /// captured every bar): the decision rows and the run's progress after them, ready to append.
+/// `version` is written on every row (paper runs, whose version can change on a quarantine). A
+/// failed strategy call is [`Error::StrategyCall`]: the plugin version, the call and its bar.
 pub fn step_bars(
     strategy: &mut PluginStrategy,
     bars: &[Bar],
     settings: &RunSettings,
     portfolio: &mut Portfolio,
     kill: Option<&str>,
-    mut series: Option<&mut Series>,
+    series: Option<&mut Series>,
+    version: Option<&str>,
 ) -> Result<(Vec<DecisionRow>, RunProgress), Error> {
+    match step_bars_until_failure(strategy, bars, settings, portfolio, kill, series, version) {
+        (rows, progress, None) => Ok((rows, progress)),
+        (_, _, Some(e)) => Err(e),
+    }
+}
+
+/// As [`step_bars`], but a failure keeps what was decided before it: the rows and progress up to
+/// the bar that failed, and the error (a paper run appends them, so it resumes at that bar).
+pub fn step_bars_until_failure(
+    strategy: &mut PluginStrategy,
+    bars: &[Bar],
+    settings: &RunSettings,
+    portfolio: &mut Portfolio,
+    kill: Option<&str>,
+    mut series: Option<&mut Series>,
+    version: Option<&str>,
+) -> (Vec<DecisionRow>, RunProgress, Option<Error>) {
     let mut rows = Vec::with_capacity(bars.len());
     let mut last_state = None;
-    tokio::task::block_in_place(|| {
+    let first_bar = portfolio.bars;
+    let driven = tokio::task::block_in_place(|| {
         drive(
             strategy,
             bars,
@@ -60,19 +81,36 @@ pub fn step_bars(
                 if r.strategy_state.is_some() {
                     last_state = r.strategy_state.clone();
                 }
+                let mut r = r;
+                r.strategy_version = version.map(str::to_string);
                 rows.push(r);
                 Ok(())
             },
             &mut |_| true,
         )
-    })?;
+    });
+    let failure = driven.err().map(|e| match Error::from(e) {
+        Error::Plugin(error) => {
+            let instance = strategy.instance();
+            let at = portfolio.bars.saturating_sub(first_bar);
+            Error::StrategyCall {
+                plugin: instance.plugin.info.name.clone(),
+                version: instance.plugin.info.version.clone(),
+                call: instance.last_call(),
+                bar: portfolio.bars as i64,
+                time_ms: usize::try_from(at).ok().and_then(|at| bars.get(at)).map(|b| b.time_ms),
+                error: Box::new(error),
+            }
+        }
+        other => other,
+    });
     let progress = RunProgress {
         bars_done: portfolio.bars as i64,
         last_bar_ms: rows.last().map(|r| r.time_ms),
         portfolio: serde_json::to_value(&*portfolio).unwrap_or(Value::Null),
         strategy_state: last_state,
     };
-    Ok((rows, progress))
+    (rows, progress, failure)
 }
 
 /// A series' metrics as stored JSON (annualised per the run's periods per year).

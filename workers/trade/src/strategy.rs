@@ -22,6 +22,11 @@ impl PluginStrategy {
     }
 
     /// The instance.
+    pub fn instance(&self) -> &StrategyInstance {
+        &self.instance
+    }
+
+    /// The instance.
     pub fn instance_mut(&mut self) -> &mut StrategyInstance {
         &mut self.instance
     }

@@ -58,7 +58,7 @@ pub fn sweep_bars(
     progress: &(dyn Fn(usize, usize) -> bool + Sync),
 ) -> Result<SweepResult, cgaf_trade_domain::Error> {
     let new_strategy = |params: &[(String, String)]| {
-        host.runtime.strategy(plugin, params).map(PluginStrategy::new).map_err(StrategyError::new)
+        host.strategy_instance(plugin, params).map(PluginStrategy::new).map_err(StrategyError::new)
     };
     run_sweep(&new_strategy, spec, bars, threads, progress)
 }

@@ -147,9 +147,13 @@ impl TradeWorker {
             }
             let stop_requested = run.stop_requested;
             if !self.paper.contains_key(&id) {
-                match PaperRun::resume(&self.store, &self.host, run).await {
+                match PaperRun::resume(&self.store, &self.host, &worker, run).await {
                     Ok(p) => {
                         self.paper.insert(id, p);
+                    }
+                    Err(e) if e.retry_later() => {
+                        tracing::warn!(run = id, error = %e, "paper run waits for its next tick");
+                        continue;
                     }
                     Err(e) => {
                         fail(&self.store, &worker, id, &e).await;
@@ -159,6 +163,11 @@ impl TradeWorker {
                 }
             }
             let Some(p) = self.paper.get_mut(&id) else { continue };
+            if p.quarantined(&self.host) {
+                // Switched to the version put back when resumed at its next tick.
+                self.paper.remove(&id);
+                continue;
+            }
             let advanced = p.advance(&self.store, &worker, kill_reason.as_deref(), stop_requested).await;
             if let Some(t) = &self.telemetry {
                 let activity = p.take_activity();
@@ -171,6 +180,12 @@ impl TradeWorker {
                 }
                 Ok(false) => {}
                 Err(Error::Store(cgaf_store::Error::RunLost(_))) => {
+                    self.paper.remove(&id);
+                }
+                Err(e) if e.retry_later() => {
+                    // A strategy fault: counted towards the version's quarantine; the run resumes
+                    // from the database (its last committed bar) at its next tick.
+                    tracing::warn!(run = id, error = %e, "paper run's strategy faulted; it resumes at its next tick");
                     self.paper.remove(&id);
                 }
                 Err(e) if matches!(&e, Error::Store(s) if s.is_connection()) => {

@@ -42,6 +42,10 @@ pub struct DecisionRow {
     pub cash: f64,
     /// Equity at this bar's close, `cash + position · close`.
     pub equity: f64,
+    /// The strategy version that decided this bar, on paper runs (whose version switches to the
+    /// previous one when theirs is quarantined); not part of the CSV form or its hash.
+    #[serde(default)]
+    pub strategy_version: Option<String>,
 }
 
 /// The CSV header of the decision log, in column order.
@@ -212,6 +216,7 @@ mod tests {
             held_target: 0.0,
             cash: 100.0,
             equity: 100.0,
+            strategy_version: None,
         };
         let rec = row.csv_record();
         assert_eq!(rec.len(), CSV_HEADER.len());

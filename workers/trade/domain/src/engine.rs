@@ -261,6 +261,7 @@ impl Portfolio {
             held_target: self.held_target,
             cash: self.cash,
             equity,
+            strategy_version: None,
         };
         self.bars += 1;
         row

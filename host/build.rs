@@ -34,7 +34,9 @@ fn main() {
     let embedded: Vec<Plugin> = cgaf_plugin_artifacts::plugins()
         .unwrap_or_else(|e| panic!("{e}"))
         .into_iter()
-        .filter(|p| p.kind == Kind::Builtin || (p.kind == Kind::Fixture && BENCH_FIXTURES.iter().any(|f| f.0 == p.name)))
+        .filter(|p| {
+            p.kind == Kind::Builtin || (p.kind == Kind::Fixture && BENCH_FIXTURES.iter().any(|f| f.0 == p.name))
+        })
         .collect();
     let dir = match std::env::var("CGAF_PLUGINS_DIR") {
         Ok(d) if !d.is_empty() => PathBuf::from(d),

@@ -557,6 +557,8 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             "[matrix] matrix pipeline over {n} samples of one product (a day at 4 samples/s with the full run) ..."
         );
         bench_matrix(&host, n, &mut lines).await?;
+        eprintln!("[matrix] the stored path and a replay of the stored day, on a private PostgreSQL ...");
+        bench_matrix_stored(&host, n, &mut lines).await?;
     }
     let hot_swap = if wants(BenchPart::HotSwap) {
         let rounds = if args.quick { 1 } else { 3 };
@@ -633,34 +635,145 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The matrix pipeline's per-sample cost, in memory (no database): default settings (5 s and
-/// 15 s, stochastic, blend-mean through the sandbox, k = 4), samples 250 ms apart.
-async fn bench_matrix(host: &Arc<cgaf_runtime::PluginHost>, n: usize, lines: &mut Vec<Line>) -> Result<()> {
-    use cgaf_calculate::matrix::features::{FeatureSample, FeatureSet};
-    use cgaf_calculate::matrix::pipeline::{LaneSettings, PipelineSettings, StepOutput};
+/// The matrix pipeline's default settings (5 s and 15 s, stochastic, blend-mean through the
+/// sandbox, k = 4).
+fn bench_matrix_settings() -> cgaf_calculate::matrix::pipeline::PipelineSettings {
+    use cgaf_calculate::matrix::features::FeatureSet;
+    use cgaf_calculate::matrix::pipeline::{LaneSettings, PipelineSettings};
     use cgaf_calculate::matrix::rollup::Aggregation;
     use cgaf_calculate::matrix::solver::SolverMode;
+    let lane = |g| LaneSettings {
+        granularity_ms: g,
+        solver: SolverMode::Stochastic { lambda: 1.0 },
+        blender: "blend-mean".into(),
+        blender_params: vec![],
+        k: 4,
+    };
+    PipelineSettings {
+        features: FeatureSet::default(),
+        aggregation: Aggregation::Mean,
+        lanes: vec![lane(5_000), lane(15_000)],
+    }
+}
+
+/// The first sample time of the matrix benchmarks (2025-11-29T00:00:00Z).
+const MATRIX_BENCH_T0: i64 = 1_764_374_400_000;
+
+/// The matrix pipeline's stored path on a private PostgreSQL (durable, as `cgaf serve` runs it):
+/// `n` samples of one product 250 ms apart (a day at 4 samples/s with the full run) through the
+/// calculate worker's steps — read the samples after the cursor, compute, write the rows with
+/// the advanced cursor in one transaction, 2,000 samples a step as the service does — and then
+/// a replay of that stored day into a named replay (read the rollups, recompute, write, hash).
+async fn bench_matrix_stored(host: &Arc<cgaf_runtime::PluginHost>, n: usize, lines: &mut Vec<Line>) -> Result<()> {
+    let dir = tempfile_dir()?.join("matrix");
+    std::fs::create_dir_all(&dir)?;
+    let result = stored_in(host, &dir, n, lines).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    return result;
+
+    async fn stored_in(
+        host: &Arc<cgaf_runtime::PluginHost>,
+        dir: &std::path::Path,
+        n: usize,
+        lines: &mut Vec<Line>,
+    ) -> Result<()> {
+        use cgaf_calculate::matrix::worker::{replay, MatrixWorker};
+        const PRODUCT: &str = "BENCH-USD";
+        let pg_dir = dir.join("pg");
+        let pg = tokio::task::spawn_blocking(move || {
+            cgaf_embedded_postgres::EmbeddedPostgres::start(&cgaf_embedded_postgres::EmbeddedOptions::new(pg_dir))
+        })
+        .await?
+        .context("starting a private PostgreSQL for the matrix benchmark")?;
+        let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(pg.url()))?;
+        store.wait_ready(Duration::from_secs(60)).await?;
+        store.migrate().await?;
+        store.ensure_products(&[cgaf_store::Product { product: PRODUCT.into(), max_size: i32::MAX }]).await?;
+        // The samples of the in-memory run, written in one statement (not measured).
+        store
+            .client()
+            .await?
+            .execute(
+                "INSERT INTO crypto_gaf.samples
+                   (product, midpoint, ask_prices, ask_sizes, bid_prices, bid_sizes, buys, sells, sampled_at)
+                 SELECT $1, 100 + sin(x * 0.01) + sin(x * 0.37) * 0.01,
+                        ARRAY[101, 102, 103]::numeric[],
+                        ARRAY[1 + abs(cos(x * 0.7)), 2 + sin(x * 0.13), 1.5]::numeric[],
+                        ARRAY[99, 98, 97]::numeric[],
+                        ARRAY[1 + abs(sin(x * 0.3)), 2 + cos(x * 0.11), 1.5]::numeric[],
+                        ARRAY[100, abs(sin(x * 0.9)), 1]::numeric[],
+                        ARRAY[100, abs(cos(x * 0.5)), 1]::numeric[],
+                        to_timestamp(($2::float8 + x * 250) / 1000.0)
+                 FROM generate_series(0::bigint, $3::bigint - 1) AS g(i), LATERAL (SELECT i::float8 AS x) AS v",
+                &[&PRODUCT, &(MATRIX_BENCH_T0 as f64), &(n as i64)],
+            )
+            .await?;
+        let settings = bench_matrix_settings();
+        let worker = MatrixWorker { settings: settings.clone(), blender: host.clone(), batch: 2_000, telemetry: None };
+        let t = Instant::now();
+        let live = worker.catch_up(&store, cgaf_store::matrices::LIVE, PRODUCT, usize::MAX).await?;
+        let stored = t.elapsed();
+        anyhow::ensure!(live.samples == n, "the stored path consumed {} samples of {n}", live.samples);
+        anyhow::ensure!(live.faults.is_empty(), "the stored path had {} blend faults", live.faults.len());
+        let per_sample = stored.as_secs_f64() / n as f64;
+        let (from, to) = (MATRIX_BENCH_T0, MATRIX_BENCH_T0 + n as i64 * 250 + 60_000);
+        let t = Instant::now();
+        let day = replay(&store, &settings, host.clone(), "bench-day", PRODUCT, from, to).await?;
+        let replayed = t.elapsed();
+        anyhow::ensure!(
+            day.blends == live.blends,
+            "the replay made {} blends, the live run {}",
+            day.blends,
+            live.blends
+        );
+        println!(
+            "matrix pipeline, stored: {n} samples in {:.2} s, {:.1} us per sample with the database reads and \
+             writes ({} rollups, {} blends, {} scores); replay of the stored samples ({} rollups) in {:.2} s = {:.2} s \
+             for a day of 345,600 samples (aim < 10 s)",
+            stored.as_secs_f64(),
+            per_sample * 1e6,
+            live.rollups,
+            live.blends,
+            live.scores,
+            day.rollups,
+            replayed.as_secs_f64(),
+            replayed.as_secs_f64() * 345_600.0 / n as f64
+        );
+        lines.push(Line {
+            name: "matrix pipeline per sample, stored (aim < 100 us)",
+            value: format!("{:.1} us", per_sample * 1e6),
+            baseline: "100 us (aim)".into(),
+            ratio: 1e-4 / per_sample,
+            target: 1.0,
+        });
+        let scale = 345_600.0 / n as f64;
+        lines.push(Line {
+            name: "matrix replay of a stored day, scaled (aim < 10 s)",
+            value: format!("{:.2} s", replayed.as_secs_f64() * scale),
+            baseline: "10 s (aim)".into(),
+            ratio: 10.0 / (replayed.as_secs_f64() * scale),
+            target: 1.0,
+        });
+        drop(pg);
+        Ok(())
+    }
+}
+
+/// The matrix pipeline's per-sample cost, in memory (no database): [`bench_matrix_settings`],
+/// samples 250 ms apart.
+async fn bench_matrix(host: &Arc<cgaf_runtime::PluginHost>, n: usize, lines: &mut Vec<Line>) -> Result<()> {
+    use cgaf_calculate::matrix::features::FeatureSample;
+    use cgaf_calculate::matrix::pipeline::StepOutput;
     let h = host.clone();
     let (elapsed, blends, faults) = tokio::task::spawn_blocking(move || {
-        let lane = |g| LaneSettings {
-            granularity_ms: g,
-            solver: SolverMode::Stochastic { lambda: 1.0 },
-            blender: "blend-mean".into(),
-            blender_params: vec![],
-            k: 4,
-        };
-        let settings = PipelineSettings {
-            features: FeatureSet::default(),
-            aggregation: Aggregation::Mean,
-            lanes: vec![lane(5_000), lane(15_000)],
-        };
+        let settings = bench_matrix_settings();
         let mut state = settings.adopt(None, 0);
         let samples: Vec<FeatureSample> = (0..n)
             .map(|i| {
                 let x = i as f64;
                 FeatureSample {
                     sample_id: i as i64 + 1,
-                    sampled_at_ms: 1_764_374_400_000 + i as i64 * 250,
+                    sampled_at_ms: MATRIX_BENCH_T0 + i as i64 * 250,
                     midpoint: 100.0 + (x * 0.01).sin() + (x * 0.37).sin() * 0.01,
                     bid_sizes: vec![1.0 + (x * 0.3).sin().abs(), 2.0 + (x * 0.11).cos(), 1.5],
                     ask_sizes: vec![1.0 + (x * 0.7).cos().abs(), 2.0 + (x * 0.13).sin(), 1.5],

@@ -136,8 +136,8 @@ pub struct MatrixArgs {
     /// Rollup aggregation: `mean` or `ewma:ALPHA`.
     #[arg(long, env = "CGAF_MATRIX_ROLLUP", default_value = "mean")]
     pub matrix_rollup: String,
-    /// Solver per granularity: `MODE` for all or `GRAN=MODE`, MODE one of min-norm, stochastic,
-    /// stochastic:LAMBDA (e.g. `5s=min-norm,15s=stochastic:0.5`).
+    /// Solver per granularity: `MODE` for all or `GRAN=MODE`, MODE one of min-norm, stochastic, ridge,
+    /// stochastic:LAMBDA, ridge:LAMBDA (e.g. `5s=min-norm,15s=stochastic:0.5`).
     #[arg(long, env = "CGAF_MATRIX_SOLVER", value_delimiter = ',', default_value = "stochastic")]
     pub matrix_solver: Vec<String>,
     /// Blender plugin per granularity: `NAME` for all or `GRAN=NAME`, parameters after colons
@@ -294,7 +294,7 @@ pub struct SweepArgs {
         env = "CGAF_GRID",
         value_delimiter = ';',
         value_name = "NAME=VALUES",
-        required = true
+        required_unless_present = "matrices"
     )]
     pub grid: Vec<String>,
     /// A fixed strategy parameter, `name=value` (repeatable).
@@ -307,12 +307,32 @@ pub struct SweepArgs {
     /// exposure, volatility (lower is better).
     #[arg(long, env = "CGAF_METRIC", default_value = "sharpe")]
     pub metric: String,
-    /// Offline: threads (0 = every core).
+    /// Offline, and a matrix sweep: threads (0 = every core; a matrix sweep runs that many combinations at once).
     #[arg(long, env = "CGAF_THREADS", default_value_t = 0)]
     pub threads: usize,
     /// Folder for sweep.json, sweep.csv and heatmap.png.
     #[arg(long, env = "CGAF_OUT", default_value = "sweep-results")]
     pub out: PathBuf,
+    /// Sweep the matrix pipeline instead of a strategy: every combination of --k, --solver and
+    /// --blender replayed over the stored range of --product, --from, --to (on the database).
+    #[arg(long, env = "CGAF_SWEEP_MATRICES", default_value_t = false, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub matrices: bool,
+    /// Matrix sweep: values of k, comma-separated.
+    #[arg(long = "k", env = "CGAF_SWEEP_K", value_delimiter = ',', default_value = "4", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub k: Vec<u32>,
+    /// Matrix sweep: solvers, comma-separated (min-norm, stochastic[:LAMBDA], ridge[:LAMBDA]).
+    #[arg(long = "solver", env = "CGAF_SWEEP_SOLVER", value_delimiter = ',', default_value = "stochastic")]
+    pub solver: Vec<String>,
+    /// Matrix sweep: blenders, comma-separated, each `NAME[:param=value...]`.
+    #[arg(long = "blender", env = "CGAF_SWEEP_BLENDER", value_delimiter = ',', default_value = "blend-mean")]
+    pub blender: Vec<String>,
+    /// Matrix sweep: its name (its replays are `NAME/k=K/solver=S/blender=B`); default
+    /// `sweep-<product>-<now ms>`.
+    #[arg(long, env = "CGAF_SWEEP_NAME")]
+    pub name: Option<String>,
+    /// Matrix sweep: the pipeline's other settings (features, granularities, rollup).
+    #[command(flatten)]
+    pub matrix: MatrixArgs,
 }
 
 /// Options of `cgaf metrics`.
@@ -868,6 +888,33 @@ mod tests {
             .map(|(cmd, a)| format!("{cmd} --{}", a.get_long().unwrap_or("?")))
             .collect();
         assert!(missing.is_empty(), "flags without a CGAF_* twin: {missing:?}");
+    }
+
+    #[test]
+    fn a_matrix_sweep_takes_lists_and_needs_no_grid() {
+        let cli = Cli::try_parse_from([
+            "cgaf",
+            "sweep",
+            "--matrices",
+            "--product",
+            "ETH-USD",
+            "--k",
+            "2,4,8",
+            "--solver",
+            "min-norm,stochastic",
+            "--blender",
+            "blend-mean,blend-ewma:alpha=0.3",
+        ])
+        .unwrap();
+        let Command::Sweep(a) = cli.command else { panic!("not a sweep") };
+        assert!(a.matrices);
+        assert_eq!(a.k, [2, 4, 8]);
+        assert_eq!(a.solver, ["min-norm", "stochastic"]);
+        assert_eq!(a.blender, ["blend-mean", "blend-ewma:alpha=0.3"]);
+        assert_eq!(a.target.product, "ETH-USD");
+        // A strategy sweep still needs its grid, and k is at least 1.
+        assert!(Cli::try_parse_from(["cgaf", "sweep"]).is_err());
+        assert!(Cli::try_parse_from(["cgaf", "sweep", "--matrices", "--k", "0"]).is_err());
     }
 
     #[test]

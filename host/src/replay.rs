@@ -1,14 +1,16 @@
 //! `cgaf replay`: recompute the matrix pipeline over a stored range of live rollups into a
 //! separate, named replay (the calculate worker's `replay`), with the blenders of the plugin
-//! registry; and `cgaf matrices`: the pipeline's rows and rolling scores in the terminal.
+//! registry; `cgaf sweep --matrices`: every combination of k, solver and blender replayed in
+//! parallel and ranked; and `cgaf matrices`: the pipeline's rows and rolling scores in the
+//! terminal.
 
-use crate::cli::{GlobalArgs, MatricesArgs, MatricesShow, ReplayArgs};
+use crate::cli::{GlobalArgs, MatricesArgs, MatricesShow, ReplayArgs, SweepArgs};
 use crate::database::open;
 use crate::settings::{matrix_settings, parse_blender_spec, DatabaseSettings, PluginSettings};
 use anyhow::{Context, Result};
 use cgaf_calculate::matrix::solver::SolverMode;
 use cgaf_calculate::matrix::worker::{granularity_label, replay, ROLLING_WINDOW};
-use cgaf_store::{MatrixQuery, Store};
+use cgaf_store::{MatrixQuery, MatrixSweepResult, Store};
 
 /// `cgaf replay`.
 pub async fn run(g: &GlobalArgs, a: &ReplayArgs) -> Result<()> {
@@ -55,6 +57,91 @@ pub async fn run(g: &GlobalArgs, a: &ReplayArgs) -> Result<()> {
                 "rows_sha256": report.sha256,
             })
         );
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(mut pg) = db.embedded.take() {
+        tokio::task::spawn_blocking(move || pg.stop()).await??;
+    }
+    r
+}
+
+/// `cgaf sweep --matrices`.
+pub async fn sweep(g: &GlobalArgs, a: &SweepArgs) -> Result<()> {
+    use cgaf_calculate::matrix::sweep::{sweep, SweepBlender, SweepGrid, SweepProgress, SweepTarget};
+    let base = matrix_settings(&a.matrix)?;
+    let grid = SweepGrid {
+        k: a.k.iter().map(|&k| k as usize).collect(),
+        solvers: a.solver.iter().map(|s| SolverMode::parse(s)).collect::<Result<_, _>>().context("--solver")?,
+        blenders: a
+            .blender
+            .iter()
+            .map(|b| {
+                let (name, params) = parse_blender_spec(b).context("--blender")?;
+                anyhow::Ok(SweepBlender { label: b.trim().to_string(), name, params })
+            })
+            .collect::<Result<_>>()?,
+    };
+    grid.check()?;
+    let t = &a.target;
+    let (Some(from), Some(to)) = (&t.from, &t.to) else { anyhow::bail!("a matrix sweep needs --from and --to") };
+    let from = cgaf_trade::domain::parse_time(from).map_err(anyhow::Error::msg).context("--from")?;
+    let to = cgaf_trade::domain::parse_time(to).map_err(anyhow::Error::msg).context("--to")?;
+    if to <= from {
+        anyhow::bail!("--to must be after --from");
+    }
+    let name =
+        a.name.clone().unwrap_or_else(|| format!("sweep-{}-{}", t.product, chrono::Utc::now().timestamp_millis()));
+    let target = SweepTarget { name, product: t.product.clone(), from_ms: from, to_ms: to };
+    let parallel = if a.threads == 0 { std::thread::available_parallelism().map_or(1, |n| n.get()) } else { a.threads };
+    let mut db = open(&DatabaseSettings::from_args(g), true).await?;
+    let r = async {
+        let store = &db.store;
+        store.wait_ready(crate::database::STARTUP_WAIT).await.context("waiting for the database")?;
+        store.migrate().await.context("applying migrations")?;
+        let (host, _follow) = crate::plugin_host::start(store, &PluginSettings::defaults(&g.data_dir))
+            .await
+            .context("starting plugins")?;
+        let total = grid.combinations().len();
+        eprintln!("matrix sweep {}: {total} combinations, {parallel} at once", target.name);
+        let started = std::time::Instant::now();
+        let progress: SweepProgress = std::sync::Arc::new(move |done: usize, total: usize, r: &MatrixSweepResult| {
+            eprintln!(
+                "[{done}/{total}] {:.1} s  k={} solver={} blender={}  rmse={} skill={}",
+                started.elapsed().as_secs_f64(),
+                r.k,
+                r.solver,
+                r.blender,
+                r.rmse.map_or("-".into(), |v| format!("{v:.6}")),
+                r.skill.map_or("-".into(), |v| format!("{v:.4}")),
+            );
+        });
+        let (id, results) = sweep(store, &base, host, &grid, &target, parallel, progress).await?;
+        println!(
+            "matrix sweep {} (id {id}) of {} over [{}, {}), best first:",
+            target.name,
+            target.product,
+            time(from),
+            time(to)
+        );
+        println!(
+            "{:>4} {:>5} {:<18} {:<24} {:>7} {:>10} {:>8} {:>6}  rows_sha256",
+            "rank", "k", "solver", "blender", "scores", "rmse", "skill", "faults"
+        );
+        for r in &results {
+            println!(
+                "{:>4} {:>5} {:<18} {:<24} {:>7} {:>10} {:>8} {:>6}  {}",
+                r.rank,
+                r.k,
+                r.solver,
+                r.blender,
+                r.scores,
+                r.rmse.map_or("-".into(), |v| format!("{v:.6}")),
+                r.skill.map_or("-".into(), |v| format!("{v:.4}")),
+                r.faults,
+                &r.rows_sha256[..r.rows_sha256.len().min(16)],
+            );
+        }
         anyhow::Ok(())
     }
     .await;

@@ -414,7 +414,7 @@ mod tests {
         assert_eq!(m.features.key(), "taker-flow,book-imbalance@2");
         assert!(serve(&["serve", "--matrix", "false"]).unwrap().matrix.is_none());
         for bad in [
-            ["--matrix-solver", "ridge"],
+            ["--matrix-solver", "lasso"],
             ["--matrix-solver", "7s=min-norm"],
             ["--matrix-blender", "Bad Name"],
             ["--matrix-features", "volume"],

@@ -1,6 +1,6 @@
 //! `cgaf sweep`: a parameter grid (optionally walk-forward) on a running service (created through
 //! the API and followed with a progress bar), or offline on a CSV of bars; writes the results and
-//! the heatmap.
+//! the heatmap. With `--matrices`, a tuning sweep of the matrix pipeline (`replay::sweep`).
 
 use crate::cli::{name_value_pairs, GlobalArgs, SweepArgs};
 use crate::plugin::{answer, resolve_token};
@@ -69,6 +69,9 @@ fn write_outputs(out: &Path, result: &Value, csv: &[u8], png: Option<&[u8]>) -> 
 
 /// `cgaf sweep`.
 pub async fn run(g: &GlobalArgs, args: &SweepArgs) -> Result<()> {
+    if args.matrices {
+        return crate::replay::sweep(g, args).await;
+    }
     let req = sweep_request(args)?;
     let spec = req.spec()?;
     let t = &args.target;

@@ -173,6 +173,11 @@ mod tests {
         };
         let mut expected = serde_json::to_value(&stats).unwrap();
         expected["mean_seconds"] = json!(0.5);
+        // The API names the unit: `peak_memory` of the runtime is `peak_memory_bytes`.
+        if let Some(o) = expected.as_object_mut() {
+            let peak = o.remove("peak_memory").unwrap_or(json!(0));
+            o.insert("peak_memory_bytes".into(), peak);
+        }
         assert_eq!(serde_json::to_value(CallStats::from(&stats)).unwrap(), expected);
     }
 

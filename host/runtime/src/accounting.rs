@@ -4,7 +4,7 @@
 //! strategy instances it creates.
 
 use crate::error::Error;
-use crate::registry::{CallCounters, Health};
+use crate::stats::{CallCounters, Health};
 use crate::types::{Bar, Matrix};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;

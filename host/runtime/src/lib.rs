@@ -16,6 +16,7 @@ pub mod host;
 pub mod limits;
 pub mod registry;
 pub mod runtime;
+pub mod stats;
 pub mod types;
 
 pub use accounting::{CallInputs, CallLimits, FailureRecord, QuarantineRequest, StrategyCall};

@@ -1,7 +1,7 @@
 //! The engine, the deny-all host, validation at load, and bounded calls.
 
-use crate::artifact::{Artifact, ArtifactKey};
 use crate::accounting::{Accounting, CallInputs, CallLimits, FailureRecord, StrategyCall};
+use crate::artifact::{Artifact, ArtifactKey};
 use crate::bindings;
 use crate::error::{Error, PluginError};
 use crate::limits::Limiter;
@@ -587,7 +587,10 @@ impl Runtime {
     ) -> Result<Pixels, Error> {
         let Pre::TransformNext(pre) = &plugin.pre else {
             let m = self.transform(plugin, series, params)?;
-            return Ok(Pixels { size: m.size, data: m.data.iter().map(|&v| cgaf_plugin_contract::to_pixel(v)).collect() });
+            return Ok(Pixels {
+                size: m.size,
+                data: m.data.iter().map(|&v| cgaf_plugin_contract::to_pixel(v)).collect(),
+            });
         };
         use bindings::transform_next::gaf::plugin::types as t;
         let deadline = self.settings.call_deadline;

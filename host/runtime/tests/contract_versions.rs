@@ -38,7 +38,8 @@ fn a_0_1_and_a_0_2_component_run_side_by_side() {
         // and the host's mapping of the matrix.
         let p_old = rt.transform_pixels(&old, &s, &params).unwrap();
         let p_next = rt.transform_pixels(&next, &s, &params).unwrap();
-        let mapped = Pixels { size: m_old.size, data: m_old.data.iter().map(|&v| cgaf_plugin_contract::to_pixel(v)).collect() };
+        let mapped =
+            Pixels { size: m_old.size, data: m_old.data.iter().map(|&v| cgaf_plugin_contract::to_pixel(v)).collect() };
         assert_eq!(p_old, mapped);
         assert_eq!(p_next, mapped);
     }

@@ -47,4 +47,3 @@ mod tests {
         assert_eq!(Matrix::default().rows().count(), 0);
     }
 }
-

@@ -55,7 +55,7 @@ pub use rp::{recurrence_plot, recurrence_plot_detailed, RpParams, Threshold};
 pub use scale::min_max_scale;
 pub use validate::{check_series, resolve_size, SizeParam};
 
-/// The contract's square matrix: what every kernel returns.
-pub use cgaf_plugin_contract::Matrix;
 /// The host's pixel mapping of a matrix value (the contract's).
 pub use cgaf_plugin_contract::to_pixel;
+/// The contract's square matrix: what every kernel returns.
+pub use cgaf_plugin_contract::Matrix;

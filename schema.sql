@@ -622,3 +622,35 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_artifacts
 -- Fetched whole, never searched: out of line and uncompressed (decompressing costs more than
 -- reading here).
 ALTER TABLE crypto_gaf.plugin_artifacts ALTER COLUMN code SET STORAGE EXTERNAL;
+
+-- migration: 12 plugin canaries
+-- A candidate version run in shadow on the live inputs of the active version of its name; the
+-- replicas that shadow calls add what they compared to `tally`, and the first replica to see the
+-- calls or the duration reached (or the candidate fail) decides: promoted (made active on every
+-- replica), refused (with the reason), or cancelled. At most one canary per name runs.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_canaries
+(
+  id bigserial PRIMARY KEY,
+  name text NOT NULL,
+  kind text NOT NULL,
+  active_version text NOT NULL,
+  candidate_version text NOT NULL,
+  target_calls bigint CHECK (target_calls > 0),
+  duration_ms bigint CHECK (duration_ms > 0),
+  tolerance jsonb NOT NULL,
+  state text NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'promoted', 'refused', 'cancelled')),
+  reason text,
+  tally jsonb NOT NULL DEFAULT '{}',
+  started_at timestamptz NOT NULL DEFAULT now(),
+  finished_at timestamptz,
+  CHECK (target_calls IS NOT NULL OR duration_ms IS NOT NULL),
+  FOREIGN KEY (name, candidate_version) REFERENCES crypto_gaf.plugins (name, version) ON DELETE CASCADE
+);
+CREATE UNIQUE INDEX IF NOT EXISTS plugin_canaries_one_running ON crypto_gaf.plugin_canaries (name)
+  WHERE state = 'running';
+CREATE INDEX IF NOT EXISTS plugin_canaries_name ON crypto_gaf.plugin_canaries (name, id);
+-- A canary that starts or ends is announced like a plugin change (every replica reloads its
+-- running canaries); tally updates are not.
+DROP TRIGGER IF EXISTS plugin_canaries_notify ON crypto_gaf.plugin_canaries;
+CREATE TRIGGER plugin_canaries_notify AFTER INSERT OR UPDATE OF state ON crypto_gaf.plugin_canaries
+  FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_plugins();

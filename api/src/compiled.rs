@@ -60,6 +60,22 @@ pub async fn share(store: &Store, host: &Arc<PluginHost>, plugin: &Arc<Plugin>) 
     }
 }
 
+/// As [`share`], unless code of this component for this engine is stored already (an upload of
+/// bytes some replica compiled before: nothing to serialize or write again).
+pub async fn share_if_missing(store: &Store, host: &Arc<PluginHost>, plugin: &Arc<Plugin>) {
+    if host.runtime.settings().artifact_key.is_none() {
+        return;
+    }
+    match store.has_plugin_artifact(&plugin.sha256, host.runtime.engine_fingerprint()).await {
+        Ok(true) => {}
+        Ok(false) => share(store, host, plugin).await,
+        Err(e) => {
+            tracing::warn!(plugin = %plugin.info.name, error = %e, "reading shared compiled plugins; sharing");
+            share(store, host, plugin).await;
+        }
+    }
+}
+
 /// Loads version `name@version` (component `sha256`) as this replica's runtime runs it: from
 /// the signed code another replica stored when there is some and it is accepted, else by
 /// compiling the stored component — whose code is then shared in turn.

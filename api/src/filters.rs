@@ -2,7 +2,7 @@
 //! and the router built from the table, with JSON errors for every rejection and request
 //! metrics.
 
-use crate::handlers::{history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
+use crate::handlers::{canaries, history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
 use crate::{error, ApiError, ApiState, Metrics};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -28,6 +28,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/plugins/{name}"),
     ("POST", "/api/plugins/{name}/activate"),
     ("POST", "/api/plugins/{name}/rollback"),
+    ("POST", "/api/plugins/{name}/canary"),
+    ("DELETE", "/api/plugins/{name}/canary"),
+    ("GET", "/api/plugins/{name}/activations"),
     ("GET", "/api/plugins/{name}/failures"),
     ("GET", "/api/plugins/{name}/failures/{id}"),
     ("GET", "/api/plugins/{name}/versions/{version}/component"),
@@ -202,6 +205,28 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(s())
             .and(auth())
             .then(plugins::rollback)
+            .map(respond)
+            .boxed(),
+        ("POST", "/api/plugins/{name}/canary") => warp::path!("api" / "plugins" / String / "canary")
+            .and(post())
+            .and(s())
+            .and(auth())
+            .and(body())
+            .then(canaries::start)
+            .map(respond)
+            .boxed(),
+        ("DELETE", "/api/plugins/{name}/canary") => warp::path!("api" / "plugins" / String / "canary")
+            .and(warp::delete())
+            .and(s())
+            .and(auth())
+            .then(canaries::cancel)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/plugins/{name}/activations") => warp::path!("api" / "plugins" / String / "activations")
+            .and(get())
+            .and(s())
+            .and(raw_query())
+            .then(canaries::activations)
             .map(respond)
             .boxed(),
         ("GET", "/api/plugins/{name}/failures") => warp::path!("api" / "plugins" / String / "failures")

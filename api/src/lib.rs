@@ -9,6 +9,7 @@
 
 pub mod blend_events;
 pub mod cache;
+pub mod canary;
 pub mod compiled;
 pub mod error;
 pub mod filters;

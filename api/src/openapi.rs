@@ -1,7 +1,7 @@
 //! The OpenAPI document of the API (`GET /api/openapi.json`), generated from the handlers'
 //! `#[utoipa::path]` attributes and the models' schemas.
 
-use crate::handlers::{history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
+use crate::handlers::{canaries, history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -45,6 +45,9 @@ impl Modify for BearerToken {
         plugins::show,
         plugins::activate,
         plugins::rollback,
+        canaries::start,
+        canaries::cancel,
+        canaries::activations,
         plugins::failures,
         plugins::failure,
         plugins::component,

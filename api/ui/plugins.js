@@ -1,12 +1,41 @@
 // The Plugins view: every plugin, its versions (which is active, which are quarantined and
-// why), this replica's call statistics, when each version was last activated; upload a
-// component, activate a version, roll back — writes with the session's token.
+// why), this replica's call statistics, its canaries (a stored version in shadow beside the
+// active one: the report and the verdict) and its swap history (the activation log, paged);
+// upload a component, activate a version, roll back, start or cancel a canary — writes with the
+// session's token.
 
 import { api, el, when } from "./api.js";
 import { setParams } from "./app.js";
 
 function secs(v) {
   return typeof v === "number" ? `${(v * 1e3).toFixed(3)} ms` : "—";
+}
+
+function ratio(v) {
+  return typeof v === "number" ? `${v.toFixed(2)}×` : "—";
+}
+
+/** One row of the activation log. */
+function activationRow(a) {
+  return el("tr", { "data-activation": a.id }, el("td", {}, when(a.activated_at)), el("td", {}, a.version), el("td", {}, a.reason));
+}
+
+/** One canary report as a table row. */
+function canaryRow(c) {
+  const t = c.tally || {};
+  const outputs = c.kind === "strategy"
+    ? `${(t.decisions_agreed ?? 0).toLocaleString()} of ${(t.decisions ?? 0).toLocaleString()} decisions agree; max |PnL diff| ${t.max_abs_pnl_diff ?? 0}`
+    : `${(t.values_changed ?? 0).toLocaleString()} of ${(t.values_compared ?? 0).toLocaleString()} values changed; max |diff| ${t.max_abs_diff ?? 0}; ${(t.pixels_changed ?? 0).toLocaleString()} pixels`;
+  return el("tr", { "data-canary": c.id, "data-state": c.state },
+    el("td", {}, String(c.id)),
+    el("td", {}, `${c.candidate_version} vs ${c.active_version}`),
+    el("td", { class: `canary-state ${c.state}` }, c.state),
+    el("td", {}, (t.calls ?? 0).toLocaleString()),
+    el("td", {}, outputs),
+    el("td", {}, (t.candidate_errors ?? 0).toLocaleString()),
+    el("td", {}, ratio(c.latency_ratio)),
+    el("td", {}, ratio(c.memory_ratio)),
+    el("td", {}, c.reason || ""));
 }
 
 export function mount(main, params) {
@@ -45,6 +74,7 @@ export function mount(main, params) {
 
   let alive = true;
   let name = params.get("plugin");
+  let poll = null;
 
   async function loadList() {
     try {
@@ -60,11 +90,11 @@ export function mount(main, params) {
     }
   }
 
-  async function act(path, json) {
+  async function act(path, json, method = "POST") {
     const error = detail.querySelector(".actions-error");
     if (error) error.textContent = "";
     try {
-      await api(path, { method: "POST", json, auth: true });
+      await api(path, { method, json, auth: true });
       await Promise.all([loadPlugin(), loadList()]);
     } catch (e) {
       const err = detail.querySelector(".actions-error");
@@ -83,7 +113,54 @@ export function mount(main, params) {
       if (!alive || n !== name) return;
       const versions = p.versions;
       const statsRows = Object.entries(p.stats || {});
-      const activations = versions.filter((v) => v.activated_at).sort((a, b) => b.activated_at.localeCompare(a.activated_at));
+      const canaries = p.canaries || [];
+      const running = canaries.find((c) => c.state === "running");
+      const candidates = versions.filter((v) => !v.active && !v.quarantined_at);
+      const activationsBody = el("tbody", {}, ...(p.activations || []).map(activationRow));
+      const older = el("button", { type: "button", id: "plugin-activations-older", hidden: (p.activations || []).length < 20 }, "Older activations");
+      older.addEventListener("click", async () => {
+        const rows = activationsBody.querySelectorAll("tr[data-activation]");
+        const before = rows.length ? rows[rows.length - 1].dataset.activation : "";
+        try {
+          const page = await api(`/api/plugins/${encodeURIComponent(p.name)}/activations?limit=50${before ? `&before=${before}` : ""}`);
+          activationsBody.append(...page.activations.map(activationRow));
+          older.hidden = page.next_before == null;
+        } catch (e) {
+          older.replaceWith(el("p", { class: "error", role: "alert" }, e.message));
+        }
+      });
+      const canaryVersion = el("select", { id: "canary-version", name: "version", required: true },
+        ...candidates.map((v) => el("option", { value: v.version }, v.version)));
+      const canaryCalls = el("input", { id: "canary-calls", name: "calls", type: "number", min: "1", step: "1", value: "200" });
+      const canaryDuration = el("input", { id: "canary-duration", name: "duration", type: "text", placeholder: "e.g. 5m (instead of calls)" });
+      const canaryTolerance = el("textarea", { id: "canary-tolerance", name: "tolerance", rows: "2", placeholder: '{"max_latency_ratio": 3} (empty: strict defaults)' });
+      const canaryForm = el("form", { id: "canary-form", "aria-labelledby": "canary-title" },
+        el("div", { class: "field" }, el("label", { for: "canary-version" }, "Candidate version"), canaryVersion),
+        el("div", { class: "field" }, el("label", { for: "canary-calls" }, "Live calls to compare"), canaryCalls),
+        el("div", { class: "field" }, el("label", { for: "canary-duration" }, "Or a duration"), canaryDuration),
+        el("div", { class: "field" }, el("label", { for: "canary-tolerance" }, "Tolerance (JSON)"), canaryTolerance),
+        el("button", { type: "submit", class: "primary", id: "canary-start", disabled: !!running || !candidates.length || !p.active_version }, "Start canary"),
+        running ? el("button", { type: "button", id: "canary-cancel", onclick: () => act(`/api/plugins/${encodeURIComponent(p.name)}/canary`, undefined, "DELETE") }, "Cancel the running canary") : "",
+      );
+      canaryForm.addEventListener("submit", (ev) => {
+        ev.preventDefault();
+        const body = { version: canaryVersion.value };
+        if (canaryDuration.value.trim()) body.duration = canaryDuration.value.trim();
+        else body.calls = Number(canaryCalls.value);
+        if (canaryTolerance.value.trim()) {
+          try {
+            body.tolerance = JSON.parse(canaryTolerance.value);
+          } catch (e) {
+            const err = detail.querySelector(".actions-error");
+            if (err) err.textContent = `The tolerance is not JSON: ${e.message}`;
+            return;
+          }
+        }
+        act(`/api/plugins/${encodeURIComponent(p.name)}/canary`, body);
+      });
+      clearTimeout(poll);
+      // A running canary's report grows as the replicas add what they compared.
+      if (running) poll = setTimeout(() => alive && n === name && loadPlugin(), 1000);
       detail.replaceChildren(
         el("h2", { id: "plugin-title" }, `${p.name} (${p.kind})`),
         el("p", {}, "Active version: ", el("strong", { id: "plugin-active" }, p.active_version || "none")),
@@ -111,8 +188,19 @@ export function mount(main, params) {
               el("td", {}, ver), el("td", {}, s.calls.toLocaleString()), el("td", {}, s.errors.toLocaleString()),
               el("td", {}, s.consecutive_faults), el("td", {}, secs(s.mean_seconds)), el("td", {}, secs(s.max_seconds)),
               el("td", {}, s.last_error || ""))) : [el("tr", {}, el("td", { colspan: 7 }, "No calls yet."))])))),
-        el("h3", {}, "Activations (newest first; the last activation of each version)"),
-        el("ol", { id: "plugin-activations" }, ...activations.map((v) => el("li", {}, `${v.version} at ${when(v.activated_at)}${v.active ? " (active)" : ""}`))),
+        el("h3", { id: "canary-title" }, "Canary"),
+        el("p", {}, "Run a stored version in shadow on the active version's live inputs; it is promoted on every replica when within tolerance, refused with the reason otherwise."),
+        canaryForm,
+        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Canaries table" },
+          el("table", { id: "plugin-canaries" },
+            el("thead", {}, el("tr", {}, ...["Id", "Candidate", "State", "Calls", "Outputs", "Candidate errors", "Time", "Memory", "Reason"].map((h) => el("th", { scope: "col" }, h)))),
+            el("tbody", {}, ...(canaries.length ? canaries.map(canaryRow) : [el("tr", {}, el("td", { colspan: 9 }, "No canary yet."))])))),
+        el("h3", {}, "Swap history (newest first)"),
+        el("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Activation log" },
+          el("table", { id: "plugin-activations" },
+            el("thead", {}, el("tr", {}, ...["When", "Version", "Why"].map((h) => el("th", { scope: "col" }, h)))),
+            activationsBody)),
+        older,
       );
     } catch (e) {
       detail.replaceChildren(el("h2", {}, n), el("p", { class: "error", role: "alert" }, e.message));
@@ -131,7 +219,9 @@ export function mount(main, params) {
       const res = await api(`/api/plugins${q}`, { method: "POST", body, auth: true, headers: { "Content-Type": "application/wasm" } });
       uploadDone.textContent = `Uploaded ${res.name} ${res.version}${res.active ? ", active" : ""}.`;
       await loadList();
-      setParams({ plugin: res.name });
+      // Viewing that plugin already: show the new version now (the URL does not change).
+      if (name === res.name) await loadPlugin();
+      else setParams({ plugin: res.name });
     } catch (e) {
       uploadError.textContent = e.message;
     }
@@ -146,6 +236,7 @@ export function mount(main, params) {
     },
     unmount() {
       alive = false;
+      clearTimeout(poll);
     },
   };
 }

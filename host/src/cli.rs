@@ -468,6 +468,35 @@ pub enum PluginAction {
         #[arg(long, env = "CGAF_JSON")]
         json: bool,
     },
+    /// Canary a stored version against the active one (`POST /api/plugins/{name}/canary`): it
+    /// runs in shadow on live inputs and is promoted on every replica when within tolerance.
+    /// Waits for the verdict, printing progress; exits non-zero when it is refused.
+    Canary {
+        /// Plugin name.
+        name: String,
+        /// The candidate version (uploaded, not active).
+        #[arg(value_name = "VERSION", required_unless_present = "cancel")]
+        plugin_version: Option<String>,
+        /// Decide after this many live calls were compared.
+        #[arg(long, env = "CGAF_CANARY_CALLS")]
+        calls: Option<u64>,
+        /// Or decide after this long, e.g. `90s`, `5m` (default 60s when --calls is not given).
+        #[arg(long, env = "CGAF_CANARY_DURATION")]
+        duration: Option<String>,
+        /// Tolerance as JSON, e.g. `{"max_latency_ratio": 2, "max_abs_diff": 1e-12}` (strict
+        /// defaults: identical outputs, no failure, at most 3× the time and 2× the memory).
+        #[arg(long, env = "CGAF_CANARY_TOLERANCE", value_name = "JSON")]
+        tolerance: Option<String>,
+        /// Start it and return at once, without waiting for the verdict.
+        #[arg(long, env = "CGAF_CANARY_NO_WAIT")]
+        no_wait: bool,
+        /// Cancel the running canary of NAME instead.
+        #[arg(long, env = "CGAF_CANARY_CANCEL", conflicts_with_all = ["plugin_version", "calls", "duration", "tolerance"])]
+        cancel: bool,
+        /// Print the report as JSON.
+        #[arg(long, env = "CGAF_JSON")]
+        json: bool,
+    },
 }
 
 /// A plugin kind on the command line.

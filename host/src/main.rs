@@ -15,6 +15,7 @@ mod history_keeper;
 mod migrate;
 mod plugin;
 mod plugin_build;
+mod plugin_canary;
 mod plugin_host;
 mod plugin_new;
 mod plugin_replay;

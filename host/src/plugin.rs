@@ -1,10 +1,13 @@
-//! `cgaf plugin upload|list|activate|rollback|replay`: the plugin routes of a running service
-//! (`replay` re-runs a stored failure locally, see `plugin_replay`); and
+//! `cgaf plugin upload|list|activate|rollback|replay|canary`: the plugin routes of a running
+//! service (`replay` re-runs a stored failure locally, see `plugin_replay`; `canary` waits for
+//! the verdict, see `plugin_canary`); and
 //! `cgaf plugin new|build|test`, which need no service.
 
 use crate::cli::{GlobalArgs, PluginAction, PluginArgs, PluginKindArg};
 use anyhow::{Context, Result};
-use cgaf_api::models::{ActivateRequest, ActiveVersion, ErrorBody, PluginDetail, PluginSummary, UploadedPlugin};
+use cgaf_api::models::{
+    ActivateRequest, ActiveVersion, CanaryReport, ErrorBody, PluginDetail, PluginSummary, UploadedPlugin,
+};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -114,6 +117,61 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
                 report.as_hoped(wasm.is_some()),
                 "replay of failure {id}: {}",
                 if wasm.is_some() { "the build still fails" } else { "the failure was not reproduced" }
+            );
+            Ok(())
+        }
+        PluginAction::Canary { name, plugin_version, calls, duration, tolerance, no_wait, cancel, json } => {
+            let token = token(args, g)?;
+            let report = if *cancel {
+                let r = http
+                    .delete(format!("{base}/api/plugins/{name}/canary"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await
+                    .with_context(|| format!("reaching {base}"))?;
+                answer_as::<CanaryReport>(r).await?
+            } else {
+                let tolerance = tolerance
+                    .as_deref()
+                    .map(serde_json::from_str::<serde_json::Value>)
+                    .transpose()
+                    .context("--tolerance is not JSON")?;
+                let duration = match (calls, duration) {
+                    (None, None) => Some("60s".to_string()),
+                    (_, d) => d.clone(),
+                };
+                let body = serde_json::json!({
+                    "version": plugin_version, "calls": calls, "duration": duration, "tolerance": tolerance,
+                });
+                let r = http
+                    .post(format!("{base}/api/plugins/{name}/canary"))
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                    .with_context(|| format!("reaching {base}"))?;
+                let started = answer_as::<CanaryReport>(r).await?;
+                eprintln!(
+                    "canary {} of {name}: {} in shadow beside {} ...",
+                    started.id, started.candidate_version, started.active_version
+                );
+                if *no_wait {
+                    started
+                } else {
+                    crate::plugin_canary::wait(&http, base, name, started.id).await?
+                }
+            };
+            if *json {
+                print_json(&report)?;
+            } else {
+                crate::plugin_canary::print_human(&report);
+            }
+            anyhow::ensure!(
+                matches!(report.state.as_str(), "promoted" | "running") || (*cancel && report.state == "cancelled"),
+                "canary {} of {name}: {} — {}",
+                report.id,
+                report.state,
+                report.reason.as_deref().unwrap_or("")
             );
             Ok(())
         }

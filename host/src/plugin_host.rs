@@ -121,6 +121,7 @@ pub async fn start(
     let host = Arc::new(PluginHost::new(settings.runtime.clone(), settings.quarantine_after)?);
     seed_builtins(store, &host).await.context("seeding built-in plugins")?;
     sync_active(store, &host).await.context("loading active plugins")?;
+    cgaf_api::canary::sync(store, &host).await.context("loading running canaries")?;
     {
         let store = store.clone();
         let handle = tokio::runtime::Handle::current();
@@ -165,6 +166,22 @@ pub async fn start(
                 if let Err(e) = sync_active(&store, &host).await {
                     tracing::warn!(error = %e, "reloading active plugins");
                 }
+                if let Err(e) = cgaf_api::canary::sync(&store, &host).await {
+                    tracing::warn!(error = %e, "reloading running canaries");
+                }
+            }
+        }
+    };
+    // Once a second: this replica's canary comparisons added to the stored tallies, and the
+    // canaries that are done decided.
+    let canaries = {
+        let (store, host) = (store.clone(), host.clone());
+        async move {
+            let mut every = tokio::time::interval(cgaf_api::canary::JUDGE_EVERY);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                cgaf_api::canary::judge(&store, &host).await;
             }
         }
     };
@@ -172,6 +189,7 @@ pub async fn start(
         tokio::select! {
             () = follow => {}
             () = failures => {}
+            () = canaries => {}
         }
     };
     Ok((host, follow))

@@ -95,3 +95,29 @@ def test_matrices_show_heatmaps_and_scores(server, page):
     page.wait_for_selector("#mx-grid .chart-line")
     assert page.locator("#mx-rolling tr").count() >= 1
     page.screenshot(path=str(artifacts_dir() / "matrices.png"), full_page=True)
+
+
+def test_a_canary_started_from_the_page_is_promoted_and_shown_in_the_swap_history(server, page):
+    # An identical gasf (1.0.1), uploaded without activating, then canaried from the page.
+    page.goto(f"{server.base}/#/plugins?plugin=gasf")
+    use_token(page, server)
+    page.set_input_files("#plugin-file", str(fixture_plugin("gasf-same")))
+    page.uncheck("#plugin-activate")
+    page.click("#plugin-upload-button")
+    page.wait_for_function("() => document.getElementById('plugin-upload-status').textContent.includes('1.0.1')")
+    page.wait_for_selector("#canary-version option[value='1.0.1']", state="attached")
+    page.select_option("#canary-version", "1.0.1")
+    page.fill("#canary-calls", "10")
+    page.click("#canary-start")
+    # The report grows while it runs (the page polls), then shows the verdict.
+    page.wait_for_selector("#plugin-canaries tr[data-state='promoted']", timeout=90_000)
+    row = page.inner_text("#plugin-canaries tr[data-state='promoted']")
+    assert "1.0.1 vs 1.0.0" in row, row
+    page.wait_for_function("() => document.getElementById('plugin-active')?.textContent === '1.0.1'")
+    assert server.get_json("/api/plugins/gasf")["active_version"] == "1.0.1"
+    first = page.locator("#plugin-activations tbody tr").first.inner_text()
+    assert "1.0.1" in first and "canary" in first, first
+    page.screenshot(path=str(artifacts_dir() / "plugins-canary.png"), full_page=True)
+    # Back to the built-in for the other tests.
+    page.click("#plugin-rollback")
+    page.wait_for_function("() => document.getElementById('plugin-active')?.textContent === '1.0.0'")

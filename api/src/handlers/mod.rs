@@ -1,6 +1,7 @@
 //! Route handlers, one module per area. Each takes what its route's filters extract and
 //! answers with a model of [`crate::models`] or an [`ApiError`].
 
+pub mod canaries;
 pub mod history;
 pub mod images;
 pub mod kill_switch;

@@ -4,8 +4,8 @@
 
 use super::{authorize, host, json, json_with_status, parse_json, parse_query};
 use crate::models::{
-    ActivateRequest, ActiveVersion, Binary, CallStats, ErrorBody, FailureList, FailureListQuery, PluginDetail,
-    PluginFailure, PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
+    ActivateRequest, ActiveVersion, Binary, CallStats, CanaryReport, ErrorBody, FailureList, FailureListQuery,
+    PluginDetail, PluginFailure, PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
 };
 use crate::{compiled, ApiError, ApiState};
 use bytes::Bytes;
@@ -115,7 +115,7 @@ pub async fn upload(
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "smoke_test_failed", format!("smoke call on sample data: {e}"))
     })?;
     // Before it can become active anywhere: the other replicas load this code, not compile it.
-    compiled::share(&state.store, &host, &plugin).await;
+    compiled::share_if_missing(&state.store, &host, &plugin).await;
     let info = &plugin.info;
     let stored = state
         .store
@@ -215,7 +215,7 @@ pub async fn list(state: Arc<ApiState>) -> Result<Response, ApiError> {
     get,
     path = "/api/plugins/{name}",
     tag = "plugins",
-    summary = "A plugin's versions, active version, quarantines and call statistics",
+    summary = "A plugin's versions, active version, quarantines, call statistics, canaries and last activations",
     params(("name" = String, Path, example = "gadf")),
     responses(
         (status = 200, description = "The plugin", body = PluginDetail),
@@ -233,7 +233,9 @@ pub async fn show(name: String, state: Arc<ApiState>) -> Result<Response, ApiErr
         .as_ref()
         .map(|h| h.registry.stats_of(&name).iter().map(|(v, s)| (v.clone(), CallStats::from(s))).collect())
         .unwrap_or_default();
-    Ok(json(&PluginDetail { active_version, kind, name, stats, versions }))
+    let canaries = state.store.plugin_canaries(&name, 10).await?.into_iter().map(CanaryReport::from).collect();
+    let activations = state.store.plugin_activations(&name, None, 20).await?.into_iter().map(Into::into).collect();
+    Ok(json(&PluginDetail { activations, active_version, canaries, kind, name, stats, versions }))
 }
 
 /// `GET /api/plugins/{name}/failures?before=&limit=`: the plugin's failed calls, newest first.

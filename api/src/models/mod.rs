@@ -31,8 +31,9 @@ pub use matrices::{
 };
 pub use ops::Status;
 pub use plugins::{
-    ActivateRequest, ActiveVersion, CallStats, FailureList, FailureListQuery, PluginDetail, PluginFailure,
-    PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
+    ActivateRequest, ActivationList, ActiveVersion, CallStats, CanaryReport, CanaryRequest, FailureList,
+    FailureListQuery, PluginActivation, PluginDetail, PluginFailure, PluginSummary, PluginVersion, TransformRequest,
+    UploadQuery, UploadedPlugin,
 };
 pub use products::{NewProduct, Product, ResizeProduct};
 pub use runs::{

@@ -110,8 +110,14 @@ pub struct PluginSummary {
 /// `GET /api/plugins/{name}`: versions, the active one, and this replica's call statistics.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct PluginDetail {
+    /// The last changes of the active version, newest first (at most 20; the whole log is
+    /// `GET /api/plugins/{name}/activations`).
+    pub activations: Vec<PluginActivation>,
     /// The active version, if any.
     pub active_version: Option<String>,
+    /// The last canaries, newest first (at most 10): a running one's report grows as replicas
+    /// add what they compared.
+    pub canaries: Vec<CanaryReport>,
     /// World.
     pub kind: String,
     /// Name.
@@ -195,14 +201,14 @@ pub struct TransformRequest {
     pub params: Map<String, Value>,
 }
 
-/// Query of `GET /api/plugins/{name}/failures`.
+/// Query of a plugin's paged lists: `GET /api/plugins/{name}/failures` and `.../activations`.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct FailureListQuery {
-    /// Only failures older than this id (the previous page's `next_before`).
+    /// Only entries older than this id (the previous page's `next_before`).
     pub before: Option<i64>,
-    /// Most failures answered (default 50, at most 500).
+    /// Most entries answered (default 50, at most 500).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
 }
@@ -265,5 +271,130 @@ pub struct FailureList {
     /// The failures, without their inputs.
     pub failures: Vec<PluginFailure>,
     /// `before` of the next page; `null` on the last one.
+    pub next_before: Option<i64>,
+}
+
+/// Body of `POST /api/plugins/{name}/canary`: the candidate and when to decide (after `calls`
+/// live calls, or after `duration`; at least one).
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CanaryRequest {
+    /// The candidate version (stored, same kind, not the active one).
+    #[schema(example = "1.0.1")]
+    pub version: String,
+    /// Decide after this many live calls were compared.
+    #[schema(example = 200)]
+    pub calls: Option<u64>,
+    /// Or decide after this long, e.g. `90s`, `5m`, `1h`.
+    #[schema(example = "60s")]
+    pub duration: Option<String>,
+    /// How far the candidate may differ and still be promoted; every field optional, strict
+    /// defaults: `max_abs_diff` 0, `max_changed_pixels` 0 (fraction), `max_matrix_diff_norm` 0,
+    /// `min_decision_agreement` 1, `max_abs_pnl_diff` 1e-9, `max_errors` 0, `max_latency_ratio`
+    /// 3, `max_memory_ratio` 2, `min_calls` 1.
+    #[schema(value_type = Object, example = json!({"max_latency_ratio": 2.0}))]
+    pub tolerance: Option<Value>,
+}
+
+/// A canary: a candidate version compared in shadow with the active version on live inputs, and
+/// what the comparison found (fields in the order they are answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct CanaryReport {
+    /// The active version it is compared with.
+    pub active_version: String,
+    /// The candidate version.
+    pub candidate_version: String,
+    /// Calls to compare before deciding, if asked.
+    pub calls_asked: Option<i64>,
+    /// Strategies: fraction of decisions with the same target (`null` before any).
+    pub decision_agreement: Option<f64>,
+    /// How long to compare, ms, if asked.
+    pub duration_ms: Option<i64>,
+    /// Time since the start (to the end, once ended), ms.
+    pub elapsed_ms: i64,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Id.
+    pub id: i64,
+    /// Plugin kind.
+    pub kind: String,
+    /// Candidate time over active time for the compared calls.
+    pub latency_ratio: f64,
+    /// Mean absolute difference of the compared output values.
+    pub mean_abs_diff: f64,
+    /// Candidate peak memory over active peak memory.
+    pub memory_ratio: f64,
+    /// Plugin name.
+    pub name: String,
+    /// Why it ended: the verdict's reason, or the operator's.
+    pub reason: Option<String>,
+    /// When it started.
+    pub started_at: DateTime<Utc>,
+    /// `running`, `promoted`, `refused` or `cancelled`.
+    #[schema(example = "promoted")]
+    pub state: String,
+    /// What was compared: `calls`, `active_errors`, `candidate_errors`, `first_candidate_error`,
+    /// `values_compared`, `values_changed`, `pixels_changed`, `max_abs_diff`, `sum_abs_diff`,
+    /// `max_matrix_diff_norm`, `decisions`, `decisions_agreed`, `max_abs_pnl_diff`,
+    /// `active_seconds`, `candidate_seconds`, `active_peak_memory`, `candidate_peak_memory`.
+    #[schema(value_type = Object)]
+    pub tally: Value,
+    /// The tolerance it is judged against (defaults filled in).
+    #[schema(value_type = Object)]
+    pub tolerance: Value,
+}
+
+impl From<cgaf_store::PluginCanary> for CanaryReport {
+    fn from(c: cgaf_store::PluginCanary) -> Self {
+        let t: cgaf_runtime::CanaryTally = serde_json::from_value(c.tally.clone()).unwrap_or_default();
+        Self {
+            active_version: c.active_version,
+            candidate_version: c.candidate_version,
+            calls_asked: c.target_calls,
+            decision_agreement: (t.decisions > 0).then(|| t.decisions_agreed as f64 / t.decisions as f64),
+            duration_ms: c.duration_ms,
+            elapsed_ms: c.elapsed_ms,
+            finished_at: c.finished_at,
+            id: c.id,
+            kind: c.kind,
+            latency_ratio: t.latency_ratio(),
+            mean_abs_diff: t.mean_abs_diff(),
+            memory_ratio: t.memory_ratio(),
+            name: c.name,
+            reason: c.reason,
+            started_at: c.started_at,
+            state: c.state,
+            tally: serde_json::to_value(&t).unwrap_or(c.tally),
+            tolerance: c.tolerance,
+        }
+    }
+}
+
+/// One change of a plugin's active version (fields in the order they are answered).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct PluginActivation {
+    /// When.
+    pub activated_at: DateTime<Utc>,
+    /// Id (ascending with time; pass as `before` for the next page).
+    pub id: i64,
+    /// Why: `upload`, `api`, `rollback`, `built-in`, `quarantine`, `canary`.
+    #[schema(example = "canary")]
+    pub reason: String,
+    /// The version made active.
+    pub version: String,
+}
+
+impl From<cgaf_store::plugins::PluginActivation> for PluginActivation {
+    fn from(a: cgaf_store::plugins::PluginActivation) -> Self {
+        Self { activated_at: a.activated_at, id: a.id, reason: a.reason, version: a.version }
+    }
+}
+
+/// A page of a plugin's activation log, newest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ActivationList {
+    /// The activations.
+    pub activations: Vec<PluginActivation>,
+    /// Pass as `before` for the next (older) page; `null` on the last.
     pub next_before: Option<i64>,
 }

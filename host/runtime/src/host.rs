@@ -3,11 +3,14 @@
 //! quarantine and reactivates the previous version on every replica).
 
 use crate::accounting::{Accounting, CallInputs, FailureRecord, Gate, QuarantineRequest};
+use crate::canary::Canary;
 use crate::error::Error;
 use crate::registry::Registry;
 use crate::runtime::{CallTrace, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 use crate::types::{Bar, Matrix, PluginKind};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 /// The runtime, the active plugins, and the quarantine policy.
@@ -17,6 +20,10 @@ pub struct PluginHost {
     /// Active versions and statistics.
     pub registry: Registry,
     gate: Arc<Gate>,
+    /// Running canaries by plugin name (the candidate shadows the active version's calls).
+    canaries: RwLock<HashMap<String, Arc<Canary>>>,
+    /// False while no canary runs: the calls' fast path skips the lookup.
+    any_canary: AtomicBool,
 }
 
 impl std::fmt::Debug for PluginHost {
@@ -32,6 +39,8 @@ impl PluginHost {
             runtime: Runtime::new(settings)?,
             registry: Registry::new(quarantine_after),
             gate: Arc::new(Gate::default()),
+            canaries: RwLock::new(HashMap::new()),
+            any_canary: AtomicBool::new(false),
         })
     }
 
@@ -54,18 +63,14 @@ impl PluginHost {
     fn after<T>(
         &self,
         plugin: &Plugin,
-        started: Instant,
+        elapsed: std::time::Duration,
         trace: CallTrace,
         r: &Result<T, Error>,
         inputs: impl FnOnce() -> CallInputs,
     ) {
         let counters = self.registry.counters(plugin);
-        let health = counters.record(
-            started.elapsed(),
-            trace.peak_memory,
-            r.as_ref().map(|_| ()),
-            self.registry.quarantine_after(),
-        );
+        let health =
+            counters.record(elapsed, trace.peak_memory, r.as_ref().map(|_| ()), self.registry.quarantine_after());
         self.gate.after(&plugin.info.name, &plugin.info.version, &counters, health);
         if let Err(e) = r {
             if e.is_plugin_fault() && self.gate.wants_failures() {
@@ -81,10 +86,20 @@ impl PluginHost {
         }
     }
 
-    /// Runs the active image transform `name`.
+    /// Runs the active image transform `name`. While a canary of `name` runs, its candidate is
+    /// run on the same input right after (its result only compared, see [`Canary`]).
     pub fn transform(&self, name: &str, series: &[f64], params: &[(String, String)]) -> Result<Matrix, Error> {
         let plugin = self.registry.get(name)?;
-        self.transform_with(&plugin, series, params)
+        let (r, elapsed, trace) = self.transform_measured(&plugin, series, params);
+        if let Some(canary) = self.canary_for(&plugin) {
+            let t = Instant::now();
+            let (c, c_trace) = self.runtime.transform_traced(&canary.candidate, series, params);
+            let c_elapsed = t.elapsed();
+            canary.record(|tally| {
+                tally.compare_call(&r, &c, elapsed, c_elapsed, trace.peak_memory, c_trace.peak_memory, true)
+            });
+        }
+        r
     }
 
     /// Runs a given image-transform version (counted like any call).
@@ -94,19 +109,50 @@ impl PluginHost {
         series: &[f64],
         params: &[(String, String)],
     ) -> Result<Matrix, Error> {
+        self.transform_measured(plugin, series, params).0
+    }
+
+    fn transform_measured(
+        &self,
+        plugin: &Plugin,
+        series: &[f64],
+        params: &[(String, String)],
+    ) -> (Result<Matrix, Error>, std::time::Duration, CallTrace) {
         let t = Instant::now();
         let (r, trace) = self.runtime.transform_traced(plugin, series, params);
-        self.after(plugin, t, trace, &r, || CallInputs::ImageTransform {
+        let elapsed = t.elapsed();
+        self.after(plugin, elapsed, trace, &r, || CallInputs::ImageTransform {
             series: series.to_vec(),
             params: params.to_vec(),
         });
-        r
+        (r, elapsed, trace)
     }
 
-    /// Runs the active blender `name`.
+    /// Runs the active blender `name` (shadowed by a running canary's candidate, like
+    /// [`PluginHost::transform`]).
     pub fn blend(&self, name: &str, matrices: &[Matrix], params: &[(String, String)]) -> Result<Matrix, Error> {
         let plugin = self.registry.get(name)?;
-        self.blend_with(&plugin, matrices, params)
+        self.blend_live(&plugin, matrices, params)
+    }
+
+    /// A live call of blender version `plugin` (the active one, read by the caller): counted like
+    /// any call, and shadowed by a running canary's candidate.
+    pub fn blend_live(
+        &self,
+        plugin: &Plugin,
+        matrices: &[Matrix],
+        params: &[(String, String)],
+    ) -> Result<Matrix, Error> {
+        let (r, elapsed, trace) = self.blend_measured(plugin, matrices, params);
+        if let Some(canary) = self.canary_for(plugin) {
+            let t = Instant::now();
+            let (c, c_trace) = self.runtime.blend_traced(&canary.candidate, matrices, params);
+            let c_elapsed = t.elapsed();
+            canary.record(|tally| {
+                tally.compare_call(&r, &c, elapsed, c_elapsed, trace.peak_memory, c_trace.peak_memory, false)
+            });
+        }
+        r
     }
 
     /// Runs a given blender version (counted, and quarantined after repeated faults, like any
@@ -117,13 +163,50 @@ impl PluginHost {
         matrices: &[Matrix],
         params: &[(String, String)],
     ) -> Result<Matrix, Error> {
+        self.blend_measured(plugin, matrices, params).0
+    }
+
+    fn blend_measured(
+        &self,
+        plugin: &Plugin,
+        matrices: &[Matrix],
+        params: &[(String, String)],
+    ) -> (Result<Matrix, Error>, std::time::Duration, CallTrace) {
         let t = Instant::now();
         let (r, trace) = self.runtime.blend_traced(plugin, matrices, params);
-        self.after(plugin, t, trace, &r, || CallInputs::Blender {
+        let elapsed = t.elapsed();
+        self.after(plugin, elapsed, trace, &r, || CallInputs::Blender {
             matrices: matrices.to_vec(),
             params: params.to_vec(),
         });
-        r
+        (r, elapsed, trace)
+    }
+
+    /// Makes `canaries` the running set (one per name). A canary already known by id keeps its
+    /// untaken tally; the others start empty.
+    pub fn set_canaries(&self, canaries: Vec<Canary>) {
+        let Ok(mut m) = self.canaries.write() else { return };
+        let mut next = HashMap::with_capacity(canaries.len());
+        for c in canaries {
+            let kept = m.get(&c.name).filter(|k| k.id == c.id && k.candidate.sha256 == c.candidate.sha256).cloned();
+            next.insert(c.name.clone(), kept.unwrap_or_else(|| Arc::new(c)));
+        }
+        self.any_canary.store(!next.is_empty(), Ordering::SeqCst);
+        *m = next;
+    }
+
+    /// Every running canary this process knows.
+    pub fn canaries(&self) -> Vec<Arc<Canary>> {
+        self.canaries.read().map(|m| m.values().cloned().collect()).unwrap_or_default()
+    }
+
+    /// The running canary whose active version is `plugin`, if any (the candidate shadows it).
+    pub fn canary_for(&self, plugin: &Plugin) -> Option<Arc<Canary>> {
+        if !self.any_canary.load(Ordering::Relaxed) {
+            return None;
+        }
+        let m = self.canaries.read().ok()?;
+        m.get(&plugin.info.name).filter(|c| c.active_version == plugin.info.version).cloned()
     }
 
     /// Creates an instance of the active strategy `name` (counted, see

@@ -11,6 +11,7 @@
 pub mod accounting;
 pub mod artifact;
 mod bindings;
+pub mod canary;
 pub mod error;
 pub mod host;
 pub mod limits;
@@ -21,6 +22,7 @@ pub mod types;
 
 pub use accounting::{CallInputs, CallLimits, FailureRecord, QuarantineRequest, StrategyCall};
 pub use artifact::{Artifact, ArtifactKey};
+pub use canary::{Canary, CanaryTally, Tolerance, Verdict};
 pub use error::{Error, PluginError};
 pub use host::PluginHost;
 pub use registry::{CallCounters, PluginStats, Registry, CALL_SECONDS_BUCKETS, FAULT_CODES};

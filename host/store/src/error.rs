@@ -78,6 +78,9 @@ pub enum Error {
         /// Close time of the first, RFC 3339.
         first: String,
     },
+    /// A canary of this plugin runs already.
+    #[error("a canary of plugin {0} runs already; wait for its verdict or cancel it")]
+    CanaryRunning(String),
     /// No earlier version to go back to.
     #[error("plugin {0} has no earlier healthy version to roll back to")]
     NothingToRollBack(String),

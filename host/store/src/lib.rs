@@ -15,6 +15,7 @@ pub mod matrices;
 pub mod migrate;
 pub mod notify;
 pub mod plugin_artifacts;
+pub mod plugin_canaries;
 pub mod plugin_failures;
 pub mod plugins;
 pub mod products;
@@ -35,6 +36,7 @@ pub use matrices::{
     RollupRow, ScoreRow, StoredBlend, TransitionRow,
 };
 pub use notify::{Notification, NotifyEvent};
+pub use plugin_canaries::{CanaryEnd, NewPluginCanary, PluginCanary};
 pub use plugin_failures::{NewPluginFailure, PluginFailure};
 pub use products::Product;
 pub use runs::{RunRow, RunSpec};

@@ -45,6 +45,19 @@ impl Store {
         Ok(())
     }
 
+    /// True when compiled code of component `sha256` for `engine` is stored.
+    pub async fn has_plugin_artifact(&self, sha256: &str, engine: &str) -> Result<bool> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT 1 FROM crypto_gaf.plugin_artifacts WHERE sha256 = $1 AND engine = $2",
+                &[&sha256, &engine],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
     /// The compiled code of component `sha256` for `engine`, if a replica stored it.
     pub async fn plugin_artifact(&self, sha256: &str, engine: &str) -> Result<Option<StoredArtifact>> {
         let row = self

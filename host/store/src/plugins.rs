@@ -152,33 +152,7 @@ impl Store {
     ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext('cgaf-plugin:' || $1))", &[&name]).await?;
-        let row = tx
-            .query_opt(
-                "SELECT quarantined_at IS NOT NULL FROM crypto_gaf.plugins WHERE name = $1 AND version = $2",
-                &[&name, &version],
-            )
-            .await?
-            .ok_or_else(|| Error::UnknownPlugin(format!("{name}@{version}")))?;
-        if row.get::<_, bool>(0) && !allow_quarantined {
-            return Err(Error::PluginQuarantined(format!("{name}@{version}")));
-        }
-        tx.execute(
-            "UPDATE crypto_gaf.plugins SET active = false WHERE name = $1 AND active AND version <> $2",
-            &[&name, &version],
-        )
-        .await?;
-        tx.execute(
-            "UPDATE crypto_gaf.plugins SET active = true, activated_at = now(), quarantined_at = NULL, quarantine_reason = NULL
-             WHERE name = $1 AND version = $2",
-            &[&name, &version],
-        )
-        .await?;
-        tx.execute(
-            "INSERT INTO crypto_gaf.plugin_activations (name, version, reason) VALUES ($1, $2, $3)",
-            &[&name, &version, &reason],
-        )
-        .await?;
+        activate_in(&tx, name, version, reason, allow_quarantined).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -298,5 +272,82 @@ impl Store {
             )
             .await?;
         Ok(rows.iter().map(row_to_version).collect())
+    }
+}
+
+/// The activation of [`Store::activate_plugin`] inside the caller's transaction (also used by a
+/// canary's promotion, which ends the canary in the same transaction).
+pub(crate) async fn activate_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    name: &str,
+    version: &str,
+    reason: &str,
+    allow_quarantined: bool,
+) -> Result<()> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext('cgaf-plugin:' || $1))", &[&name]).await?;
+    let row = tx
+        .query_opt(
+            "SELECT quarantined_at IS NOT NULL FROM crypto_gaf.plugins WHERE name = $1 AND version = $2",
+            &[&name, &version],
+        )
+        .await?
+        .ok_or_else(|| Error::UnknownPlugin(format!("{name}@{version}")))?;
+    if row.get::<_, bool>(0) && !allow_quarantined {
+        return Err(Error::PluginQuarantined(format!("{name}@{version}")));
+    }
+    tx.execute(
+        "UPDATE crypto_gaf.plugins SET active = false WHERE name = $1 AND active AND version <> $2",
+        &[&name, &version],
+    )
+    .await?;
+    tx.execute(
+        "UPDATE crypto_gaf.plugins SET active = true, activated_at = now(), quarantined_at = NULL, quarantine_reason = NULL
+         WHERE name = $1 AND version = $2",
+        &[&name, &version],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO crypto_gaf.plugin_activations (name, version, reason) VALUES ($1, $2, $3)",
+        &[&name, &version, &reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// One change of a plugin's active version, from its activation log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PluginActivation {
+    /// Id (ascending with time).
+    pub id: i64,
+    /// The version made active.
+    pub version: String,
+    /// Why: `upload`, `api`, `rollback`, `built-in`, `quarantine`, `canary`, ...
+    pub reason: String,
+    /// When.
+    pub activated_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The activation log of `name`, newest first: at most `limit` entries with ids below
+    /// `before` (when given).
+    pub async fn plugin_activations(
+        &self,
+        name: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<PluginActivation>> {
+        let rows = self
+            .client()
+            .await?
+            .query(
+                "SELECT id, version, reason, activated_at FROM crypto_gaf.plugin_activations
+                 WHERE name = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+                &[&name, &before, &limit],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| PluginActivation { id: r.get(0), version: r.get(1), reason: r.get(2), activated_at: r.get(3) })
+            .collect())
     }
 }

@@ -22,6 +22,7 @@ pub mod error;
 pub mod paper;
 pub mod request;
 pub mod runs;
+pub mod shadow;
 pub mod strategy;
 pub mod sweep;
 pub mod telemetry;

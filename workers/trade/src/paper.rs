@@ -4,6 +4,7 @@
 
 use crate::bars::BarReader;
 use crate::runs::{end_run, metrics_json, now_ms, run_settings, step_bars_until_failure, strategy_for};
+use crate::shadow::{self, Shadow};
 use crate::strategy::PluginStrategy;
 use crate::telemetry::{PaperActivity, PaperView};
 use crate::Error;
@@ -34,6 +35,10 @@ pub struct PaperRun {
     metrics_at: Option<Instant>,
     /// Decisions and gate actions since the telemetry last read them.
     activity: PaperActivity,
+    /// The candidate of a running canary of this run's strategy, stepped beside it.
+    shadow: Option<Shadow>,
+    /// The canary whose candidate failed beside this run (not started again).
+    shadow_failed: Option<i64>,
 }
 
 impl PaperRun {
@@ -72,6 +77,8 @@ impl PaperRun {
             run,
             metrics_at: None,
             activity,
+            shadow: None,
+            shadow_failed: None,
         })
     }
 
@@ -92,6 +99,7 @@ impl PaperRun {
     pub async fn advance(
         &mut self,
         store: &Store,
+        host: &PluginHost,
         worker: &str,
         kill: Option<&str>,
         stop_requested: bool,
@@ -127,6 +135,11 @@ impl PaperRun {
         // The new bars, stepped and written, are one span: `paper.bars`. Bars decided before a
         // strategy failure are kept: the run resumes at the failing bar.
         let span = tracing::info_span!("paper.bars", run = id, product = %self.run.spec.product, bars = bars.len());
+        // A canary of this run's strategy version shadows it on the same bars.
+        let params = cgaf_trade_domain::request::params_of(&self.run.spec.params);
+        self.shadow =
+            shadow::follow(host, self.shadow.take(), &mut self.strategy, &params, &self.portfolio, self.shadow_failed);
+        let stepped_at = Instant::now();
         let (rows, progress, failure) = span.in_scope(|| {
             step_bars_until_failure(
                 &mut self.strategy,
@@ -138,6 +151,14 @@ impl PaperRun {
                 Some(&self.run.spec.strategy_version),
             )
         });
+        let active_time = stepped_at.elapsed();
+        if let Some(s) = self.shadow.as_mut() {
+            let memory = self.strategy.instance().peak_memory();
+            if !s.step(&bars, &rows, &self.settings, kill, &self.portfolio, active_time, memory) {
+                self.shadow_failed = Some(s.canary_id());
+                self.shadow = None;
+            }
+        }
         let last_bar_ms = progress.last_bar_ms;
         if !rows.is_empty() {
             store.append_decisions(id, worker, &rows, &progress).instrument(span).await?;

@@ -168,7 +168,7 @@ impl TradeWorker {
                 self.paper.remove(&id);
                 continue;
             }
-            let advanced = p.advance(&self.store, &worker, kill_reason.as_deref(), stop_requested).await;
+            let advanced = p.advance(&self.store, &self.host, &worker, kill_reason.as_deref(), stop_requested).await;
             if let Some(t) = &self.telemetry {
                 let activity = p.take_activity();
                 t.paper_run(&p.view(), &activity);

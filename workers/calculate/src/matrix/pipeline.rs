@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 
 /// Blends matrices with a blender plugin by name (the plugin host in the service: sandboxed,
-/// counted, quarantined like every plugin call).
+/// counted, quarantined like every plugin call, and shadowed by a running canary).
 pub trait Blend: Send + Sync {
     /// Blends `matrices` (oldest first) with the active version of blender `name`; returns the
     /// blended matrix and the version that made it.
@@ -24,7 +24,7 @@ pub trait Blend: Send + Sync {
 impl Blend for cgaf_runtime::PluginHost {
     fn blend(&self, name: &str, matrices: &[Matrix], params: &[(String, String)]) -> Result<(Matrix, String), String> {
         let plugin = self.registry.get(name).map_err(|e| e.to_string())?;
-        let m = self.blend_with(&plugin, matrices, params).map_err(|e| format!("blender {name}: {e}"))?;
+        let m = self.blend_live(&plugin, matrices, params).map_err(|e| format!("blender {name}: {e}"))?;
         Ok((m, plugin.info.version.clone()))
     }
 }

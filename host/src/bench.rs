@@ -1738,33 +1738,43 @@ fn process_cpu_seconds() -> Option<f64> {
 /// The SMA-cross sweep (issue 13's grid) over `n` 1-minute bars: crypto-gaf's sweep engine with
 /// the strategy in the wasm sandbox, then vectorbt on the same bars, grid and fill rule, in this
 /// invocation; bar-runs per second of both, and every run's trades and final equity compared.
-async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: &mut Vec<String>) -> Result<()> {
-    let bars = Arc::new(walk_bars(n, 42));
+/// The SMA-cross grid of the sweep benchmarks (fast 5..50 × slow 20..200).
+fn sweep_spec() -> Result<cgaf_trade::domain::SweepSpec> {
     let range = |(from, to, step): (i64, i64, i64)| serde_json::json!({"from": from, "to": to, "step": step});
     let request: cgaf_trade::SweepRequest = serde_json::from_value(serde_json::json!({
         "strategy": "sma-cross", "product": "BENCH", "bar_interval": "1m",
         "grid": {"fast": range(SWEEP_FAST), "slow": range(SWEEP_SLOW)},
         "metric": "total_return", "fee_bps": 0.0, "slippage_bps": 0.0, "starting_cash": SWEEP_CASH
     }))?;
-    let spec = request.spec()?;
-    let points = spec.points().len();
+    Ok(request.spec()?)
+}
+
+/// The in-process sweep engine (what `POST /api/sweeps` runs once the bars are read) over `bars`
+/// on `threads` threads (0 = one per core), sma-cross in the sandbox, after a warm-up on the
+/// first 2000 bars: (warm-up seconds, seconds, process CPU seconds, the result as JSON). Blocks.
+pub(crate) fn timed_sweep(
+    bars: &[cgaf_trade::domain::Bar],
+    threads: usize,
+) -> Result<(f64, f64, Option<f64>, serde_json::Value)> {
+    let spec = sweep_spec()?;
+    let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
+    let plugin = host.registry.get("sma-cross")?;
+    let t = Instant::now();
+    cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &bars[..bars.len().min(2000)], threads, &|_, _| true)?;
+    let warm = t.elapsed().as_secs_f64();
+    let (t, cpu0) = (Instant::now(), process_cpu_seconds());
+    let result = cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, bars, threads, &|_, _| true)?;
+    let secs = t.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    Ok((warm, secs, cpu, serde_json::to_value(&result)?))
+}
+
+async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: &mut Vec<String>) -> Result<()> {
+    let bars = Arc::new(walk_bars(n, 42));
+    let points = sweep_spec()?.points().len();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let b = bars.clone();
-    let (warm, secs, cpu, result) =
-        tokio::task::spawn_blocking(move || -> Result<(f64, f64, Option<f64>, serde_json::Value)> {
-            let host = crate::plugin_host::offline_host(&std::env::temp_dir().join("cgaf-bench"))?;
-            let plugin = host.registry.get("sma-cross")?;
-            // Warm-up: the same grid over a few bars (instances, allocator, thread pool).
-            let t = Instant::now();
-            cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b[..b.len().min(2000)], 0, &|_, _| true)?;
-            let warm = t.elapsed().as_secs_f64();
-            let (t, cpu0) = (Instant::now(), process_cpu_seconds());
-            let result = cgaf_trade::sweep::sweep_bars(&host, &plugin, &spec, &b, 0, &|_, _| true)?;
-            let secs = t.elapsed().as_secs_f64();
-            let cpu = process_cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
-            Ok((warm, secs, cpu, serde_json::to_value(&result)?))
-        })
-        .await??;
+    let (warm, secs, cpu, result) = tokio::task::spawn_blocking(move || timed_sweep(&b, 0)).await??;
     let ours = sweep_runs(&result, SWEEP_CASH);
     let ours_rate = (n * ours.len()) as f64 / secs;
     println!(

@@ -1,9 +1,10 @@
 //! `cgaf bench --scale`: how cost grows with the work on this machine — the calculate cycle
 //! against the image edge (it is O(n²): the constant per pixel is printed),
 //! `/api/gaf/image` throughput and p99 against connections and against the image edge, and
-//! products served on time with CPU, RSS and memory per product (`bench_products`).
+//! products served on time with CPU, RSS and memory per product (`bench_products`), and the
+//! sweep engine's throughput against the cores it is given.
 
-use crate::bench::{bench_calculate, have_wrk, ms, sim_snapshot, ImageServer};
+use crate::bench::{bench_calculate, have_wrk, ms, sim_snapshot, timed_sweep, walk_bars, ImageServer};
 use crate::bench_products::ProductsScale;
 use crate::cli::{BenchArgs, BenchPart};
 use anyhow::Result;
@@ -30,10 +31,34 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         };
         crate::bench_products::run(&opts).await?;
     }
-    println!(
-        "
-Not in these tables yet: sweep throughput against cores (see the closing notes of the performance issue)."
-    );
+    if wants(BenchPart::Sweep) {
+        sweep_cores(args.quick).await?;
+    }
+    Ok(())
+}
+
+/// The sma-cross sweep (100 runs of the benchmark grid, strategy in the sandbox) on 1, 2, …
+/// threads up to the machine's cores: bar-runs per second and the speed-up over one thread.
+async fn sweep_cores(quick: bool) -> Result<()> {
+    let n = if quick { 100_000 } else { 1_000_000 };
+    let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
+    let bars = Arc::new(walk_bars(n, 42));
+    println!("\nsweep throughput against cores: sma-cross grid fast 5..50 × slow 20..200, {n} bars, this machine has {cores} cores");
+    println!("| threads | runs | time | M bar-runs/s | CPU used | speed-up |");
+    println!("|---|---|---|---|---|---|");
+    let mut one = None;
+    let mut threads = 1;
+    while threads <= cores {
+        let b = bars.clone();
+        let (_, secs, cpu, result) = tokio::task::spawn_blocking(move || timed_sweep(&b, threads)).await??;
+        // Backtests made (grid points with fast >= slow are refused, with an error).
+        let runs = result["rows"].as_array().map_or(0, |rows| rows.iter().filter(|r| r["error"].is_null()).count());
+        let rate = (n * runs) as f64 / secs;
+        let base = *one.get_or_insert(rate);
+        let cpu = cpu.map_or("—".to_string(), |c| format!("{:.2} cores", c / secs));
+        println!("| {threads} | {runs} | {secs:.2} s | {:.2} | {cpu} | {:.2}× |", rate / 1e6, rate / base);
+        threads *= 2;
+    }
     Ok(())
 }
 

@@ -856,7 +856,8 @@ pub struct BenchArgs {
     pub history_bars: Option<u64>,
     /// Print only the scale tables: the calculate cycle against the image edge, `/api/gaf/image`
     /// against connections and against the image edge, products served on time and memory per
-    /// product (`--only calculate,http,products` picks among them).
+    /// product, sweep throughput against cores (`--only calculate,http,products,sweep` picks
+    /// among them).
     #[arg(long, env = "CGAF_BENCH_SCALE")]
     pub scale: bool,
     /// Product counts of the products-on-time steps of `--scale` (comma-separated).
@@ -1014,7 +1015,8 @@ pub enum BenchPart {
     Gasf,
     /// The in-process backtest (sandbox) vs Backtrader.
     Backtest,
-    /// The SMA-cross sweep (10 x 10 grid, strategy in the sandbox) vs vectorbt on the same bars.
+    /// The SMA-cross sweep (10 x 10 grid, strategy in the sandbox) vs vectorbt on the same bars;
+    /// with `--scale`, its throughput on 1, 2, … threads.
     Sweep,
     /// The run path: CSV import, history read, `POST /api/runs` and a sweep on a service vs
     /// Backtrader's `GenericCSVData` on the same file.

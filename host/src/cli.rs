@@ -594,7 +594,7 @@ pub struct ServeArgs {
     /// midpoint-gasf=gasf, midpoint-gadf=gadf, orderbook=gasf, buy=gasf, sell=gasf).
     #[arg(long, env = "CGAF_IMAGE_TRANSFORMS", value_delimiter = ',')]
     pub image_transforms: Vec<String>,
-    /// How the image PNGs are compressed: `fast` (fdeflate; about a third larger than Pillow's
+    /// How the image PNGs are compressed: `fast` (fdeflate; a quarter to a third larger than Pillow's
     /// output) or `small` (zlib level 4, row filter chosen per image; no larger than Pillow's
     /// output, about ten times the encoding CPU). The pixels are the same either way.
     #[arg(long, env = "CGAF_PNG_ENCODING", default_value = "fast")]

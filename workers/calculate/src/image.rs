@@ -16,7 +16,7 @@ pub enum ColorType {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PngEncoding {
     /// fdeflate with the Paeth filter on every row: the fastest (five 600-px images in about a
-    /// tenth of the time of `Small`), about a third larger than Pillow's default output.
+    /// tenth of the time of `Small`), a quarter to a third larger than Pillow's default output.
     #[default]
     Fast,
     /// zlib level 4 with the row filter chosen per image (see [`encode_raw`]): no larger than

@@ -3,16 +3,17 @@
 # prints the path of its python on the last stdout line. Used by setup-backtrader.sh and
 # setup-vectorbt.sh:
 #
-#   setup-venv.sh NAME MODULE VERSION VENV [NOTE]
+#   setup-venv.sh NAME MODULE VERSION VENV [NOTE] [PACKAGE]
 #
 # NAME names the log lines, MODULE is what the venv must import, VERSION the pinned version of
 # the PyPI package MODULE (checked against MODULE.__version__ when it has one), VENV the folder,
-# NOTE an optional remark for the install line. The base interpreter is ${CGAF_BENCH_PYTHON:-python3}.
+# NOTE an optional remark for the install line, PACKAGE the PyPI name when it is not MODULE
+# (Pillow's module is PIL). The base interpreter is ${CGAF_BENCH_PYTHON:-python3}.
 # Idempotent; installs python3-venv with apt-get when root and it is missing. Progress and errors
 # go to stderr; stdout carries nothing but the python path.
 set -euo pipefail
 
-NAME="$1" MODULE="$2" VERSION="$3" VENV="$4" NOTE="${5:-}"
+NAME="$1" MODULE="$2" VERSION="$3" VENV="$4" NOTE="${5:-}" PACKAGE="${6:-$2}"
 BASE_PY="${CGAF_BENCH_PYTHON:-python3}"
 PY="$VENV/bin/python"
 
@@ -49,8 +50,8 @@ if [ ! -x "$PY" ] || ! "$PY" -c 'import sys' >/dev/null 2>&1; then
     "$BASE_PY" -m venv --clear "$VENV"
 fi
 
-log "installing $MODULE==$VERSION${NOTE:+ ($NOTE)}"
-"$PY" -m pip install --quiet --disable-pip-version-check "$MODULE==$VERSION" >&2
+log "installing $PACKAGE==$VERSION${NOTE:+ ($NOTE)}"
+"$PY" -m pip install --quiet --disable-pip-version-check "$PACKAGE==$VERSION" >&2
 
 "$PY" -c "import $MODULE" >/dev/null
 echo "$PY"

@@ -75,16 +75,134 @@ pub(crate) fn bench_calculate(
     t: &dyn cgaf_calculate::Transforms,
     reps: usize,
 ) -> Result<(Duration, cgaf_store::GafImages)> {
+    bench_calculate_encoded(snapshot, t, reps, cgaf_calculate::PngEncoding::Fast)
+}
+
+/// As [`bench_calculate`], the PNGs compressed as `png` says.
+pub(crate) fn bench_calculate_encoded(
+    snapshot: &Snapshot,
+    t: &dyn cgaf_calculate::Transforms,
+    reps: usize,
+    png: cgaf_calculate::PngEncoding,
+) -> Result<(Duration, cgaf_store::GafImages)> {
     let config = cgaf_calculate::ImageTransforms::default();
-    let images = cgaf_calculate::compute_images(snapshot, t, &config)?;
+    let images = cgaf_calculate::compute_images_encoded(snapshot, t, &config, png)?;
     let times = (0..reps)
         .map(|_| {
             let t0 = Instant::now();
-            let _ = cgaf_calculate::compute_images(snapshot, t, &config);
+            let _ = cgaf_calculate::compute_images_encoded(snapshot, t, &config, png);
             t0.elapsed()
         })
         .collect();
     Ok((median(times), images))
+}
+
+/// The five images of `images` as (Pillow mode, edge, decoded pixels), in the JSON's order.
+fn image_pixels(images: &cgaf_store::GafImages) -> Result<Vec<(&'static str, u32, Vec<u8>)>> {
+    use base64::Engine as _;
+    [&images.midpoint_gasf, &images.midpoint_gadf, &images.orderbook, &images.buy, &images.sell]
+        .into_iter()
+        .map(|b64| {
+            let bytes = base64::engine::general_purpose::STANDARD.decode(b64)?;
+            let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info()?;
+            let mut buf = vec![0; reader.output_buffer_size()];
+            let info = reader.next_frame(&mut buf)?;
+            buf.truncate(info.buffer_size());
+            let mode = if info.color_type == png::ColorType::Rgb { "RGB" } else { "L" };
+            Ok((mode, info.width, buf))
+        })
+        .collect()
+}
+
+/// PNG bytes of each of the five images of `images`.
+fn png_bytes(images: &cgaf_store::GafImages) -> Result<Vec<usize>> {
+    use base64::Engine as _;
+    [&images.midpoint_gasf, &images.midpoint_gadf, &images.orderbook, &images.buy, &images.sell]
+        .into_iter()
+        .map(|b64| Ok(base64::engine::general_purpose::STANDARD.decode(b64)?.len()))
+        .collect()
+}
+
+/// Pillow's default PNG bytes for the pixels of `images` (`bench/pillow_png.py`, Pillow installed
+/// into a private virtualenv first), or the reason it cannot run here.
+fn pillow_png_bytes(images: &cgaf_store::GafImages) -> std::result::Result<Vec<usize>, String> {
+    let dir = bench_dir().ok_or("bench/ not found (run from the repository)")?;
+    let py = venv_python(&dir, "setup-pillow.sh")?;
+    let pixels = image_pixels(images).map_err(|e| format!("decoding our PNGs: {e}"))?;
+    let tmp = tempfile_dir().map_err(|e| e.to_string())?.join("pillow");
+    std::fs::create_dir_all(&tmp).map_err(|e| e.to_string())?;
+    let mut args = vec![pixels.first().map_or(0, |p| p.1).to_string()];
+    for (i, (mode, _, px)) in pixels.iter().enumerate() {
+        let path = tmp.join(format!("image{i}.raw"));
+        std::fs::write(&path, px).map_err(|e| e.to_string())?;
+        args.push(format!("{mode}:{}", path.display()));
+    }
+    let out = std::process::Command::new(&py)
+        .arg(dir.join("pillow_png.py"))
+        .args(&args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {py}: {e}"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let out = out?;
+    if !out.status.success() {
+        return Err(format!("pillow_png.py exited with {}", out.status));
+    }
+    let v: serde_json::Value =
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("pillow_png.py printed no JSON: {e}"))?;
+    v["bytes"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_u64()).map(|x| x as usize).collect())
+        .ok_or_else(|| "pillow_png.py printed no sizes".to_string())
+}
+
+/// The calculate cycle with `small` PNGs and the PNG bytes of both encodings against Pillow's
+/// for the same pixels (a line per encoding; the aim: no larger than Pillow).
+async fn bench_png_sizes(
+    snapshot: Arc<Snapshot>,
+    host: Arc<cgaf_runtime::PluginHost>,
+    reps: usize,
+    fast: cgaf_store::GafImages,
+    lines: &mut Vec<Line>,
+) -> Result<()> {
+    let (small_time, small) = tokio::task::spawn_blocking(move || {
+        bench_calculate_encoded(&snapshot, host.as_ref(), reps, cgaf_calculate::PngEncoding::Small)
+    })
+    .await??;
+    anyhow::ensure!(
+        image_pixels(&small)?.iter().map(|p| &p.2).eq(image_pixels(&fast)?.iter().map(|p| &p.2)),
+        "the small PNGs decode to other pixels than the fast ones"
+    );
+    println!("calculate cycle, 600 samples, via plugins, --png-encoding small: {}", ms(small_time));
+    let (fast_bytes, small_bytes) = (png_bytes(&fast)?, png_bytes(&small)?);
+    let pillow = match tokio::task::spawn_blocking(move || pillow_png_bytes(&fast)).await? {
+        Ok(p) if p.len() == 5 => p,
+        Ok(p) => anyhow::bail!("pillow_png.py gave {} sizes for 5 images", p.len()),
+        Err(why) => {
+            println!("PNG bytes vs Pillow skipped: {why}");
+            return Ok(());
+        }
+    };
+    let total = |v: &[usize]| v.iter().sum::<usize>();
+    println!(
+        "PNG bytes of the five images (midpoint GASF, GADF, order book, buys, sells): fast {fast_bytes:?} = {}, small {small_bytes:?} = {}, Pillow's default for the same pixels {pillow:?} = {}",
+        total(&fast_bytes),
+        total(&small_bytes),
+        total(&pillow)
+    );
+    for (name, ours) in [
+        ("PNG bytes, 5 images, --png-encoding fast", &fast_bytes),
+        ("PNG bytes, 5 images, --png-encoding small", &small_bytes),
+    ] {
+        lines.push(Line {
+            name,
+            value: format!("{}", total(ours)),
+            baseline: format!("{} (Pillow, run)", total(&pillow)),
+            ratio: total(&pillow) as f64 / total(ours).max(1) as f64,
+            target: 1.0,
+        });
+    }
+    Ok(())
 }
 
 fn random_series(rng: &mut impl Rng, count: usize, len: usize) -> Vec<Vec<f64>> {
@@ -405,19 +523,25 @@ fn bench_dir() -> Option<std::path::PathBuf> {
     [here, std::path::PathBuf::from("bench")].into_iter().find(|p| p.join("backtrader_sma.py").exists())
 }
 
+/// Runs `bench/<setup>` (which makes a baseline's private virtualenv once) and returns the path of
+/// the venv's python it prints last, or why it cannot run here.
+fn venv_python(dir: &std::path::Path, setup: &str) -> std::result::Result<String, String> {
+    let out = std::process::Command::new("bash")
+        .arg(dir.join(setup))
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {setup}: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("{setup} failed (see above)"));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or("").trim().to_string())
+}
+
 /// Runs the Backtrader baseline `bench/backtrader_sma.py` with `args` (installing backtrader into
 /// a private virtualenv first): its JSON line, or the reason it cannot run here.
 fn run_backtrader(args: &[String]) -> std::result::Result<serde_json::Value, String> {
     let dir = bench_dir().ok_or("bench/backtrader_sma.py not found (run from the repository)")?;
-    let setup = std::process::Command::new("bash")
-        .arg(dir.join("setup-backtrader.sh"))
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running setup-backtrader.sh: {e}"))?;
-    if !setup.status.success() {
-        return Err("setup-backtrader.sh failed (see above)".into());
-    }
-    let py = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or("").trim().to_string();
+    let py = venv_python(&dir, "setup-backtrader.sh")?;
     let out = std::process::Command::new(&py)
         .arg(dir.join("backtrader_sma.py"))
         .args(args)
@@ -522,6 +646,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             tokio::task::spawn_blocking(move || bench_calculate(&s, &cgaf_calculate::NativeKernels, reps)).await??;
         if wants(BenchPart::Calculate) {
             calculate_lines(&mut lines, calc, native);
+            bench_png_sizes(snapshot.clone(), host.clone(), reps, images.clone(), &mut lines).await?;
         }
         Some(images)
     } else {
@@ -1702,15 +1827,7 @@ fn compare_sweeps(ours: &[SweepRun], theirs: &[SweepRun]) -> Vec<String> {
 /// private virtualenv first): its JSON line, or the reason it cannot run here.
 fn run_vectorbt(args: &[String]) -> std::result::Result<serde_json::Value, String> {
     let dir = bench_dir().ok_or("bench/ not found (run from the repository)")?;
-    let setup = std::process::Command::new("bash")
-        .arg(dir.join("setup-vectorbt.sh"))
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(|e| format!("running setup-vectorbt.sh: {e}"))?;
-    if !setup.status.success() {
-        return Err("setup-vectorbt.sh failed (see above)".into());
-    }
-    let py = String::from_utf8_lossy(&setup.stdout).lines().last().unwrap_or("").trim().to_string();
+    let py = venv_python(&dir, "setup-vectorbt.sh")?;
     let out = std::process::Command::new(&py)
         .arg(dir.join("vectorbt_sweep.py"))
         .args(args)

@@ -5,10 +5,11 @@
 //! product filled to its window first (so the images are full size from the first cycle), then a
 //! bounded measuring window.
 
+use crate::bench_service::ServiceChild;
 use anyhow::{Context, Result};
 use cgaf_collect::{AnySource, MarketSource as _, SourceSettings};
 use cgaf_store::{DbSettings, Product, Store};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// The collect schedule: 4 samples per second per product.
@@ -311,28 +312,28 @@ async fn measure_step(
     opts: &ProductsScale,
 ) -> Result<StepResult> {
     let products: Vec<String> = product_names(n).into_iter().map(|p| format!("{p}:{}", opts.edge)).collect();
-    let mut service = Service::start(url, data_dir, &products.join(","))?;
-    let pid = service.child.id();
+    let mut service = start_service(url, data_dir, &products.join(","))?;
+    let pid = service.pid();
     let http = reqwest::Client::new();
     service.wait_ready(&http).await?;
     // Warm-up: the first cycles (every product computed once) and a bounded wait.
     let warm_until = Instant::now() + opts.step;
     loop {
-        let h = histogram(&service.metrics(&http).await?, "cgaf_calculate_cycle_seconds");
+        let h = histogram(&metrics(&service, &http).await?, "cgaf_calculate_cycle_seconds");
         if h.count >= 2.0 || Instant::now() >= warm_until {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let samples = |text: &str| metric_values(text, "cgaf_samples_total").iter().map(|(_, v)| v).sum::<f64>();
-    let text0 = service.metrics(&http).await?;
+    let text0 = metrics(&service, &http).await?;
     let (t0, cpu0, pg0) = (Instant::now(), cpu_ticks(pid, false).unwrap_or(0), postgres_ticks(postmaster));
     let mut next_progress = t0 + PROGRESS_EVERY;
     while t0.elapsed() < opts.step {
         tokio::time::sleep(Duration::from_millis(100).min(opts.step.saturating_sub(t0.elapsed()))).await;
         if Instant::now() >= next_progress && t0.elapsed() < opts.step {
             next_progress += PROGRESS_EVERY;
-            let h = histogram(&service.metrics(&http).await?, "cgaf_calculate_cycle_seconds");
+            let h = histogram(&metrics(&service, &http).await?, "cgaf_calculate_cycle_seconds");
             println!(
                 "  {n} products: {:.0}/{} s measured, {:.0} cycles",
                 t0.elapsed().as_secs_f64(),
@@ -341,7 +342,7 @@ async fn measure_step(
             );
         }
     }
-    let text1 = service.metrics(&http).await?;
+    let text1 = metrics(&service, &http).await?;
     let seconds = t0.elapsed().as_secs_f64();
     let (cpu1, pg1) = (cpu_ticks(pid, false).unwrap_or(0), postgres_ticks(postmaster));
     let cgaf_rss = rss_bytes(pid).unwrap_or(0);
@@ -436,74 +437,32 @@ fn print_tables(results: &[StepResult], opts: &ProductsScale) {
     );
 }
 
-/// A `cgaf serve --roles collect,calculate` child on the simulator; stopped when dropped.
-struct Service {
-    child: std::process::Child,
-    base: String,
+/// `cgaf serve --roles collect,calculate` on the simulator for `products`; stopped when dropped.
+fn start_service(database_url: &str, data_dir: &Path, products: &str) -> Result<ServiceChild> {
+    let ms = |d: Duration| format!("{}ms", d.as_millis());
+    let args = [
+        "--roles",
+        "collect,calculate",
+        "--source",
+        "sim",
+        "--products",
+        products,
+        "--sync-products",
+        "--collect-schedule",
+        &ms(COLLECT_INTERVAL),
+        "--calculate-schedule",
+        &ms(CALCULATE_INTERVAL),
+        "--database-url",
+        database_url,
+    ]
+    .map(String::from);
+    ServiceChild::spawn(data_dir, &args)
 }
 
-impl Service {
-    fn start(database_url: &str, data_dir: &Path, products: &str) -> Result<Service> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let exe: PathBuf = std::env::current_exe().context("finding the cgaf binary")?;
-        let ms = |d: Duration| format!("{}ms", d.as_millis());
-        let child = std::process::Command::new(exe)
-            .args(["serve", "--roles", "collect,calculate", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--source", "sim", "--products", products, "--sync-products"])
-            .args(["--collect-schedule", &ms(COLLECT_INTERVAL), "--calculate-schedule", &ms(CALCULATE_INTERVAL)])
-            .args(["--database-url", database_url, "--log", "warn"])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env_remove("CGAF_OTLP_ENDPOINT")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .context("starting `cgaf serve`")?;
-        Ok(Service { child, base: format!("http://127.0.0.1:{port}") })
-    }
-
-    async fn wait_ready(&mut self, http: &reqwest::Client) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                anyhow::bail!("`cgaf serve` exited with {status} before it was ready");
-            }
-            if let Ok(r) = http.get(format!("{}/readyz", self.base)).send().await {
-                if r.status().is_success() {
-                    return Ok(());
-                }
-            }
-            anyhow::ensure!(Instant::now() < deadline, "`cgaf serve` not ready after 120 s");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn metrics(&self, http: &reqwest::Client) -> Result<String> {
-        let url = format!("{}/metrics", self.base);
-        Ok(http.get(&url).send().await.with_context(|| format!("GET {url}"))?.text().await?)
-    }
-
-    /// SIGTERM, then kill after 15 s.
-    fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            if let Ok(pid) = i32::try_from(self.child.id()) {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
-            }
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        self.stop();
-    }
+/// The service's `/metrics` text.
+async fn metrics(service: &ServiceChild, http: &reqwest::Client) -> Result<String> {
+    let url = format!("{}/metrics", service.base);
+    Ok(http.get(&url).send().await.with_context(|| format!("GET {url}"))?.text().await?)
 }
 
 #[cfg(test)]

@@ -22,21 +22,36 @@ impl ServiceChild {
         token: &str,
         extra: &[String],
     ) -> Result<ServiceChild> {
+        let mut args: Vec<String> = ["--roles", roles, "--products", &format!("{product}:600"), "--api-token", token]
+            .map(String::from)
+            .to_vec();
+        args.extend(["--database-url".to_string(), database_url.to_string()]);
+        args.extend_from_slice(extra);
+        Self::spawn(data_dir, &args)
+    }
+
+    /// `cgaf serve <args>` on a free port of 127.0.0.1 with `--data-dir data_dir` and warnings
+    /// only; the OTLP endpoint of this process's environment is not passed on (no traces).
+    pub(crate) fn spawn(data_dir: &std::path::Path, args: &[String]) -> Result<ServiceChild> {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let exe = std::env::current_exe().context("finding the cgaf binary")?;
         let child = std::process::Command::new(exe)
-            .args(["serve", "--roles", roles, "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--products", &format!("{product}:600"), "--api-token", token])
-            .args(["--database-url", database_url, "--log", "warn"])
-            .args(extra)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(args)
             .arg("--data-dir")
             .arg(data_dir)
+            .env_remove("CGAF_OTLP_ENDPOINT")
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::inherit())
             .spawn()
             .context("starting `cgaf serve`")?;
         Ok(ServiceChild { child, base: format!("http://127.0.0.1:{port}") })
+    }
+
+    /// The child's process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Waits until `/readyz` answers 200.
@@ -57,8 +72,9 @@ impl ServiceChild {
     }
 }
 
-impl Drop for ServiceChild {
-    fn drop(&mut self) {
+impl ServiceChild {
+    /// SIGTERM, then killed after 15 s; nothing when it has already exited.
+    pub(crate) fn stop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
             if let Ok(pid) = i32::try_from(self.child.id()) {
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGTERM);
@@ -70,5 +86,11 @@ impl Drop for ServiceChild {
             let _ = self.child.kill();
             let _ = self.child.wait();
         }
+    }
+}
+
+impl Drop for ServiceChild {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

@@ -123,8 +123,13 @@ pub fn run(data_dir: &Path, inputs: &TestInputs) -> Result<Value> {
     }
     if let Some(png) = &inputs.png {
         if let Some(m) = &a.last_matrix {
-            let image = cgaf_calculate::encode_png(cgaf_calculate::ColorType::Gray, m.size, &[m])
-                .map_err(|e| anyhow::anyhow!("encoding the PNG: {e}"))?;
+            let image = cgaf_calculate::encode_png(
+                cgaf_calculate::PngEncoding::Fast,
+                cgaf_calculate::ColorType::Gray,
+                m.size,
+                &[m],
+            )
+            .map_err(|e| anyhow::anyhow!("encoding the PNG: {e}"))?;
             std::fs::write(png, image).with_context(|| format!("writing {}", png.display()))?;
             report["png"] = json!(png.display().to_string());
         }

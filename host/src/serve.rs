@@ -351,8 +351,12 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
             }),
             None => None,
         };
-        let calc =
-            Calculator { transforms: host, config: settings.image_transforms.clone(), telemetry: Some(telemetry) };
+        let calc = Calculator {
+            transforms: host,
+            config: settings.image_transforms.clone(),
+            telemetry: Some(telemetry),
+            png: settings.png_encoding,
+        };
         tasks.spawn(async move {
             calculate_loop(store, lease, calc, matrix, schedule, stop).await;
             Ok(())

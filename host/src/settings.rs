@@ -154,6 +154,8 @@ pub struct ServeSettings {
     pub lease_ttl: Duration,
     /// Which transform makes each image.
     pub image_transforms: ImageTransforms,
+    /// How the image PNGs are compressed.
+    pub png_encoding: cgaf_calculate::PngEncoding,
     /// Plugin sandbox.
     pub plugins: PluginSettings,
     /// API limits and token.
@@ -217,6 +219,7 @@ impl ServeSettings {
             history_schedule: a.history_schedule.clone(),
             lease_ttl: a.lease_ttl,
             image_transforms,
+            png_encoding: a.png_encoding,
             plugins: PluginSettings {
                 runtime: runtime_with_cache(runtime, &g.data_dir),
                 quarantine_after: a.quarantine_after,

@@ -304,6 +304,9 @@ impl Store {
     /// Up to `limit` bars of `product` and `interval_ms` closing in `(after_ms, to_ms]`, oldest
     /// first: one range scan of the primary key. Page through a range by passing the last close
     /// as the next `after_ms`.
+    ///
+    /// Only the columns a bar holds are read (not its origin and source), and each row becomes a
+    /// bar as it arrives instead of the whole page being kept as rows first.
     pub async fn bars_page(
         &self,
         product: &str,
@@ -312,7 +315,26 @@ impl Store {
         to_ms: i64,
         limit: i64,
     ) -> Result<Vec<HistoryBar>> {
-        Ok(self.bar_rows(product, interval_ms, after_ms, to_ms, limit).await?.iter().map(row_to_bar).collect())
+        use futures::TryStreamExt as _;
+        let client = self.client().await?;
+        let statement = client
+            .prepare_cached(
+                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
+                        bid, ask, bid_depth, ask_depth
+                 FROM crypto_gaf.bars
+                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
+                 ORDER BY close_time LIMIT $5",
+            )
+            .await?;
+        let (after, to) = (time_of_ms(after_ms), time_of_ms(to_ms));
+        let params: [&(dyn ToSql + Sync); 5] = [&product, &interval_ms, &after, &to, &limit];
+        let rows = client.query_raw(&statement, params).await?;
+        futures::pin_mut!(rows);
+        let mut bars = Vec::with_capacity(usize::try_from(limit.clamp(0, 1 << 16)).unwrap_or(0));
+        while let Some(row) = rows.try_next().await? {
+            bars.push(row_to_bar(&row));
+        }
+        Ok(bars)
     }
 
     /// As [`Store::bars_page`], with each bar's origin and source (export).

@@ -12,7 +12,7 @@ pub mod telemetry;
 pub mod transforms;
 
 use features::{orderbook_imbalance, trade_intensity};
-pub use image::{encode_png, to_pixel, ColorType};
+pub use image::{encode_png, to_pixel, ColorType, PngEncoding};
 pub use telemetry::CalculateTelemetry;
 pub use transforms::{ImageTransforms, NativeKernels, Transforms};
 
@@ -94,6 +94,16 @@ type ImageJob<'a> = (&'a str, &'a [Vec<f64>], &'a str, ColorType, [usize; 3]);
 /// the transforms `config` names. The five images are independent jobs spread over the cores,
 /// each traced as a `calculate.image` span, a child of the span current on the calling thread.
 pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTransforms) -> Result<GafImages, Error> {
+    compute_images_encoded(snapshot, t, config, PngEncoding::Fast)
+}
+
+/// As [`compute_images`], the PNGs compressed as `png` says.
+pub fn compute_images_encoded(
+    snapshot: &Snapshot,
+    t: &dyn Transforms,
+    config: &ImageTransforms,
+    png: PngEncoding,
+) -> Result<GafImages, Error> {
     let n = snapshot.len();
     let levels = orderbook_imbalance(snapshot, 3);
     let (buy_triplets, sell_triplets) = trade_intensity(snapshot);
@@ -114,11 +124,13 @@ pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTra
     ];
     let run = |job: &ImageJob<'_>| -> Result<String, Error> {
         let (name, series, range, color, order) = *job;
+        // An RGB image's three channels are jobs of their own (rayon nests them), so the
+        // eleven transforms of a product spread over the cores, not only its five images.
         let ms: Vec<cgaf_kernels::Matrix> =
-            series.iter().map(|x| channel(t, name, x, range)).collect::<Result<_, _>>()?;
+            series.par_iter().map(|x| channel(t, name, x, range)).collect::<Result<_, _>>()?;
         match color {
-            ColorType::Gray => encode_b64(color, n, &[&ms[0]]),
-            ColorType::Rgb => encode_b64(color, n, &[&ms[order[0]], &ms[order[1]], &ms[order[2]]]),
+            ColorType::Gray => encode_b64(png, color, n, &[&ms[0]]),
+            ColorType::Rgb => encode_b64(png, color, n, &[&ms[order[0]], &ms[order[1]], &ms[order[2]]]),
         }
     };
     // The five images in parallel on rayon's pool; a panicking job is an error, never a
@@ -148,8 +160,13 @@ pub fn compute_images(snapshot: &Snapshot, t: &dyn Transforms, config: &ImageTra
     })
 }
 
-fn encode_b64(color: ColorType, n: usize, channels: &[&cgaf_kernels::Matrix]) -> Result<String, Error> {
-    let png = encode_png(color, n, channels)?;
+fn encode_b64(
+    encoding: PngEncoding,
+    color: ColorType,
+    n: usize,
+    channels: &[&cgaf_kernels::Matrix],
+) -> Result<String, Error> {
+    let png = encode_png(encoding, color, n, channels)?;
     Ok(base64::engine::general_purpose::STANDARD.encode(png))
 }
 
@@ -162,16 +179,38 @@ pub struct Calculator {
     pub config: ImageTransforms,
     /// Where each product's result is recorded (none in tools and tests).
     pub telemetry: Option<CalculateTelemetry>,
+    /// How the PNGs are compressed.
+    pub png: PngEncoding,
 }
 
-/// One calculate cycle over `products`: recompute those with new samples. Traced as the span
-/// `calculate.cycle`, with a `calculate.product` child per product.
+/// Products of one cycle in flight at once: enough to keep every core computing while other
+/// products wait on PostgreSQL (reads, the image write), bounded so a cycle of hundreds of
+/// products does not hold hundreds of snapshots or connections.
+pub fn products_in_flight() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+/// One calculate cycle over `products`: recompute those with new samples, up to
+/// [`products_in_flight`] products at once (each computes on the blocking pool), results in the
+/// order of `products`. Traced as the span `calculate.cycle`, with a `calculate.product` child
+/// per product.
 #[tracing::instrument(name = "calculate.cycle", skip_all, fields(products = products.len()))]
 pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
+    use futures::StreamExt as _;
     let started = Instant::now();
     let mut out = Vec::with_capacity(products.len());
-    for p in products {
-        let r = calculate_product(store, calc, p).await;
+    // Up to N products in flight, finished ones taken in `products`' order.
+    let limit = products_in_flight();
+    let mut waiting = products.iter();
+    let mut in_flight = futures::stream::FuturesOrdered::new();
+    loop {
+        while in_flight.len() < limit {
+            match waiting.next() {
+                Some(p) => in_flight.push_back(product_result(store, calc, p)),
+                None => break,
+            }
+        }
+        let Some((p, r)) = in_flight.next().await else { break };
         if let Some(t) = &calc.telemetry {
             t.record(&p.product, &r);
         }
@@ -181,6 +220,14 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
         t.cycle(started.elapsed(), products.iter().map(|p| p.product.as_str()));
     }
     out
+}
+
+async fn product_result<'a>(
+    store: &Store,
+    calc: &Calculator,
+    product: &'a Product,
+) -> (&'a Product, Result<Outcome, Error>) {
+    (product, calculate_product(store, calc, product).await)
 }
 
 /// Recomputes one product if its samples changed since the stored images. Traced as the span
@@ -221,7 +268,7 @@ async fn calculate_product_inner(store: &Store, calc: &Calculator, product: &Pro
     let span = tracing::Span::current();
     let (images, snapshot) = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        (compute_images(&snapshot, calc.transforms.as_ref(), &calc.config), snapshot)
+        (compute_images_encoded(&snapshot, calc.transforms.as_ref(), &calc.config, calc.png), snapshot)
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?;

@@ -2,7 +2,10 @@
 //! the shape of every image calculate writes.
 
 use base64::Engine as _;
-use cgaf_calculate::{compute_images, encode_png, to_pixel, ColorType, ImageTransforms, NativeKernels};
+use cgaf_calculate::{
+    compute_images, compute_images_encoded, encode_png, to_pixel, ColorType, ImageTransforms, NativeKernels,
+    PngEncoding,
+};
 use cgaf_kernels::{GafMethod, GafParams, SizeParam};
 use cgaf_store::Snapshot;
 use rust_decimal::Decimal;
@@ -59,23 +62,25 @@ fn constant_and_zero_series_map_like_the_original() {
 
 #[test]
 fn png_layout_matches_pillow() {
-    let g = golden();
-    let m = cgaf_kernels::Matrix { size: 21, data: vec![0.0; 21 * 21] };
-    let png = encode_png(ColorType::Gray, 21, &[&m]).unwrap();
-    // signature + IHDR chunk (length, type, 13 bytes, CRC) as Pillow writes it
-    assert_eq!(hex::encode(&png[8..33]), g["png_ihdr_2d"].as_str().unwrap());
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
-    assert!(b64.starts_with(g["b64_prefix"].as_str().unwrap()));
-    // Only IHDR, IDAT, IEND chunks.
-    let mut i = 8;
-    let mut chunks = Vec::new();
-    while i + 8 <= png.len() {
-        let len = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
-        chunks.push(String::from_utf8_lossy(&png[i + 4..i + 8]).to_string());
-        i += 12 + len;
+    for encoding in [PngEncoding::Fast, PngEncoding::Small] {
+        let g = golden();
+        let m = cgaf_kernels::Matrix { size: 21, data: vec![0.0; 21 * 21] };
+        let png = encode_png(encoding, ColorType::Gray, 21, &[&m]).unwrap();
+        // signature + IHDR chunk (length, type, 13 bytes, CRC) as Pillow writes it
+        assert_eq!(hex::encode(&png[8..33]), g["png_ihdr_2d"].as_str().unwrap());
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
+        assert!(b64.starts_with(g["b64_prefix"].as_str().unwrap()));
+        // Only IHDR, IDAT, IEND chunks.
+        let mut i = 8;
+        let mut chunks = Vec::new();
+        while i + 8 <= png.len() {
+            let len = u32::from_be_bytes(png[i..i + 4].try_into().unwrap()) as usize;
+            chunks.push(String::from_utf8_lossy(&png[i + 4..i + 8]).to_string());
+            i += 12 + len;
+        }
+        chunks.dedup();
+        assert_eq!(chunks, ["IHDR", "IDAT", "IEND"]);
     }
-    chunks.dedup();
-    assert_eq!(chunks, ["IHDR", "IDAT", "IEND"]);
 }
 
 fn snapshot(n: usize) -> Snapshot {
@@ -131,4 +136,24 @@ fn negated_book_gives_the_same_orderbook_pixels() {
         decode(&compute_images(&s, &NativeKernels, &ImageTransforms::default()).unwrap().orderbook).1,
         decode(&compute_images(&swapped, &NativeKernels, &ImageTransforms::default()).unwrap().orderbook).1
     );
+}
+
+#[test]
+fn small_pngs_decode_to_the_same_pixels_as_fast_ones() {
+    // 90 samples: the filter trial samples bands of rows (images of 64 rows and more).
+    let s = snapshot(90);
+    let config = ImageTransforms::default();
+    let fast = compute_images_encoded(&s, &NativeKernels, &config, PngEncoding::Fast).unwrap();
+    let small = compute_images_encoded(&s, &NativeKernels, &config, PngEncoding::Small).unwrap();
+    for (f, s) in [
+        (&fast.midpoint_gasf, &small.midpoint_gasf),
+        (&fast.midpoint_gadf, &small.midpoint_gadf),
+        (&fast.orderbook, &small.orderbook),
+        (&fast.buy, &small.buy),
+        (&fast.sell, &small.sell),
+    ] {
+        let ((fi, fp), (si, sp)) = (decode(f), decode(s));
+        assert_eq!((fi.width, fi.color_type), (si.width, si.color_type));
+        assert_eq!(fp, sp);
+    }
 }

@@ -11,7 +11,7 @@
 mod common;
 
 use cgaf_test_kit::{eventually, plugins};
-use common::{cgaf, wait_ready, Service};
+use common::{cgaf, trading_args, upload_plugin, wait_ready, Service};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -21,17 +21,6 @@ async fn send(r: reqwest::RequestBuilder) -> (u16, Value) {
     let r = r.bearer_auth(TOKEN).send().await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn upload(http: &reqwest::Client, base: &str, path: &str, activate: bool) -> Value {
-    let (s, b) = send(
-        http.post(format!("{base}/api/plugins?activate={activate}"))
-            .header("content-type", "application/wasm")
-            .body(plugins::read(path)),
-    )
-    .await;
-    assert_eq!(s, 201, "{b}");
-    b
 }
 
 async fn canary(http: &reqwest::Client, base: &str, name: &str, body: Value) -> (u16, Value) {
@@ -79,9 +68,9 @@ async fn candidates_are_promoted_within_tolerance_and_refused_otherwise() {
     let replica = Service::start(&dir2, &["--database-url", &db.url, "--products", "BTC-USD:64", "--api-token", TOKEN]);
     wait_ready(&http, &replica.base).await;
     for f in [plugins::FIXTURE_GASF_SAME, plugins::FIXTURE_GASF_CRASH, plugins::FIXTURE_GASF_SLOW] {
-        upload(&http, &base, f, false).await;
+        upload_plugin(&http, &base, TOKEN, f, false).await;
     }
-    upload(&http, &base, plugins::FIXTURE_GADF_NEXT, false).await;
+    upload_plugin(&http, &base, TOKEN, plugins::FIXTURE_GADF_NEXT, false).await;
 
     // Refused before anything starts, each with its reason.
     let bad = [
@@ -197,27 +186,11 @@ async fn a_strategy_candidate_shadows_a_paper_run_and_is_refused_when_it_traps()
     let dir = tempfile::tempdir().unwrap();
     let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let http = reqwest::Client::new();
-    let svc = Service::start(
-        dir.path(),
-        &[
-            "--database-url",
-            &db.url,
-            "--products",
-            "BTC-USD:1000",
-            "--collect-schedule",
-            "40ms",
-            "--api-token",
-            TOKEN,
-            "--trade-schedule",
-            "100ms",
-            "--keep-samples",
-            "1d",
-        ],
-    );
+    let svc = Service::start(dir.path(), &trading_args(&db.url, TOKEN));
     let base = svc.base.clone();
     wait_ready(&http, &base).await;
-    upload(&http, &base, plugins::FIXTURE_MOMENTUM, true).await;
-    upload(&http, &base, plugins::FIXTURE_MOMENTUM_FAULTY, false).await;
+    upload_plugin(&http, &base, TOKEN, plugins::FIXTURE_MOMENTUM, true).await;
+    upload_plugin(&http, &base, TOKEN, plugins::FIXTURE_MOMENTUM_FAULTY, false).await;
 
     // A paper run on 0.1.0, deciding bars before the canary starts (its shadow starts from the
     // run's strategy state and portfolio).

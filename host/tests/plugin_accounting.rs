@@ -10,7 +10,7 @@
 mod common;
 
 use cgaf_test_kit::{eventually, plugins};
-use common::{cgaf, wait_ready, Service};
+use common::{bars_of_history, cgaf, trading_args, upload_plugin, wait_ready, Service};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -26,25 +26,6 @@ async fn post(http: &reqwest::Client, url: String, body: Value) -> (u16, Value) 
     let r = http.post(&url).bearer_auth(TOKEN).json(&body).send().await.unwrap();
     let s = r.status().as_u16();
     (s, r.json().await.unwrap_or(Value::Null))
-}
-
-async fn upload(http: &reqwest::Client, base: &str, path: &str) {
-    let r = http
-        .post(format!("{base}/api/plugins?activate=true"))
-        .bearer_auth(TOKEN)
-        .header("content-type", "application/wasm")
-        .body(plugins::read(path))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
-}
-
-/// The number of 200 ms bars with at least one stored BTC-USD sample.
-async fn bars_of_history(store: &cgaf_store::Store) -> Option<i64> {
-    let sql = "SELECT count(DISTINCT floor(extract(epoch FROM sampled_at) * 5))::int8
-               FROM crypto_gaf.samples WHERE product = 'BTC-USD'";
-    store.client().await.ok()?.query_one(sql, &[]).await.ok()?.try_get(0).ok()
 }
 
 /// Every decision of run `id`, in order.
@@ -72,25 +53,9 @@ async fn a_faulty_strategy_version_is_counted_quarantined_switched_and_its_failu
     let dir = tempfile::tempdir().unwrap();
     let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let http = reqwest::Client::new();
-    let svc = Service::start(
-        dir.path(),
-        &[
-            "--database-url",
-            &db.url,
-            "--products",
-            "BTC-USD:1000",
-            "--collect-schedule",
-            "40ms",
-            "--api-token",
-            TOKEN,
-            "--trade-schedule",
-            "100ms",
-            "--keep-samples",
-            "1d",
-            "--quarantine-after",
-            "3",
-        ],
-    );
+    let mut args = trading_args(&db.url, TOKEN);
+    args.extend(["--quarantine-after", "3"]);
+    let svc = Service::start(dir.path(), &args);
     let base = svc.base.clone();
     wait_ready(&http, &base).await;
     let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
@@ -100,8 +65,8 @@ async fn a_faulty_strategy_version_is_counted_quarantined_switched_and_its_failu
     .await;
 
     // momentum 0.1.0, then the faulty 0.2.0, both activated: 0.2.0 is active.
-    upload(&http, &base, plugins::FIXTURE_MOMENTUM).await;
-    upload(&http, &base, plugins::FIXTURE_MOMENTUM_FAULTY).await;
+    upload_plugin(&http, &base, TOKEN, plugins::FIXTURE_MOMENTUM, true).await;
+    upload_plugin(&http, &base, TOKEN, plugins::FIXTURE_MOMENTUM_FAULTY, true).await;
     let (_, p) = get(&http, format!("{base}/api/plugins/momentum")).await;
     assert_eq!(p["active_version"], "0.2.0", "{p}");
 

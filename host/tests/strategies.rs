@@ -6,37 +6,12 @@
 mod common;
 
 use cgaf_test_kit::{eventually, plugins};
-use common::{cgaf, wait_ready, Service};
+use common::{bars_of_history, cgaf, trading_args, wait_ready, Service};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 const TOKEN: &str = "strategy-test-token";
-
-fn args(database_url: &str) -> Vec<&str> {
-    vec![
-        "--database-url",
-        database_url,
-        "--products",
-        "BTC-USD:1000",
-        "--collect-schedule",
-        "40ms",
-        "--api-token",
-        TOKEN,
-        "--trade-schedule",
-        "100ms",
-        // Sub-second bars from the raw-sample archive (the 1000-sample window holds 40 s).
-        "--keep-samples",
-        "1d",
-    ]
-}
-
-/// The number of 200 ms bars with at least one stored BTC-USD sample.
-async fn bars_of_history(store: &cgaf_store::Store) -> Option<i64> {
-    let sql = "SELECT count(DISTINCT floor(extract(epoch FROM sampled_at) * 5))::int8
-               FROM crypto_gaf.samples WHERE product = 'BTC-USD'";
-    store.client().await.ok()?.query_one(sql, &[]).await.ok()?.try_get(0).ok()
-}
 
 async fn get(http: &reqwest::Client, url: String) -> (u16, Value) {
     let r = http.get(&url).send().await.unwrap();
@@ -95,7 +70,7 @@ async fn service_with_history(bars: i64) -> WithHistory {
     let dir = tempfile::tempdir().unwrap();
     let db = tokio::task::spawn_blocking(cgaf_test_kit::database).await.unwrap();
     let http = reqwest::Client::new();
-    let svc = Service::start(dir.path(), &args(&db.url));
+    let svc = Service::start(dir.path(), &trading_args(&db.url, TOKEN));
     let base = svc.base.clone();
     wait_ready(&http, &base).await;
     let store = cgaf_store::Store::new(&cgaf_store::DbSettings::new(db.url.clone())).unwrap();
@@ -348,7 +323,7 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     // ...and keeps trading after the service restarts, resuming position, cash and state.
     assert!(svc.terminate().success(), "{}", svc.log_text());
     drop(svc);
-    let svc = Service::start(dir.path(), &args(&db.url));
+    let svc = Service::start(dir.path(), &trading_args(&db.url, TOKEN));
     wait_ready(&http, &base_of(&svc)).await;
     let base = svc.base.clone();
     let (_, at_restart) = get(&http, format!("{base}/api/runs/{pid}")).await;

@@ -1,6 +1,7 @@
 //! Canary routes: start a candidate version in shadow beside the active one, cancel it, and the
 //! activation log (every swap of the active version, canary promotions included).
 
+use super::plugins::{load_error, store_error};
 use super::{authorize, host, json, json_with_status, parse_json, parse_query};
 use crate::models::{ActivationList, CanaryReport, CanaryRequest, ErrorBody, FailureListQuery, PluginActivation};
 use crate::{compiled, ApiError, ApiState};
@@ -87,15 +88,9 @@ pub async fn start(
     }
     // Loaded here first: a candidate that does not load is refused before anything starts.
     let host = host(&state)?;
-    compiled::load_stored(&state.store, &host, &name, &candidate.version, &candidate.sha256).await.map_err(
-        |e| match e {
-            compiled::LoadError::Store(e) => e.into(),
-            compiled::LoadError::Runtime(e) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), format!("the candidate does not load: {e}"))
-            }
-            e @ compiled::LoadError::Task(_) => ApiError::internal("loading the candidate", &e),
-        },
-    )?;
+    compiled::load_stored(&state.store, &host, &name, &candidate.version, &candidate.sha256)
+        .await
+        .map_err(|e| load_error(e, "the candidate does not load"))?;
     let started = state
         .store
         .start_plugin_canary(&NewPluginCanary {
@@ -110,10 +105,7 @@ pub async fn start(
         .await
         .map_err(|e| match e {
             cgaf_store::Error::CanaryRunning(_) => ApiError::new(StatusCode::CONFLICT, "canary_running", e.to_string()),
-            cgaf_store::Error::UnknownPlugin(m) => {
-                ApiError::not_found("unknown_plugin", format!("no plugin version {m}"))
-            }
-            e => e.into(),
+            e => store_error(e),
         })?;
     // This replica shadows from now on; the others load it on the insert's notification.
     if let Err(e) = crate::canary::sync(&state.store, &host).await {

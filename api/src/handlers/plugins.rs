@@ -20,6 +20,24 @@ fn runtime_error(e: &cgaf_runtime::Error, status: StatusCode, check: &'static st
     ApiError::new(status, e.code(), format!("{check}: {e}"))
 }
 
+/// A store error, with an unknown plugin version as 404.
+pub(super) fn store_error(e: cgaf_store::Error) -> ApiError {
+    match e {
+        cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
+        e => e.into(),
+    }
+}
+
+/// A stored version that did not load here: 404 when unknown, 422 naming `check` when the
+/// runtime refused the component, 500 when the loading task failed.
+pub(super) fn load_error(e: compiled::LoadError, check: &'static str) -> ApiError {
+    match e {
+        compiled::LoadError::Store(e) => store_error(e),
+        compiled::LoadError::Runtime(e) => runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, check),
+        e @ compiled::LoadError::Task(_) => ApiError::internal("loading the plugin", &e),
+    }
+}
+
 /// Where the component bytes of an upload are: the raw body, or the first part of a multipart form.
 async fn component_bytes(content_type: Option<String>, body: Bytes) -> Result<Bytes, ApiError> {
     let ct = content_type.unwrap_or_default();
@@ -310,10 +328,7 @@ pub async fn component(
     auth: Option<String>,
 ) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
-    let bytes = state.store.plugin_bytes(&name, &version).await.map_err(|e| match e {
-        cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
-        e => e.into(),
-    })?;
+    let bytes = state.store.plugin_bytes(&name, &version).await.map_err(store_error)?;
     Ok(super::bytes_with_type(bytes, "application/wasm"))
 }
 
@@ -345,30 +360,15 @@ pub async fn activate(
     // Loaded first: a version that does not load here is refused before anything changes.
     let loaded = match state.plugins.clone() {
         Some(host) => {
-            let unknown = |e| match e {
-                cgaf_store::Error::UnknownPlugin(m) => {
-                    ApiError::not_found("unknown_plugin", format!("no plugin version {m}"))
-                }
-                e => e.into(),
-            };
-            let sha256 = state.store.plugin_sha256(&name, &req.version).await.map_err(unknown)?;
-            let plugin = compiled::load_stored(&state.store, &host, &name, &req.version, &sha256).await.map_err(
-                |e| match e {
-                    compiled::LoadError::Store(e) => unknown(e),
-                    compiled::LoadError::Runtime(e) => {
-                        runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, "activation")
-                    }
-                    e @ compiled::LoadError::Task(_) => ApiError::internal("loading the plugin", &e),
-                },
-            )?;
+            let sha256 = state.store.plugin_sha256(&name, &req.version).await.map_err(store_error)?;
+            let plugin = compiled::load_stored(&state.store, &host, &name, &req.version, &sha256)
+                .await
+                .map_err(|e| load_error(e, "activation"))?;
             Some(plugin)
         }
         None => None,
     };
-    state.store.activate_plugin(&name, &req.version, "api", true).await.map_err(|e| match e {
-        cgaf_store::Error::UnknownPlugin(m) => ApiError::not_found("unknown_plugin", format!("no plugin version {m}")),
-        e => e.into(),
-    })?;
+    state.store.activate_plugin(&name, &req.version, "api", true).await.map_err(store_error)?;
     // Read-your-write on this replica: active here before the answer.
     if let (Some(host), Some(plugin)) = (state.plugins.as_ref(), loaded) {
         host.registry.activate(plugin);

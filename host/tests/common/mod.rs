@@ -116,3 +116,53 @@ pub async fn database_with_golden_bars() -> cgaf_test_kit::TestDatabase {
     store.import_bars("BTC-USD", 60_000, "test", &parsed.bars, &[], false).await.unwrap();
     db
 }
+
+/// The arguments of a `cgaf serve` that trades: BTC-USD with a 1000-sample window collected every
+/// 40 ms from the simulator, the trade worker every 100 ms, writes with `token`, and the
+/// raw-sample archive on (sub-second bars: the window alone holds 40 s).
+pub fn trading_args<'a>(database_url: &'a str, token: &'a str) -> Vec<&'a str> {
+    vec![
+        "--database-url",
+        database_url,
+        "--products",
+        "BTC-USD:1000",
+        "--collect-schedule",
+        "40ms",
+        "--api-token",
+        token,
+        "--trade-schedule",
+        "100ms",
+        "--keep-samples",
+        "1d",
+    ]
+}
+
+/// The number of 200 ms bars with at least one stored BTC-USD sample.
+pub async fn bars_of_history(store: &cgaf_store::Store) -> Option<i64> {
+    let sql = "SELECT count(DISTINCT floor(extract(epoch FROM sampled_at) * 5))::int8
+               FROM crypto_gaf.samples WHERE product = 'BTC-USD'";
+    store.client().await.ok()?.query_one(sql, &[]).await.ok()?.try_get(0).ok()
+}
+
+/// Uploads the component at `path` (`POST /api/plugins`, activated or not) with `token`;
+/// asserts 201 and answers the uploaded version.
+pub async fn upload_plugin(
+    http: &reqwest::Client,
+    base: &str,
+    token: &str,
+    path: &str,
+    activate: bool,
+) -> serde_json::Value {
+    let r = http
+        .post(format!("{base}/api/plugins?activate={activate}"))
+        .bearer_auth(token)
+        .header("content-type", "application/wasm")
+        .body(cgaf_test_kit::plugins::read(path))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap_or(serde_json::Value::Null);
+    assert_eq!(status, 201, "uploading {path}: {body}");
+    body
+}

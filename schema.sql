@@ -622,3 +622,22 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_artifacts
 -- Fetched whole, never searched: out of line and uncompressed (decompressing costs more than
 -- reading here).
 ALTER TABLE crypto_gaf.plugin_artifacts ALTER COLUMN code SET STORAGE EXTERNAL;
+
+-- migration: 15 per-plugin limits
+-- The call deadline and linear-memory limit one uploaded version runs under, chosen at upload
+-- from what its smoke and sizing calls measured (or asked for on the upload), never above the
+-- caps of the replica that stored them (each replica also caps them by its own). A version
+-- without a row (a built-in, or one stored before) runs under the operator's caps.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_limits
+(
+  name text NOT NULL,
+  version text NOT NULL,
+  call_deadline_ms bigint NOT NULL CHECK (call_deadline_ms > 0),
+  memory_limit_bytes bigint NOT NULL CHECK (memory_limit_bytes > 0),
+  measured_peak_memory_bytes bigint NOT NULL,
+  measured_slowest_call_us bigint NOT NULL,
+  requested boolean NOT NULL DEFAULT false,
+  set_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (name, version),
+  FOREIGN KEY (name, version) REFERENCES crypto_gaf.plugins (name, version) ON DELETE CASCADE
+);

@@ -32,7 +32,7 @@ pub use matrices::{
 pub use ops::Status;
 pub use plugins::{
     ActivateRequest, ActiveVersion, CallStats, FailureList, FailureListQuery, PluginDetail, PluginFailure,
-    PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin,
+    PluginSummary, PluginVersion, TransformRequest, UploadQuery, UploadedPlugin, VersionLimits,
 };
 pub use products::{NewProduct, Product, ResizeProduct};
 pub use runs::{

@@ -14,6 +14,7 @@ mod bindings;
 pub mod error;
 pub mod host;
 pub mod limits;
+pub mod plugin_limits;
 pub mod registry;
 pub mod runtime;
 pub mod stats;
@@ -23,6 +24,7 @@ pub use accounting::{CallInputs, CallLimits, FailureRecord, QuarantineRequest, S
 pub use artifact::{Artifact, ArtifactKey};
 pub use error::{Error, PluginError};
 pub use host::PluginHost;
+pub use plugin_limits::{Measured, PluginLimits};
 pub use registry::{CallCounters, PluginStats, Registry, CALL_SECONDS_BUCKETS, FAULT_CODES};
 pub use runtime::{CallTrace, Contract, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 pub use types::{Bar, Decision, Matrix, ParamSpec, Pixels, PluginInfo, PluginKind};

@@ -16,6 +16,7 @@ pub mod migrate;
 pub mod notify;
 pub mod plugin_artifacts;
 pub mod plugin_failures;
+pub mod plugin_limits;
 pub mod plugins;
 pub mod products;
 pub mod runs;

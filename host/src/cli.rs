@@ -445,8 +445,9 @@ pub enum PluginAction {
         /// Strategy: the bars' length (of the CSV, or of the stored or simulated bars to use).
         #[arg(long, env = "CGAF_BAR_INTERVAL", default_value = "1m")]
         bar_interval: String,
-        /// Strategy: a product's stored history (read through --database-url as runs read it);
-        /// with --simulator, the product simulated (default BTC-USD).
+        /// Strategy: a product's stored history, read as runs read it from --database-url, else
+        /// from the private PostgreSQL of --data-dir (a running `cgaf serve`'s); with
+        /// --simulator, the product simulated (default BTC-USD).
         #[arg(long, env = "CGAF_PRODUCT")]
         product: Option<String>,
         /// Stored range start: RFC 3339 or ms since the epoch (default: the first stored bar).

@@ -205,9 +205,7 @@ fn local(g: &GlobalArgs, action: &PluginAction) -> Option<Result<()>> {
                     bars: *sim_bars,
                 },
                 (None, Some(p), false) => BarsFrom::Stored {
-                    database_url: crate::database::configured_url(g).context(
-                        "--product reads the history store: pass --database-url (or CGAF_DATABASE_URL / DATABASE_URL)",
-                    )?,
+                    database: crate::settings::DatabaseSettings::from_args(g),
                     product: p.clone(),
                     from: from.clone(),
                     to: to.clone(),

@@ -1,10 +1,12 @@
 //! Where `cgaf plugin test` takes a strategy's bars from: a CSV, a stored product range read from
-//! the history store the way runs read it (`--product --from --to --bar-interval` with
-//! `--database-url`), the market simulator collect runs (`--simulator`), or a seeded random walk.
+//! the history store the way runs read it (`--product --from --to --bar-interval`, from
+//! `--database-url` or the private PostgreSQL of `--data-dir`), the market simulator collect runs
+//! (`--simulator`), or a seeded random walk.
 
+use crate::settings::DatabaseSettings;
 use anyhow::{Context, Result};
 use cgaf_collect::SimSource;
-use cgaf_store::{DbSettings, Store};
+use cgaf_store::Store;
 use cgaf_trade::bars::{sample_point, BarReader};
 use cgaf_trade::domain::request::parse_time;
 use cgaf_trade::domain::{build_bars, Bar, RunSettings};
@@ -27,8 +29,9 @@ pub enum BarsFrom {
     Csv(PathBuf),
     /// A product's stored history, read as runs read it.
     Stored {
-        /// The database URL (`--database-url`).
-        database_url: String,
+        /// The database: `--database-url`, else the private PostgreSQL of `--data-dir` (the
+        /// one a `cgaf serve` there runs, attached to while it runs).
+        database: DatabaseSettings,
         /// The product.
         product: String,
         /// Start (RFC 3339 or ms); `None` = the first stored bar.
@@ -54,8 +57,13 @@ pub async fn load(from: &BarsFrom, interval_ms: i64, settings: &RunSettings) -> 
             Ok((crate::bench::walk_bars(WALK_BARS, 7), format!("{WALK_BARS} random-walk 1-minute bars (seed 7)")))
         }
         BarsFrom::Csv(f) => Ok((crate::strategy_target::read_bars(f)?, f.display().to_string())),
-        BarsFrom::Stored { database_url, product, from, to } => {
-            stored(database_url, product, from.as_deref(), to.as_deref(), interval_ms, settings).await
+        BarsFrom::Stored { database, product, from, to } => {
+            let mut db = crate::database::open(database, true).await?;
+            let r = stored(&db.store, product, from.as_deref(), to.as_deref(), interval_ms, settings).await;
+            if let Some(mut pg) = db.embedded.take() {
+                tokio::task::spawn_blocking(move || pg.stop()).await??;
+            }
+            r
         }
         BarsFrom::Simulator { product, seed, bars } => {
             let (product, seed, bars) = (product.clone(), *seed, *bars);
@@ -67,7 +75,7 @@ pub async fn load(from: &BarsFrom, interval_ms: i64, settings: &RunSettings) -> 
 }
 
 async fn stored(
-    url: &str,
+    store: &Store,
     product: &str,
     from: Option<&str>,
     to: Option<&str>,
@@ -78,13 +86,13 @@ async fn stored(
         t.map(|t| parse_time(t).map_err(|e| anyhow::anyhow!("--{what}: {e}"))).transpose()
     };
     let (from_ms, to_ms) = (time(from, "from")?, time(to, "to")?);
-    let store = Store::new(&DbSettings::new(url.to_string())).context("database settings")?;
     store.wait_ready(Duration::from_secs(30)).await.context("waiting for the database")?;
+    store.migrate().await.context("applying migrations")?;
     let now = chrono::Utc::now().timestamp_millis();
     // The same range checks as a backtest run (coverage, gaps), then the same reader.
     let (from_ms, to_ms) =
-        cgaf_trade::request::resolve_range(&store, product, interval_ms, from_ms, to_ms, settings, now).await?;
-    let mut reader = BarReader::open(&store, product, interval_ms, from_ms, to_ms).await?;
+        cgaf_trade::request::resolve_range(store, product, interval_ms, from_ms, to_ms, settings, now).await?;
+    let mut reader = BarReader::open(store, product, interval_ms, from_ms, to_ms).await?;
     let bars = reader.read_all().await?;
     let coverage = reader.coverage();
     let label = cgaf_trade::domain::history::interval_label(interval_ms);

@@ -94,11 +94,6 @@ async fn a_stored_range_is_tested_on_the_bars_runs_read_and_matches_the_same_bar
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no 1m bars of ETH-USD"), "{err}");
-
-    // Without a database the stored source says what to pass.
-    let out = tokio::task::block_in_place(|| plugin_test(&data, &["--product", "BTC-USD"]));
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--database-url"));
 }
 
 #[test]

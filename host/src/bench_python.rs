@@ -48,17 +48,30 @@ pub(crate) struct PythonBench {
     pub python_limits: serde_json::Value,
 }
 
-/// Scaffolds and builds a Python plugin of `kind` named `name` in `dir`; the component's path.
-fn build_python(dir: &Path, kind: cgaf_runtime::PluginKind, name: &str) -> Result<PathBuf> {
-    let p = crate::plugin_new::NewPlugin {
-        kind,
-        name: name.into(),
-        lang: crate::plugin_new::PluginLang::Python,
-        dir: dir.join(name),
-        sdk: crate::plugin_new::SdkSource::Registry("1.0.0".into()),
+/// Scaffolds and builds a Python plugin of `kind` named `name` in `dir` as an author does
+/// (`cgaf plugin new KIND NAME --lang python`, `cgaf plugin build --json`); the component's path.
+fn build_python(dir: &Path, kind: &str, name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("finding the cgaf binary")?;
+    let run = |cwd: &Path, args: &[&str]| -> Result<Vec<u8>> {
+        let out = std::process::Command::new(&exe)
+            .args(["--data-dir"])
+            .arg(dir.join("data"))
+            .args(args)
+            .current_dir(cwd)
+            .output()
+            .with_context(|| format!("running cgaf {}", args.join(" ")))?;
+        anyhow::ensure!(
+            out.status.success(),
+            "cgaf {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(out.stdout)
     };
-    crate::plugin_new::write(&p)?;
-    crate::plugin_build::build(&p.dir, None).with_context(|| format!("building the Python {kind} {name}"))
+    run(dir, &["plugin", "new", kind, name, "--lang", "python"])?;
+    let built: serde_json::Value = serde_json::from_slice(&run(&dir.join(name), &["plugin", "build", "--json"])?)
+        .context("the answer of cgaf plugin build --json")?;
+    Ok(PathBuf::from(built["wasm"].as_str().context("cgaf plugin build --json names no wasm")?))
 }
 
 /// Runs the benchmark in a temporary folder.
@@ -76,8 +89,8 @@ async fn run(dir: &Path, calls: usize) -> Result<PythonBench> {
     let (transform, strategy) = tokio::task::spawn_blocking(move || {
         eprintln!("  building the Python image transform and strategy with componentize-py ...");
         Ok::<_, anyhow::Error>((
-            build_python(&d, cgaf_runtime::PluginKind::ImageTransform, "bench-py-field")?,
-            build_python(&d, cgaf_runtime::PluginKind::Strategy, "bench-py-momentum")?,
+            build_python(&d, "image-transform", "bench-py-field")?,
+            build_python(&d, "strategy", "bench-py-momentum")?,
         ))
     })
     .await??;
@@ -171,9 +184,24 @@ async fn upload_to_ready(dir: &Path, bytes: &[u8]) -> Result<ReadyTimes> {
     ))
 }
 
-/// `n` bars of a random walk, one a minute.
+/// `n` one-minute bars of a wavy price (two incommensurate waves, so that crossings vary).
 fn bars(n: usize) -> Vec<cgaf_runtime::Bar> {
-    crate::bench::walk_bars(n, 11).iter().map(cgaf_trade::strategy::contract_bar).collect()
+    (0..n)
+        .map(|i| {
+            let x = i as f64;
+            let p = 100.0 + 5.0 * (x * 0.013).sin() + 2.0 * (x * 0.071).sin();
+            cgaf_runtime::Bar {
+                time_ms: 1_700_000_000_000 + i as i64 * 60_000,
+                open: p,
+                high: p + 0.2,
+                low: p - 0.2,
+                close: p,
+                volume: 1.0,
+                buy_volume: 0.5,
+                sell_volume: 0.5,
+            }
+        })
+        .collect()
 }
 
 /// The median time of one `on_bars` call of [`BARS_PER_CALL`] bars, and the instance's peak

@@ -654,3 +654,22 @@ CREATE INDEX IF NOT EXISTS plugin_canaries_name ON crypto_gaf.plugin_canaries (n
 DROP TRIGGER IF EXISTS plugin_canaries_notify ON crypto_gaf.plugin_canaries;
 CREATE TRIGGER plugin_canaries_notify AFTER INSERT OR UPDATE OF state ON crypto_gaf.plugin_canaries
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_plugins();
+
+-- migration: 15 per-plugin limits
+-- The call deadline and linear-memory limit one uploaded version runs under, chosen at upload
+-- from what its smoke and sizing calls measured (or asked for on the upload), never above the
+-- caps of the replica that stored them (each replica also caps them by its own). A version
+-- without a row (a built-in, or one stored before) runs under the operator's caps.
+CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_limits
+(
+  name text NOT NULL,
+  version text NOT NULL,
+  call_deadline_ms bigint NOT NULL CHECK (call_deadline_ms > 0),
+  memory_limit_bytes bigint NOT NULL CHECK (memory_limit_bytes > 0),
+  measured_peak_memory_bytes bigint NOT NULL,
+  measured_slowest_call_us bigint NOT NULL,
+  requested boolean NOT NULL DEFAULT false,
+  set_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (name, version),
+  FOREIGN KEY (name, version) REFERENCES crypto_gaf.plugins (name, version) ON DELETE CASCADE
+);

@@ -78,7 +78,8 @@ pub async fn share_if_missing(store: &Store, host: &Arc<PluginHost>, plugin: &Ar
 
 /// Loads version `name@version` (component `sha256`) as this replica's runtime runs it: from
 /// the signed code another replica stored when there is some and it is accepted, else by
-/// compiling the stored component — whose code is then shared in turn.
+/// compiling the stored component — whose code is then shared in turn. The version's stored
+/// limits are applied to it ([`crate::plugin_limits::apply_stored`]).
 pub async fn load_stored(
     store: &Store,
     host: &Arc<PluginHost>,
@@ -86,7 +87,10 @@ pub async fn load_stored(
     version: &str,
     sha256: &str,
 ) -> Result<Arc<Plugin>, LoadError> {
-    load(store, host, sha256, Component::Stored { name, version }).await
+    let plugin = load(store, host, sha256, Component::Stored { name, version }).await?;
+    // Its own limits (chosen at upload), else the caps.
+    crate::plugin_limits::apply_stored(store, host, &plugin).await?;
+    Ok(plugin)
 }
 
 /// Loads a built-in component (embedded in the binary) the same way as [`load_stored`].

@@ -18,6 +18,7 @@ pub mod handlers;
 pub mod metrics;
 pub mod models;
 pub mod openapi;
+pub mod plugin_limits;
 pub mod state;
 pub mod ui;
 

@@ -694,6 +694,14 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
     } else {
         None
     };
+    // Only when named: it needs componentize-py and builds two Python components.
+    let python = if args.only.contains(&BenchPart::PythonPlugin) {
+        let calls = if args.quick { 5 } else { 20 };
+        eprintln!("[python-plugin] a Python component: upload to ready, cold and warm; {calls} strategy calls of 10,000 bars vs Rust ...");
+        Some((crate::bench_python::bench_python(calls).await?, calls))
+    } else {
+        None
+    };
     let http = match (&images, wants(BenchPart::Http) && !args.no_http) {
         (Some(images), true) => {
             eprintln!("[7/7] /api/gaf/image under load, 32 connections, {} s each ...", args.http_seconds);
@@ -752,6 +760,9 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
             ms(median_of(&swap.shared, |s| s.answered)),
             ms(median_of(&swap.compiling, |s| s.answered)),
         );
+    }
+    if let Some((b, calls)) = &python {
+        crate::bench_python::print(b, *calls);
     }
     println!("\nBaselines: the original's Python calculate and pyts timings measured for the original crypto-gaf on this machine class; Express 14-19 req/s, p50 1.4 s; Backtrader 1.9.78.123 and vectorbt 1.2.0 run here.");
     if !failures.is_empty() {

@@ -368,6 +368,14 @@ pub enum PluginAction {
         /// Activate after upload.
         #[arg(long, env = "CGAF_ACTIVATE")]
         activate: bool,
+        /// This version's memory limit, e.g. `48MiB`, instead of the one the service chooses
+        /// from the upload's measurement (refused above the service's --plugin-memory-limit).
+        #[arg(long, env = "CGAF_UPLOAD_MEMORY_LIMIT", value_parser = parse_bytes)]
+        memory_limit: Option<u64>,
+        /// This version's call deadline, e.g. `300ms`, instead of the chosen one (refused above
+        /// the service's --plugin-call-deadline).
+        #[arg(long, env = "CGAF_UPLOAD_CALL_DEADLINE", value_parser = parse_duration)]
+        call_deadline: Option<Duration>,
     },
     /// List plugins, or show one with its versions and statistics.
     List {
@@ -432,11 +440,31 @@ pub enum PluginAction {
         file: PathBuf,
         /// Strategy: a CSV of bars (`time_ms,open,high,low,close,volume[,buy_volume,sell_volume]`);
         /// default: 5000 random-walk 1-minute bars.
-        #[arg(long, env = "CGAF_BARS", value_name = "FILE")]
+        #[arg(long, env = "CGAF_BARS", value_name = "FILE", conflicts_with_all = ["product", "simulator"])]
         bars: Option<PathBuf>,
-        /// Strategy: the bars' length, for annualised metrics.
+        /// Strategy: the bars' length (of the CSV, or of the stored or simulated bars to use).
         #[arg(long, env = "CGAF_BAR_INTERVAL", default_value = "1m")]
         bar_interval: String,
+        /// Strategy: a product's stored history, read as runs read it from --database-url, else
+        /// from the private PostgreSQL of --data-dir (a running `cgaf serve`'s); with
+        /// --simulator, the product simulated (default BTC-USD).
+        #[arg(long, env = "CGAF_PRODUCT")]
+        product: Option<String>,
+        /// Stored range start: RFC 3339 or ms since the epoch (default: the first stored bar).
+        #[arg(long, env = "CGAF_FROM", requires = "product")]
+        from: Option<String>,
+        /// Stored range end, exclusive (default: the newest stored bar).
+        #[arg(long, env = "CGAF_TO", requires = "product")]
+        to: Option<String>,
+        /// Strategy: bars made by the market simulator of `serve --source sim` (a sample every 250 ms).
+        #[arg(long, env = "CGAF_SIMULATOR")]
+        simulator: bool,
+        /// Seed of the simulator (as `serve --sim-seed`).
+        #[arg(long = "sim-seed", alias = "seed", env = "CGAF_SIM_SEED", default_value_t = 42)]
+        sim_seed: u64,
+        /// Bars the simulator makes.
+        #[arg(long, env = "CGAF_SIM_BARS", default_value_t = 5000)]
+        sim_bars: usize,
         /// Transform: a JSON array of numbers; default: random-walk windows of 16 to 128.
         #[arg(long, env = "CGAF_SERIES", value_name = "FILE")]
         series: Option<PathBuf>,
@@ -1037,4 +1065,7 @@ pub enum BenchPart {
     /// With `--scale`: products served on time at 4 samples/s each, CPU, RSS and memory per
     /// product (a `cgaf serve` per product count on a private PostgreSQL).
     Products,
+    /// A Python plugin (built with componentize-py): cold and warm upload-to-ready times, and a
+    /// strategy call of 10,000 bars in Python vs Rust. Runs only when named.
+    PythonPlugin,
 }

@@ -4,6 +4,7 @@
 mod backtest;
 mod bench;
 mod bench_products;
+mod bench_python;
 mod bench_scale;
 mod bench_service;
 mod bench_swap;
@@ -20,6 +21,7 @@ mod plugin_host;
 mod plugin_new;
 mod plugin_replay;
 mod plugin_test;
+mod plugin_test_bars;
 mod replay;
 mod schedule;
 mod serve;

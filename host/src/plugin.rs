@@ -68,11 +68,18 @@ pub async fn run(g: &GlobalArgs, args: &PluginArgs) -> Result<()> {
     let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(120)).build()?;
     let base = args.url.trim_end_matches('/');
     match &args.action {
-        PluginAction::Upload { file, activate } => {
+        PluginAction::Upload { file, activate, memory_limit, call_deadline } => {
             let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             eprintln!("uploading {} ({} bytes) ...", file.display(), bytes.len());
+            let mut query = format!("activate={activate}");
+            if let Some(b) = memory_limit {
+                query.push_str(&format!("&memory_limit_bytes={b}"));
+            }
+            if let Some(d) = call_deadline {
+                query.push_str(&format!("&call_deadline_ms={}", d.as_millis()));
+            }
             let r = http
-                .post(format!("{base}/api/plugins?activate={activate}"))
+                .post(format!("{base}/api/plugins?{query}"))
                 .bearer_auth(token(args, g)?)
                 .header("content-type", "application/wasm")
                 .body(bytes)
@@ -231,10 +238,41 @@ fn local(g: &GlobalArgs, action: &PluginAction) -> Option<Result<()>> {
                 Ok(())
             }
         })(),
-        PluginAction::Test { file, bars, bar_interval, series, matrices, params, png, json } => (|| {
+        PluginAction::Test {
+            file,
+            bars,
+            bar_interval,
+            product,
+            from,
+            to,
+            simulator,
+            sim_seed,
+            sim_bars,
+            series,
+            matrices,
+            params,
+            png,
+            json,
+        } => (|| {
+            use crate::plugin_test_bars::BarsFrom;
+            let bars = match (bars, product, simulator) {
+                (Some(f), _, _) => BarsFrom::Csv(f.clone()),
+                (None, p, true) => BarsFrom::Simulator {
+                    product: p.clone().unwrap_or_else(|| "BTC-USD".into()),
+                    seed: *sim_seed,
+                    bars: *sim_bars,
+                },
+                (None, Some(p), false) => BarsFrom::Stored {
+                    database: crate::settings::DatabaseSettings::from_args(g),
+                    product: p.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                },
+                (None, None, false) => BarsFrom::Walk,
+            };
             let inputs = crate::plugin_test::TestInputs {
                 file: file.clone(),
-                bars: bars.clone(),
+                bars,
                 bar_interval: bar_interval.clone(),
                 series: series.clone(),
                 matrices: matrices.clone(),

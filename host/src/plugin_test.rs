@@ -3,13 +3,14 @@
 //! blender over matrices — twice, failing on any difference, with peak memory and the slowest
 //! call against the limits.
 
+use crate::plugin_test_bars::BarsFrom;
 use crate::settings::PluginSettings;
 use anyhow::{bail, Context, Result};
 use cgaf_runtime::{Matrix, Plugin, PluginHost, PluginKind};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{
-    drive, parse_interval, Bar, Decision, DecisionCsv, DriveOptions, Portfolio, RunRequest, Series, Strategy,
-    StrategyError,
+    drive, parse_interval, Bar, Decision, DecisionCsv, DriveOptions, Portfolio, RunRequest, RunSettings, Series,
+    Strategy, StrategyError,
 };
 use cgaf_trade::PluginStrategy;
 use serde_json::{json, Value};
@@ -23,9 +24,9 @@ use std::time::{Duration, Instant};
 pub struct TestInputs {
     /// The component.
     pub file: PathBuf,
-    /// Strategy: a bars CSV (default: a seeded random walk of 1-minute bars).
-    pub bars: Option<PathBuf>,
-    /// Strategy: bar length of the CSV's bars (for annualised metrics).
+    /// Strategy: where the bars come from (default: a seeded random walk of 1-minute bars).
+    pub bars: BarsFrom,
+    /// Strategy: bar length (of the CSV's bars, of the stored or simulated bars to make).
     pub bar_interval: String,
     /// Transform: a JSON array of numbers (default: windows of a seeded random walk).
     pub series: Option<PathBuf>,
@@ -96,14 +97,36 @@ pub fn run(data_dir: &Path, inputs: &TestInputs) -> Result<Value> {
         "name": plugin.info.name, "version": plugin.info.version, "kind": plugin.info.kind.as_str(),
         "sha256": plugin.sha256, "params": plugin.info.params,
     });
-    if let Err(e) = host.smoke_test(&plugin) {
-        return Ok(failed(report, "smoke call (the upload's check)", &e.to_string()));
+    // The upload's smoke and sizing calls, and the limits an upload would choose from them.
+    match host.measure(&plugin) {
+        Ok(m) => {
+            let l = m.choose(host.runtime.caps());
+            report["upload_limits"] = json!({
+                "call_deadline_ms": l.call_deadline.as_millis() as u64,
+                "memory_limit_bytes": l.memory_limit,
+                "measured_peak_memory_bytes": m.peak_memory,
+                "measured_slowest_call_ms": m.slowest_call.as_secs_f64() * 1e3,
+            });
+        }
+        Err(e) => return Ok(failed(report, "smoke call (the upload's check)", &e.to_string())),
     }
+    // A strategy's bars are read once; both runs go over the same bars.
+    let bars = match plugin.info.kind {
+        PluginKind::Strategy => {
+            let (_, settings, interval) = run_request(&plugin, inputs)?;
+            let load = crate::plugin_test_bars::load(&inputs.bars, interval, &settings);
+            Some(tokio::runtime::Handle::current().block_on(load)?)
+        }
+        _ => None,
+    };
     let mut usage = Usage::default();
     let mut outputs = Vec::with_capacity(2);
     for run in ["first", "second"] {
         let out = match plugin.info.kind {
-            PluginKind::Strategy => strategy_run(&host, &plugin, inputs, &mut usage),
+            PluginKind::Strategy => match &bars {
+                Some((bars, source)) => strategy_run(&host, &plugin, inputs, bars, source, &mut usage),
+                None => Err(anyhow::anyhow!("the strategy's bars were not read")),
+            },
             PluginKind::ImageTransform => transform_run(&host, &plugin, inputs, &mut usage),
             PluginKind::Blender => blender_run(&host, &plugin, inputs, &mut usage),
         };
@@ -173,16 +196,12 @@ impl Strategy for Timed<'_> {
     }
 }
 
-/// Bars the strategy runs over when no CSV is given.
-const WALK_BARS: usize = 5_000;
 /// Bars per `on-bars` call (the state is read after each call, as a paper run does).
 const BATCH: usize = 500;
 
-fn strategy_run(host: &PluginHost, plugin: &Arc<Plugin>, inputs: &TestInputs, usage: &mut Usage) -> Result<RunOutput> {
-    let (bars, source) = match &inputs.bars {
-        Some(f) => (crate::strategy_target::read_bars(f)?, f.display().to_string()),
-        None => (crate::bench::walk_bars(WALK_BARS, 7), format!("{WALK_BARS} random-walk 1-minute bars (seed 7)")),
-    };
+/// The run request a strategy test stands for (parameters, bar interval), its settings and the
+/// interval in milliseconds.
+fn run_request(plugin: &Plugin, inputs: &TestInputs) -> Result<(serde_json::Map<String, Value>, RunSettings, i64)> {
     let params: serde_json::Map<String, Value> =
         inputs.params.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
     let request: RunRequest = serde_json::from_value(json!({
@@ -191,6 +210,18 @@ fn strategy_run(host: &PluginHost, plugin: &Arc<Plugin>, inputs: &TestInputs, us
     }))?;
     let settings = request.settings()?;
     let interval = parse_interval(&inputs.bar_interval).map_err(anyhow::Error::msg)?;
+    Ok((params, settings, interval))
+}
+
+fn strategy_run(
+    host: &PluginHost,
+    plugin: &Arc<Plugin>,
+    inputs: &TestInputs,
+    bars: &[Bar],
+    source: &str,
+    usage: &mut Usage,
+) -> Result<RunOutput> {
+    let (params, settings, interval) = run_request(plugin, inputs)?;
     let instance = host.runtime.strategy(plugin, &params_of(&Value::Object(params.clone())))?;
     let mut strategy = Timed { inner: PluginStrategy::new(instance), usage };
     let mut portfolio = Portfolio::new(settings.starting_cash);
@@ -199,7 +230,7 @@ fn strategy_run(host: &PluginHost, plugin: &Arc<Plugin>, inputs: &TestInputs, us
     let mut log_error = None;
     drive(
         &mut strategy,
-        &bars,
+        bars,
         &settings,
         &mut portfolio,
         DriveOptions { batch: BATCH, capture_state: true },
@@ -340,6 +371,17 @@ pub fn print_human(report: &Value) {
             l["call_deadline_ms"],
             mib(&report["peak_memory_bytes"]),
             mib(&l["memory_limit_bytes"]),
+        );
+    }
+    let u = &report["upload_limits"];
+    if u.is_object() {
+        let mib = |v: &Value| v.as_f64().unwrap_or(0.0) / (1 << 20) as f64;
+        println!(
+            "an upload would choose: call deadline {} ms, memory limit {:.0} MiB (its calls: peak {:.1} MiB, slowest {:.2} ms)",
+            u["call_deadline_ms"],
+            mib(&u["memory_limit_bytes"]),
+            mib(&u["measured_peak_memory_bytes"]),
+            u["measured_slowest_call_ms"].as_f64().unwrap_or(0.0)
         );
     }
     let r = &report["result"];

@@ -122,16 +122,18 @@ pub async fn upload(
         let (host, bytes) = (host.clone(), bytes.clone());
         tokio::task::spawn_blocking(move || {
             let plugin = host.runtime.load(&bytes)?;
-            let smoke = host.smoke_test(&plugin);
+            // The smoke call, and a sizing call the version's limits are chosen from.
+            let smoke = host.measure(&plugin);
             Ok::<_, cgaf_runtime::Error>((plugin, smoke))
         })
         .await
         .map_err(|e| ApiError::internal("validating the plugin", &e))?
         .map_err(|e| runtime_error(&e, StatusCode::UNPROCESSABLE_ENTITY, "validation"))?
     };
-    smoke.map_err(|e| {
+    let measured = smoke.map_err(|e| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "smoke_test_failed", format!("smoke call on sample data: {e}"))
     })?;
+    let chosen = crate::plugin_limits::choose(&q, measured, host.runtime.caps())?;
     // Before it can become active anywhere: the other replicas load this code, not compile it.
     compiled::share_if_missing(&state.store, &host, &plugin).await;
     let info = &plugin.info;
@@ -157,6 +159,7 @@ pub async fn upload(
             ),
             e => e.into(),
         })?;
+    let limits = crate::plugin_limits::store_and_apply(&state.store, &host, &plugin, &chosen).await?;
     if activate {
         state.store.activate_plugin(&info.name, &info.version, "upload", true).await?;
         // Read-your-write on this replica: active here before the answer, not only once the
@@ -168,6 +171,7 @@ pub async fn upload(
         active: activate,
         description: info.description.clone(),
         kind: info.kind.as_str().to_string(),
+        limits,
         name: info.name.clone(),
         params: serde_json::to_value(&info.params).map_err(|e| ApiError::internal("plugin parameters", &e))?,
         sha256: plugin.sha256.clone(),
@@ -241,8 +245,9 @@ pub async fn list(state: Arc<ApiState>) -> Result<Response, ApiError> {
     )
 )]
 pub async fn show(name: String, state: Arc<ApiState>) -> Result<Response, ApiError> {
-    let versions: Vec<PluginVersion> =
+    let mut versions: Vec<PluginVersion> =
         state.store.plugin_versions(&name).await?.into_iter().map(PluginVersion::from).collect();
+    crate::plugin_limits::fill(&state, &name, &mut versions).await?;
     let Some((kind, active_version)) = kind_and_active(&versions) else {
         return Err(ApiError::not_found("unknown_plugin", format!("no plugin named {name:?}")));
     };

@@ -33,7 +33,7 @@ pub use ops::Status;
 pub use plugins::{
     ActivateRequest, ActivationList, ActiveVersion, CallStats, CanaryReport, CanaryRequest, FailureList,
     FailureListQuery, PluginActivation, PluginDetail, PluginFailure, PluginSummary, PluginVersion, TransformRequest,
-    UploadQuery, UploadedPlugin,
+    UploadQuery, UploadedPlugin, VersionLimits,
 };
 pub use products::{NewProduct, Product, ResizeProduct};
 pub use runs::{

@@ -15,6 +15,29 @@ pub struct UploadQuery {
     /// (default no).
     #[param(value_type = Option<bool>)]
     pub activate: Option<String>,
+    /// Deadline of one call of this version, ms, instead of the one chosen from the upload's
+    /// measurement; refused (422) above the operator's cap.
+    pub call_deadline_ms: Option<u64>,
+    /// Linear memory of one instance of this version, bytes, instead of the one chosen from the
+    /// upload's measurement; refused (422) above the operator's cap or below what the upload's
+    /// calls used.
+    pub memory_limit_bytes: Option<u64>,
+}
+
+/// The limits a plugin version's calls run under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct VersionLimits {
+    /// Deadline of one call, ms.
+    pub call_deadline_ms: u64,
+    /// `measured` (chosen from what the upload's calls used), `requested` (asked for on the
+    /// upload) or `caps` (no limits of its own: the operator's caps of the answering replica).
+    pub chosen: String,
+    /// Largest linear memory the upload's calls used, bytes (none for `caps`).
+    pub measured_peak_memory_bytes: Option<u64>,
+    /// The upload's slowest call, ms (none for `caps`).
+    pub measured_slowest_call_ms: Option<f64>,
+    /// Linear memory of one instance, bytes.
+    pub memory_limit_bytes: u64,
 }
 
 /// The answer to an upload (fields in the order they are answered).
@@ -26,6 +49,8 @@ pub struct UploadedPlugin {
     pub description: String,
     /// World: `image-transform`, `strategy` or `blender`.
     pub kind: String,
+    /// The limits the version's calls run under.
+    pub limits: VersionLimits,
     /// Name from `info()`.
     pub name: String,
     /// Parameter schema from `info()`.
@@ -53,6 +78,9 @@ pub struct PluginVersion {
     pub description: String,
     /// World.
     pub kind: String,
+    /// The limits the version's calls run under (on `GET /api/plugins/{name}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<VersionLimits>,
     /// Name.
     pub name: String,
     /// Parameter schema.
@@ -81,6 +109,7 @@ impl From<cgaf_store::plugins::PluginVersion> for PluginVersion {
             builtin: v.builtin,
             description: v.description,
             kind: v.kind,
+            limits: None,
             name: v.name,
             params: v.params,
             quarantine_reason: v.quarantine_reason,

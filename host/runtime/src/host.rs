@@ -5,6 +5,7 @@
 use crate::accounting::{Accounting, CallInputs, FailureRecord, Gate, QuarantineRequest};
 use crate::canary::Canary;
 use crate::error::Error;
+use crate::plugin_limits::Measured;
 use crate::registry::Registry;
 use crate::runtime::{CallTrace, Plugin, Runtime, RuntimeSettings, StrategyInstance};
 use crate::types::{Bar, Matrix, PluginKind};
@@ -12,6 +13,34 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
+
+/// Bars of a strategy's sizing call: the largest batch the service feeds one call (a sweep's).
+pub const SIZING_BARS: usize = 4096;
+/// Length of a transform's sizing series (the largest window `cgaf plugin test` uses).
+pub const SIZING_SERIES: usize = 128;
+/// Matrices of a blender's sizing call.
+pub const SIZING_MATRICES: usize = 5;
+/// Size of each matrix of a blender's sizing call.
+pub const SIZING_MATRIX: usize = 64;
+
+/// `n` bars of a gentle wave, one a second.
+fn smoke_bars(n: usize) -> Vec<Bar> {
+    (0..n)
+        .map(|i| {
+            let p = 100.0 + (i as f64 * 0.3).sin();
+            Bar {
+                time_ms: i as i64 * 1000,
+                open: p,
+                high: p + 0.1,
+                low: p - 0.1,
+                close: p,
+                volume: 1.0,
+                buy_volume: 0.5,
+                sell_volume: 0.5,
+            }
+        })
+        .collect()
+}
 
 /// The runtime, the active plugins, and the quarantine policy.
 pub struct PluginHost {
@@ -79,7 +108,7 @@ impl PluginHost {
                     version: plugin.info.version.clone(),
                     sha256: plugin.sha256.clone(),
                     error: e.clone(),
-                    limits: self.runtime.limits(),
+                    limits: self.runtime.limits(plugin),
                     inputs: inputs(),
                 });
             }
@@ -237,36 +266,84 @@ impl PluginHost {
     /// (which validated the component, its world, imports and `info()`), and what
     /// `cgaf plugin build` checks a freshly built component with.
     pub fn smoke_test(&self, plugin: &Arc<Plugin>) -> Result<(), Error> {
+        self.smoke_calls(plugin, false).map(|_| ())
+    }
+
+    /// The smoke call, then a sizing call on inputs as large as the service's largest ones (a
+    /// strategy fed [`SIZING_BARS`] bars in one call, a transform a series of
+    /// [`SIZING_SERIES`], a blender [`SIZING_MATRICES`] matrices of [`SIZING_MATRIX`]): the
+    /// peak memory and the slowest call the upload chooses the plugin's limits from (see
+    /// [`crate::plugin_limits::Measured::choose`]). A failed smoke call is the error; a sizing
+    /// call that fails (e.g. past the cap's deadline) leaves its measurement as far as it went.
+    pub fn measure(&self, plugin: &Arc<Plugin>) -> Result<Measured, Error> {
+        self.smoke_calls(plugin, true)
+    }
+
+    fn smoke_calls(&self, plugin: &Arc<Plugin>, sizing: bool) -> Result<Measured, Error> {
+        let mut m = Measured::default();
+        let mut note = |started: Instant, peak: usize| {
+            m.slowest_call = m.slowest_call.max(started.elapsed());
+            m.peak_memory = m.peak_memory.max(peak);
+        };
         match plugin.info.kind {
             PluginKind::ImageTransform => {
                 let series: Vec<f64> = (0..32).map(|i| (i as f64 * 0.4).sin() + 0.01 * i as f64).collect();
-                self.transform_with(plugin, &series, &[]).map(|_| ())
+                let t = Instant::now();
+                let (r, trace) = self.runtime.transform_traced(plugin, &series, &[]);
+                note(t, trace.peak_memory);
+                r?;
+                if sizing {
+                    let series: Vec<f64> =
+                        (0..SIZING_SERIES).map(|i| (i as f64 * 0.13).sin() + 0.003 * i as f64).collect();
+                    let t = Instant::now();
+                    let (_, trace) = self.runtime.transform_traced(plugin, &series, &[]);
+                    note(t, trace.peak_memory);
+                }
             }
             PluginKind::Blender => {
-                let m = Matrix { size: 4, data: (0..16).map(|i| i as f64 / 16.0).collect() };
-                self.runtime.blend(plugin, &[m.clone(), m], &[]).map(|_| ())
+                let m4 = Matrix { size: 4, data: (0..16).map(|i| i as f64 / 16.0).collect() };
+                let t = Instant::now();
+                let (r, trace) = self.runtime.blend_traced(plugin, &[m4.clone(), m4], &[]);
+                note(t, trace.peak_memory);
+                r?;
+                if sizing {
+                    let n = SIZING_MATRIX;
+                    let ms: Vec<Matrix> = (0..SIZING_MATRICES)
+                        .map(|k| Matrix {
+                            size: n,
+                            data: (0..n * n).map(|i| (i as f64 * 0.37 + k as f64).sin() * 0.9).collect(),
+                        })
+                        .collect();
+                    let t = Instant::now();
+                    let (_, trace) = self.runtime.blend_traced(plugin, &ms, &[]);
+                    note(t, trace.peak_memory);
+                }
             }
             PluginKind::Strategy => {
+                let t = Instant::now();
                 let mut s = self.runtime.strategy(plugin, &[])?;
-                let bars: Vec<Bar> = (0..64)
-                    .map(|i| {
-                        let p = 100.0 + (i as f64 * 0.3).sin();
-                        Bar {
-                            time_ms: i * 1000,
-                            open: p,
-                            high: p + 0.1,
-                            low: p - 0.1,
-                            close: p,
-                            volume: 1.0,
-                            buy_volume: 0.5,
-                            sell_volume: 0.5,
-                        }
-                    })
-                    .collect();
-                s.on_bars(&bars)?;
-                s.state().map(|_| ())
+                note(t, s.peak_memory());
+                let t = Instant::now();
+                let r = s.on_bars(&smoke_bars(64));
+                note(t, s.peak_memory());
+                r?;
+                let t = Instant::now();
+                let r = s.state();
+                note(t, s.peak_memory());
+                r?;
+                if sizing {
+                    let t = Instant::now();
+                    let r = s.on_bars(&smoke_bars(SIZING_BARS));
+                    note(t, s.peak_memory());
+                    if r.is_ok() {
+                        let t = Instant::now();
+                        let _ = s.state();
+                        note(t, s.peak_memory());
+                    }
+                }
             }
         }
+        Ok(m)
     }
 
     /// Forgets that a quarantine was requested for `name@version` (it was reactivated).

@@ -5,6 +5,7 @@ use crate::artifact::{Artifact, ArtifactKey};
 use crate::bindings;
 use crate::error::{Error, PluginError};
 use crate::limits::Limiter;
+use crate::plugin_limits::{LimitsCell, PluginLimits};
 use crate::types::{Bar, Decision, Matrix, ParamSpec, Pixels, PluginInfo, PluginKind};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -119,9 +120,16 @@ pub struct Plugin {
     pub info: PluginInfo,
     component: Component,
     pre: Pre,
+    limits: LimitsCell,
 }
 
 impl Plugin {
+    /// The limits its calls run under now (the operator's caps until chosen ones are applied
+    /// with [`Runtime::set_limits`]).
+    pub fn limits(&self) -> PluginLimits {
+        self.limits.get()
+    }
+
     /// The contract version the component was built against.
     pub fn contract(&self) -> Contract {
         match self.pre {
@@ -349,17 +357,31 @@ impl Runtime {
         self.validate(component, artifact.sha256.clone())
     }
 
-    /// The limits calls run under (what a failure record keeps).
-    pub fn limits(&self) -> CallLimits {
+    /// The limits `plugin`'s calls run under (what a failure record keeps).
+    pub fn limits(&self, plugin: &Plugin) -> CallLimits {
+        let l = plugin.limits();
         CallLimits {
-            call_deadline_ms: self.settings.call_deadline.as_millis() as u64,
+            call_deadline_ms: l.call_deadline.as_millis() as u64,
             info_deadline_ms: self.settings.info_deadline.as_millis() as u64,
-            memory_limit: self.settings.memory_limit,
+            memory_limit: l.memory_limit,
             max_result_values: self.settings.max_result_values,
         }
     }
 
-    fn new_store(&self, deadline: Duration) -> Store<HostState> {
+    /// The operator's caps: no plugin's limits go above them.
+    pub fn caps(&self) -> PluginLimits {
+        PluginLimits { call_deadline: self.settings.call_deadline, memory_limit: self.settings.memory_limit }
+    }
+
+    /// Makes `limits`, capped, the limits of `plugin`'s calls from the next call on; returns
+    /// what was applied.
+    pub fn set_limits(&self, plugin: &Plugin, limits: PluginLimits) -> PluginLimits {
+        let applied = limits.capped(self.caps());
+        plugin.limits.set(applied);
+        applied
+    }
+
+    fn new_store(&self, deadline: Duration, memory_limit: usize) -> Store<HostState> {
         let bytes = self.random_bytes.clone();
         let wasi = WasiCtxBuilder::new()
             .wall_clock(FrozenClock)
@@ -373,7 +395,7 @@ impl Runtime {
             .build();
         let mut store = Store::new(
             &self.engine,
-            HostState { wasi, table: ResourceTable::new(), limiter: Limiter::new(self.settings.memory_limit) },
+            HostState { wasi, table: ResourceTable::new(), limiter: Limiter::new(memory_limit) },
         );
         store.limiter(|s| &mut s.limiter);
         let ticks = (deadline.as_millis() as u64).max(1) * TICKS_PER_SECOND / 1000;
@@ -469,6 +491,7 @@ impl Runtime {
                 params: vec![],
             },
             pre,
+            limits: LimitsCell::new(self.caps()),
         };
         let info = self.call_info(&plugin)?;
         if info.kind != kind {
@@ -486,7 +509,7 @@ impl Runtime {
 
     fn call_info(&self, plugin: &Plugin) -> Result<PluginInfo, Error> {
         let deadline = self.settings.info_deadline;
-        let mut store = self.new_store(deadline);
+        let mut store = self.new_store(deadline, plugin.limits().memory_limit);
         macro_rules! info_of {
             ($pre:expr, $m:ident) => {{
                 let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
@@ -548,8 +571,9 @@ impl Runtime {
         macro_rules! call_transform {
             ($pre:expr, $m:ident, $err:ident) => {{
                 use bindings::$m::gaf::plugin::types as t;
-                let deadline = self.settings.call_deadline;
-                let mut store = self.new_store(deadline);
+                let limits = plugin.limits();
+                let deadline = limits.call_deadline;
+                let mut store = self.new_store(deadline, limits.memory_limit);
                 let params: Vec<t::Param> =
                     params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
                 let r = (|| {
@@ -593,8 +617,9 @@ impl Runtime {
             });
         };
         use bindings::transform_next::gaf::plugin::types as t;
-        let deadline = self.settings.call_deadline;
-        let mut store = self.new_store(deadline);
+        let limits = plugin.limits();
+        let deadline = limits.call_deadline;
+        let mut store = self.new_store(deadline, limits.memory_limit);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
         let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
@@ -633,8 +658,9 @@ impl Runtime {
             return (Err(e), CallTrace::default());
         };
         use bindings::blender::gaf::plugin::types as t;
-        let deadline = self.settings.call_deadline;
-        let mut store = self.new_store(deadline);
+        let limits = plugin.limits();
+        let deadline = limits.call_deadline;
+        let mut store = self.new_store(deadline, limits.memory_limit);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
         let ms: Vec<t::Matrix> =
@@ -676,7 +702,7 @@ impl Runtime {
                         version: plugin.info.version.clone(),
                         sha256: plugin.sha256.clone(),
                         error: e.clone(),
-                        limits: self.limits(),
+                        limits: self.limits(plugin),
                         inputs: CallInputs::Strategy {
                             params: params.to_vec(),
                             restored: None,
@@ -693,10 +719,10 @@ impl Runtime {
             store,
             instance,
             resource,
-            deadline: self.settings.call_deadline,
+            deadline: plugin.limits().call_deadline,
             max_values: self.settings.max_result_values,
             broken: false,
-            limits: self.limits(),
+            limits: self.limits(plugin),
             history: accounting.map(|accounting| History {
                 accounting,
                 params: params.to_vec(),
@@ -720,7 +746,7 @@ impl Runtime {
         };
         use bindings::strategy::gaf::plugin::types as t;
         let deadline = self.settings.info_deadline;
-        let mut store = self.new_store(deadline);
+        let mut store = self.new_store(deadline, plugin.limits().memory_limit);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
         let r = (|| {

@@ -17,6 +17,7 @@ pub mod notify;
 pub mod plugin_artifacts;
 pub mod plugin_canaries;
 pub mod plugin_failures;
+pub mod plugin_limits;
 pub mod plugins;
 pub mod products;
 pub mod runs;

@@ -126,8 +126,15 @@ pub fn compute_images_encoded(
         let (name, series, range, color, order) = *job;
         // An RGB image's three channels are jobs of their own (rayon nests them), so the
         // eleven transforms of a product spread over the cores, not only its five images.
-        let ms: Vec<cgaf_kernels::Matrix> =
-            series.par_iter().map(|x| channel(t, name, x, range)).collect::<Result<_, _>>()?;
+        // Each channel's `plugin.call` is a child of this image's span on whichever thread runs it.
+        let image = tracing::Span::current();
+        let ms: Vec<cgaf_kernels::Matrix> = series
+            .par_iter()
+            .map(|x| {
+                let _entered = image.enter();
+                channel(t, name, x, range)
+            })
+            .collect::<Result<_, _>>()?;
         match color {
             ColorType::Gray => encode_b64(png, color, n, &[&ms[0]]),
             ColorType::Rgb => encode_b64(png, color, n, &[&ms[order[0]], &ms[order[1]], &ms[order[2]]]),

@@ -655,6 +655,22 @@ DROP TRIGGER IF EXISTS plugin_canaries_notify ON crypto_gaf.plugin_canaries;
 CREATE TRIGGER plugin_canaries_notify AFTER INSERT OR UPDATE OF state ON crypto_gaf.plugin_canaries
   FOR EACH ROW EXECUTE FUNCTION crypto_gaf.notify_plugins();
 
+-- migration: 13 matrix sweeps started through the API
+-- A matrix sweep is created `pending` by the API (`POST /api/matrices/sweeps`) and claimed by a
+-- calculate worker (holder, heartbeat renewed while it runs; a sweep whose holder fell silent is
+-- claimed again and its partial replays dropped), or created `running` by `cgaf sweep --matrices`,
+-- which runs it itself (no holder, never claimed). Progress: combinations done of the total.
+ALTER TABLE crypto_gaf.matrix_sweeps
+  ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'running'
+    CHECK (status IN ('pending', 'running', 'finished', 'failed')),
+  ADD COLUMN IF NOT EXISTS status_reason text,
+  ADD COLUMN IF NOT EXISTS holder text,
+  ADD COLUMN IF NOT EXISTS heartbeat_at timestamptz,
+  ADD COLUMN IF NOT EXISTS combinations_done bigint NOT NULL DEFAULT 0,
+  ADD COLUMN IF NOT EXISTS combinations_total bigint;
+UPDATE crypto_gaf.matrix_sweeps SET status = 'finished' WHERE finished_at IS NOT NULL AND status <> 'finished';
+CREATE INDEX IF NOT EXISTS matrix_sweeps_open ON crypto_gaf.matrix_sweeps (id) WHERE status IN ('pending', 'running');
+
 -- migration: 15 per-plugin limits
 -- The call deadline and linear-memory limit one uploaded version runs under, chosen at upload
 -- from what its smoke and sizing calls measured (or asked for on the upload), never above the

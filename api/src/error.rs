@@ -56,6 +56,7 @@ impl From<cgaf_store::Error> for ApiError {
             cgaf_store::Error::ProductExists(p) => {
                 ApiError::new(StatusCode::CONFLICT, "product_exists", format!("product {p:?} exists already"))
             }
+            cgaf_store::Error::ReplayExists(_) => ApiError::new(StatusCode::CONFLICT, "name_in_use", e.to_string()),
             cgaf_store::Error::ImportConflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "import_conflict", e.to_string())
             }

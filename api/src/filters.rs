@@ -2,7 +2,9 @@
 //! and the router built from the table, with JSON errors for every rejection and request
 //! metrics.
 
-use crate::handlers::{canaries, history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
+use crate::handlers::{
+    canaries, history, images, kill_switch, matrices, matrix_sweeps, ops, plugins, products, runs, sweeps,
+};
 use crate::{error, ApiError, ApiState, Metrics};
 use bytes::Bytes;
 use std::convert::Infallible;
@@ -58,6 +60,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/matrices/rolling"),
     ("GET", "/api/matrices/heatmap.png"),
     ("GET", "/api/matrices/stream"),
+    ("POST", "/api/matrices/sweeps"),
+    ("GET", "/api/matrices/sweeps"),
+    ("GET", "/api/matrices/sweeps/{id}"),
     ("GET", "/api/openapi.json"),
     ("GET", "/"),
     ("GET", "/ui/{asset}"),
@@ -391,6 +396,26 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(s())
             .and(raw_query())
             .then(matrices::heatmap)
+            .map(respond)
+            .boxed(),
+        ("POST", "/api/matrices/sweeps") => warp::path!("api" / "matrices" / "sweeps")
+            .and(post())
+            .and(s())
+            .and(auth())
+            .and(body())
+            .then(matrix_sweeps::create)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/sweeps") => warp::path!("api" / "matrices" / "sweeps")
+            .and(get())
+            .and(s())
+            .then(matrix_sweeps::list)
+            .map(respond)
+            .boxed(),
+        ("GET", "/api/matrices/sweeps/{id}") => warp::path!("api" / "matrices" / "sweeps" / i64)
+            .and(get())
+            .and(s())
+            .then(matrix_sweeps::show)
             .map(respond)
             .boxed(),
         ("GET", "/api/matrices/stream") => warp::path!("api" / "matrices" / "stream")

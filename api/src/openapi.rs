@@ -1,7 +1,9 @@
 //! The OpenAPI document of the API (`GET /api/openapi.json`), generated from the handlers'
 //! `#[utoipa::path]` attributes and the models' schemas.
 
-use crate::handlers::{canaries, history, images, kill_switch, matrices, ops, plugins, products, runs, sweeps};
+use crate::handlers::{
+    canaries, history, images, kill_switch, matrices, matrix_sweeps, ops, plugins, products, runs, sweeps,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -75,6 +77,9 @@ impl Modify for BearerToken {
         matrices::rolling,
         matrices::heatmap,
         matrices::stream,
+        matrix_sweeps::create,
+        matrix_sweeps::list,
+        matrix_sweeps::show,
         serve_document,
         crate::ui::page,
         crate::ui::asset,

@@ -826,24 +826,7 @@ async fn bench_matrix_stored(host: &Arc<cgaf_runtime::PluginHost>, n: usize, lin
         store.migrate().await?;
         store.ensure_products(&[cgaf_store::Product { product: PRODUCT.into(), max_size: i32::MAX }]).await?;
         // The samples of the in-memory run, written in one statement (not measured).
-        store
-            .client()
-            .await?
-            .execute(
-                "INSERT INTO crypto_gaf.samples
-                   (product, midpoint, ask_prices, ask_sizes, bid_prices, bid_sizes, buys, sells, sampled_at)
-                 SELECT $1, 100 + sin(x * 0.01) + sin(x * 0.37) * 0.01,
-                        ARRAY[101, 102, 103]::numeric[],
-                        ARRAY[1 + abs(cos(x * 0.7)), 2 + sin(x * 0.13), 1.5]::numeric[],
-                        ARRAY[99, 98, 97]::numeric[],
-                        ARRAY[1 + abs(sin(x * 0.3)), 2 + cos(x * 0.11), 1.5]::numeric[],
-                        ARRAY[100, abs(sin(x * 0.9)), 1]::numeric[],
-                        ARRAY[100, abs(cos(x * 0.5)), 1]::numeric[],
-                        to_timestamp(($2::float8 + x * 250) / 1000.0)
-                 FROM generate_series(0::bigint, $3::bigint - 1) AS g(i), LATERAL (SELECT i::float8 AS x) AS v",
-                &[&PRODUCT, &(MATRIX_BENCH_T0 as f64), &(n as i64)],
-            )
-            .await?;
+        insert_matrix_bench_samples(&*store.client().await?, &[PRODUCT.to_string()], 0, n as i64).await?;
         let settings = bench_matrix_settings();
         let worker = MatrixWorker { settings: settings.clone(), blender: host.clone(), batch: 2_000, telemetry: None };
         let t = Instant::now();
@@ -890,9 +873,107 @@ async fn bench_matrix_stored(host: &Arc<cgaf_runtime::PluginHost>, n: usize, lin
             ratio: 10.0 / (replayed.as_secs_f64() * scale),
             target: 1.0,
         });
+        matrix_products_cycle(&store, host, lines).await?;
         drop(pg);
         Ok(())
     }
+}
+
+/// Writes samples `from..to` of each of `products` in one statement: 250 ms apart from
+/// [`MATRIX_BENCH_T0`], a deterministic series (the same as the in-memory run's for the first
+/// product; each further product shifted by 17 samples).
+async fn insert_matrix_bench_samples(
+    client: &tokio_postgres::Client,
+    products: &[String],
+    from: i64,
+    to: i64,
+) -> Result<u64> {
+    Ok(client
+        .execute(
+            "INSERT INTO crypto_gaf.samples
+               (product, midpoint, ask_prices, ask_sizes, bid_prices, bid_sizes, buys, sells, sampled_at)
+             SELECT q.product, 100 + sin(x * 0.01) + sin(x * 0.37) * 0.01,
+                    ARRAY[101, 102, 103]::numeric[],
+                    ARRAY[1 + abs(cos(x * 0.7)), 2 + sin(x * 0.13), 1.5]::numeric[],
+                    ARRAY[99, 98, 97]::numeric[],
+                    ARRAY[1 + abs(sin(x * 0.3)), 2 + cos(x * 0.11), 1.5]::numeric[],
+                    ARRAY[100, abs(sin(x * 0.9)), 1]::numeric[],
+                    ARRAY[100, abs(cos(x * 0.5)), 1]::numeric[],
+                    to_timestamp(($1::float8 + i * 250) / 1000.0)
+             FROM generate_series($2::bigint, $3::bigint - 1) AS g(i),
+                  unnest($4::text[]) WITH ORDINALITY AS q(product, p),
+                  LATERAL (SELECT i::float8 + (p - 1) * 17 AS x) AS v
+             ORDER BY i, p",
+            &[&(MATRIX_BENCH_T0 as f64), &from, &to, &products],
+        )
+        .await?)
+}
+
+/// The matrix pipeline's calculate cycle with 100 products at 4 samples/s each, stored: before
+/// each cycle every product gets the 2 samples of a 500 ms interval (written in one statement,
+/// not measured), then the cycle steps every product as the calculate worker does (read the
+/// cursor and the new samples, compute, write the rows with the cursor in one transaction).
+/// After a minute of samples as warm-up (buckets closed, blends and forecasts under way), 40
+/// cycles are measured: mean and worst cycle against the 500 ms interval, the share on time and
+/// the headroom. Images are not part of it (their cost per product is in `--scale`).
+async fn matrix_products_cycle(
+    store: &cgaf_store::Store,
+    host: &Arc<cgaf_runtime::PluginHost>,
+    lines: &mut Vec<Line>,
+) -> Result<()> {
+    use cgaf_calculate::matrix::worker::MatrixWorker;
+    const PRODUCTS: usize = 100;
+    const CYCLES: usize = 40;
+    const WARM_UP: i64 = 240;
+    const INTERVAL: Duration = Duration::from_millis(500);
+    let products: Vec<String> = (0..PRODUCTS).map(|i| format!("MATRIX-{i:03}")).collect();
+    let rows: Vec<cgaf_store::Product> =
+        products.iter().map(|p| cgaf_store::Product { product: p.clone(), max_size: i32::MAX }).collect();
+    store.ensure_products(&rows).await?;
+    let client = store.client().await?;
+    let insert = |from: i64, to: i64| insert_matrix_bench_samples(&client, &products, from, to);
+    let worker =
+        MatrixWorker { settings: bench_matrix_settings(), blender: host.clone(), batch: 2_000, telemetry: None };
+    let cycle = |worker: &MatrixWorker| {
+        let (worker, products) = (worker.clone(), &products);
+        async move {
+            for p in products {
+                worker.step(store, cgaf_store::matrices::LIVE, p).await?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    insert(0, WARM_UP).await?;
+    cycle(&worker).await?;
+    let mut times = Vec::with_capacity(CYCLES);
+    for c in 0..CYCLES as i64 {
+        insert(WARM_UP + 2 * c, WARM_UP + 2 * c + 2).await?;
+        let t = Instant::now();
+        cycle(&worker).await?;
+        times.push(t.elapsed());
+    }
+    let mean = times.iter().map(Duration::as_secs_f64).sum::<f64>() / CYCLES as f64;
+    let worst = times.iter().max().copied().unwrap_or_default();
+    let on_time = times.iter().filter(|t| **t <= INTERVAL).count() as f64 / CYCLES as f64;
+    let headroom = 1.0 - mean / INTERVAL.as_secs_f64();
+    println!(
+        "matrix pipeline, {PRODUCTS} products at 4 samples/s, stored: calculate cycle (every product's step, 2 new \
+         samples each) mean {:.1} ms, worst {:.1} ms of the {} ms interval; {:.0}% of {CYCLES} cycles on time; \
+         headroom {:.0}%",
+        mean * 1e3,
+        worst.as_secs_f64() * 1e3,
+        INTERVAL.as_millis(),
+        on_time * 100.0,
+        headroom * 100.0
+    );
+    lines.push(Line {
+        name: "matrix cycle, 100 products x 4 samples/s, stored (aim: within 500 ms)",
+        value: format!("{:.1} ms (headroom {:.0}%)", mean * 1e3, headroom * 100.0),
+        baseline: "500 ms (interval)".into(),
+        ratio: INTERVAL.as_secs_f64() / mean,
+        target: 1.0,
+    });
+    Ok(())
 }
 
 /// The matrix pipeline's per-sample cost, in memory (no database): [`bench_matrix_settings`],

@@ -700,6 +700,10 @@ pub struct ServeArgs {
     /// The matrix pipeline.
     #[command(flatten)]
     pub matrix: MatrixArgs,
+    /// Test-only failpoint: once this many matrix pipeline steps (that consumed samples) have
+    /// committed, the process kills itself with SIGKILL, as a crash right after a step would.
+    #[arg(long, env = "CGAF_MATRIX_ABORT_AFTER_STEPS", hide = true, value_parser = clap::value_parser!(u64).range(1..))]
+    pub matrix_abort_after_steps: Option<u64>,
 }
 
 /// Options of `cgaf history`.

@@ -68,21 +68,9 @@ pub async fn run(g: &GlobalArgs, a: &ReplayArgs) -> Result<()> {
 
 /// `cgaf sweep --matrices`.
 pub async fn sweep(g: &GlobalArgs, a: &SweepArgs) -> Result<()> {
-    use cgaf_calculate::matrix::sweep::{sweep, SweepBlender, SweepGrid, SweepProgress, SweepTarget};
+    use cgaf_calculate::matrix::sweep::{sweep, SweepGrid, SweepProgress, SweepTarget};
     let base = matrix_settings(&a.matrix)?;
-    let grid = SweepGrid {
-        k: a.k.iter().map(|&k| k as usize).collect(),
-        solvers: a.solver.iter().map(|s| SolverMode::parse(s)).collect::<Result<_, _>>().context("--solver")?,
-        blenders: a
-            .blender
-            .iter()
-            .map(|b| {
-                let (name, params) = parse_blender_spec(b).context("--blender")?;
-                anyhow::Ok(SweepBlender { label: b.trim().to_string(), name, params })
-            })
-            .collect::<Result<_>>()?,
-    };
-    grid.check()?;
+    let grid = SweepGrid::parse(&a.k, &a.solver, &a.blender)?;
     let t = &a.target;
     let (Some(from), Some(to)) = (&t.from, &t.to) else { anyhow::bail!("a matrix sweep needs --from and --to") };
     let from = cgaf_trade::domain::parse_time(from).map_err(anyhow::Error::msg).context("--from")?;

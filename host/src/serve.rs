@@ -7,6 +7,7 @@ use crate::schedule::{Schedule, Ticker};
 use crate::settings::ServeSettings;
 use anyhow::{Context, Result};
 use cgaf_api::{ApiSettings, ApiState, Metrics};
+use cgaf_calculate::matrix::sweep::SweepRunner;
 use cgaf_calculate::matrix::worker::{MatrixTelemetry, MatrixWorker};
 use cgaf_calculate::{CalculateTelemetry, Calculator, Outcome};
 use cgaf_collect::{AnySource, Backoff, CollectOutcome, CollectTelemetry, CollectWorker};
@@ -49,6 +50,24 @@ async fn next_tick(ticker: &mut Ticker, shutdown: &mut watch::Receiver<bool>) ->
         _ = ticker.tick() => !*shutdown.borrow(),
         _ = shutdown.changed() => false,
     }
+}
+
+/// Waits for the next tick of `ticker` or a notification on `events` (the ones queued behind it
+/// are drained: one wake-up does for all); false once shutdown is signalled.
+async fn next_tick_or_event(
+    ticker: &mut Ticker,
+    events: &mut tokio::sync::mpsc::Receiver<cgaf_store::NotifyEvent>,
+    shutdown: &mut watch::Receiver<bool>,
+) -> bool {
+    if *shutdown.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = ticker.tick() => {},
+        Some(_) = events.recv() => { while events.try_recv().is_ok() {} },
+        _ = shutdown.changed() => return false,
+    }
+    true
 }
 
 /// Per-worker counters for the periodic progress line.
@@ -176,11 +195,38 @@ async fn history_loop(
     }
 }
 
+/// The matrix pipeline of the calculate worker, and the test-only failpoint after its steps.
+struct MatrixRole {
+    worker: MatrixWorker,
+    /// Kill the process (SIGKILL) once this many steps that consumed samples have committed.
+    abort_after_steps: Option<u64>,
+    steps: u64,
+}
+
+impl MatrixRole {
+    /// One step of every product, each resumed from its stored cursor.
+    async fn step(&mut self, store: &Store, products: &[Product]) {
+        for p in products {
+            match self.worker.step(store, cgaf_store::matrices::LIVE, &p.product).await {
+                Ok(r) if r.samples > 0 => {
+                    self.steps += 1;
+                    if self.abort_after_steps == Some(self.steps) {
+                        tracing::warn!(steps = self.steps, "matrix failpoint: killing this process after the step");
+                        let _ = nix::sys::signal::kill(nix::unistd::getpid(), nix::sys::signal::Signal::SIGKILL);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(product = %p.product, error = %e, "matrix pipeline step failed"),
+            }
+        }
+    }
+}
+
 async fn calculate_loop(
     store: Store,
     lease: Lease,
     calc: Calculator,
-    matrix: Option<MatrixWorker>,
+    mut matrix: Option<MatrixRole>,
     schedule: Schedule,
     shutdown: watch::Receiver<bool>,
 ) {
@@ -207,10 +253,31 @@ async fn calculate_loop(
         }
         progress.report("image sets computed");
         // The matrix pipeline: each product's new samples, resumed from its stored cursor.
-        if let Some(m) = &matrix {
-            for p in &products {
-                if let Err(e) = m.step(&store, cgaf_store::matrices::LIVE, &p.product).await {
-                    tracing::warn!(product = %p.product, error = %e, "matrix pipeline step failed");
+        if let Some(m) = &mut matrix {
+            m.step(&store, &products).await;
+        }
+    }
+}
+
+/// The matrix sweeps submitted through the API: one at a time, claimed on every tick and at once
+/// when one is submitted (NOTIFY on `cgaf_matrix_sweeps`); a sweep in progress is dropped on
+/// shutdown and claimed again (afresh) once its claim lapses.
+async fn matrix_sweep_loop(store: Store, runner: SweepRunner, schedule: Schedule, shutdown: watch::Receiver<bool>) {
+    let mut events = store.listen(&["cgaf_matrix_sweeps"]);
+    let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
+    while next_tick_or_event(&mut ticker, &mut events, &mut shutdown).await {
+        loop {
+            let ran = tokio::select! {
+                r = runner.run_one(&store) => r,
+                _ = shutdown.changed() => return,
+            };
+            match ran {
+                Ok(Some(_)) => continue,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "matrix sweep");
+                    tokio::time::sleep(DB_RETRY).await;
+                    break;
                 }
             }
         }
@@ -234,15 +301,7 @@ async fn trade_loop(
     let mut progress = Progress::default();
     tracing::info!("trade running");
     let (mut ticker, mut shutdown) = (Ticker::new(schedule), shutdown);
-    loop {
-        if *shutdown.borrow() {
-            break;
-        }
-        tokio::select! {
-            _ = ticker.tick() => {},
-            Some(_) = events.recv() => { while events.try_recv().is_ok() {} },
-            _ = shutdown.changed() => break,
-        }
+    while next_tick_or_event(&mut ticker, &mut events, &mut shutdown).await {
         match worker.tick().await {
             Ok(r) => {
                 progress.ok += r.ended as u64;
@@ -342,12 +401,30 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
         let (lease, schedule) = (lease.clone(), settings.calculate_schedule.clone());
         let telemetry = CalculateTelemetry::register(metrics.registry()).context("calculate metrics")?;
         telemetry.interval_seconds.set(schedule.period().map_or(f64::NAN, |p| p.as_secs_f64()));
-        let matrix = match &settings.matrix {
-            Some(m) => Some(MatrixWorker {
-                settings: m.clone(),
+        if let Some(m) = &settings.matrix {
+            let runner = SweepRunner {
+                base: m.clone(),
                 blender: host.clone(),
-                batch: MATRIX_BATCH,
-                telemetry: Some(MatrixTelemetry::register(metrics.registry()).context("matrix metrics")?),
+                worker: lease.worker.clone(),
+                ttl: lease.ttl,
+                parallel: settings.sweep_threads,
+            };
+            let (store, stop, schedule) = (store.clone(), stop_rx.clone(), schedule.clone());
+            tasks.spawn(async move {
+                matrix_sweep_loop(store, runner, schedule, stop).await;
+                Ok(())
+            });
+        }
+        let matrix = match &settings.matrix {
+            Some(m) => Some(MatrixRole {
+                worker: MatrixWorker {
+                    settings: m.clone(),
+                    blender: host.clone(),
+                    batch: MATRIX_BATCH,
+                    telemetry: Some(MatrixTelemetry::register(metrics.registry()).context("matrix metrics")?),
+                },
+                abort_after_steps: settings.matrix_abort_after_steps,
+                steps: 0,
             }),
             None => None,
         };

@@ -162,6 +162,8 @@ pub struct ServeSettings {
     pub api: ApiLimits,
     /// The matrix pipeline of the calculate worker (none when off).
     pub matrix: Option<PipelineSettings>,
+    /// Test-only: kill the process (SIGKILL) right after this many matrix steps committed.
+    pub matrix_abort_after_steps: Option<u64>,
 }
 
 impl ServeSettings {
@@ -234,6 +236,7 @@ impl ServeSettings {
                 ui: a.ui,
             },
             matrix: if a.matrix.matrix { Some(matrix_settings(&a.matrix)?) } else { None },
+            matrix_abort_after_steps: a.matrix_abort_after_steps,
         })
     }
 
@@ -267,28 +270,8 @@ fn value_for<'a>(entries: &'a [(Option<i64>, &'a str)], g: i64, default: &'a str
 
 /// `NAME[:param=value...]` → (name, parameters).
 pub fn parse_blender_spec(spec: &str) -> Result<(String, Vec<(String, String)>)> {
-    let mut parts = spec.trim().split(':');
-    let name = parts.next().unwrap_or_default().trim().to_string();
-    check_blender_name(&name)?;
-    let params = parts
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-                .with_context(|| format!("blender parameter {p:?} must be NAME=VALUE"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok((name, params))
-}
-
-fn check_blender_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        anyhow::bail!("blender name {name:?} must be lowercase [a-z0-9-]")
-    }
+    let b = cgaf_calculate::matrix::sweep::SweepBlender::parse(spec)?;
+    Ok((b.name, b.params))
 }
 
 /// Builds and checks the matrix pipeline's settings from its flags.

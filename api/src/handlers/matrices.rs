@@ -28,10 +28,6 @@ use warp::Reply as _;
 const DEFAULT_PAGE: i64 = 1_000;
 const MAX_PAGE: i64 = 10_000;
 
-fn rfc3339(ms: i64) -> String {
-    cgaf_trade::domain::history::rfc3339(ms)
-}
-
 fn bad(message: String) -> ApiError {
     ApiError::bad_request("bad_query", message)
 }
@@ -103,6 +99,123 @@ fn csv(header: &str, lines: impl Iterator<Item = String>) -> Response {
     bytes_with_type(out, "text/csv")
 }
 
+/// A row model of the row routes: made from its store row, written as one CSV line, paged.
+trait RowModel: Sized + serde::Serialize {
+    /// The store's row.
+    type Row;
+    /// The JSON page of these rows.
+    type Page: serde::Serialize;
+    /// The CSV header line.
+    const CSV_HEADER: &'static str;
+    /// One CSV line.
+    fn csv_line(&self) -> String;
+    /// The page of `rows` read by `q`.
+    fn page(q: MatrixQuery, rows: Vec<Self>, next_offset: Option<i64>) -> Self::Page;
+}
+
+/// The page of every row route: product, granularity and pipeline of the query, the rows, and
+/// the next page's offset.
+macro_rules! page {
+    ($page:ident) => {
+        fn page(q: MatrixQuery, rows: Vec<Self>, next_offset: Option<i64>) -> $page {
+            $page {
+                product: q.product,
+                granularity: interval_label(q.granularity_ms),
+                pipeline: q.pipeline,
+                rows,
+                next_offset,
+            }
+        }
+    };
+}
+
+impl RowModel for TransitionModel {
+    type Row = cgaf_store::TransitionRow;
+    type Page = TransitionsPage;
+    const CSV_HEADER: &'static str = "t0,t1,mode,features,size,residual,matrix";
+    fn csv_line(&self) -> String {
+        let t = self;
+        format!("{},{},{},\"{}\",{},{},{}", t.t0, t.t1, t.mode, t.features, t.size, t.residual, vector(&t.matrix))
+    }
+    page!(TransitionsPage);
+}
+
+impl RowModel for BlendModel {
+    type Row = cgaf_store::BlendRow;
+    type Page = BlendsPage;
+    const CSV_HEADER: &'static str =
+        "t1,blender,blender_version,k,matrices,features,size,drift,diagonal_dominance,w,matrix";
+    fn csv_line(&self) -> String {
+        let b = self;
+        format!(
+            "{},{},{},{},{},\"{}\",{},{},{},{},{}",
+            b.t1,
+            b.blender,
+            b.blender_version,
+            b.k,
+            b.matrices,
+            b.features,
+            b.size,
+            opt(b.drift),
+            b.diagonal_dominance,
+            vector(&b.w),
+            vector(&b.matrix)
+        )
+    }
+    page!(BlendsPage);
+}
+
+impl RowModel for ForecastModel {
+    type Row = cgaf_store::ForecastRow;
+    type Page = ForecastsPage;
+    const CSV_HEADER: &'static str = "base,blender,features,forecast";
+    fn csv_line(&self) -> String {
+        format!("{},{},\"{}\",{}", self.base, self.blender, self.features, vector(&self.forecast))
+    }
+    page!(ForecastsPage);
+}
+
+impl RowModel for ScoreModel {
+    type Row = cgaf_store::ScoreRow;
+    type Page = ScoresPage;
+    const CSV_HEADER: &'static str = "base,actual,blender,mae,rmse,naive_mae,naive_rmse,skill,drift,diagonal_dominance";
+    fn csv_line(&self) -> String {
+        let s = self;
+        format!(
+            "{},{},{},{},{},{},{},{},{},{}",
+            s.base,
+            s.actual,
+            s.blender,
+            s.mae,
+            s.rmse,
+            s.naive_mae,
+            s.naive_rmse,
+            opt(s.skill),
+            opt(s.drift),
+            s.diagonal_dominance
+        )
+    }
+    page!(ScoresPage);
+}
+
+/// Every row route: the query string → the store's page of rows (`read`) → the models, as a
+/// JSON page or CSV.
+async fn rows_page<M, F, Fut>(raw: &str, read: F) -> Result<Response, ApiError>
+where
+    M: RowModel + From<M::Row>,
+    F: FnOnce(MatrixQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<M::Row>, cgaf_store::Error>>,
+{
+    let r = rows_request(raw)?;
+    let rows = read(r.query.clone()).await?;
+    let next = next_offset(&r.query, rows.len());
+    let rows: Vec<M> = rows.into_iter().map(M::from).collect();
+    if r.csv {
+        return Ok(csv(M::CSV_HEADER, rows.iter().map(M::csv_line)));
+    }
+    Ok(json(&M::page(r.query, rows, next)))
+}
+
 /// `GET /api/matrices/transitions`.
 #[utoipa::path(
     get,
@@ -116,65 +229,7 @@ fn csv(header: &str, lines: impl Iterator<Item = String>) -> Response {
     )
 )]
 pub async fn transitions(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
-    let r = rows_request(&raw)?;
-    let rows = state.store.matrix_transitions(&r.query).await?;
-    let next = next_offset(&r.query, rows.len());
-    let rows: Vec<TransitionModel> = rows
-        .into_iter()
-        .map(|t| TransitionModel {
-            t0: rfc3339(t.t0_ms),
-            t1: rfc3339(t.t1_ms),
-            t0_ms: t.t0_ms,
-            t1_ms: t.t1_ms,
-            mode: t.mode,
-            features: t.features,
-            size: t.size,
-            matrix: t.matrix,
-            residual: t.residual,
-        })
-        .collect();
-    if r.csv {
-        return Ok(csv(
-            "t0,t1,mode,features,size,residual,matrix",
-            rows.iter().map(|t| {
-                format!(
-                    "{},{},{},\"{}\",{},{},{}",
-                    t.t0,
-                    t.t1,
-                    t.mode,
-                    t.features,
-                    t.size,
-                    t.residual,
-                    vector(&t.matrix)
-                )
-            }),
-        ));
-    }
-    let q = r.query;
-    Ok(json(&TransitionsPage {
-        product: q.product,
-        granularity: interval_label(q.granularity_ms),
-        pipeline: q.pipeline,
-        rows,
-        next_offset: next,
-    }))
-}
-
-fn blend_model(b: cgaf_store::BlendRow) -> BlendModel {
-    BlendModel {
-        t1: rfc3339(b.t1_ms),
-        t1_ms: b.t1_ms,
-        blender: b.blender,
-        blender_version: b.blender_version,
-        k: b.k,
-        matrices: b.matrices,
-        features: b.features,
-        size: b.size,
-        matrix: b.matrix,
-        w: b.w,
-        drift: b.drift,
-        diagonal_dominance: b.diagonal_dominance,
-    }
+    rows_page::<TransitionModel, _, _>(&raw, |q| async move { state.store.matrix_transitions(&q).await }).await
 }
 
 /// `GET /api/matrices/blends`.
@@ -190,39 +245,7 @@ fn blend_model(b: cgaf_store::BlendRow) -> BlendModel {
     )
 )]
 pub async fn blends(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
-    let r = rows_request(&raw)?;
-    let rows = state.store.matrix_blends(&r.query).await?;
-    let next = next_offset(&r.query, rows.len());
-    let rows: Vec<BlendModel> = rows.into_iter().map(blend_model).collect();
-    if r.csv {
-        return Ok(csv(
-            "t1,blender,blender_version,k,matrices,features,size,drift,diagonal_dominance,w,matrix",
-            rows.iter().map(|b| {
-                format!(
-                    "{},{},{},{},{},\"{}\",{},{},{},{},{}",
-                    b.t1,
-                    b.blender,
-                    b.blender_version,
-                    b.k,
-                    b.matrices,
-                    b.features,
-                    b.size,
-                    opt(b.drift),
-                    b.diagonal_dominance,
-                    vector(&b.w),
-                    vector(&b.matrix)
-                )
-            }),
-        ));
-    }
-    let q = r.query;
-    Ok(json(&BlendsPage {
-        product: q.product,
-        granularity: interval_label(q.granularity_ms),
-        pipeline: q.pipeline,
-        rows,
-        next_offset: next,
-    }))
+    rows_page::<BlendModel, _, _>(&raw, |q| async move { state.store.matrix_blends(&q).await }).await
 }
 
 /// `GET /api/matrices/forecasts`.
@@ -238,33 +261,7 @@ pub async fn blends(state: Arc<ApiState>, raw: String) -> Result<Response, ApiEr
     )
 )]
 pub async fn forecasts(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
-    let r = rows_request(&raw)?;
-    let rows = state.store.matrix_forecasts(&r.query).await?;
-    let next = next_offset(&r.query, rows.len());
-    let rows: Vec<ForecastModel> = rows
-        .into_iter()
-        .map(|f| ForecastModel {
-            base: rfc3339(f.base_ms),
-            base_ms: f.base_ms,
-            blender: f.blender,
-            features: f.features,
-            forecast: f.forecast,
-        })
-        .collect();
-    if r.csv {
-        return Ok(csv(
-            "base,blender,features,forecast",
-            rows.iter().map(|f| format!("{},{},\"{}\",{}", f.base, f.blender, f.features, vector(&f.forecast))),
-        ));
-    }
-    let q = r.query;
-    Ok(json(&ForecastsPage {
-        product: q.product,
-        granularity: interval_label(q.granularity_ms),
-        pipeline: q.pipeline,
-        rows,
-        next_offset: next,
-    }))
+    rows_page::<ForecastModel, _, _>(&raw, |q| async move { state.store.matrix_forecasts(&q).await }).await
 }
 
 /// `GET /api/matrices/scores`.
@@ -280,55 +277,7 @@ pub async fn forecasts(state: Arc<ApiState>, raw: String) -> Result<Response, Ap
     )
 )]
 pub async fn scores(state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
-    let r = rows_request(&raw)?;
-    let rows = state.store.matrix_scores(&r.query).await?;
-    let next = next_offset(&r.query, rows.len());
-    let rows: Vec<ScoreModel> = rows
-        .into_iter()
-        .map(|s| ScoreModel {
-            base: rfc3339(s.base_ms),
-            base_ms: s.base_ms,
-            actual: rfc3339(s.actual_ms),
-            actual_ms: s.actual_ms,
-            blender: s.blender,
-            features: s.features,
-            mae: s.mae,
-            rmse: s.rmse,
-            naive_mae: s.naive_mae,
-            naive_rmse: s.naive_rmse,
-            skill: s.skill,
-            drift: s.drift,
-            diagonal_dominance: s.diagonal_dominance,
-        })
-        .collect();
-    if r.csv {
-        return Ok(csv(
-            "base,actual,blender,mae,rmse,naive_mae,naive_rmse,skill,drift,diagonal_dominance",
-            rows.iter().map(|s| {
-                format!(
-                    "{},{},{},{},{},{},{},{},{},{}",
-                    s.base,
-                    s.actual,
-                    s.blender,
-                    s.mae,
-                    s.rmse,
-                    s.naive_mae,
-                    s.naive_rmse,
-                    opt(s.skill),
-                    opt(s.drift),
-                    s.diagonal_dominance
-                )
-            }),
-        ));
-    }
-    let q = r.query;
-    Ok(json(&ScoresPage {
-        product: q.product,
-        granularity: interval_label(q.granularity_ms),
-        pipeline: q.pipeline,
-        rows,
-        next_offset: next,
-    }))
+    rows_page::<ScoreModel, _, _>(&raw, |q| async move { state.store.matrix_scores(&q).await }).await
 }
 
 /// `GET /api/matrices/heatmap.png`.
@@ -469,13 +418,9 @@ impl BlendFollower {
 }
 
 fn blend_event(b: cgaf_store::StoredBlend) -> Event {
-    let model = BlendEventModel {
-        id: b.id,
-        product: b.blend.product.clone(),
-        granularity: interval_label(b.blend.granularity_ms),
-        blend: blend_model(b.blend),
-    };
-    Event::default().id(b.id.to_string()).event("blend").data(serde_json::to_string(&model).unwrap_or_default())
+    let id = b.id;
+    let model = BlendEventModel::from(b);
+    Event::default().id(id.to_string()).event("blend").data(serde_json::to_string(&model).unwrap_or_default())
 }
 
 /// `GET /api/matrices/stream`.

@@ -6,6 +6,7 @@ pub mod history;
 pub mod images;
 pub mod kill_switch;
 pub mod matrices;
+pub mod matrix_sweeps;
 pub mod ops;
 pub mod plugins;
 pub mod products;

@@ -275,3 +275,87 @@ pub struct RollingScores {
     /// One entry per product, granularity and blender.
     pub scores: Vec<RollingScoreModel>,
 }
+
+fn rfc3339(ms: i64) -> String {
+    cgaf_trade::domain::history::rfc3339(ms)
+}
+
+impl From<cgaf_store::TransitionRow> for TransitionModel {
+    fn from(t: cgaf_store::TransitionRow) -> Self {
+        Self {
+            t0: rfc3339(t.t0_ms),
+            t1: rfc3339(t.t1_ms),
+            t0_ms: t.t0_ms,
+            t1_ms: t.t1_ms,
+            mode: t.mode,
+            features: t.features,
+            size: t.size,
+            matrix: t.matrix,
+            residual: t.residual,
+        }
+    }
+}
+
+impl From<cgaf_store::BlendRow> for BlendModel {
+    fn from(b: cgaf_store::BlendRow) -> Self {
+        Self {
+            t1: rfc3339(b.t1_ms),
+            t1_ms: b.t1_ms,
+            blender: b.blender,
+            blender_version: b.blender_version,
+            k: b.k,
+            matrices: b.matrices,
+            features: b.features,
+            size: b.size,
+            matrix: b.matrix,
+            w: b.w,
+            drift: b.drift,
+            diagonal_dominance: b.diagonal_dominance,
+        }
+    }
+}
+
+/// The stream's event is the store's blend with its id: product and granularity lifted out of
+/// the blend, the rest of it flattened.
+impl From<cgaf_store::StoredBlend> for BlendEventModel {
+    fn from(b: cgaf_store::StoredBlend) -> Self {
+        Self {
+            id: b.id,
+            product: b.blend.product.clone(),
+            granularity: cgaf_trade::domain::history::interval_label(b.blend.granularity_ms),
+            blend: b.blend.into(),
+        }
+    }
+}
+
+impl From<cgaf_store::ForecastRow> for ForecastModel {
+    fn from(f: cgaf_store::ForecastRow) -> Self {
+        Self {
+            base: rfc3339(f.base_ms),
+            base_ms: f.base_ms,
+            blender: f.blender,
+            features: f.features,
+            forecast: f.forecast,
+        }
+    }
+}
+
+impl From<cgaf_store::ScoreRow> for ScoreModel {
+    fn from(s: cgaf_store::ScoreRow) -> Self {
+        Self {
+            base: rfc3339(s.base_ms),
+            base_ms: s.base_ms,
+            actual: rfc3339(s.actual_ms),
+            actual_ms: s.actual_ms,
+            blender: s.blender,
+            features: s.features,
+            mae: s.mae,
+            rmse: s.rmse,
+            naive_mae: s.naive_mae,
+            naive_rmse: s.naive_rmse,
+            skill: s.skill,
+            drift: s.drift,
+            diagonal_dominance: s.diagonal_dominance,
+        }
+    }
+}

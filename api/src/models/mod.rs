@@ -11,6 +11,7 @@ pub mod history;
 pub mod images;
 pub mod kill_switch;
 pub mod matrices;
+pub mod matrix_sweeps;
 pub mod ops;
 pub mod plugins;
 pub mod products;
@@ -29,6 +30,7 @@ pub use matrices::{
     MatrixStreamQuery, RollingScoreModel, RollingScores, RollingScoresQuery, ScoreModel, ScoresPage, TransitionModel,
     TransitionsPage,
 };
+pub use matrix_sweeps::{MatrixSweepList, MatrixSweepModel, MatrixSweepRequest, MatrixSweepResultModel};
 pub use ops::Status;
 pub use plugins::{
     ActivateRequest, ActivationList, ActiveVersion, CallStats, CanaryReport, CanaryRequest, FailureList,

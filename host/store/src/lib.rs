@@ -33,8 +33,8 @@ pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
 pub use kill_switch::KillSwitch;
 pub use leaderboard::LeaderboardEntry;
 pub use matrices::{
-    BlendRow, FeatureSample, ForecastRow, MatrixCursor, MatrixQuery, MatrixRows, MatrixSweepResult, RollingScore,
-    RollupRow, ScoreRow, StoredBlend, TransitionRow,
+    BlendRow, FeatureSample, ForecastRow, MatrixCursor, MatrixQuery, MatrixRows, MatrixSweepResult, MatrixSweepRow,
+    NewMatrixSweep, RollingScore, RollupRow, ScoreRow, StoredBlend, TransitionRow,
 };
 pub use notify::{Notification, NotifyEvent};
 pub use plugin_canaries::{CanaryEnd, NewPluginCanary, PluginCanary};

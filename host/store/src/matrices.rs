@@ -6,6 +6,9 @@
 use crate::{Error, Result, Store};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::pin::Pin;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 
 /// The pipeline name of the service's rows (replays use their own names).
 pub const LIVE: &str = "live";
@@ -242,93 +245,178 @@ fn ms(t: DateTime<Utc>) -> i64 {
 
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
+/// A binary COPY into `table`'s `columns` (one `types` entry per column).
+async fn copy_in(tx: &Tx<'_>, table: &str, columns: &str, types: &[Type]) -> Result<Pin<Box<BinaryCopyInWriter>>> {
+    let sink = tx.copy_in(&format!("COPY crypto_gaf.{table} ({columns}) FROM STDIN (FORMAT binary)")).await?;
+    Ok(Box::pin(BinaryCopyInWriter::new(sink, types)))
+}
+
+/// Writes a step's (or a replay's) rows under `pipeline`: one binary COPY per table with rows.
 async fn insert_rows(tx: &Tx<'_>, pipeline: &str, rows: &MatrixRows) -> Result<()> {
-    for r in &rows.rollups {
-        tx.execute(
-            "INSERT INTO crypto_gaf.matrix_rollups
-               (pipeline, product, granularity_ms, start_at, end_at, sample_count, features, w)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            &[&pipeline, &r.product, &r.granularity_ms, &at(r.start_ms)?, &at(r.end_ms)?, &r.count, &r.features, &r.w],
+    use Type as T;
+    if !rows.rollups.is_empty() {
+        let mut w = copy_in(
+            tx,
+            "matrix_rollups",
+            "pipeline, product, granularity_ms, start_at, end_at, sample_count, features, w",
+            &[T::TEXT, T::TEXT, T::INT8, T::TIMESTAMPTZ, T::TIMESTAMPTZ, T::INT8, T::TEXT, T::FLOAT8_ARRAY],
         )
         .await?;
+        for r in &rows.rollups {
+            let (start, end) = (at(r.start_ms)?, at(r.end_ms)?);
+            w.as_mut()
+                .write(&[&pipeline, &r.product, &r.granularity_ms, &start, &end, &r.count, &r.features, &r.w])
+                .await?;
+        }
+        w.as_mut().finish().await?;
     }
-    for r in &rows.transitions {
-        tx.execute(
-            "INSERT INTO crypto_gaf.matrix_transitions
-               (pipeline, product, granularity_ms, t0, t1, mode, features, size, matrix, residual)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    if !rows.transitions.is_empty() {
+        let mut w = copy_in(
+            tx,
+            "matrix_transitions",
+            "pipeline, product, granularity_ms, t0, t1, mode, features, size, matrix, residual",
             &[
-                &pipeline,
-                &r.product,
-                &r.granularity_ms,
-                &at(r.t0_ms)?,
-                &at(r.t1_ms)?,
-                &r.mode,
-                &r.features,
-                &r.size,
-                &r.matrix,
-                &r.residual,
+                T::TEXT,
+                T::TEXT,
+                T::INT8,
+                T::TIMESTAMPTZ,
+                T::TIMESTAMPTZ,
+                T::TEXT,
+                T::TEXT,
+                T::INT4,
+                T::FLOAT8_ARRAY,
+                T::FLOAT8,
             ],
         )
         .await?;
+        for r in &rows.transitions {
+            let (t0, t1) = (at(r.t0_ms)?, at(r.t1_ms)?);
+            w.as_mut()
+                .write(&[
+                    &pipeline,
+                    &r.product,
+                    &r.granularity_ms,
+                    &t0,
+                    &t1,
+                    &r.mode,
+                    &r.features,
+                    &r.size,
+                    &r.matrix,
+                    &r.residual,
+                ])
+                .await?;
+        }
+        w.as_mut().finish().await?;
     }
-    for r in &rows.blends {
-        tx.execute(
-            "INSERT INTO crypto_gaf.matrix_blends
-               (pipeline, product, granularity_ms, t1, blender, blender_version, k, matrices, features, size,
-                matrix, w, drift, diagonal_dominance)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    if !rows.blends.is_empty() {
+        let mut w = copy_in(
+            tx,
+            "matrix_blends",
+            "pipeline, product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w,
+             drift, diagonal_dominance",
             &[
-                &pipeline,
-                &r.product,
-                &r.granularity_ms,
-                &at(r.t1_ms)?,
-                &r.blender,
-                &r.blender_version,
-                &r.k,
-                &r.matrices,
-                &r.features,
-                &r.size,
-                &r.matrix,
-                &r.w,
-                &r.drift,
-                &r.diagonal_dominance,
+                T::TEXT,
+                T::TEXT,
+                T::INT8,
+                T::TIMESTAMPTZ,
+                T::TEXT,
+                T::TEXT,
+                T::INT4,
+                T::INT4,
+                T::TEXT,
+                T::INT4,
+                T::FLOAT8_ARRAY,
+                T::FLOAT8_ARRAY,
+                T::FLOAT8,
+                T::FLOAT8,
             ],
         )
         .await?;
+        for r in &rows.blends {
+            let t1 = at(r.t1_ms)?;
+            w.as_mut()
+                .write(&[
+                    &pipeline,
+                    &r.product,
+                    &r.granularity_ms,
+                    &t1,
+                    &r.blender,
+                    &r.blender_version,
+                    &r.k,
+                    &r.matrices,
+                    &r.features,
+                    &r.size,
+                    &r.matrix,
+                    &r.w,
+                    &r.drift,
+                    &r.diagonal_dominance,
+                ])
+                .await?;
+        }
+        w.as_mut().finish().await?;
     }
-    for r in &rows.forecasts {
-        tx.execute(
-            "INSERT INTO crypto_gaf.matrix_forecasts (pipeline, product, granularity_ms, base_at, blender, features, forecast)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&pipeline, &r.product, &r.granularity_ms, &at(r.base_ms)?, &r.blender, &r.features, &r.forecast],
+    if !rows.forecasts.is_empty() {
+        let mut w = copy_in(
+            tx,
+            "matrix_forecasts",
+            "pipeline, product, granularity_ms, base_at, blender, features, forecast",
+            &[T::TEXT, T::TEXT, T::INT8, T::TIMESTAMPTZ, T::TEXT, T::TEXT, T::FLOAT8_ARRAY],
         )
         .await?;
+        for r in &rows.forecasts {
+            let base = at(r.base_ms)?;
+            w.as_mut()
+                .write(&[&pipeline, &r.product, &r.granularity_ms, &base, &r.blender, &r.features, &r.forecast])
+                .await?;
+        }
+        w.as_mut().finish().await?;
     }
-    for r in &rows.scores {
-        tx.execute(
-            "INSERT INTO crypto_gaf.matrix_scores
-               (pipeline, product, granularity_ms, base_at, actual_at, blender, features, mae, rmse, naive_mae,
-                naive_rmse, skill, drift, diagonal_dominance)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+    if !rows.scores.is_empty() {
+        let mut w = copy_in(
+            tx,
+            "matrix_scores",
+            "pipeline, product, granularity_ms, base_at, actual_at, blender, features, mae, rmse, naive_mae,
+             naive_rmse, skill, drift, diagonal_dominance",
             &[
-                &pipeline,
-                &r.product,
-                &r.granularity_ms,
-                &at(r.base_ms)?,
-                &at(r.actual_ms)?,
-                &r.blender,
-                &r.features,
-                &r.mae,
-                &r.rmse,
-                &r.naive_mae,
-                &r.naive_rmse,
-                &r.skill,
-                &r.drift,
-                &r.diagonal_dominance,
+                T::TEXT,
+                T::TEXT,
+                T::INT8,
+                T::TIMESTAMPTZ,
+                T::TIMESTAMPTZ,
+                T::TEXT,
+                T::TEXT,
+                T::FLOAT8,
+                T::FLOAT8,
+                T::FLOAT8,
+                T::FLOAT8,
+                T::FLOAT8,
+                T::FLOAT8,
+                T::FLOAT8,
             ],
         )
         .await?;
+        for r in &rows.scores {
+            let (base, actual) = (at(r.base_ms)?, at(r.actual_ms)?);
+            w.as_mut()
+                .write(&[
+                    &pipeline,
+                    &r.product,
+                    &r.granularity_ms,
+                    &base,
+                    &actual,
+                    &r.blender,
+                    &r.features,
+                    &r.mae,
+                    &r.rmse,
+                    &r.naive_mae,
+                    &r.naive_rmse,
+                    &r.skill,
+                    &r.drift,
+                    &r.diagonal_dominance,
+                ])
+                .await?;
+        }
+        w.as_mut().finish().await?;
     }
     Ok(())
 }
@@ -645,6 +733,73 @@ pub struct MatrixSweepResult {
     pub rows_sha256: String,
 }
 
+/// A matrix sweep to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewMatrixSweep<'a> {
+    /// Unique name (its replays are `<name>/k=.../solver=.../blender=...`).
+    pub name: &'a str,
+    /// Product.
+    pub product: &'a str,
+    /// Range start (bucket starts), ms.
+    pub from_ms: i64,
+    /// Range end, exclusive, ms.
+    pub to_ms: i64,
+    /// What it varies (the calculate worker's JSON: `k`, `solver`, `blender`).
+    pub grid: &'a serde_json::Value,
+    /// Combinations in the grid.
+    pub combinations: i64,
+}
+
+/// A stored matrix sweep.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MatrixSweepRow {
+    /// Id.
+    pub id: i64,
+    /// Name.
+    pub name: String,
+    /// Product.
+    pub product: String,
+    /// Range start, ms.
+    pub from_ms: i64,
+    /// Range end, exclusive, ms.
+    pub to_ms: i64,
+    /// What it varies.
+    pub grid: serde_json::Value,
+    /// `pending`, `running`, `finished` or `failed`.
+    pub status: String,
+    /// Why it failed.
+    pub status_reason: Option<String>,
+    /// Combinations replayed so far.
+    pub combinations_done: i64,
+    /// Combinations in all.
+    pub combinations_total: Option<i64>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+const MATRIX_SWEEP_COLUMNS: &str =
+    "id, name, product, from_at, to_at, grid, status, status_reason, combinations_done, \
+     combinations_total, created_at, finished_at";
+
+fn matrix_sweep_row(r: &tokio_postgres::Row) -> MatrixSweepRow {
+    MatrixSweepRow {
+        id: r.get(0),
+        name: r.get(1),
+        product: r.get(2),
+        from_ms: ms(r.get(3)),
+        to_ms: ms(r.get(4)),
+        grid: r.get(5),
+        status: r.get(6),
+        status_reason: r.get(7),
+        combinations_done: r.get(8),
+        combinations_total: r.get(9),
+        created_at: r.get(10),
+        finished_at: r.get(11),
+    }
+}
+
 const BLEND_COLUMNS: &str =
     "product, granularity_ms, t1, blender, blender_version, k, matrices, features, size, matrix, w, drift, diagonal_dominance";
 
@@ -701,32 +856,106 @@ impl Store {
         Ok(row.get(0))
     }
 
-    /// Records a matrix sweep (`grid`: what it varies) and returns its id; refuses a name in
-    /// use (`Error::ReplayExists`, the sweep's replays would collide).
-    pub async fn create_matrix_sweep(
-        &self,
-        name: &str,
-        product: &str,
-        from_ms: i64,
-        to_ms: i64,
-        grid: &serde_json::Value,
-    ) -> Result<i64> {
+    /// Records a matrix sweep that the caller runs itself (`cgaf sweep --matrices`: status
+    /// `running`, no holder, never claimed) and returns its id; refuses a name in use
+    /// (`Error::ReplayExists`, the sweep's replays would collide).
+    pub async fn create_matrix_sweep(&self, sweep: &NewMatrixSweep<'_>) -> Result<i64> {
+        self.insert_matrix_sweep(sweep, "running").await
+    }
+
+    /// Records a matrix sweep for a calculate worker to claim (status `pending`, announced on
+    /// `cgaf_matrix_sweeps`) and returns its id; refuses a name in use (`Error::ReplayExists`).
+    pub async fn submit_matrix_sweep(&self, sweep: &NewMatrixSweep<'_>) -> Result<i64> {
+        self.insert_matrix_sweep(sweep, "pending").await
+    }
+
+    async fn insert_matrix_sweep(&self, s: &NewMatrixSweep<'_>, status: &str) -> Result<i64> {
         let row = self
             .client()
             .await?
             .query_opt(
-                "INSERT INTO crypto_gaf.matrix_sweeps (name, product, from_at, to_at, grid)
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING RETURNING id",
-                &[&name, &product, &at(from_ms)?, &at(to_ms)?, grid],
+                "WITH s AS (
+                   INSERT INTO crypto_gaf.matrix_sweeps (name, product, from_at, to_at, grid, status, combinations_total)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING id)
+                 SELECT id, pg_notify('cgaf_matrix_sweeps', id::text) FROM s",
+                &[&s.name, &s.product, &at(s.from_ms)?, &at(s.to_ms)?, s.grid, &status, &s.combinations],
             )
             .await?;
-        row.map(|r| r.get(0)).ok_or_else(|| Error::ReplayExists(name.to_string()))
+        row.map(|r| r.get(0)).ok_or_else(|| Error::ReplayExists(s.name.to_string()))
     }
 
-    /// Stores a sweep's ranked results and marks it finished (one transaction).
-    pub async fn finish_matrix_sweep(&self, id: i64, results: &[MatrixSweepResult]) -> Result<()> {
+    /// Claims one matrix sweep for `worker`: the oldest pending one, or one whose holder has not
+    /// renewed its heartbeat within `ttl`.
+    pub async fn claim_matrix_sweep(&self, worker: &str, ttl: std::time::Duration) -> Result<Option<MatrixSweepRow>> {
+        let sql = format!(
+            "UPDATE crypto_gaf.matrix_sweeps SET status = 'running', holder = $1, heartbeat_at = now(), combinations_done = 0
+             WHERE id = (
+               SELECT id FROM crypto_gaf.matrix_sweeps
+               WHERE status = 'pending'
+                  OR (status = 'running' AND holder IS NOT NULL AND heartbeat_at < now() - make_interval(secs => $2))
+               ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
+             RETURNING {MATRIX_SWEEP_COLUMNS}"
+        );
+        let row = self.client().await?.query_opt(&sql, &[&worker, &ttl.as_secs_f64()]).await?;
+        Ok(row.as_ref().map(matrix_sweep_row))
+    }
+
+    /// Records a sweep's progress and renews its holder's heartbeat; false when `holder` (none
+    /// for a sweep its caller runs) no longer holds it.
+    pub async fn matrix_sweep_progress(&self, id: i64, holder: Option<&str>, done: i64, total: i64) -> Result<bool> {
+        let n = self
+            .client()
+            .await?
+            .execute(
+                "UPDATE crypto_gaf.matrix_sweeps SET combinations_done = $3, combinations_total = $4, heartbeat_at = now()
+                 WHERE id = $1 AND holder IS NOT DISTINCT FROM $2 AND status = 'running'",
+                &[&id, &holder, &done, &total],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    /// Drops the replays a claimed sweep left behind (named `<sweep name>/...`, without results):
+    /// a sweep claimed again starts its combinations afresh.
+    pub async fn drop_matrix_sweep_replays(&self, name: &str) -> Result<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        let prefix = format!("{name}/");
+        for t in ["matrix_rollups", "matrix_transitions", "matrix_blends", "matrix_forecasts", "matrix_scores"] {
+            tx.execute(&format!("DELETE FROM crypto_gaf.{t} WHERE starts_with(pipeline, $1)"), &[&prefix]).await?;
+        }
+        let n = tx
+            .execute(
+                "DELETE FROM crypto_gaf.matrix_replays r WHERE starts_with(r.name, $1)
+                   AND NOT EXISTS (SELECT 1 FROM crypto_gaf.matrix_sweep_results s WHERE s.replay = r.name)",
+                &[&prefix],
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Stores a sweep's ranked results and marks it finished (one transaction); refuses
+    /// (`Error::CursorMoved`, nothing written) when `holder` no longer holds it.
+    pub async fn finish_matrix_sweep(
+        &self,
+        id: i64,
+        holder: Option<&str>,
+        results: &[MatrixSweepResult],
+    ) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        let held = tx
+            .execute(
+                "UPDATE crypto_gaf.matrix_sweeps SET status = 'finished', finished_at = now(), holder = NULL,
+                   combinations_done = $3, combinations_total = $3
+                 WHERE id = $1 AND holder IS NOT DISTINCT FROM $2 AND status = 'running'",
+                &[&id, &holder, &(results.len() as i64)],
+            )
+            .await?;
+        if held != 1 {
+            return Err(Error::CursorMoved(format!("matrix sweep {id}")));
+        }
         for r in results {
             tx.execute(
                 "INSERT INTO crypto_gaf.matrix_sweep_results
@@ -748,9 +977,33 @@ impl Store {
             )
             .await?;
         }
-        tx.execute("UPDATE crypto_gaf.matrix_sweeps SET finished_at = now() WHERE id = $1", &[&id]).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Marks a sweep failed with `reason` (when `holder` still holds it).
+    pub async fn fail_matrix_sweep(&self, id: i64, holder: Option<&str>, reason: &str) -> Result<()> {
+        self.client()
+            .await?
+            .execute(
+                "UPDATE crypto_gaf.matrix_sweeps SET status = 'failed', status_reason = $3, finished_at = now(), holder = NULL
+                 WHERE id = $1 AND holder IS NOT DISTINCT FROM $2 AND status = 'running'",
+                &[&id, &holder, &reason],
+            )
+            .await?;
+        Ok(())
+    }
+
+    /// One matrix sweep.
+    pub async fn matrix_sweep(&self, id: i64) -> Result<Option<MatrixSweepRow>> {
+        let sql = format!("SELECT {MATRIX_SWEEP_COLUMNS} FROM crypto_gaf.matrix_sweeps WHERE id = $1");
+        Ok(self.client().await?.query_opt(&sql, &[&id]).await?.as_ref().map(matrix_sweep_row))
+    }
+
+    /// Matrix sweeps, newest first.
+    pub async fn list_matrix_sweeps(&self, limit: i64) -> Result<Vec<MatrixSweepRow>> {
+        let sql = format!("SELECT {MATRIX_SWEEP_COLUMNS} FROM crypto_gaf.matrix_sweeps ORDER BY id DESC LIMIT $1");
+        Ok(self.client().await?.query(&sql, &[&limit.max(0)]).await?.iter().map(matrix_sweep_row).collect())
     }
 
     /// A sweep's stored results, best first.

@@ -13,6 +13,11 @@ pub mod transforms;
 
 use features::{orderbook_imbalance, trade_intensity};
 pub use image::{encode_png, to_pixel, ColorType, PngEncoding};
+/// What the API uses of the matrix pipeline: a tuning sweep's grid and range, submitted for a
+/// calculate worker to run.
+pub use matrix::sweep::{
+    submit as submit_matrix_sweep, SweepGrid as MatrixSweepGrid, SweepTarget as MatrixSweepTarget,
+};
 pub use telemetry::CalculateTelemetry;
 pub use transforms::{ImageTransforms, NativeKernels, Transforms};
 

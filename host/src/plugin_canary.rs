@@ -57,14 +57,16 @@ pub fn print_human(r: &CanaryReport) {
         n("candidate_errors"),
         n("active_errors")
     );
-    println!(
-        "  outputs: {} of {} values changed, max |diff| {}, mean |diff| {:.3e}, {} pixels changed",
-        n("values_changed"),
-        n("values_compared"),
-        t["max_abs_diff"],
-        r.mean_abs_diff,
-        n("pixels_changed")
-    );
+    if n("values_compared") > 0 {
+        println!(
+            "  outputs: {} of {} values changed, max |diff| {}, mean |diff| {:.3e}, {} pixels changed",
+            n("values_changed"),
+            n("values_compared"),
+            t["max_abs_diff"],
+            r.mean_abs_diff,
+            n("pixels_changed")
+        );
+    }
     if n("decisions") > 0 {
         println!(
             "  decisions: {} of {} agree; max |PnL diff| {}",

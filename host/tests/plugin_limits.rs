@@ -5,43 +5,12 @@
 
 mod common;
 
-use common::{cgaf, database_with_golden_bars, run_to_end, wait_ready, Service};
+use common::{cgaf, cgaf_in, database_with_golden_bars, run_to_end, sdk, succeeded, wait_ready, Service};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 const TOKEN: &str = "limits-token";
-
-fn sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/sdk")
-}
-
-/// Shared with the scaffold tests: a cold build of the guest crates takes minutes.
-fn target_dir() -> PathBuf {
-    std::env::temp_dir().join("cgaf-outside-plugin-target")
-}
-
-fn run(data: &Path, cwd: &Path, args: &[&str]) -> Output {
-    cgaf()
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(args)
-        .current_dir(cwd)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
 
 /// `cgaf plugin new strategy NAME --lang LANG` and `cgaf plugin build`: the component.
 fn scaffold_strategy(dir: &Path, name: &str, lang: &str) -> PathBuf {
@@ -51,8 +20,8 @@ fn scaffold_strategy(dir: &Path, name: &str, lang: &str) -> PathBuf {
     if lang == "rust" {
         new.extend(["--sdk-path", sdk.to_str().unwrap()]);
     }
-    ok(&run(&data, dir, &new), "cgaf plugin new");
-    let built = ok(&run(&data, &dir.join(name), &["plugin", "build", "--json"]), "cgaf plugin build");
+    succeeded(&cgaf_in(&data, dir, &new), "cgaf plugin new");
+    let built = succeeded(&cgaf_in(&data, &dir.join(name), &["plugin", "build", "--json"]), "cgaf plugin build");
     let built: Value = serde_json::from_str(&built).unwrap();
     PathBuf::from(built["wasm"].as_str().unwrap())
 }
@@ -160,7 +129,7 @@ async fn uploads_choose_limits_from_what_they_measured_within_the_caps() {
         .args(["--memory-limit", "80MiB", "--call-deadline", "1500ms"])
         .output()
         .unwrap();
-    let answer: Value = serde_json::from_str(&ok(&out, "cgaf plugin upload --memory-limit")).unwrap();
+    let answer: Value = serde_json::from_str(&succeeded(&out, "cgaf plugin upload --memory-limit")).unwrap();
     assert_eq!(answer["limits"]["chosen"], "requested", "{answer}");
     assert_eq!(answer["limits"]["memory_limit_bytes"], 80u64 << 20);
     assert_eq!(answer["limits"]["call_deadline_ms"], 1500);

@@ -5,44 +5,12 @@
 
 mod common;
 
-use common::{cgaf, database_with_golden_bars, run_to_end, wait_ready, Service};
+use common::{
+    cgaf, cgaf_in, database_with_golden_bars, outside_target_dir, run_to_end, sdk, succeeded, wait_ready, Service,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// The SDK of this checkout.
-fn sdk() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/sdk")
-}
-
-/// A target folder kept between runs and shared with `plugin_outside_workspace.rs` (a cold
-/// build of the guest crates takes minutes).
-fn target_dir() -> PathBuf {
-    std::env::temp_dir().join("cgaf-outside-plugin-target")
-}
-
-/// `cgaf` with a data folder, the shared target folder, and no inherited rust flags.
-fn run(data: &Path, cwd: &Path, args: &[&str]) -> Output {
-    cgaf()
-        .args(["--data-dir", data.to_str().unwrap()])
-        .args(args)
-        .current_dir(cwd)
-        .env("CARGO_TARGET_DIR", target_dir())
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
+use std::process::Command;
 
 /// new → build → test for one kind; the report of `cgaf plugin test --json`.
 fn scaffold_build_test(dir: &Path, kind: &str, name: &str, lang: &str, extra: &[&str]) -> (PathBuf, Value) {
@@ -52,10 +20,11 @@ fn scaffold_build_test(dir: &Path, kind: &str, name: &str, lang: &str, extra: &[
     if lang == "rust" {
         new.extend(["--sdk-path", sdk.to_str().unwrap()]);
     }
-    ok(&run(&data, dir, &new), &format!("cgaf plugin new {kind} {name}"));
+    succeeded(&cgaf_in(&data, dir, &new), &format!("cgaf plugin new {kind} {name}"));
     let project = dir.join(name);
     assert!(project.join("README.md").is_file());
-    let built = ok(&run(&data, &project, &["plugin", "build", "--json"]), &format!("cgaf plugin build ({name})"));
+    let built =
+        succeeded(&cgaf_in(&data, &project, &["plugin", "build", "--json"]), &format!("cgaf plugin build ({name})"));
     let built: Value = serde_json::from_str(&built).unwrap();
     assert_eq!(built["name"], name);
     assert_eq!(built["version"], "0.1.0");
@@ -63,7 +32,7 @@ fn scaffold_build_test(dir: &Path, kind: &str, name: &str, lang: &str, extra: &[
     let wasm = PathBuf::from(built["wasm"].as_str().unwrap());
     let mut test = vec!["plugin", "test", wasm.to_str().unwrap(), "--json"];
     test.extend(extra);
-    let report = ok(&run(&data, &project, &test), &format!("cgaf plugin test ({name})"));
+    let report = succeeded(&cgaf_in(&data, &project, &test), &format!("cgaf plugin test ({name})"));
     let report: Value = serde_json::from_str(&report).unwrap();
     assert_eq!(report["ok"], true, "{report}");
     assert_eq!(report["deterministic"], true, "{report}");
@@ -81,7 +50,7 @@ fn unit_tests(project: &Path, lang: &str) {
         Command::new(cargo)
             .args(["test", "--quiet"])
             .current_dir(project)
-            .env("CARGO_TARGET_DIR", target_dir())
+            .env("CARGO_TARGET_DIR", outside_target_dir())
             .env_remove("RUSTFLAGS")
             .env_remove("CARGO_ENCODED_RUSTFLAGS")
             .output()
@@ -89,7 +58,7 @@ fn unit_tests(project: &Path, lang: &str) {
     } else {
         Command::new("python3").args(["-m", "unittest"]).current_dir(project).output().unwrap()
     };
-    ok(&out, &format!("the unit tests of {}", project.display()));
+    succeeded(&out, &format!("the unit tests of {}", project.display()));
 }
 
 #[test]
@@ -137,7 +106,7 @@ fn the_local_test_fails_with_the_reason_on_a_faulting_plugin() {
         (cgaf_test_kit::plugins::HOSTILE_WRONG_WORLD, "exports the blender world"),
         (cgaf_test_kit::plugins::HOSTILE_WASI_SOCKETS, "forbidden import"),
     ] {
-        let out = run(&data, dir.path(), &["plugin", "test", wasm, "--json"]);
+        let out = cgaf_in(&data, dir.path(), &["plugin", "test", wasm, "--json"]);
         assert!(!out.status.success(), "{wasm} passed");
         let report: Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(report["ok"], false);

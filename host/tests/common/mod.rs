@@ -166,3 +166,39 @@ pub async fn upload_plugin(
     assert_eq!(status, 201, "uploading {path}: {body}");
     body
 }
+
+/// The SDK of this checkout (`plugins/sdk`).
+pub fn sdk() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/sdk")
+}
+
+/// The target folder of plugin projects built outside the workspace, kept between runs and
+/// shared by the tests that build them (a cold build of the guest crates takes minutes).
+pub fn outside_target_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join("cgaf-outside-plugin-target")
+}
+
+/// `cgaf ARGS` in `cwd` with data folder `data`, the shared outside target folder, and no
+/// inherited rust flags.
+pub fn cgaf_in(data: &Path, cwd: &Path, args: &[&str]) -> std::process::Output {
+    cgaf()
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(args)
+        .current_dir(cwd)
+        .env("CARGO_TARGET_DIR", outside_target_dir())
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a command that must have succeeded (`what` names it when not).
+pub fn succeeded(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}

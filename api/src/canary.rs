@@ -74,10 +74,28 @@ pub async fn judge(store: &Store, host: &Arc<PluginHost>) {
     }
 }
 
-/// Whether `row` asked for is reached: its calls, or its duration.
-fn done(row: &PluginCanary, tally: &CanaryTally) -> bool {
-    row.target_calls.is_some_and(|n| tally.calls >= n.max(0) as u64)
-        || row.duration_ms.is_some_and(|d| row.elapsed_ms >= d)
+/// Where a canary's window stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Window {
+    /// Still comparing.
+    Open,
+    /// What was asked for is reached: the calls, or (without calls) the duration.
+    Reached,
+    /// Calls were asked for and the duration (their deadline) passed first.
+    Expired,
+}
+
+/// With calls asked for, the canary is decided once they are compared, and refused when the
+/// duration (the deadline for them) passes first; with a duration alone, decided when it ends.
+fn window(row: &PluginCanary, tally: &CanaryTally) -> Window {
+    let ended = row.duration_ms.is_some_and(|d| row.elapsed_ms >= d);
+    match row.target_calls {
+        Some(n) if tally.calls >= n.max(0) as u64 => Window::Reached,
+        Some(_) if ended => Window::Expired,
+        Some(_) => Window::Open,
+        None if ended => Window::Reached,
+        None => Window::Open,
+    }
 }
 
 async fn decide(store: &Store, host: &Arc<PluginHost>, canary: &Canary, row: &PluginCanary) {
@@ -88,7 +106,19 @@ async fn decide(store: &Store, host: &Arc<PluginHost>, canary: &Canary, row: &Pl
         Some(v) if v != row.active_version => {
             Verdict::Refuse(format!("the active version changed from {} to {v} during the canary", row.active_version))
         }
-        _ => judge_canary(&tally, &tolerance, done(row, &tally)),
+        _ => match window(row, &tally) {
+            // A candidate that fails is refused at once, even when its calls were not all in.
+            Window::Expired => match judge_canary(&tally, &tolerance, false) {
+                Verdict::Continue => Verdict::Refuse(format!(
+                    "only {} of the {} live calls asked for were compared within {} s",
+                    tally.calls,
+                    row.target_calls.unwrap_or_default(),
+                    row.duration_ms.unwrap_or_default() / 1000
+                )),
+                v => v,
+            },
+            w => judge_canary(&tally, &tolerance, w == Window::Reached),
+        },
     };
     let (end, reason) = match verdict {
         Verdict::Continue => return,
@@ -106,5 +136,45 @@ async fn decide(store: &Store, host: &Arc<PluginHost>, canary: &Canary, row: &Pl
         }
         Ok(false) => {}
         Err(e) => tracing::warn!(plugin = %row.name, canary = row.id, error = %e, "ending a canary"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(target_calls: Option<i64>, duration_ms: Option<i64>, elapsed_ms: i64) -> PluginCanary {
+        PluginCanary {
+            id: 1,
+            name: "gasf".into(),
+            kind: "image-transform".into(),
+            active_version: "1.0.0".into(),
+            candidate_version: "1.0.1".into(),
+            candidate_sha256: String::new(),
+            target_calls,
+            duration_ms,
+            tolerance: serde_json::json!({}),
+            state: "running".into(),
+            reason: None,
+            tally: serde_json::json!({}),
+            started_at: chrono::Utc::now(),
+            finished_at: None,
+            elapsed_ms,
+        }
+    }
+
+    fn calls(n: u64) -> CanaryTally {
+        CanaryTally { calls: n, ..Default::default() }
+    }
+
+    #[test]
+    fn calls_are_the_target_and_the_duration_their_deadline() {
+        assert_eq!(window(&row(Some(10), Some(60_000), 1_000), &calls(3)), Window::Open);
+        assert_eq!(window(&row(Some(10), Some(60_000), 1_000), &calls(10)), Window::Reached);
+        assert_eq!(window(&row(Some(10), Some(60_000), 60_000), &calls(3)), Window::Expired);
+        assert_eq!(window(&row(Some(10), Some(60_000), 60_000), &calls(12)), Window::Reached);
+        assert_eq!(window(&row(Some(10), None, 10_000_000), &calls(3)), Window::Open);
+        assert_eq!(window(&row(None, Some(60_000), 59_999), &calls(3)), Window::Open);
+        assert_eq!(window(&row(None, Some(60_000), 60_000), &calls(0)), Window::Reached);
     }
 }

@@ -508,7 +508,8 @@ pub enum PluginAction {
         /// Decide after this many live calls were compared.
         #[arg(long, env = "CGAF_CANARY_CALLS")]
         calls: Option<u64>,
-        /// Or decide after this long, e.g. `90s`, `5m` (default 60s when --calls is not given).
+        /// Without --calls: decide after this long, e.g. `90s`, `5m` (default 60s). With --calls:
+        /// the deadline for them (refused when they do not come in; default 1h).
         #[arg(long, env = "CGAF_CANARY_DURATION")]
         duration: Option<String>,
         /// Tolerance as JSON, e.g. `{"max_latency_ratio": 2, "max_abs_diff": 1e-12}` (strict

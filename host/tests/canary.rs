@@ -96,6 +96,19 @@ async fn candidates_are_promoted_within_tolerance_and_refused_otherwise() {
     assert_eq!((s, b["error"]["code"].as_str()), (409, Some("canary_running")), "{b}");
     let (s, b) = send(http.delete(format!("{base}/api/plugins/gasf/canary"))).await;
     assert_eq!((s, b["state"].as_str()), (200, Some("cancelled")), "{b}");
+    // Calls asked for must come in within the duration (their deadline), else the canary is refused.
+    let (s, c) =
+        canary(&http, &base, "gasf", json!({"version": "1.0.1", "calls": 100_000_000, "duration": "2s"})).await;
+    assert_eq!(s, 202, "{c}");
+    let (p, c) = verdict(&http, &base, "gasf", c["id"].as_i64().unwrap()).await;
+    assert_eq!(c["state"], "refused", "{c}");
+    let reason = c["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("only ")
+            && reason.ends_with("of the 100000000 live calls asked for were compared within 2 s"),
+        "{reason}"
+    );
+    assert_eq!(p["active_version"], "1.0.0", "{p}");
 
     // A changed gadf (the transposed field) and an identical gasf, at the same time: the first is
     // refused for its outputs, the second promoted and active.
@@ -177,7 +190,7 @@ async fn candidates_are_promoted_within_tolerance_and_refused_otherwise() {
     assert!(stderr.contains("in shadow beside 1.0.1"), "{stderr}");
     let (_, p) = send(http.get(format!("{base}/api/plugins/gasf"))).await;
     assert_eq!(p["active_version"], "1.0.1", "{p}");
-    assert_eq!(p["canaries"].as_array().unwrap().len(), 4, "cancelled, promoted, crashed, slow: {p}");
+    assert_eq!(p["canaries"].as_array().unwrap().len(), 5, "cancelled, expired, promoted, crashed, slow: {p}");
     drop((svc, replica));
 }
 

@@ -14,6 +14,8 @@ use warp::reply::Response;
 
 /// The longest canary window (a week).
 const MAX_DURATION: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+/// How long the calls asked for may take to come in when no duration is given.
+const CALLS_DEADLINE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// `POST /api/plugins/{name}/canary`.
 #[utoipa::path(
@@ -99,7 +101,10 @@ pub async fn start(
             active_version: &active.version,
             candidate_version: &candidate.version,
             target_calls: req.calls.map(|c| c as i64),
-            duration_ms: duration.map(|d| d.as_millis().min(i64::MAX as u128) as i64),
+            // With calls asked for, the duration is their deadline (an hour unless given).
+            duration_ms: duration
+                .or(req.calls.map(|_| CALLS_DEADLINE))
+                .map(|d| d.as_millis().min(i64::MAX as u128) as i64),
             tolerance: serde_json::to_value(&tolerance).map_err(|e| ApiError::internal("the tolerance", &e))?,
         })
         .await

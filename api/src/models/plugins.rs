@@ -303,8 +303,9 @@ pub struct FailureList {
     pub next_before: Option<i64>,
 }
 
-/// Body of `POST /api/plugins/{name}/canary`: the candidate and when to decide (after `calls`
-/// live calls, or after `duration`; at least one).
+/// Body of `POST /api/plugins/{name}/canary`: the candidate and when to decide — once `calls`
+/// live calls are compared (refused when they do not come in within `duration`, default an
+/// hour), or, without `calls`, when `duration` ends.
 #[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CanaryRequest {
@@ -314,7 +315,8 @@ pub struct CanaryRequest {
     /// Decide after this many live calls were compared.
     #[schema(example = 200)]
     pub calls: Option<u64>,
-    /// Or decide after this long, e.g. `90s`, `5m`, `1h`.
+    /// Without `calls`: decide after this long, e.g. `90s`, `5m`, `1h`. With `calls`: the
+    /// deadline for them (default 1h).
     #[schema(example = "60s")]
     pub duration: Option<String>,
     /// How far the candidate may differ and still be promoted; every field optional, strict

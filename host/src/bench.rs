@@ -1062,26 +1062,14 @@ async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines:
             let plugin = h.registry.get("gasf")?;
             let x: Vec<f64> = (0..256).map(|i| (i as f64 * 0.1).sin()).collect();
             let p = vec![("image_size".to_string(), "256".to_string())];
-            let time = |f: &dyn Fn()| {
-                (0..3)
-                    .map(|_| {
-                        let t = Instant::now();
-                        for _ in 0..200 {
-                            f();
-                        }
-                        t.elapsed() / 200
-                    })
-                    .min()
-                    .unwrap_or_default()
-            };
-            let trivial = time(&|| {
+            let trivial = per_call(&|| {
                 let _ = h.runtime.transform(&plugin, &tiny, &[]);
             });
-            let via = time(&|| {
+            let via = per_call(&|| {
                 let _ = h.runtime.transform(&plugin, &x, &p);
             });
             let gp = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
-            let native = time(&|| {
+            let native = per_call(&|| {
                 let _ = std::hint::black_box(cgaf_kernels::gaf(&x, GafMethod::Summation, &gp));
             });
             Ok((trivial, via, native))
@@ -1113,27 +1101,15 @@ async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines:
             h.runtime.transform_pixels(&next, &x, &p)? == h.runtime.transform_pixels(&old, &x, &p)?,
             "0.2.0 and 0.1.0 made different pixels"
         );
-        let time = |f: &dyn Fn()| {
-            (0..3)
-                .map(|_| {
-                    let t = Instant::now();
-                    for _ in 0..200 {
-                        f();
-                    }
-                    t.elapsed() / 200
-                })
-                .min()
-                .unwrap_or_default()
-        };
         let gp = GafParams { image_size: SizeParam::Int(256), ..GafParams::default() };
         Ok((
-            time(&|| {
+            per_call(&|| {
                 let _ = std::hint::black_box(h.runtime.transform_pixels(&next, &x, &p));
             }),
-            time(&|| {
+            per_call(&|| {
                 let _ = std::hint::black_box(h.runtime.transform_pixels(&old, &x, &p));
             }),
-            time(&|| {
+            per_call(&|| {
                 if let Ok(m) = cgaf_kernels::gaf(&x, GafMethod::Summation, &gp) {
                     std::hint::black_box(m.data.iter().map(|&v| cgaf_kernels::to_pixel(v)).collect::<Vec<u8>>());
                 }
@@ -2079,6 +2055,20 @@ async fn bench_sweep(n: usize, vectorbt: bool, lines: &mut Vec<Line>, failures: 
         target: 2.0,
     });
     Ok(())
+}
+
+/// The time of one call of `f`: the best of three rounds of 200 calls, averaged per call.
+fn per_call(f: &dyn Fn()) -> Duration {
+    (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..200 {
+                f();
+            }
+            t.elapsed() / 200
+        })
+        .min()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -136,9 +136,14 @@ impl PaperRun {
         // strategy failure are kept: the run resumes at the failing bar.
         let span = tracing::info_span!("paper.bars", run = id, product = %self.run.spec.product, bars = bars.len());
         // A canary of this run's strategy version shadows it on the same bars.
-        let params = cgaf_trade_domain::request::params_of(&self.run.spec.params);
-        self.shadow =
-            shadow::follow(host, self.shadow.take(), &mut self.strategy, &params, &self.portfolio, self.shadow_failed);
+        self.shadow = shadow::follow(
+            host,
+            self.shadow.take(),
+            &mut self.strategy,
+            &self.run.spec.params,
+            &self.portfolio,
+            self.shadow_failed,
+        );
         let stepped_at = Instant::now();
         let (rows, progress, failure) = span.in_scope(|| {
             step_bars_until_failure(

@@ -19,31 +19,33 @@ pub struct Shadow {
 }
 
 /// The shadow a paper run should have now: `current` kept while its canary still runs against
-/// the run's version, a new one when a canary started, none otherwise. `failed` is the canary
+/// the run's version, a new one when a canary started, none otherwise (`params`: the run's, as
+/// stored; read only to start a shadow). `failed` is the canary
 /// whose candidate already failed beside this run (it is not started again).
 pub fn follow(
     host: &PluginHost,
     current: Option<Shadow>,
     active: &mut PluginStrategy,
-    params: &[(String, String)],
+    params: &serde_json::Value,
     portfolio: &Portfolio,
     failed: Option<i64>,
 ) -> Option<Shadow> {
-    let canary = host.canary_for(&active.instance().plugin.clone())?;
+    let canary = host.canary_for(&active.instance().plugin)?;
     if let Some(s) = current.filter(|s| s.canary.id == canary.id) {
         return Some(s);
     }
     if failed == Some(canary.id) {
         return None;
     }
+    let params = cgaf_trade_domain::request::params_of(params);
     let started = tokio::task::block_in_place(|| {
-        let mut instance = host.runtime.strategy(&canary.candidate, params)?;
+        let mut instance = host.runtime.strategy(&canary.candidate, &params)?;
         match active.instance_mut().state() {
             Ok(state) => {
                 if let Err(e) = instance.restore(&state) {
                     tracing::info!(plugin = %canary.name, candidate = %canary.candidate.info.version, error = %e,
                         "the candidate cannot read the run's strategy state; its shadow starts fresh");
-                    instance = host.runtime.strategy(&canary.candidate, params)?;
+                    instance = host.runtime.strategy(&canary.candidate, &params)?;
                 }
             }
             Err(e) => tracing::info!(error = %e, "no strategy state to start the shadow from; it starts fresh"),

@@ -306,6 +306,14 @@ fn the_sdk_vendors_the_contract_wit_unchanged() {
         contract == vendored,
         "plugins/sdk/wit/plugin.wit differs from wit/plugin.wit: copy it (cp wit/plugin.wit plugins/sdk/wit/)"
     );
+    // And the draft next version its `export_strategy_next!` speaks.
+    let next = std::fs::read_to_string(root.join("wit/next/plugin.wit")).expect("wit/next/plugin.wit");
+    let vendored =
+        std::fs::read_to_string(root.join("plugins/sdk/wit-next/plugin.wit")).expect("plugins/sdk/wit-next/plugin.wit");
+    assert!(
+        next == vendored,
+        "plugins/sdk/wit-next/plugin.wit differs from wit/next/plugin.wit: copy it (cp wit/next/plugin.wit plugins/sdk/wit-next/)"
+    );
 }
 
 /// sha256 of `wit/plugin.wit` as released (`gaf:plugin@0.1.0`, unchanged since it was written).
@@ -360,6 +368,9 @@ fn the_sdk_packages_self_contained() {
     let dir = unpacked.join(format!("cgaf-plugin-sdk-{version}"));
     let wit = std::fs::read_to_string(dir.join("wit/plugin.wit")).expect("the packaged SDK carries wit/plugin.wit");
     assert_eq!(wit, std::fs::read_to_string(root.join("wit/plugin.wit")).unwrap());
+    let next = std::fs::read_to_string(dir.join("wit-next/plugin.wit")).expect("the packaged SDK carries wit-next/");
+    assert_eq!(next, std::fs::read_to_string(root.join("wit/next/plugin.wit")).unwrap());
+    assert!(dir.join("wit-next/sdk.wit").is_file(), "the packaged SDK carries wit-next/sdk.wit");
     let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
     assert!(!manifest.contains("workspace = true") && !manifest.contains(".workspace"), "{manifest}");
     let parsed: toml::Table = toml::from_str(&manifest).unwrap();

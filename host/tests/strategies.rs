@@ -450,6 +450,21 @@ fn offline_backtest_and_sweep_on_a_bars_csv() {
     let info = png::Decoder::new(std::io::Cursor::new(png)).read_info().unwrap().info().clone();
     assert_eq!((info.width, info.height), (4 * 24, 3 * 24));
 
+    // The sweep asks sma-cross (a 0.2.0 strategy) for targets only; its point fast 5 / slow 20
+    // ends where the backtest, which asks for decisions, ends.
+    let one = dir.path().join("sweep-one");
+    let out = cgaf()
+        .args(["--data-dir", data.to_str().unwrap(), "sweep", "--bars", bars.to_str().unwrap(), "--bar-interval", "1m"])
+        .args(["-g", "fast=5,7", "-g", "slow=20", "--fee-bps", "5", "--out", one.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: Value = serde_json::from_slice(&std::fs::read(one.join("sweep.json")).unwrap()).unwrap();
+    let row = &result["rows"][0];
+    assert_eq!(row["params"], serde_json::json!({"fast": 5, "slow": 20}), "{result}");
+    assert_eq!(row["trades"], a["metrics"]["trades"], "{row}");
+    assert_eq!(row["total_return"], a["metrics"]["total_return"], "{row}");
+
     // Bad input is refused with the reason.
     let out = cgaf().args(["sweep", "--bars", bars.to_str().unwrap(), "-g", "fast=9..1"]).output().unwrap();
     assert!(!out.status.success());

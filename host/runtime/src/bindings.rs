@@ -22,3 +22,9 @@ pub mod blender {
 pub mod transform_next {
     wasmtime::component::bindgen!({ path: "../../wit/next", world: "image-transform" });
 }
+
+/// The `strategy` world of the next contract (`gaf:plugin@0.2.0`, `wit/next/`): 0.1.0's strategy
+/// resource plus `targets` (bars as columns in, one `list<f64>` of targets out).
+pub mod strategy_next {
+    wasmtime::component::bindgen!({ path: "../../wit/next", world: "strategy" });
+}

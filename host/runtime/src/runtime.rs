@@ -133,7 +133,7 @@ impl Plugin {
     /// The contract version the component was built against.
     pub fn contract(&self) -> Contract {
         match self.pre {
-            Pre::TransformNext(_) => Contract::V0_2,
+            Pre::TransformNext(_) | Pre::StrategyNext(_) => Contract::V0_2,
             Pre::Transform(_) | Pre::Strategy(_) | Pre::Blender(_) => Contract::V0_1,
         }
     }
@@ -151,7 +151,8 @@ impl std::fmt::Debug for Plugin {
 pub enum Contract {
     /// `gaf:plugin@0.1.0` (`wit/plugin.wit`), released and frozen.
     V0_1,
-    /// `gaf:plugin@0.2.0` (`wit/next/plugin.wit`), a draft: 0.1.0 plus `transform-pixels`.
+    /// `gaf:plugin@0.2.0` (`wit/next/plugin.wit`), a draft: 0.1.0 plus `transform-pixels` and
+    /// the strategy's `targets`.
     V0_2,
 }
 
@@ -172,6 +173,7 @@ enum Pre {
     Transform(bindings::transform::ImageTransformPre<HostState>),
     TransformNext(bindings::transform_next::ImageTransformPre<HostState>),
     Strategy(bindings::strategy::StrategyPre<HostState>),
+    StrategyNext(bindings::strategy_next::StrategyPre<HostState>),
     Blender(bindings::blender::BlenderPre<HostState>),
 }
 
@@ -449,18 +451,21 @@ impl Runtime {
             .collect();
         exports.sort();
         let strategies = "gaf:plugin/strategies@0.1.0";
-        // The worlds of 0.1.0 and 0.2.0 differ only in the image transform's `transform-pixels`;
-        // blenders and strategies are 0.1.0's.
+        let strategies_next = "gaf:plugin/strategies@0.2.0";
+        // The worlds of 0.1.0 and 0.2.0 differ in the image transform's `transform-pixels` and the
+        // strategy resource's `targets`; a blender's world is the same in both (served as 0.1.0).
         let (kind, contract) = match exports.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
             ["info", "transform"] => (PluginKind::ImageTransform, Contract::V0_1),
             ["info", "transform", "transform-pixels"] => (PluginKind::ImageTransform, Contract::V0_2),
             ["blend", "info"] => (PluginKind::Blender, Contract::V0_1),
             [s, "info"] if *s == strategies => (PluginKind::Strategy, Contract::V0_1),
+            [s, "info"] if *s == strategies_next => (PluginKind::Strategy, Contract::V0_2),
             other => {
                 return Err(Error::WrongWorld(format!(
                     "the component exports {other:?}; a plugin exports exactly one world of gaf:plugin@0.1.0: \
                      image-transform [info, transform], blender [blend, info] or strategy [{strategies}, info] \
-                     (or gaf:plugin@0.2.0's image-transform [info, transform, transform-pixels])"
+                     (or gaf:plugin@0.2.0's image-transform [info, transform, transform-pixels] or strategy \
+                     [{strategies_next}, info])"
                 )))
             }
         };
@@ -473,8 +478,11 @@ impl Runtime {
             (PluginKind::ImageTransform, Contract::V0_1) => Pre::Transform(
                 bindings::transform::ImageTransformPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
             ),
-            (PluginKind::Strategy, _) => Pre::Strategy(
+            (PluginKind::Strategy, Contract::V0_1) => Pre::Strategy(
                 bindings::strategy::StrategyPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
+            ),
+            (PluginKind::Strategy, Contract::V0_2) => Pre::StrategyNext(
+                bindings::strategy_next::StrategyPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?,
             ),
             (PluginKind::Blender, _) => {
                 Pre::Blender(bindings::blender::BlenderPre::new(pre).map_err(|e| Error::WrongWorld(format!("{e:#}")))?)
@@ -536,6 +544,7 @@ impl Runtime {
             Pre::Transform(pre) => info_of!(pre, transform),
             Pre::TransformNext(pre) => info_of!(pre, transform_next),
             Pre::Strategy(pre) => info_of!(pre, strategy),
+            Pre::StrategyNext(pre) => info_of!(pre, strategy_next),
             Pre::Blender(pre) => info_of!(pre, blender),
         })
     }
@@ -739,25 +748,28 @@ impl Runtime {
         &self,
         plugin: &Arc<Plugin>,
         params: &[(String, String)],
-    ) -> (Result<(Store<HostState>, bindings::strategy::Strategy, ResourceAny), Error>, usize) {
-        let Pre::Strategy(pre) = &plugin.pre else {
-            let e = Error::KindMismatch { expected: "strategy".into(), found: plugin.info.kind.to_string() };
-            return (Err(e), 0);
-        };
-        use bindings::strategy::gaf::plugin::types as t;
+    ) -> (Result<(Store<HostState>, StrategyGuest, ResourceAny), Error>, usize) {
         let deadline = self.settings.info_deadline;
         let mut store = self.new_store(deadline, plugin.limits().memory_limit);
-        let params: Vec<t::Param> =
-            params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-        let r = (|| {
-            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
-            let r = inst
-                .gaf_plugin_strategies()
-                .strategy()
-                .call_create(&mut store, &params)
-                .map_err(|e| self.call_error(&store, e, deadline))?;
-            let resource = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
-            Ok((inst, resource))
+        macro_rules! create {
+            ($pre:expr, $world:ident, $guest:ident, $error:ident) => {{
+                use bindings::$world::gaf::plugin::types as t;
+                let params: Vec<t::Param> =
+                    params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
+                let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                let r = inst
+                    .gaf_plugin_strategies()
+                    .strategy()
+                    .call_create(&mut store, &params)
+                    .map_err(|e| self.call_error(&store, e, deadline))?;
+                let resource = r.map_err(|e| Error::Plugin($error(e)))?;
+                Ok((StrategyGuest::$guest(inst), resource))
+            }};
+        }
+        let r = (|| match &plugin.pre {
+            Pre::Strategy(pre) => create!(pre, strategy, V0_1, plugin_error_s),
+            Pre::StrategyNext(pre) => create!(pre, strategy_next, V0_2, plugin_error_sn),
+            _ => Err(Error::KindMismatch { expected: "strategy".into(), found: plugin.info.kind.to_string() }),
         })();
         let peak = store.data().limiter.peak_memory;
         (r.map(|(inst, resource)| (store, inst, resource)), peak)
@@ -781,7 +793,8 @@ plugin_error_from!(
     plugin_error_t: transform,
     plugin_error_n: transform_next,
     plugin_error_b: blender,
-    plugin_error_s: strategy
+    plugin_error_s: strategy,
+    plugin_error_sn: strategy_next
 );
 
 /// True for componentize-py's `exports` instance: types and one function, `init`.
@@ -806,6 +819,15 @@ fn call_failure(store: &Store<HostState>, e: wasmtime::Error, deadline: Duration
         Some(wasmtime::Trap::Interrupt) => Error::Timeout(deadline.as_millis() as u64),
         Some(t) => Error::Trap(t.to_string()),
         None => Error::Trap(format!("{e:#}")),
+    }
+}
+
+/// A target must be finite and in [-1, 1].
+fn check_target(target: f64) -> Result<(), Error> {
+    if target.is_finite() && (-1.0..=1.0).contains(&target) {
+        Ok(())
+    } else {
+        Err(Error::InvalidResult(format!("target {target} is outside [-1, 1]")))
     }
 }
 
@@ -843,12 +865,18 @@ impl History {
     }
 }
 
+/// A strategy's instance, through the bindings of the contract it was built against.
+enum StrategyGuest {
+    V0_1(bindings::strategy::Strategy),
+    V0_2(bindings::strategy_next::Strategy),
+}
+
 /// A live strategy instance with its own store; each call gets a fresh deadline.
 pub struct StrategyInstance {
     /// The plugin version it runs.
     pub plugin: Arc<Plugin>,
     store: Store<HostState>,
-    instance: bindings::strategy::Strategy,
+    instance: StrategyGuest,
     resource: ResourceAny,
     deadline: Duration,
     max_values: usize,
@@ -904,13 +932,28 @@ impl StrategyInstance {
 
     /// Feeds `bars`; returns one decision per bar (targets checked to be finite, in [-1, 1]).
     pub fn on_bars(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
+        self.feed(bars, Self::on_bars_unaccounted)
+    }
+
+    /// Feeds `bars` exactly as [`StrategyInstance::on_bars`] does (the same state afterwards) and
+    /// returns only their targets, checked the same way: what a sweep needs. A `gaf:plugin@0.2.0`
+    /// strategy answers it with one `targets` call — bars as columns in, one `list<f64>` out, so
+    /// each crosses the sandbox boundary as one copy and no reasons are made; a 0.1.0 strategy
+    /// answers `on-bars` and its reasons are dropped. A failure is recorded (and replayed) as the
+    /// `on-bars` call of the same bars.
+    pub fn targets(&mut self, bars: &[Bar]) -> Result<Vec<f64>, Error> {
+        self.feed(bars, Self::targets_unaccounted)
+    }
+
+    /// A call feeding `bars`: counted, its bars kept for a failure's replay.
+    fn feed<T>(&mut self, bars: &[Bar], call: fn(&mut Self, &[Bar]) -> Result<T, Error>) -> Result<T, Error> {
         if self.history.as_ref().is_some_and(|h| h.fed_bars.len() + bars.len() > HISTORY_BARS) {
             // Bounded inputs: a fresh state replaces the bars kept since the last one.
             self.state()?;
         }
         self.last_call = "on_bars";
         let started = Instant::now();
-        let r = self.on_bars_unaccounted(bars);
+        let r = call(self, bars);
         self.account(started, &r, || StrategyCall::OnBars { bars: bars.to_vec() });
         if r.is_ok() {
             if let Some(h) = &mut self.history {
@@ -922,42 +965,83 @@ impl StrategyInstance {
     }
 
     fn on_bars_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
-        use bindings::strategy::gaf::plugin::types as t;
         self.arm()?;
-        let wit: Vec<t::Bar> = bars
-            .iter()
-            .map(|b| t::Bar {
-                time_ms: b.time_ms,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-                buy_volume: b.buy_volume,
-                sell_volume: b.sell_volume,
-            })
-            .collect();
-        let guest = self.instance.gaf_plugin_strategies().strategy();
-        let r = guest.call_on_bars(&mut self.store, self.resource, &wit);
+        macro_rules! on_bars {
+            ($inst:expr, $world:ident, $error:ident) => {{
+                use bindings::$world::gaf::plugin::types as t;
+                let wit: Vec<t::Bar> = bars
+                    .iter()
+                    .map(|b| t::Bar {
+                        time_ms: b.time_ms,
+                        open: b.open,
+                        high: b.high,
+                        low: b.low,
+                        close: b.close,
+                        volume: b.volume,
+                        buy_volume: b.buy_volume,
+                        sell_volume: b.sell_volume,
+                    })
+                    .collect();
+                let guest = $inst.gaf_plugin_strategies().strategy();
+                let r = guest.call_on_bars(&mut self.store, self.resource, &wit);
+                let r = r.map_err(|e| self.fail(e))?;
+                let ds = r.map_err(|e| Error::Plugin($error(e)))?;
+                self.check_count(ds.len(), bars.len(), "decisions")?;
+                ds.into_iter()
+                    .map(|d| {
+                        check_target(d.target)?;
+                        if d.reason.as_ref().is_some_and(|r| r.len() > 1024) {
+                            return Err(Error::InvalidResult("reason longer than 1024 bytes".into()));
+                        }
+                        Ok(Decision { target: d.target, reason: d.reason })
+                    })
+                    .collect()
+            }};
+        }
+        match &self.instance {
+            StrategyGuest::V0_1(inst) => on_bars!(inst, strategy, plugin_error_s),
+            StrategyGuest::V0_2(inst) => on_bars!(inst, strategy_next, plugin_error_sn),
+        }
+    }
+
+    fn targets_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<f64>, Error> {
+        if !matches!(self.instance, StrategyGuest::V0_2(_)) {
+            return Ok(self.on_bars_unaccounted(bars)?.into_iter().map(|d| d.target).collect());
+        }
+        self.arm()?;
+        use bindings::strategy_next::gaf::plugin::types as t;
+        let columns = t::BarColumns {
+            time_ms: bars.iter().map(|b| b.time_ms).collect(),
+            open: bars.iter().map(|b| b.open).collect(),
+            high: bars.iter().map(|b| b.high).collect(),
+            low: bars.iter().map(|b| b.low).collect(),
+            close: bars.iter().map(|b| b.close).collect(),
+            volume: bars.iter().map(|b| b.volume).collect(),
+            buy_volume: bars.iter().map(|b| b.buy_volume).collect(),
+            sell_volume: bars.iter().map(|b| b.sell_volume).collect(),
+        };
+        let r = match &self.instance {
+            StrategyGuest::V0_2(inst) => {
+                inst.gaf_plugin_strategies().strategy().call_targets(&mut self.store, self.resource, &columns)
+            }
+            StrategyGuest::V0_1(_) => return Err(Error::Internal("targets of a 0.1.0 strategy".into())),
+        };
         let r = r.map_err(|e| self.fail(e))?;
-        let ds = r.map_err(|e| Error::Plugin(plugin_error_s(e)))?;
-        if ds.len() != bars.len() {
-            return Err(Error::InvalidResult(format!("{} decisions for {} bars", ds.len(), bars.len())));
+        let targets = r.map_err(|e| Error::Plugin(plugin_error_sn(e)))?;
+        self.check_count(targets.len(), bars.len(), "targets")?;
+        targets.iter().try_for_each(|&t| check_target(t))?;
+        Ok(targets)
+    }
+
+    /// One answer per bar, within the result limit.
+    fn check_count(&self, answers: usize, bars: usize, what: &str) -> Result<(), Error> {
+        if answers != bars {
+            return Err(Error::InvalidResult(format!("{answers} {what} for {bars} bars")));
         }
-        if ds.len() > self.max_values {
-            return Err(Error::InvalidResult("too many decisions".into()));
+        if answers > self.max_values {
+            return Err(Error::InvalidResult(format!("too many {what}")));
         }
-        ds.into_iter()
-            .map(|d| {
-                if !d.target.is_finite() || !(-1.0..=1.0).contains(&d.target) {
-                    return Err(Error::InvalidResult(format!("target {} is outside [-1, 1]", d.target)));
-                }
-                if d.reason.as_ref().is_some_and(|r| r.len() > 1024) {
-                    return Err(Error::InvalidResult("reason longer than 1024 bytes".into()));
-                }
-                Ok(Decision { target: d.target, reason: d.reason })
-            })
-            .collect()
+        Ok(())
     }
 
     /// The instance's state as JSON text (checked to be JSON).
@@ -978,8 +1062,14 @@ impl StrategyInstance {
 
     fn state_text(&mut self) -> Result<String, Error> {
         self.arm()?;
-        let guest = self.instance.gaf_plugin_strategies().strategy();
-        let s = guest.call_state(&mut self.store, self.resource);
+        let s = match &self.instance {
+            StrategyGuest::V0_1(inst) => {
+                inst.gaf_plugin_strategies().strategy().call_state(&mut self.store, self.resource)
+            }
+            StrategyGuest::V0_2(inst) => {
+                inst.gaf_plugin_strategies().strategy().call_state(&mut self.store, self.resource)
+            }
+        };
         let s = s.map_err(|e| self.fail(e))?;
         if s.len() > 1 << 20 {
             return Err(Error::InvalidResult("state larger than 1 MiB".into()));
@@ -1002,10 +1092,21 @@ impl StrategyInstance {
         self.last_call = "restore";
         let started = Instant::now();
         let r = self.arm().and_then(|()| {
-            let guest = self.instance.gaf_plugin_strategies().strategy();
-            let r = guest.call_restore(&mut self.store, self.resource, &text);
+            let (store, resource) = (&mut self.store, self.resource);
+            let r = match &self.instance {
+                StrategyGuest::V0_1(inst) => inst
+                    .gaf_plugin_strategies()
+                    .strategy()
+                    .call_restore(store, resource, &text)
+                    .map(|r| r.map_err(plugin_error_s)),
+                StrategyGuest::V0_2(inst) => inst
+                    .gaf_plugin_strategies()
+                    .strategy()
+                    .call_restore(store, resource, &text)
+                    .map(|r| r.map_err(plugin_error_sn)),
+            };
             let r = r.map_err(|e| self.fail(e))?;
-            r.map_err(|e| Error::Plugin(plugin_error_s(e)))
+            r.map_err(Error::Plugin)
         });
         self.account(started, &r, || StrategyCall::Restore { state: text.clone() });
         r?;

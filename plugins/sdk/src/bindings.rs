@@ -1,4 +1,5 @@
-//! The raw bindings wit-bindgen generates for the three worlds of `gaf:plugin@0.1.0`.
+//! The raw bindings wit-bindgen generates for the three worlds of `gaf:plugin@0.1.0`, and for the
+//! strategy world of the draft `gaf:plugin@0.2.0` ([`next`]).
 //!
 //! Plugins normally never touch this module: implement [`ImageTransform`](crate::ImageTransform),
 //! [`Strategy`](crate::Strategy) or [`Blender`](crate::Blender) and call the matching export
@@ -44,6 +45,23 @@ pub mod blender {
         pub_export_macro: true,
         with: { "gaf:plugin/types@0.1.0": crate::bindings::image_transform::gaf::plugin::types },
     });
+}
+
+/// Bindings of the draft contract `gaf:plugin@0.2.0` (`wit-next/`, a copy of the repository's
+/// `wit/next/plugin.wit`): its `strategy` world, which adds `targets` to the strategy resource.
+/// Its types are its own (generated from the 0.2.0 `types` interface); the export macro
+/// [`export_strategy_next!`](crate::export_strategy_next) converts them to and from the 0.1.0
+/// types the [`Strategy`](crate::Strategy) trait speaks.
+pub mod next {
+    /// Bindings of world `gaf:plugin/strategy@0.2.0` (as `sdk-strategy-next`, `wit-next/sdk.wit`).
+    #[allow(missing_docs, clippy::all)]
+    pub mod strategy {
+        wit_bindgen::generate!({
+            path: "wit-next",
+            world: "gaf:plugin/sdk-strategy-next",
+            pub_export_macro: true,
+        });
+    }
 }
 
 pub use image_transform::gaf::plugin::types;

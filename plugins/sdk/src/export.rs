@@ -7,7 +7,10 @@
 #[doc(hidden)]
 pub mod glue {
     use crate::bindings::types as wit;
-    use crate::{Bar, Blender, Decision, ImageTransform, Matrix, Param, PluginError, PluginInfo, PluginKind, Strategy};
+    use crate::{
+        Bar, BarColumns, Blender, Decision, ImageTransform, Matrix, Param, PluginError, PluginInfo, PluginKind,
+        Strategy,
+    };
     use std::cell::RefCell;
 
     pub use std::string::String;
@@ -30,6 +33,74 @@ pub mod glue {
                 .into_iter()
                 .map(|p| wit::ParamSpec { name: p.name, kind: p.kind, default: p.default, doc: p.doc })
                 .collect(),
+        }
+    }
+
+    /// The contract types of `gaf:plugin@0.2.0`'s strategy world.
+    pub use crate::bindings::next::strategy::gaf::plugin::types as next;
+
+    /// [`wit_info`] as the 0.2.0 record.
+    pub fn next_info(info: PluginInfo) -> next::PluginInfo {
+        let w = wit_info(info);
+        next::PluginInfo {
+            name: w.name,
+            version: w.version,
+            kind: next::PluginKind::Strategy,
+            description: w.description,
+            params: w
+                .params
+                .into_iter()
+                .map(|p| next::ParamSpec { name: p.name, kind: p.kind, default: p.default, doc: p.doc })
+                .collect(),
+        }
+    }
+
+    /// 0.2.0 parameters as the 0.1.0 ones the trait takes.
+    pub fn from_next_params(params: Vec<next::Param>) -> Vec<Param> {
+        params.into_iter().map(|p| Param { name: p.name, value: p.value }).collect()
+    }
+
+    /// 0.2.0 bars as the 0.1.0 ones the trait takes.
+    pub fn from_next_bars(bars: Vec<next::Bar>) -> Vec<Bar> {
+        bars.into_iter()
+            .map(|b| Bar {
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+                buy_volume: b.buy_volume,
+                sell_volume: b.sell_volume,
+            })
+            .collect()
+    }
+
+    /// 0.2.0 bar columns as the SDK's [`BarColumns`] (the columns move, nothing is copied).
+    pub fn from_next_columns(c: next::BarColumns) -> BarColumns {
+        BarColumns {
+            time_ms: c.time_ms,
+            open: c.open,
+            high: c.high,
+            low: c.low,
+            close: c.close,
+            volume: c.volume,
+            buy_volume: c.buy_volume,
+            sell_volume: c.sell_volume,
+        }
+    }
+
+    /// Decisions as the 0.2.0 records.
+    pub fn to_next_decisions(ds: Vec<Decision>) -> Vec<next::Decision> {
+        ds.into_iter().map(|d| next::Decision { target: d.target, reason: d.reason }).collect()
+    }
+
+    /// An error as the 0.2.0 variant.
+    pub fn to_next_error(e: PluginError) -> next::PluginError {
+        match e {
+            PluginError::InvalidParams(m) => next::PluginError::InvalidParams(m),
+            PluginError::InvalidInput(m) => next::PluginError::InvalidInput(m),
+            PluginError::Failed(m) => next::PluginError::Failed(m),
         }
     }
 
@@ -69,6 +140,21 @@ pub mod glue {
             }
             if let Some((i, d)) = out.iter().enumerate().find(|(_, d)| !(-1.0..=1.0).contains(&d.target)) {
                 return Err(PluginError::Failed(format!("decision {i} has target {}, outside [-1, 1]", d.target)));
+            }
+            Ok(out)
+        }
+
+        /// `targets` with the input and answer checked: columns of one length, one finite
+        /// target in [-1, 1] per bar.
+        pub fn targets(&self, bars: BarColumns) -> Result<Vec<f64>, PluginError> {
+            bars.check()?;
+            let n = bars.len();
+            let out = self.0.try_borrow_mut().map_err(|_| busy())?.targets(bars)?;
+            if out.len() != n {
+                return Err(PluginError::Failed(format!("the strategy returned {} targets for {n} bars", out.len())));
+            }
+            if let Some((i, t)) = out.iter().enumerate().find(|(_, t)| !(-1.0..=1.0).contains(*t)) {
+                return Err(PluginError::Failed(format!("target {i} is {t}, outside [-1, 1]")));
             }
             Ok(out)
         }
@@ -166,6 +252,70 @@ macro_rules! export_strategy {
     };
 }
 
+/// Exports a type implementing [`Strategy`] as the `strategy` world of the draft contract
+/// `gaf:plugin@0.2.0`: [`export_strategy!`]'s resource plus `targets`
+/// ([`Strategy::targets`]), which the host's sweeps call. Call it once, at the crate root of a
+/// `cdylib`, instead of `export_strategy!`. Off `wasm32` it only checks the trait.
+#[macro_export]
+macro_rules! export_strategy_next {
+    ($t:ty) => {
+        #[cfg(target_arch = "wasm32")]
+        const _: () = {
+            use $crate::__private::next as __cgaf_t;
+            use $crate::bindings::next::strategy::exports::gaf::plugin::strategies as __cgaf_s;
+            #[allow(dead_code)]
+            struct __CgafGuest;
+            struct __CgafInstance($crate::__private::StrategyCell<$t>);
+            impl $crate::bindings::next::strategy::Guest for __CgafGuest {
+                fn info() -> __cgaf_t::PluginInfo {
+                    $crate::__private::next_info(<$t as $crate::Strategy>::info())
+                }
+            }
+            impl __cgaf_s::Guest for __CgafGuest {
+                type Strategy = __CgafInstance;
+            }
+            impl __cgaf_s::GuestStrategy for __CgafInstance {
+                fn create(
+                    params: $crate::__private::Vec<__cgaf_t::Param>,
+                ) -> ::core::result::Result<__cgaf_s::Strategy, __cgaf_t::PluginError> {
+                    $crate::__private::StrategyCell::<$t>::create($crate::__private::from_next_params(params))
+                        .map(|cell| __cgaf_s::Strategy::new(__CgafInstance(cell)))
+                        .map_err($crate::__private::to_next_error)
+                }
+                fn on_bars(
+                    &self,
+                    bars: $crate::__private::Vec<__cgaf_t::Bar>,
+                ) -> ::core::result::Result<$crate::__private::Vec<__cgaf_t::Decision>, __cgaf_t::PluginError> {
+                    self.0
+                        .on_bars($crate::__private::from_next_bars(bars))
+                        .map($crate::__private::to_next_decisions)
+                        .map_err($crate::__private::to_next_error)
+                }
+                fn targets(
+                    &self,
+                    bars: __cgaf_t::BarColumns,
+                ) -> ::core::result::Result<$crate::__private::Vec<f64>, __cgaf_t::PluginError> {
+                    self.0.targets($crate::__private::from_next_columns(bars)).map_err($crate::__private::to_next_error)
+                }
+                fn state(&self) -> $crate::__private::String {
+                    self.0.state()
+                }
+                fn restore(
+                    &self,
+                    state: $crate::__private::String,
+                ) -> ::core::result::Result<(), __cgaf_t::PluginError> {
+                    self.0.restore(state).map_err($crate::__private::to_next_error)
+                }
+            }
+    $crate::bindings::next::strategy::export!(__CgafGuest with_types_in $crate::bindings::next::strategy);
+        };
+        const _: fn() = || {
+            fn __cgaf_assert<T: $crate::Strategy>() {}
+            __cgaf_assert::<$t>();
+        };
+    };
+}
+
 /// Exports a type implementing [`Blender`] as the component's `blender` world. Call it once,
 /// at the crate root of a `cdylib`. Off `wasm32` it only checks the trait.
 #[macro_export]
@@ -233,6 +383,11 @@ mod tests {
         };
         let cell = super::glue::StrategyCell::<Liar>::create(vec![]).unwrap();
         assert_eq!(cell.on_bars(vec![bar(0.5)]).unwrap_err().message(), "the strategy returned 2 decisions for 1 bars");
+        let columns = crate::BarColumns::of(&[bar(0.5)]);
+        assert_eq!(cell.targets(columns.clone()).unwrap_err().message(), "the strategy returned 2 targets for 1 bars");
+        let mut short = columns;
+        short.close.clear();
+        assert_eq!(cell.targets(short).unwrap_err().message(), "bar column close holds 0 values, time-ms 1");
         assert_eq!(cell.state(), "{}");
         assert!(cell.restore("{}".into()).is_ok());
     }

@@ -10,6 +10,13 @@
 //! | `strategy` | [`Strategy`] | [`export_strategy!`] |
 //! | `blender` | [`Blender`] | [`export_blender!`] |
 //!
+//! [`export_strategy_next!`] exports a [`Strategy`] as the strategy world of the draft contract
+//! `gaf:plugin@0.2.0` instead (`wit-next/`): 0.1.0's resource plus `targets`, bars as columns
+//! in and one `list<f64>` of targets out, which sweeps call instead of `on-bars` (about 40 % of
+//! a sweep's time was moving records and reason strings across the sandbox boundary). Override
+//! [`Strategy::targets`] to skip building decisions. The built-in `sma-cross` uses it; a draft
+//! may still change, so a plugin built against it is rebuilt with the host that serves it.
+//!
 //! The macros hide the wit-bindgen glue and add safety checks the host would otherwise reject
 //! the call for: a matrix's `data` must hold `size * size` values, and a strategy must answer
 //! exactly one decision per bar with a finite target in `[-1, 1]` (a violation becomes
@@ -66,7 +73,7 @@ pub use cgaf_plugin_contract::{ParamSpec, PluginInfo, PluginKind};
 pub use export::glue as __private;
 pub use info::validate_info;
 pub use params::Params;
-pub use types::check_blend_inputs;
+pub use types::{check_blend_inputs, BarColumns};
 pub use worlds::{Blender, ImageTransform, Strategy};
 
 /// The WIT package these bindings implement.

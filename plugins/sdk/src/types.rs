@@ -1,7 +1,95 @@
-//! Helpers on the WIT call types ([`Param`], [`Matrix`], [`PluginError`], [`Decision`]) and the
-//! usual blender input checks ([`check_blend_inputs`]).
+//! Helpers on the WIT call types ([`Param`], [`Matrix`], [`PluginError`], [`Decision`]), the
+//! bars-as-columns a strategy's `targets` receives ([`BarColumns`]) and the usual blender input
+//! checks ([`check_blend_inputs`]).
 
-use crate::{Decision, Matrix, Param, PluginError};
+use crate::{Bar, Decision, Matrix, Param, PluginError};
+
+/// Bars as columns, what contract 0.2.0's `targets` receives (its `bar-columns`): element `i`
+/// of every column is bar `i`, oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BarColumns {
+    /// Close times, ms since the Unix epoch (UTC).
+    pub time_ms: Vec<i64>,
+    /// First midpoints.
+    pub open: Vec<f64>,
+    /// Highest midpoints.
+    pub high: Vec<f64>,
+    /// Lowest midpoints.
+    pub low: Vec<f64>,
+    /// Last midpoints.
+    pub close: Vec<f64>,
+    /// Traded sizes, base currency.
+    pub volume: Vec<f64>,
+    /// Taker-buy sizes, base currency.
+    pub buy_volume: Vec<f64>,
+    /// Taker-sell sizes, base currency.
+    pub sell_volume: Vec<f64>,
+}
+
+impl BarColumns {
+    /// The columns of `bars`.
+    pub fn of(bars: &[Bar]) -> BarColumns {
+        BarColumns {
+            time_ms: bars.iter().map(|b| b.time_ms).collect(),
+            open: bars.iter().map(|b| b.open).collect(),
+            high: bars.iter().map(|b| b.high).collect(),
+            low: bars.iter().map(|b| b.low).collect(),
+            close: bars.iter().map(|b| b.close).collect(),
+            volume: bars.iter().map(|b| b.volume).collect(),
+            buy_volume: bars.iter().map(|b| b.buy_volume).collect(),
+            sell_volume: bars.iter().map(|b| b.sell_volume).collect(),
+        }
+    }
+
+    /// Bars (the length of `time_ms`; [`BarColumns::check`] says whether every column agrees).
+    pub fn len(&self) -> usize {
+        self.time_ms.len()
+    }
+
+    /// Whether there are no bars.
+    pub fn is_empty(&self) -> bool {
+        self.time_ms.is_empty()
+    }
+
+    /// [`PluginError::InvalidInput`] unless every column holds [`BarColumns::len`] values.
+    pub fn check(&self) -> Result<(), PluginError> {
+        let n = self.len();
+        let lens = [
+            ("open", self.open.len()),
+            ("high", self.high.len()),
+            ("low", self.low.len()),
+            ("close", self.close.len()),
+            ("volume", self.volume.len()),
+            ("buy-volume", self.buy_volume.len()),
+            ("sell-volume", self.sell_volume.len()),
+        ];
+        match lens.iter().find(|(_, l)| *l != n) {
+            Some((name, l)) => {
+                Err(PluginError::InvalidInput(format!("bar column {name} holds {l} values, time-ms {n}")))
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Bar `i` (panics when `i` is out of range or a column is short; [`BarColumns::check`] first).
+    pub fn bar(&self, i: usize) -> Bar {
+        Bar {
+            time_ms: self.time_ms[i],
+            open: self.open[i],
+            high: self.high[i],
+            low: self.low[i],
+            close: self.close[i],
+            volume: self.volume[i],
+            buy_volume: self.buy_volume[i],
+            sell_volume: self.sell_volume[i],
+        }
+    }
+
+    /// Every bar, in order.
+    pub fn to_bars(&self) -> Vec<Bar> {
+        (0..self.len()).map(|i| self.bar(i)).collect()
+    }
+}
 
 impl Param {
     /// A parameter value: name and value text.
@@ -145,6 +233,28 @@ mod tests {
             check_blend_inputs(&[m(2, 4), nan]).unwrap_err().message(),
             "matrix 1 holds NaN at (1, 0); values must be finite"
         );
+    }
+
+    #[test]
+    fn bar_columns() {
+        let bar = |t: i64| Bar {
+            time_ms: t,
+            open: 1.0,
+            high: 2.0,
+            low: 0.5,
+            close: t as f64,
+            volume: 3.0,
+            buy_volume: 1.0,
+            sell_volume: 2.0,
+        };
+        let bars = vec![bar(1), bar(2), bar(3)];
+        let mut c = BarColumns::of(&bars);
+        assert_eq!((c.len(), c.is_empty()), (3, false));
+        assert_eq!(c.check(), Ok(()));
+        assert_eq!(c.to_bars(), bars);
+        c.close.pop();
+        assert_eq!(c.check().unwrap_err().message(), "bar column close holds 2 values, time-ms 3");
+        assert!(BarColumns::default().is_empty());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The three worlds a plugin can implement, one trait each: [`ImageTransform`], [`Strategy`]
 //! and [`Blender`]. Export the implementing type with the matching macro.
 
-use crate::{Bar, Decision, Matrix, Param, PluginError, PluginInfo};
+use crate::{Bar, BarColumns, Decision, Matrix, Param, PluginError, PluginInfo};
 
 /// An image transform (world `image-transform`): a series (oldest → newest) and parameters in,
 /// a square matrix out.
@@ -141,6 +141,14 @@ pub trait Strategy: Sized + 'static {
     fn create(params: Vec<Param>) -> Result<Self, PluginError>;
     /// Feeds bars in time order; returns exactly one decision per bar, in the same order.
     fn on_bars(&mut self, bars: Vec<Bar>) -> Result<Vec<Decision>, PluginError>;
+    /// Feeds bars as columns exactly as [`Strategy::on_bars`] does (the same state afterwards)
+    /// and returns only each bar's target: contract 0.2.0's `targets`, exported by
+    /// [`export_strategy_next!`](crate::export_strategy_next), which sweeps call (they keep no
+    /// decision log). The default builds the bars and calls `on_bars`; override it when the
+    /// strategy can skip building decisions and reasons.
+    fn targets(&mut self, bars: BarColumns) -> Result<Vec<f64>, PluginError> {
+        Ok(self.on_bars(bars.to_bars())?.into_iter().map(|d| d.target).collect())
+    }
     /// The instance's complete state as a JSON object.
     fn state(&self) -> String;
     /// Restores a state written by [`Strategy::state`].

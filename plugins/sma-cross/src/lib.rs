@@ -18,7 +18,8 @@
 
 use cgaf_plugin_sdk::params::invalid;
 use cgaf_plugin_sdk::{
-    export_strategy, Bar, Decision, Param, ParamSpec, Params, PluginError, PluginInfo, PluginKind, Strategy,
+    export_strategy_next, Bar, BarColumns, Decision, Param, ParamSpec, Params, PluginError, PluginInfo, PluginKind,
+    Strategy,
 };
 use serde::{Deserialize, Serialize};
 
@@ -85,9 +86,10 @@ impl SmaCross {
         }
     }
 
-    /// Applies one close and returns the decision.
+    /// Applies one close: the new side is `st.side` (0 during the warm-up). Returns `None`
+    /// during the warm-up, else which side the fast SMA is on and the side before this bar.
     #[inline]
-    fn step(&mut self, close: f64) -> Decision {
+    fn advance(&mut self, close: f64) -> Option<(Side, i8)> {
         let st = &mut self.st;
         let (fast, slow) = (st.fast, st.slow);
         // The close that leaves the fast window: written `fast` bars ago (fast < slow, so it
@@ -111,7 +113,7 @@ impl SmaCross {
             st.fast_sum = st.ring[slow - fast..].iter().sum();
         }
         if st.seen < slow as u64 {
-            return Decision::with_reason(0.0, "warm-up");
+            return None;
         }
         // fast_sum / fast vs slow_sum / slow, without the divisions' rounding:
         // compare fast_sum * slow with slow_sum * fast.
@@ -123,15 +125,23 @@ impl SmaCross {
         } else {
             Side::Equal
         };
-        let first = st.side == 0;
         let prev = st.side;
-        let new_side = match side {
+        st.side = match side {
             Side::Above => 1,
             Side::Below => -1,
             Side::Equal => prev,
         };
-        st.side = new_side;
-        let reason = if first {
+        Some((side, prev))
+    }
+
+    /// Applies one close and returns the decision, with its reason.
+    #[inline]
+    fn step(&mut self, close: f64) -> Decision {
+        let Some((side, prev)) = self.advance(close) else {
+            return Decision::with_reason(0.0, "warm-up");
+        };
+        let new_side = self.st.side;
+        let reason = if prev == 0 {
             match side {
                 Side::Above => &self.above,
                 Side::Below => &self.below,
@@ -149,6 +159,19 @@ impl SmaCross {
         };
         Decision { target: f64::from(new_side), reason: Some(reason) }
     }
+}
+
+/// `invalid-input` naming the first bar (close time, close) whose close is not finite or beyond
+/// ±1e100.
+fn check_closes(bars: impl Iterator<Item = (i64, f64)>) -> Result<(), PluginError> {
+    for (i, (time_ms, close)) in bars.enumerate() {
+        if close.is_nan() || close.abs() > MAX_ABS_CLOSE {
+            return Err(PluginError::InvalidInput(format!(
+                "bar {i} (time {time_ms}) has close {close}; closes must be finite and within ±1e100"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Strategy for SmaCross {
@@ -193,17 +216,26 @@ impl Strategy for SmaCross {
     }
 
     fn on_bars(&mut self, bars: Vec<Bar>) -> Result<Vec<Decision>, PluginError> {
-        if let Some((i, b)) = bars.iter().enumerate().find(|(_, b)| b.close.is_nan() || b.close.abs() > MAX_ABS_CLOSE) {
-            return Err(PluginError::InvalidInput(format!(
-                "bar {i} (time {}) has close {}; closes must be finite and within ±1e100",
-                b.time_ms, b.close
-            )));
-        }
+        check_closes(bars.iter().map(|b| (b.time_ms, b.close)))?;
         let mut out = Vec::with_capacity(bars.len());
         for b in &bars {
             out.push(self.step(b.close));
         }
         Ok(out)
+    }
+
+    /// The targets `on_bars` would answer, without building decisions or reasons (what sweeps
+    /// call through contract 0.2.0's `targets`).
+    fn targets(&mut self, bars: BarColumns) -> Result<Vec<f64>, PluginError> {
+        check_closes(bars.time_ms.iter().copied().zip(bars.close.iter().copied()))?;
+        Ok(bars
+            .close
+            .iter()
+            .map(|&close| {
+                self.advance(close);
+                f64::from(self.st.side)
+            })
+            .collect())
     }
 
     fn state(&self) -> String {
@@ -236,7 +268,7 @@ impl Strategy for SmaCross {
     }
 }
 
-export_strategy!(SmaCross);
+export_strategy_next!(SmaCross);
 
 #[cfg(test)]
 mod tests {
@@ -392,6 +424,35 @@ mod tests {
             // Ties between the two SMAs can round differently; they are vanishingly rare.
             assert!(diff <= 2, "fast {fast} slow {slow}: {diff} decisions differ");
         }
+    }
+
+    #[test]
+    fn targets_answer_what_on_bars_answers_and_leave_the_same_state() {
+        let closes = prices(9_000);
+        for (fast, slow) in [(1, 2), (2, 3), (10, 30), (50, 200)] {
+            let (mut a, mut b) = (
+                make(&fast.to_string(), &slow.to_string()).unwrap(),
+                make(&fast.to_string(), &slow.to_string()).unwrap(),
+            );
+            let mut want = Vec::new();
+            let mut got = Vec::new();
+            // Mixed batch sizes, and the two calls interleaved on one instance too.
+            for (k, chunk) in closes.chunks(1_234).enumerate() {
+                want.extend(a.on_bars(bars(chunk)).unwrap().into_iter().map(|d| d.target));
+                if k % 2 == 0 {
+                    got.extend(b.targets(BarColumns::of(&bars(chunk))).unwrap());
+                } else {
+                    got.extend(b.on_bars(bars(chunk)).unwrap().into_iter().map(|d| d.target));
+                }
+                assert_eq!(a.state(), b.state(), "fast {fast} slow {slow}, chunk {k}");
+            }
+            assert_eq!(got, want, "fast {fast} slow {slow}");
+        }
+        let mut s = make("2", "3").unwrap();
+        let before = s.state();
+        let e = s.targets(BarColumns::of(&bars(&[1.0, 2.0, f64::INFINITY]))).unwrap_err();
+        assert!(e.message().starts_with("bar 2 (time 2000) has close inf"), "{e:?}");
+        assert_eq!(s.state(), before, "a refused batch changes nothing");
     }
 
     #[test]

@@ -69,6 +69,12 @@ impl Strategy for PluginStrategy {
         Ok(decisions.into_iter().map(|d| Decision { target: d.target, reason: d.reason }).collect())
     }
 
+    fn targets(&mut self, bars: &[Bar]) -> Result<Vec<f64>, StrategyError> {
+        self.bars.clear();
+        self.bars.extend(bars.iter().map(contract_bar));
+        self.instance.targets(&self.bars).map_err(StrategyError::new)
+    }
+
     fn state(&mut self) -> Result<serde_json::Value, StrategyError> {
         self.instance.state().map_err(StrategyError::new)
     }

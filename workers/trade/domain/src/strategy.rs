@@ -30,6 +30,12 @@ impl StrategyError {
 pub trait Strategy {
     /// One decision per bar, in order.
     fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, StrategyError>;
+    /// One target per bar, in order: [`Strategy::decide`]'s targets without the reasons (the same
+    /// state afterwards). Sweeps, which keep no decision log, call this; the default calls
+    /// `decide`.
+    fn targets(&mut self, bars: &[Bar]) -> Result<Vec<f64>, StrategyError> {
+        Ok(self.decide(bars)?.into_iter().map(|d| d.target).collect())
+    }
     /// The strategy's state as JSON.
     fn state(&mut self) -> Result<serde_json::Value, StrategyError>;
 }

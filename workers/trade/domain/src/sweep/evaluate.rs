@@ -27,8 +27,9 @@ const SWEEP_BATCH: usize = 4096;
 
 /// The equity and position series of one backtest for its metrics: the same fills and equity as
 /// [`crate::backtest::backtest_series`] (the portfolio steps through the same decisions and
-/// stops the same way), without what only a decision log needs — the reasons are not copied
-/// into rows — and with the series allocated once at its final length.
+/// stops the same way), without what only a decision log needs — the strategy is asked for
+/// targets only ([`Strategy::targets`]), no reasons — and with the series allocated once at its
+/// final length.
 fn sweep_series<S: Strategy>(strategy: &mut S, bars: &[Bar], settings: &RunSettings) -> Result<Series, Error> {
     let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut series = Series { equity: Vec::with_capacity(bars.len() + 1), positions: Vec::with_capacity(bars.len()) };
@@ -37,9 +38,16 @@ fn sweep_series<S: Strategy>(strategy: &mut S, bars: &[Bar], settings: &RunSetti
         if portfolio.stopped() {
             break;
         }
-        let decisions = crate::backtest::decide_chunk(strategy, chunk)?;
-        for (market, decision) in chunk.iter().zip(decisions) {
-            let decision = Decision { target: decision.target, reason: None };
+        let targets = strategy.targets(chunk)?;
+        if targets.len() != chunk.len() {
+            return Err(Error::Invalid(format!(
+                "the strategy returned {} targets for {} bars",
+                targets.len(),
+                chunk.len()
+            )));
+        }
+        for (market, target) in chunk.iter().zip(targets) {
+            let decision = Decision { target, reason: None };
             series.push(&portfolio.step(settings, market, &decision, None, None));
             if portfolio.stopped() {
                 break;

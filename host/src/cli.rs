@@ -652,10 +652,12 @@ pub struct ServeArgs {
     /// midpoint-gasf=gasf, midpoint-gadf=gadf, orderbook=gasf, buy=gasf, sell=gasf).
     #[arg(long, env = "CGAF_IMAGE_TRANSFORMS", value_delimiter = ',')]
     pub image_transforms: Vec<String>,
-    /// How the image PNGs are compressed: `fast` (fdeflate; a quarter to a third larger than Pillow's
-    /// output) or `small` (zlib level 4, row filter chosen per image; no larger than Pillow's
-    /// output, about ten times the encoding CPU). The pixels are the same either way.
-    #[arg(long, env = "CGAF_PNG_ENCODING", default_value = "fast")]
+    /// How the image PNGs are compressed: `small` (zlib level 2, row filter chosen per image;
+    /// smaller than Pillow's output, a calculate cycle about twice as long), `fast` (fdeflate; a
+    /// quarter larger than Pillow's output) or `auto` (`small` while a calculate cycle takes
+    /// under a quarter of the calculate interval, `fast` while calculate is busier). The pixels
+    /// are the same either way.
+    #[arg(long, env = "CGAF_PNG_ENCODING", default_value = "auto")]
     pub png_encoding: cgaf_calculate::PngEncoding,
     /// Largest CSV accepted by `POST /api/history/imports`, e.g. `256MiB`.
     #[arg(long, env = "CGAF_MAX_IMPORT_BYTES", default_value = "256MiB", value_parser = parse_bytes)]

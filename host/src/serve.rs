@@ -428,11 +428,15 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
             }),
             None => None,
         };
+        // `--png-encoding auto` decides per cycle against the schedule's interval (a cron
+        // schedule without one fixed interval: `small` while cycles take under 250 ms).
+        let interval = schedule.period().unwrap_or(Duration::from_secs(1));
         let calc = Calculator {
             transforms: host,
             config: settings.image_transforms.clone(),
             telemetry: Some(telemetry),
             png: settings.png_encoding,
+            png_auto: Some(Arc::new(cgaf_calculate::AutoEncoding::new(interval))),
         };
         tasks.spawn(async move {
             calculate_loop(store, lease, calc, matrix, schedule, stop).await;

@@ -150,6 +150,9 @@ async fn serve_collects_calculates_and_serves_three_products() {
     for name in ["cgaf_samples_total", "cgaf_calculate_seconds", "cgaf_http_request_duration_seconds"] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
+    // The default `--png-encoding auto` says which encoding its next cycle uses (0 fast, 1 small).
+    let png_small = metrics.lines().find_map(|l| l.strip_prefix("cgaf_calculate_png_small ")).map(str::trim);
+    assert!(matches!(png_small, Some("0" | "1")), "cgaf_calculate_png_small: {png_small:?}");
 
     // A clean stop: exit 0 and the private PostgreSQL stopped.
     let status = svc.terminate();

@@ -15,13 +15,17 @@ pub enum ColorType {
 /// How PNGs are compressed. The pixels decode the same either way.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PngEncoding {
-    /// fdeflate with the Paeth filter on every row: the fastest (five 600-px images in about a
-    /// tenth of the time of `Small`), a quarter to a third larger than Pillow's default output.
-    #[default]
+    /// fdeflate with the Paeth filter on every row: the fastest, a quarter larger than Pillow's
+    /// default output (five 600-px images: 2.08 MB against 1.69 MB).
     Fast,
-    /// zlib level 4 with the row filter chosen per image (see [`encode_raw`]): no larger than
-    /// Pillow's default output on the five image kinds, about ten times the CPU of `Fast`.
+    /// zlib (zlib-rs) level 2 with the row filter chosen per image (see [`encode_raw`]): smaller
+    /// than Pillow's default output on each of the five image kinds (1.48 MB), a calculate cycle
+    /// about twice as long as with `Fast`.
     Small,
+    /// `Small` while calculate has time to spare, `Fast` when it is busy: decided per cycle by
+    /// [`AutoEncoding`] in the service; `Small` where no cycle is timed (tools, tests).
+    #[default]
+    Auto,
 }
 
 impl std::str::FromStr for PngEncoding {
@@ -30,8 +34,57 @@ impl std::str::FromStr for PngEncoding {
         match s {
             "fast" => Ok(Self::Fast),
             "small" => Ok(Self::Small),
-            other => Err(format!("unknown PNG encoding {other:?}: fast or small")),
+            "auto" => Ok(Self::Auto),
+            other => Err(format!("unknown PNG encoding {other:?}: auto, fast or small")),
         }
+    }
+}
+
+impl std::fmt::Display for PngEncoding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Fast => "fast",
+            Self::Small => "small",
+            Self::Auto => "auto",
+        })
+    }
+}
+
+/// What [`PngEncoding::Auto`] uses from one calculate cycle to the next: `small` while a cycle
+/// takes under a quarter of the interval between cycles, `fast` from the cycle after one that
+/// took longer, and `small` again once a `fast` cycle takes under a tenth of the interval (a
+/// `small` cycle costs about twice a `fast` one, so it would then take about a fifth). Images
+/// are encoded once per change and served many times, so the smaller encoding is worth its
+/// CPU exactly while calculate keeps up with its schedule easily.
+#[derive(Debug)]
+pub struct AutoEncoding {
+    interval: std::time::Duration,
+    small: std::sync::atomic::AtomicBool,
+}
+
+impl AutoEncoding {
+    /// Starts with `small`, for cycles `interval` apart.
+    pub fn new(interval: std::time::Duration) -> Self {
+        AutoEncoding { interval, small: std::sync::atomic::AtomicBool::new(true) }
+    }
+
+    /// The encoding of the next cycle.
+    pub fn current(&self) -> PngEncoding {
+        if self.small.load(std::sync::atomic::Ordering::Relaxed) {
+            PngEncoding::Small
+        } else {
+            PngEncoding::Fast
+        }
+    }
+
+    /// Records that a cycle encoding with `used` took `took`; returns the next cycle's encoding.
+    pub fn after_cycle(&self, used: PngEncoding, took: std::time::Duration) -> PngEncoding {
+        let small = match used {
+            PngEncoding::Small | PngEncoding::Auto => took * 4 < self.interval,
+            PngEncoding::Fast => took * 10 < self.interval,
+        };
+        self.small.store(small, std::sync::atomic::Ordering::Relaxed);
+        self.current()
     }
 }
 
@@ -88,10 +141,22 @@ fn encode_fast(color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, Err
     Ok(out)
 }
 
-/// zlib level of the image data: zlib-rs's level 4 (its "medium" strategy). Measured on the
-/// five 600-px images with the row filter chosen per image: smaller than Pillow's default
-/// (zlib 6, adaptive filters) on every image, at about a third of the time of level 6.
-const ZLIB_LEVEL: u32 = 4;
+/// zlib level of the image data (zlib-rs, flate2's `zlib-rs` backend). Measured on the five
+/// 600-px images with the row filter chosen per image (`cgaf bench --only calculate`, one
+/// product, through plugins; the `fast` cycle was 14.7 ms):
+///
+/// | level | bytes | cycle |
+/// |---|---|---|
+/// | 1 | 1,904,487 (the order book larger than Pillow's) | 28 ms |
+/// | **2** | **1,483,302** | **32 ms** |
+/// | 3 | 1,396,912 | 36 ms |
+/// | 4 | 1,384,027 | 44 ms |
+/// | 6 | 1,374,258 | 62 ms |
+///
+/// Pillow's default (zlib 6, adaptive filters) for the same pixels: 1,690,963. Level 2 is the
+/// cheapest level smaller than Pillow on every image. (miniz_oxide, flate2's default backend,
+/// took 70 ms at level 4.)
+const ZLIB_LEVEL: u32 = 2;
 
 /// The row filters tried per image (PNG filter types 0 None, 1 Sub, 2 Up). Which one compresses
 /// best depends on the image: Up or Sub on the smooth GAF images, None on noisy RGB ones (the
@@ -159,11 +224,12 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) -> Result<(), Error> {
 ///
 /// [`PngEncoding::Small`]: the row filter is chosen per image by compressing a sample of its rows
 /// (one band of 8 rows in 8) with each of [`FILTERS`]; the image is then deflated with the
-/// smallest at [`ZLIB_LEVEL`] (zlib-rs).
+/// smallest at [`ZLIB_LEVEL`] (zlib-rs). [`PngEncoding::Auto`] given directly is `Small`.
 pub fn encode_raw(encoding: PngEncoding, color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, Error> {
     if encoding == PngEncoding::Fast {
         return encode_fast(color, n, pixels);
     }
+    // `Auto` not decided by a cycle: `Small`.
     let (bpp, color_type) = match color {
         ColorType::Gray => (1usize, 0u8),
         ColorType::Rgb => (3, 2),
@@ -240,7 +306,37 @@ mod tests {
     fn png_encoding_names_parse() {
         assert_eq!("fast".parse(), Ok(PngEncoding::Fast));
         assert_eq!("small".parse(), Ok(PngEncoding::Small));
+        assert_eq!("auto".parse(), Ok(PngEncoding::Auto));
+        assert_eq!(PngEncoding::default(), PngEncoding::Auto);
+        for e in [PngEncoding::Fast, PngEncoding::Small, PngEncoding::Auto] {
+            assert_eq!(e.to_string().parse(), Ok(e));
+        }
         assert!("best".parse::<PngEncoding>().is_err());
+    }
+
+    #[test]
+    fn auto_is_small_while_cycles_are_short_and_fast_while_they_are_long() {
+        use std::time::Duration;
+        let ms = Duration::from_millis;
+        let auto = AutoEncoding::new(ms(1000));
+        assert_eq!(auto.current(), PngEncoding::Small, "starts small");
+        // Small cycles under a quarter of the interval stay small; one over it turns fast.
+        assert_eq!(auto.after_cycle(PngEncoding::Small, ms(240)), PngEncoding::Small);
+        assert_eq!(auto.after_cycle(PngEncoding::Small, ms(260)), PngEncoding::Fast);
+        // Fast cycles turn small again only under a tenth (hysteresis: no flapping between
+        // a 130 ms fast cycle and the ~260 ms small one it would become).
+        assert_eq!(auto.after_cycle(PngEncoding::Fast, ms(130)), PngEncoding::Fast);
+        assert_eq!(auto.after_cycle(PngEncoding::Fast, ms(99)), PngEncoding::Small);
+        assert_eq!(auto.current(), PngEncoding::Small);
+    }
+
+    #[test]
+    fn auto_given_directly_encodes_small() {
+        let pixels: Vec<u8> = (0..64 * 64).map(|i| (i % 64 + i / 64) as u8).collect();
+        assert_eq!(
+            encode_raw(PngEncoding::Auto, ColorType::Gray, 64, &pixels).unwrap(),
+            encode_raw(PngEncoding::Small, ColorType::Gray, 64, &pixels).unwrap()
+        );
     }
 
     #[test]

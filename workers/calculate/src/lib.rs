@@ -12,7 +12,7 @@ pub mod telemetry;
 pub mod transforms;
 
 use features::{orderbook_imbalance, trade_intensity};
-pub use image::{encode_png, to_pixel, ColorType, PngEncoding};
+pub use image::{encode_png, to_pixel, AutoEncoding, ColorType, PngEncoding};
 /// What the API uses of the matrix pipeline: a tuning sweep's grid and range, submitted for a
 /// calculate worker to run.
 pub use matrix::sweep::{
@@ -193,6 +193,18 @@ pub struct Calculator {
     pub telemetry: Option<CalculateTelemetry>,
     /// How the PNGs are compressed.
     pub png: PngEncoding,
+    /// What decides [`PngEncoding::Auto`] cycle by cycle (`None`: `Auto` is `Small`).
+    pub png_auto: Option<Arc<AutoEncoding>>,
+}
+
+impl Calculator {
+    /// The encoding of this cycle's PNGs: `png`, with `Auto` decided by `png_auto`.
+    pub fn encoding(&self) -> PngEncoding {
+        match (self.png, &self.png_auto) {
+            (PngEncoding::Auto, Some(auto)) => auto.current(),
+            (png, _) => png,
+        }
+    }
 }
 
 /// Products of one cycle in flight at once: enough to keep every core computing while other
@@ -210,6 +222,7 @@ pub fn products_in_flight() -> usize {
 pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) -> Vec<(String, Result<Outcome, Error>)> {
     use futures::StreamExt as _;
     let started = Instant::now();
+    let encoding = calc.encoding();
     let mut out = Vec::with_capacity(products.len());
     // Up to N products in flight, finished ones taken in `products`' order.
     let limit = products_in_flight();
@@ -228,8 +241,16 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
         }
         out.push((p.product.clone(), r));
     }
+    let took = started.elapsed();
+    if let (PngEncoding::Auto, Some(auto)) = (calc.png, &calc.png_auto) {
+        let next = auto.after_cycle(encoding, took);
+        if next != encoding {
+            tracing::info!(from = %encoding, to = %next, cycle_ms = took.as_millis() as u64, "PNG encoding switched (--png-encoding auto)");
+        }
+    }
     if let Some(t) = &calc.telemetry {
-        t.cycle(started.elapsed(), products.iter().map(|p| p.product.as_str()));
+        t.cycle(took, products.iter().map(|p| p.product.as_str()));
+        t.png_small.set(i64::from(calc.encoding() == PngEncoding::Small));
     }
     out
 }
@@ -280,7 +301,7 @@ async fn calculate_product_inner(store: &Store, calc: &Calculator, product: &Pro
     let span = tracing::Span::current();
     let (images, snapshot) = tokio::task::spawn_blocking(move || {
         let _entered = span.enter();
-        (compute_images_encoded(&snapshot, calc.transforms.as_ref(), &calc.config, calc.png), snapshot)
+        (compute_images_encoded(&snapshot, calc.transforms.as_ref(), &calc.config, calc.encoding()), snapshot)
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))?;

@@ -5,7 +5,9 @@
 //! `product` is bounded by the product table.
 
 use crate::{Error, Outcome};
-use prometheus::{Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry};
+use prometheus::{
+    Gauge, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -30,6 +32,8 @@ pub struct CalculateTelemetry {
     pub cycle_seconds: Histogram,
     /// The calculate schedule's interval, seconds (what a cycle should stay under).
     pub interval_seconds: Gauge,
+    /// 1 while the next cycle encodes its PNGs `small`, 0 while `fast`.
+    pub png_small: IntGauge,
     /// Products with per-product series.
     products: Arc<Mutex<BTreeSet<String>>>,
 }
@@ -63,6 +67,10 @@ impl CalculateTelemetry {
                 "cgaf_calculate_interval_seconds",
                 "The calculate schedule's interval (a cycle should take less)",
             )?,
+            png_small: IntGauge::new(
+                "cgaf_calculate_png_small",
+                "1 while image PNGs are encoded small (zlib), 0 while fast (--png-encoding auto switches)",
+            )?,
             products: Arc::default(),
         };
         registry.register(Box::new(t.calculate_seconds.clone()))?;
@@ -72,6 +80,7 @@ impl CalculateTelemetry {
         registry.register(Box::new(t.last_image.clone()))?;
         registry.register(Box::new(t.cycle_seconds.clone()))?;
         registry.register(Box::new(t.interval_seconds.clone()))?;
+        registry.register(Box::new(t.png_small.clone()))?;
         Ok(t)
     }
 

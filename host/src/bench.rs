@@ -1201,7 +1201,7 @@ async fn bench_plugins(host: &Arc<cgaf_runtime::PluginHost>, quick: bool, lines:
     lines.push(Line {
         name: "plugin call overhead (GASF of 2 values)",
         value: format!("{:.1} us", trivial.as_secs_f64() * 1e6),
-        baseline: "1 ms (pyts call)".into(),
+        baseline: "1 ms (pyts call, quoted)".into(),
         ratio: 1e-3 / trivial.as_secs_f64(),
         target: 20.0,
     });

@@ -155,14 +155,25 @@ pub fn backtest(
 /// The strategy's decisions for `chunk`, one per bar (anything else is an error).
 pub(crate) fn decide_chunk<S: Strategy + ?Sized>(strategy: &mut S, chunk: &[Bar]) -> Result<Vec<Decision>, Error> {
     let decisions = strategy.decide(chunk)?;
-    if decisions.len() != chunk.len() {
-        return Err(Error::Invalid(format!(
-            "the strategy returned {} decisions for {} bars",
-            decisions.len(),
-            chunk.len()
-        )));
-    }
+    one_per_bar(decisions.len(), chunk.len(), "decisions")?;
     Ok(decisions)
+}
+
+/// The strategy's targets for `chunk` ([`Strategy::targets`]), one per bar (anything else is an
+/// error).
+pub(crate) fn targets_chunk<S: Strategy + ?Sized>(strategy: &mut S, chunk: &[Bar]) -> Result<Vec<f64>, Error> {
+    let targets = strategy.targets(chunk)?;
+    one_per_bar(targets.len(), chunk.len(), "targets")?;
+    Ok(targets)
+}
+
+/// An error unless a strategy gave one answer (`what`) per bar.
+fn one_per_bar(answers: usize, bars: usize, what: &str) -> Result<(), Error> {
+    if answers == bars {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!("the strategy returned {answers} {what} for {bars} bars")))
+    }
 }
 
 #[cfg(test)]
@@ -207,6 +218,31 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// Answers one target too many, and one decision too few.
+    struct Miscounts;
+    impl Strategy for Miscounts {
+        fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, StrategyError> {
+            Ok(bars.iter().skip(1).map(|_| Decision { target: 0.0, reason: None }).collect())
+        }
+        fn targets(&mut self, bars: &[Bar]) -> Result<Vec<f64>, StrategyError> {
+            Ok(vec![0.0; bars.len() + 1])
+        }
+        fn state(&mut self) -> Result<serde_json::Value, StrategyError> {
+            Ok(serde_json::json!({}))
+        }
+    }
+
+    #[test]
+    fn a_strategy_must_answer_once_per_bar() {
+        let b = bars(4);
+        let e = decide_chunk(&mut Miscounts, &b).unwrap_err();
+        assert_eq!(e.to_string(), Error::Invalid("the strategy returned 3 decisions for 4 bars".into()).to_string());
+        let e = targets_chunk(&mut Miscounts, &b).unwrap_err();
+        assert_eq!(e.to_string(), Error::Invalid("the strategy returned 5 targets for 4 bars".into()).to_string());
+        // The default `targets` is `decide`'s targets.
+        assert_eq!(targets_chunk(&mut Alternate(0), &b).unwrap(), [1.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

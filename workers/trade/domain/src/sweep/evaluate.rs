@@ -38,14 +38,7 @@ fn sweep_series<S: Strategy>(strategy: &mut S, bars: &[Bar], settings: &RunSetti
         if portfolio.stopped() {
             break;
         }
-        let targets = strategy.targets(chunk)?;
-        if targets.len() != chunk.len() {
-            return Err(Error::Invalid(format!(
-                "the strategy returned {} targets for {} bars",
-                targets.len(),
-                chunk.len()
-            )));
-        }
+        let targets = crate::backtest::targets_chunk(strategy, chunk)?;
         for (market, target) in chunk.iter().zip(targets) {
             let decision = Decision { target, reason: None };
             series.push(&portfolio.step(settings, market, &decision, None, None));

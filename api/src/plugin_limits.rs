@@ -97,13 +97,15 @@ pub async fn apply_stored(store: &Store, host: &PluginHost, plugin: &Plugin) -> 
 }
 
 /// Fills the limits of `versions` (of plugin `name`) for `GET /api/plugins/{name}`: each
-/// version's own, else the answering replica's caps (none without a plugin host).
+/// version's own, else the answering replica's caps (none without a plugin host); and the
+/// contract of each version this replica has compiled.
 pub async fn fill(state: &ApiState, name: &str, versions: &mut [PluginVersion]) -> Result<(), cgaf_store::Error> {
     let Some(host) = &state.plugins else { return Ok(()) };
     let stored = state.store.plugin_limits_of(name).await?;
     let caps = host.runtime.caps();
     for v in versions {
         v.limits = Some(view(stored.iter().find(|s| s.version == v.version), caps));
+        v.contract = host.runtime.loaded(&v.sha256).map(|p| p.contract().as_str().to_string());
     }
     Ok(())
 }

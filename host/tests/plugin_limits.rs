@@ -83,6 +83,8 @@ async fn uploads_choose_limits_from_what_they_measured_within_the_caps() {
     assert_eq!(status, 201, "{r}");
     let (status, p) = upload(&http, &base, &python, "activate=true").await;
     assert_eq!(status, 201, "{p}");
+    // Both scaffolded strategies speak the released contract.
+    assert_eq!((r["contract"].as_str(), p["contract"].as_str()), (Some("0.1.0"), Some("0.1.0")), "{r} {p}");
     let (rl, pl) = (&r["limits"], &p["limits"]);
     assert_eq!(rl["chosen"], "measured", "{r}");
     assert_eq!(pl["chosen"], "measured", "{p}");
@@ -108,6 +110,8 @@ async fn uploads_choose_limits_from_what_they_measured_within_the_caps() {
     assert_eq!(bl["chosen"], "caps", "{builtin}");
     assert_eq!(bl["memory_limit_bytes"], 96u64 << 20);
     assert_eq!(bl["call_deadline_ms"], 2000);
+    // The built-in sma-cross is served through the draft 0.2.0 (its sweeps call `targets`).
+    assert_eq!(builtin["versions"][0]["contract"], "0.2.0", "{builtin}");
 
     // A request above a cap is refused, naming the cap; nothing changes.
     let (status, e) = upload(&http, &base, &python, "memory_limit_bytes=201326592").await;

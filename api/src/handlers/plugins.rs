@@ -169,6 +169,7 @@ pub async fn upload(
     let status = if stored == Stored::Inserted { StatusCode::CREATED } else { StatusCode::OK };
     let body = UploadedPlugin {
         active: activate,
+        contract: plugin.contract().as_str().to_string(),
         description: info.description.clone(),
         kind: info.kind.as_str().to_string(),
         limits,

@@ -45,6 +45,9 @@ pub struct VersionLimits {
 pub struct UploadedPlugin {
     /// Whether the version is now active.
     pub active: bool,
+    /// The contract version the component was built against and is served through: `0.1.0`, or
+    /// the draft `0.2.0` (a strategy that answers sweeps through `targets`).
+    pub contract: String,
     /// Description from `info()`.
     pub description: String,
     /// World: `image-transform`, `strategy` or `blender`.
@@ -74,6 +77,10 @@ pub struct PluginVersion {
     pub active: bool,
     /// Shipped with the binary.
     pub builtin: bool,
+    /// The contract version it is served through (`0.1.0` or the draft `0.2.0`), when the
+    /// answering replica has it compiled (on `GET /api/plugins/{name}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contract: Option<String>,
     /// Description.
     pub description: String,
     /// World.
@@ -107,6 +114,7 @@ impl From<cgaf_store::plugins::PluginVersion> for PluginVersion {
             activated_at: v.activated_at,
             active: v.active,
             builtin: v.builtin,
+            contract: None,
             description: v.description,
             kind: v.kind,
             limits: None,

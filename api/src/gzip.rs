@@ -1,4 +1,5 @@
-//! Pre-compressed `gzip` answers of `GET /api/gaf/image`. The cached JSON up to its date is
+//! Pre-compressed `gzip` answers of `GET /api/gaf/image` (and the `Accept-Encoding` reading
+//! shared with the `br` ones, [`crate::br`]). The cached JSON up to its date is
 //! deflated once per change (and only once a client asked for gzip); each answer appends its
 //! own date as a stored (uncompressed) final block and the gzip trailer, whose CRC-32 is combined
 //! from the prefix's and the tail's. A gzip answer therefore costs no compression per request.
@@ -84,6 +85,18 @@ impl GzipPrefix {
 /// True when an `Accept-Encoding` header accepts gzip (`gzip`, `x-gzip` or `*`, with a q-value
 /// above zero; an explicit `gzip;q=0` refuses it even when `*` is accepted).
 pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
+    accepts(accept_encoding, &["gzip", "x-gzip"])
+}
+
+/// True when an `Accept-Encoding` header accepts brotli (`br` or `*`, read like
+/// [`accepts_gzip`]).
+pub fn accepts_br(accept_encoding: Option<&str>) -> bool {
+    accepts(accept_encoding, &["br"])
+}
+
+/// True when an `Accept-Encoding` header accepts one of `codings` (or `*`) with a q-value above
+/// zero; a coding named with `q=0` is refused even when `*` is accepted.
+fn accepts(accept_encoding: Option<&str>, codings: &[&str]) -> bool {
     let Some(header) = accept_encoding else { return false };
     let mut star = false;
     for item in header.split(',') {
@@ -93,10 +106,11 @@ pub fn accepts_gzip(accept_encoding: Option<&str>) -> bool {
             .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
             .find_map(|v| v.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
-        match coding.as_str() {
-            "gzip" | "x-gzip" => return q > 0.0,
-            "*" => star = q > 0.0,
-            _ => {}
+        if codings.contains(&coding.as_str()) {
+            return q > 0.0;
+        }
+        if coding == "*" {
+            star = q > 0.0;
         }
     }
     star
@@ -145,5 +159,9 @@ mod tests {
         assert!(!accepts_gzip(Some("identity")));
         assert!(!accepts_gzip(Some("br")));
         assert!(!accepts_gzip(None));
+        assert!(accepts_br(Some("gzip, deflate, br")));
+        assert!(accepts_br(Some("*")));
+        assert!(!accepts_br(Some("br;q=0, *")));
+        assert!(!accepts_br(Some("gzip")));
     }
 }

@@ -379,7 +379,7 @@ async fn images_products_and_operational_routes() {
         loop {
             let r = warp::test::request()
                 .path("/api/gaf/image?product=BTC-USD")
-                .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+                .header("accept-encoding", "gzip, deflate")
                 .reply(&c.filter)
                 .await;
             assert_eq!(r.status(), 200);
@@ -408,6 +408,47 @@ async fn images_products_and_operational_routes() {
         .reply(&c.filter)
         .await;
     assert_eq!(r.status(), 304);
+    // A client accepting br gets it once it is made (preferred over gzip; plain meanwhile).
+    let br = {
+        let mut attempts = 0;
+        loop {
+            let r = warp::test::request()
+                .path("/api/gaf/image?product=BTC-USD")
+                .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
+                .reply(&c.filter)
+                .await;
+            assert_eq!(r.status(), 200);
+            if r.headers().get("content-encoding").is_some_and(|v| v == "br") {
+                break r;
+            }
+            attempts += 1;
+            assert!(attempts < 1000, "the br answer never came");
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    };
+    assert_eq!(br.headers()["vary"], "accept-encoding");
+    assert_eq!(br.headers()["content-length"].to_str().unwrap(), br.body().len().to_string());
+    let mut unbrotli = String::new();
+    std::io::Read::read_to_string(&mut brotli::Decompressor::new(&br.body()[..], 4096), &mut unbrotli).unwrap();
+    assert!(unbrotli.starts_with(&expected_prefix), "{unbrotli}");
+    let dated: GafImage = serde_json::from_str(&unbrotli).unwrap();
+    chrono::NaiveDateTime::parse_from_str(&dated.date, "%Y-%m-%dT%H:%M:%S%.3fZ").expect("date with milliseconds");
+    let br_etag = br.headers()["etag"].to_str().unwrap().to_string();
+    assert!(br_etag != etag && br_etag != gz_etag, "another representation, another tag");
+    let r = warp::test::request()
+        .path("/api/gaf/image?product=BTC-USD")
+        .header("accept-encoding", "br")
+        .header("if-none-match", &br_etag)
+        .reply(&c.filter)
+        .await;
+    assert_eq!((r.status().as_u16(), r.headers()["etag"].to_str().unwrap()), (304, br_etag.as_str()));
+    // No br for a client that refuses it: gzip, the other accepted coding.
+    let r = warp::test::request()
+        .path("/api/gaf/image?product=BTC-USD")
+        .header("accept-encoding", "br;q=0, gzip")
+        .reply(&c.filter)
+        .await;
+    assert_eq!(r.headers()["content-encoding"], "gzip");
     // No gzip for a client that refuses it.
     let r = warp::test::request()
         .path("/api/gaf/image?product=BTC-USD")

@@ -370,8 +370,10 @@ struct HttpLoad {
     full: LoadResult,
     revalidate: LoadResult,
     gzip: LoadResult,
+    br: LoadResult,
     body: usize,
     gzip_body: usize,
+    br_body: usize,
 }
 
 /// An API server on 127.0.0.1 serving one product's images from its cache (no database).
@@ -429,18 +431,18 @@ impl ImageServer {
         let _ = (&mut self.server).await;
     }
 
-    /// Asks for the gzip answer until it comes (it is made on the first request asking for it):
-    /// call before timing gzip answers. Returns its length.
-    pub(crate) async fn warm_gzip(&self) -> Result<usize> {
+    /// Asks for the answer in `coding` (`gzip` or `br`) until it comes (it is made on the first
+    /// request asking for it): call before timing such answers. Returns its length.
+    pub(crate) async fn warm(&self, coding: &str) -> Result<usize> {
         let client = reqwest::Client::builder().no_gzip().build()?;
         for _ in 0..1000 {
-            let r = client.get(&self.url).header("accept-encoding", "gzip").send().await?;
-            if r.headers().contains_key("content-encoding") {
+            let r = client.get(&self.url).header("accept-encoding", coding).send().await?;
+            if r.headers().get("content-encoding").is_some_and(|v| v == coding) {
                 return Ok(r.bytes().await?.len());
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        anyhow::bail!("the gzip answer never came")
+        anyhow::bail!("the {coding} answer never came")
     }
 
     /// Load on the URL for `seconds` with `connections` (wrk when installed, else the built-in
@@ -467,8 +469,14 @@ pub(crate) fn have_wrk() -> bool {
 async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<HttpLoad> {
     let server = ImageServer::start(images).await?;
     let (etag, body_len) = (server.etag.clone(), server.body_len);
-    let gzip_body = server.warm_gzip().await?;
-    let headers = [None, Some(format!("If-None-Match: {etag}")), Some("Accept-Encoding: gzip".to_string())];
+    let gzip_body = server.warm("gzip").await?;
+    let br_body = server.warm("br").await?;
+    let headers = [
+        None,
+        Some(format!("If-None-Match: {etag}")),
+        Some("Accept-Encoding: gzip".to_string()),
+        Some("Accept-Encoding: br".to_string()),
+    ];
     if !have_wrk() {
         eprintln!("wrk not found (apt-get install wrk); using the built-in load generator");
     }
@@ -479,7 +487,7 @@ async fn bench_http(images: &cgaf_store::GafImages, seconds: u64) -> Result<Http
     server.stop().await;
     let mut results = results.into_iter();
     let mut next = || results.next().context("a load result");
-    Ok(HttpLoad { full: next()?, revalidate: next()?, gzip: next()?, body: body_len, gzip_body })
+    Ok(HttpLoad { full: next()?, revalidate: next()?, gzip: next()?, br: next()?, body: body_len, gzip_body, br_body })
 }
 
 /// Close of the bar before the first bar of [`walk_bars`]: 2024-01-01T00:00:00Z, on the minute
@@ -747,6 +755,7 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
                 ("/api/gaf/image 600px, 32 conns (req/s)", &load.full),
                 ("/api/gaf/image If-None-Match (req/s)", &load.revalidate),
                 ("/api/gaf/image gzip, 32 conns (req/s)", &load.gzip),
+                ("/api/gaf/image br, 32 conns (req/s)", &load.br),
             ] {
                 lines.push(Line {
                     name,
@@ -764,18 +773,22 @@ pub async fn run(args: &BenchArgs) -> Result<()> {
         print_table(&lines);
     }
     if let Some(load) = http {
-        let (full, reval, gzip) = (&load.full, &load.revalidate, &load.gzip);
+        let (full, reval, gzip, br) = (&load.full, &load.revalidate, &load.gzip, &load.br);
         println!(
-            "\nHTTP ({}; PNGs encoded small, as --png-encoding auto serves them while calculate has time): body {:.2} MB (gzip {:.2} MB); full p50 {} p99 {} (target p99 < 50 ms), errors {}; gzip p50 {} p99 {}, errors {}; revalidation p50 {} p99 {}, errors {}",
+            "\nHTTP ({}; PNGs encoded small, as --png-encoding auto serves them while calculate has time): body {} B (gzip {} B, br {} B); full p50 {} p99 {} (target p99 < 50 ms), errors {}; gzip p50 {} p99 {}, errors {}; br p50 {} p99 {}, errors {}; revalidation p50 {} p99 {}, errors {}",
             full.tool,
-            load.body as f64 / 1e6,
-            load.gzip_body as f64 / 1e6,
+            load.body,
+            load.gzip_body,
+            load.br_body,
             ms(full.p50),
             ms(full.p99),
             full.errors,
             ms(gzip.p50),
             ms(gzip.p99),
             gzip.errors,
+            ms(br.p50),
+            ms(br.p99),
+            br.errors,
             ms(reval.p50),
             ms(reval.p99),
             reval.errors

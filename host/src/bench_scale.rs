@@ -112,7 +112,7 @@ async fn edges_and_load(quick: bool, seconds: u64, http: bool) -> Result<()> {
     for (n, images) in &images_by_edge {
         let server = ImageServer::start(images).await?;
         let plain = server.load(seconds, 32, None).await?;
-        server.warm_gzip().await?;
+        server.warm("gzip").await?;
         let gzip = server.load(seconds, 32, Some("Accept-Encoding: gzip".into())).await?;
         println!(
             "{n:>6} {:>12.2} {:>12.0} {:>12} {:>12} {:>16.0}",

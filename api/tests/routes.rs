@@ -308,6 +308,26 @@ fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// `GET /api/gaf/image?product=BTC-USD` with `accept` as Accept-Encoding until the answer comes
+/// encoded as `coding` (the encoded form is made on the first such request; answers are plain
+/// meanwhile); every answer is a 200 that varies on Accept-Encoding.
+async fn encoded_answer(filter: &BoxedFilter<(Response,)>, accept: &str, coding: &str) -> warp::http::Response<Bytes> {
+    for _ in 0..1000 {
+        let r = warp::test::request()
+            .path("/api/gaf/image?product=BTC-USD")
+            .header("accept-encoding", accept)
+            .reply(filter)
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["vary"], "accept-encoding");
+        if r.headers().get("content-encoding").is_some_and(|v| v == coding) {
+            return r;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    panic!("the {coding} answer never came");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn images_products_and_operational_routes() {
     let db = database().await;
@@ -374,24 +394,7 @@ async fn images_products_and_operational_routes() {
     assert_eq!(r.status(), 304);
     // A client accepting gzip gets the same JSON gzip-encoded, with its own ETag, once the
     // prefix is deflated (made on the first such request; answers are plain meanwhile).
-    let gz = {
-        let mut attempts = 0;
-        loop {
-            let r = warp::test::request()
-                .path("/api/gaf/image?product=BTC-USD")
-                .header("accept-encoding", "gzip, deflate")
-                .reply(&c.filter)
-                .await;
-            assert_eq!(r.status(), 200);
-            assert_eq!(r.headers()["vary"], "accept-encoding");
-            if r.headers().contains_key("content-encoding") {
-                break r;
-            }
-            attempts += 1;
-            assert!(attempts < 1000, "the gzip answer never came");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
+    let gz = encoded_answer(&c.filter, "gzip, deflate", "gzip").await;
     assert_eq!(gz.headers()["content-encoding"], "gzip");
     assert_eq!(gz.headers()["content-length"].to_str().unwrap(), gz.body().len().to_string());
     let mut unzipped = String::new();
@@ -409,24 +412,7 @@ async fn images_products_and_operational_routes() {
         .await;
     assert_eq!(r.status(), 304);
     // A client accepting br gets it once it is made (preferred over gzip; plain meanwhile).
-    let br = {
-        let mut attempts = 0;
-        loop {
-            let r = warp::test::request()
-                .path("/api/gaf/image?product=BTC-USD")
-                .header("accept-encoding", "br;q=1.0, gzip;q=0.8")
-                .reply(&c.filter)
-                .await;
-            assert_eq!(r.status(), 200);
-            if r.headers().get("content-encoding").is_some_and(|v| v == "br") {
-                break r;
-            }
-            attempts += 1;
-            assert!(attempts < 1000, "the br answer never came");
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-    };
-    assert_eq!(br.headers()["vary"], "accept-encoding");
+    let br = encoded_answer(&c.filter, "br;q=1.0, gzip;q=0.8", "br").await;
     assert_eq!(br.headers()["content-length"].to_str().unwrap(), br.body().len().to_string());
     let mut unbrotli = String::new();
     std::io::Read::read_to_string(&mut brotli::Decompressor::new(&br.body()[..], 4096), &mut unbrotli).unwrap();

@@ -436,7 +436,8 @@ async fn serve_with(store: &Store, settings: &ServeSettings, source: Option<AnyS
             config: settings.image_transforms.clone(),
             telemetry: Some(telemetry),
             png: settings.png_encoding,
-            png_auto: Some(Arc::new(cgaf_calculate::AutoEncoding::new(interval))),
+            png_auto: (settings.png_encoding == cgaf_calculate::PngEncoding::Auto)
+                .then(|| Arc::new(cgaf_calculate::AutoEncoding::new(interval))),
         };
         tasks.spawn(async move {
             calculate_loop(store, lease, calc, matrix, schedule, stop).await;

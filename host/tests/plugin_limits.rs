@@ -5,10 +5,12 @@
 
 mod common;
 
-use common::{cgaf, cgaf_in, database_with_golden_bars, run_to_end, sdk, succeeded, wait_ready, Service};
+use common::{
+    cgaf, cgaf_in, componentize_py_available, database_with_golden_bars, run_to_end, sdk, succeeded, wait_ready,
+    Service,
+};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const TOKEN: &str = "limits-token";
 
@@ -24,14 +26,6 @@ fn scaffold_strategy(dir: &Path, name: &str, lang: &str) -> PathBuf {
     let built = succeeded(&cgaf_in(&data, &dir.join(name), &["plugin", "build", "--json"]), "cgaf plugin build");
     let built: Value = serde_json::from_str(&built).unwrap();
     PathBuf::from(built["wasm"].as_str().unwrap())
-}
-
-fn componentize_py_available() -> bool {
-    let on_path = Command::new("componentize-py").arg("--version").output().is_ok_and(|o| o.status.success());
-    let venv = std::env::var_os("HOME")
-        .map(|h| Path::new(&h).join(".cache/cgaf-python/venv/bin/componentize-py"))
-        .is_some_and(|p| p.is_file());
-    on_path || venv
 }
 
 async fn upload(http: &reqwest::Client, base: &str, wasm: &Path, query: &str) -> (u16, Value) {

@@ -6,7 +6,8 @@
 mod common;
 
 use common::{
-    cgaf, cgaf_in, database_with_golden_bars, outside_target_dir, run_to_end, sdk, succeeded, wait_ready, Service,
+    cgaf, cgaf_in, componentize_py_available, database_with_golden_bars, outside_target_dir, run_to_end, sdk,
+    succeeded, wait_ready, Service,
 };
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -113,15 +114,6 @@ fn the_local_test_fails_with_the_reason_on_a_faulting_plugin() {
         assert!(report["failure"].as_str().unwrap().contains(why), "{wasm}: {report}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "the exit reason names the failure");
     }
-}
-
-/// componentize-py: on PATH or in the venv `scripts/setup.sh --python` makes.
-fn componentize_py_available() -> bool {
-    let on_path = Command::new("componentize-py").arg("--version").output().is_ok_and(|o| o.status.success());
-    let venv = std::env::var_os("HOME")
-        .map(|h| Path::new(&h).join(".cache/cgaf-python/venv/bin/componentize-py"))
-        .is_some_and(|p| p.is_file());
-    on_path || venv
 }
 
 const TOKEN: &str = "python-plugin-token";

@@ -202,3 +202,12 @@ pub fn succeeded(out: &std::process::Output, what: &str) -> String {
     );
     String::from_utf8_lossy(&out.stdout).to_string()
 }
+
+/// componentize-py: on PATH or in the venv `scripts/setup.sh --python` makes.
+pub fn componentize_py_available() -> bool {
+    let on_path = Command::new("componentize-py").arg("--version").output().is_ok_and(|o| o.status.success());
+    let venv = std::env::var_os("HOME")
+        .map(|h| Path::new(&h).join(".cache/cgaf-python/venv/bin/componentize-py"))
+        .is_some_and(|p| p.is_file());
+    on_path || venv
+}

@@ -193,17 +193,15 @@ pub struct Calculator {
     pub telemetry: Option<CalculateTelemetry>,
     /// How the PNGs are compressed.
     pub png: PngEncoding,
-    /// What decides [`PngEncoding::Auto`] cycle by cycle (`None`: `Auto` is `Small`).
+    /// What decides the encoding cycle by cycle when `png` is [`PngEncoding::Auto`] (`None`:
+    /// `png` as it is, `Auto` then meaning `Small`).
     pub png_auto: Option<Arc<AutoEncoding>>,
 }
 
 impl Calculator {
-    /// The encoding of this cycle's PNGs: `png`, with `Auto` decided by `png_auto`.
+    /// The encoding of this cycle's PNGs: `png_auto`'s choice when there is one, else `png`.
     pub fn encoding(&self) -> PngEncoding {
-        match (self.png, &self.png_auto) {
-            (PngEncoding::Auto, Some(auto)) => auto.current(),
-            (png, _) => png,
-        }
+        self.png_auto.as_ref().map_or(self.png, |auto| auto.current())
     }
 }
 
@@ -242,7 +240,7 @@ pub async fn run_once(store: &Store, calc: &Calculator, products: &[Product]) ->
         out.push((p.product.clone(), r));
     }
     let took = started.elapsed();
-    if let (PngEncoding::Auto, Some(auto)) = (calc.png, &calc.png_auto) {
+    if let Some(auto) = &calc.png_auto {
         let next = auto.after_cycle(encoding, took);
         if next != encoding {
             tracing::info!(from = %encoding, to = %next, cycle_ms = took.as_millis() as u64, "PNG encoding switched (--png-encoding auto)");

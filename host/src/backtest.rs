@@ -7,7 +7,7 @@ use crate::strategy_target::{http, name_value, offline_plugin, read_bars, risk, 
 use anyhow::{bail, Context, Result};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{
-    drive, parse_interval, DecisionCsv, DriveOptions, Portfolio, RunMode, RunRequest, RunSettings, Series,
+    drive, parse_interval, DecisionCsv, DriveOptions, Portfolio, RunMode, RunRequest, RunSettings, Series, StateCapture,
 };
 use cgaf_trade::PluginStrategy;
 use serde_json::{json, Map, Value};
@@ -102,7 +102,10 @@ fn offline_backtest(
     let mut progress = Progress::new("backtest");
     let started = Instant::now();
     let total = bars.len() as u64;
-    let options = DriveOptions { batch: if writer.is_some() { 1 } else { 4096 }, capture_state: writer.is_some() };
+    let options = match writer {
+        Some(_) => DriveOptions { batch: 1, state: StateCapture::EveryBatch },
+        None => DriveOptions { batch: 4096, state: StateCapture::Never },
+    };
     let mut write_error: Option<anyhow::Error> = None;
     drive(
         &mut strategy,

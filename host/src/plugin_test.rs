@@ -10,7 +10,7 @@ use cgaf_runtime::{Matrix, Plugin, PluginHost, PluginKind};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{
     drive, parse_interval, Bar, Decision, DecisionCsv, DriveOptions, Portfolio, RunRequest, RunSettings, Series,
-    Strategy, StrategyError,
+    StateCapture, Strategy, StrategyError,
 };
 use cgaf_trade::PluginStrategy;
 use serde_json::{json, Value};
@@ -233,7 +233,7 @@ fn strategy_run(
         bars,
         &settings,
         &mut portfolio,
-        DriveOptions { batch: BATCH, capture_state: true },
+        DriveOptions { batch: BATCH, state: StateCapture::EveryBatch },
         None,
         &mut |row| {
             series.push(&row);

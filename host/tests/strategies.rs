@@ -84,7 +84,7 @@ async fn service_with_history(bars: i64) -> WithHistory {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     // Let history accumulate (40 ms samples): 70 bars of 200 ms, enough for every run below.
-    let WithHistory { dir, db, http, mut svc, base, store: _ } = service_with_history(70).await;
+    let WithHistory { dir, db, http, mut svc, base, store } = service_with_history(70).await;
     let now = chrono::Utc::now().timestamp_millis();
     let backtest = json!({
         "strategy": "sma-cross", "params": {"fast": 3, "slow": 8}, "product": "BTC-USD", "mode": "backtest",
@@ -160,9 +160,32 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     for (i, r) in rows.iter().enumerate() {
         assert_eq!(r["seq"].as_i64().unwrap(), i as i64);
         assert!(r["market"]["close"].as_f64().is_some() && r["market"]["bid"].as_f64().unwrap() > 0.0, "{r}");
-        assert!(r["strategy_state"]["seen"].as_u64().is_some(), "{r}");
+        assert_eq!(r["strategy_state"]["seen"].as_u64(), Some(i as u64 + 1), "{r}");
         assert!(r["reason"].as_str().is_some(), "{r}");
     }
+    // The run stored its strategy state once (a checkpoint in its last row: the run is one chunk);
+    // the pages re-derive the others by replaying the strategy from the checkpoint before them,
+    // whatever page they fall in.
+    let client = store.client().await.unwrap();
+    let stored: Vec<i64> = client
+        .query("SELECT seq FROM crypto_gaf.decisions WHERE run_id = $1 AND strategy_state IS NOT NULL", &[&ida])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(stored, [bars - 1]);
+    let (_, page) = get(&http, format!("{base}/api/runs/{ida}/decisions?cursor=20&limit=3")).await;
+    assert_eq!(page["decisions"][0]["strategy_state"], rows[21]["strategy_state"]);
+    // A log the strategy does not reproduce (here: a target changed in the database) is not
+    // given states it never had.
+    client
+        .execute("UPDATE crypto_gaf.decisions SET target = -target - 0.5 WHERE run_id = $1 AND seq = 3", &[&idb])
+        .await
+        .unwrap();
+    let (s, r) = get(&http, format!("{base}/api/runs/{idb}/decisions?limit=10")).await;
+    assert_eq!((s, r["error"]["code"].as_str()), (409, Some("not_reproduced")), "{r}");
+    assert!(r["error"]["message"].as_str().unwrap().contains("stored target at seq 3"), "{r}");
     assert!(rows[..7].iter().all(|r| r["reason"] == "warm-up"));
     // Every order fills at the next bar's open (plus slippage), never at a price already seen.
     for w in rows.windows(2) {

@@ -26,6 +26,7 @@ pub(crate) fn trade_error(e: impl Into<cgaf_trade::Error>) -> ApiError {
     match e.into() {
         E::Invalid(m) => ApiError::bad_request("invalid_request", m),
         E::NotCovered(m) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "range_not_covered", m),
+        E::NotReproduced(m) => ApiError::new(StatusCode::CONFLICT, "not_reproduced", m),
         E::Settings(s) => ApiError::bad_request("invalid_settings", s.to_string()),
         E::Plugin(p) => ApiError::new(StatusCode::BAD_GATEWAY, p.code(), format!("strategy: {p}")),
         E::Store(s) => s.into(),
@@ -156,7 +157,7 @@ pub async fn stop(id: i64, state: Arc<ApiState>, auth: Option<String>) -> Result
 )]
 pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {
     let q: DecisionsQuery = parse_query(&raw)?;
-    run_or_404(&state, id).await?;
+    let run = state.store.run(id).await?.ok_or_else(|| ApiError::not_found("unknown_run", format!("no run {id}")))?;
     let (from_ms, to_ms) = (time_param(q.from.as_deref(), "from")?, time_param(q.to.as_deref(), "to")?);
     match q.format.unwrap_or_default() {
         DecisionFormat::Csv => {
@@ -173,7 +174,12 @@ pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Res
                 return Err(ApiError::bad_request("bad_query", format!("limit must be in 1..={MAX_PAGE}")));
             }
             let after_seq = q.cursor;
-            let rows = state.store.decisions(id, &DecisionQuery { from_ms, to_ms, after_seq, limit }).await?;
+            let mut rows = state.store.decisions(id, &DecisionQuery { from_ms, to_ms, after_seq, limit }).await?;
+            // A backtest stores its strategy state every chunk of bars; the rows between get it
+            // by replay (a process without a plugin host answers the stored rows).
+            if let Some(host) = &state.plugins {
+                cgaf_trade::fill_strategy_states(&state.store, host, &run, &mut rows).await.map_err(trade_error)?;
+            }
             let next = if rows.len() as i64 == limit { rows.last().map(|r| r.seq.to_string()) } else { None };
             let decisions = rows.into_iter().map(Decision::from).collect();
             Ok(json(&DecisionPage { decisions, next_cursor: next, run_id: id }))

@@ -165,6 +165,21 @@ impl Store {
         rows.iter().map(decision_row).collect()
     }
 
+    /// The last row before `before_seq` that carries the strategy state (a checkpoint): its `seq`
+    /// and state; `None` when no earlier row has one (the run's start).
+    pub async fn decision_checkpoint(&self, run_id: i64, before_seq: i64) -> Result<Option<(i64, Value)>> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT seq, strategy_state FROM crypto_gaf.decisions
+                 WHERE run_id = $1 AND seq < $2 AND strategy_state IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                &[&run_id, &before_seq],
+            )
+            .await?;
+        Ok(row.map(|r| (r.get("seq"), r.get("strategy_state"))))
+    }
+
     /// The run's equity and held-target series in `seq` order (for metrics).
     pub async fn run_series(&self, run_id: i64) -> Result<(Vec<f64>, Vec<f64>)> {
         let rows = self

@@ -111,9 +111,7 @@ async fn backtest_inner(
                 break 'pages;
             }
             let (rows, progress) = tracing::info_span!("backtest.chunk", run = run.run_id, bars = chunk.len())
-                .in_scope(|| {
-                    step_bars(&mut strategy, chunk, &settings, &mut portfolio, None, Some(&mut series), None)
-                })?;
+                .in_scope(|| step_bars(&mut strategy, chunk, &settings, &mut portfolio, Some(&mut series)))?;
             finish_write(writing.take(), &mut hash).await?;
             let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
             writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));

@@ -44,6 +44,9 @@ pub enum Error {
     /// The history does not cover the range asked for (names what it covers).
     #[error("{0}")]
     NotCovered(String),
+    /// Replaying a run's strategy did not reproduce its stored log (names where).
+    #[error("{0}")]
+    NotReproduced(String),
     /// The run was stopped on request.
     #[error("stopped on request")]
     Stopped,

@@ -7,12 +7,13 @@
 //!   sweep task it starts, and stops and joins them on shutdown.
 //! - [`PrepareRun`] and [`CheckSweep`]: a run or sweep request checked against the database and
 //!   the plugin before it is stored.
-//! - [`decisions_csv`]: a run's decision log as CSV from the database.
+//! - [`decisions_csv`]: a run's decision log as CSV from the database; [`fill_strategy_states`]:
+//!   the strategy states between a backtest's checkpoints, replayed.
 //! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
 //!
 //! Modules: [`strategy`] (plugins as strategies), [`request`] (request checks), [`bars`] (bars
 //! from the market history, with coverage), [`decisions`] (the stored log as CSV and its hash), [`runs`] (what
-//! backtests and paper runs share), [`backtest`], [`paper`], [`sweep`] (the sweep job), [`telemetry`]
+//! backtests and paper runs share), [`replay`] (states between checkpoints), [`backtest`], [`paper`], [`sweep`] (the sweep job), [`telemetry`]
 //! (its Prometheus metrics) and [`worker`] (the scheduler-facing worker).
 
 pub mod backtest;
@@ -20,6 +21,7 @@ pub mod bars;
 pub mod decisions;
 pub mod error;
 pub mod paper;
+pub mod replay;
 pub mod request;
 pub mod runs;
 pub mod shadow;
@@ -32,6 +34,7 @@ pub use cgaf_trade_domain as domain;
 pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
 pub use decisions::{decision_log_sha256, decisions_csv};
 pub use error::Error;
+pub use replay::fill_strategy_states;
 pub use request::{CheckSweep, PrepareRun};
 pub use strategy::{load_strategy, PluginStrategy};
 pub use telemetry::TradeTelemetry;

@@ -7,7 +7,9 @@ use crate::Error;
 use cgaf_runtime::PluginHost;
 use cgaf_store::{RunProgress, RunRow, Store};
 use cgaf_trade_domain::request::params_of;
-use cgaf_trade_domain::{drive, Bar, DecisionRow, DriveOptions, Portfolio, RunSettings, RunStatus, Series};
+use cgaf_trade_domain::{
+    drive, Bar, DecisionRow, DriveOptions, Portfolio, RunSettings, RunStatus, Series, StateCapture,
+};
 use serde_json::Value;
 
 /// The run's costs, cash and limits.
@@ -33,11 +35,29 @@ pub async fn strategy_for(store: &Store, host: &PluginHost, run: &RunRow) -> Res
     })
 }
 
-/// Steps `bars` through the strategy and the portfolio (one strategy call per bar, the state
-/// captured every bar): the decision rows and the run's progress after them, ready to append.
-/// `version` is written on every row (paper runs, whose version can change on a quarantine). A
-/// failed strategy call is [`Error::StrategyCall`]: the plugin version, the call and its bar.
+/// Steps a backtest's `bars` through the strategy and the portfolio (one strategy call per bar):
+/// the decision rows and the run's progress after them, ready to append. The strategy state is
+/// captured once, into the last row (a checkpoint: the rows between two checkpoints get their
+/// states by replay, [`crate::fill_strategy_states`]). A failed strategy call is
+/// [`Error::StrategyCall`]: the plugin version, the call and its bar.
 pub fn step_bars(
+    strategy: &mut PluginStrategy,
+    bars: &[Bar],
+    settings: &RunSettings,
+    portfolio: &mut Portfolio,
+    series: Option<&mut Series>,
+) -> Result<(Vec<DecisionRow>, RunProgress), Error> {
+    match step(strategy, bars, settings, portfolio, None, series, None, StateCapture::LastRow) {
+        (rows, progress, None) => Ok((rows, progress)),
+        (_, _, Some(e)) => Err(e),
+    }
+}
+
+/// Steps a paper run's new `bars` as [`step_bars`] does, with the state captured into every row,
+/// and `version` written on every row (its version can change on a quarantine). A failure keeps
+/// what was decided before it: the rows and progress up to the bar that failed, and the error
+/// (the run appends them, so it resumes at that bar from the state stored with them).
+pub fn step_bars_until_failure(
     strategy: &mut PluginStrategy,
     bars: &[Bar],
     settings: &RunSettings,
@@ -45,16 +65,12 @@ pub fn step_bars(
     kill: Option<&str>,
     series: Option<&mut Series>,
     version: Option<&str>,
-) -> Result<(Vec<DecisionRow>, RunProgress), Error> {
-    match step_bars_until_failure(strategy, bars, settings, portfolio, kill, series, version) {
-        (rows, progress, None) => Ok((rows, progress)),
-        (_, _, Some(e)) => Err(e),
-    }
+) -> (Vec<DecisionRow>, RunProgress, Option<Error>) {
+    step(strategy, bars, settings, portfolio, kill, series, version, StateCapture::EveryBatch)
 }
 
-/// As [`step_bars`], but a failure keeps what was decided before it: the rows and progress up to
-/// the bar that failed, and the error (a paper run appends them, so it resumes at that bar).
-pub fn step_bars_until_failure(
+#[allow(clippy::too_many_arguments)]
+fn step(
     strategy: &mut PluginStrategy,
     bars: &[Bar],
     settings: &RunSettings,
@@ -62,6 +78,7 @@ pub fn step_bars_until_failure(
     kill: Option<&str>,
     mut series: Option<&mut Series>,
     version: Option<&str>,
+    state: StateCapture,
 ) -> (Vec<DecisionRow>, RunProgress, Option<Error>) {
     let mut rows = Vec::with_capacity(bars.len());
     let mut last_state = None;
@@ -72,7 +89,7 @@ pub fn step_bars_until_failure(
             bars,
             settings,
             portfolio,
-            DriveOptions::default(),
+            DriveOptions { batch: 1, state },
             kill,
             &mut |r| {
                 if let Some(s) = series.as_deref_mut() {

@@ -9,19 +9,31 @@ use crate::metrics::{Metrics, Options};
 use crate::strategy::{Decision, Strategy};
 use crate::Error;
 
+/// Which rows of a drive carry the strategy state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateCapture {
+    /// No row (sweeps and benchmarks: the series alone).
+    Never,
+    /// The last row of every batch: with a batch of 1, every row (paper runs, offline logs).
+    EveryBatch,
+    /// Only the last row the drive decides: a checkpoint. A backtest drives its bars in chunks
+    /// and stores the state once per chunk; the states between are re-derived by replaying the
+    /// deterministic strategy from the checkpoint before them (`cgaf_trade::fill_strategy_states`).
+    LastRow,
+}
+
 /// How a run feeds bars to its strategy.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DriveOptions {
-    /// Bars per strategy call (≥ 1). With `capture_state`, the state is captured after each batch,
-    /// so 1 puts the strategy state into every row.
+    /// Bars per strategy call (≥ 1).
     pub batch: usize,
-    /// Capture the strategy state into the last row of every batch.
-    pub capture_state: bool,
+    /// Which rows carry the strategy state.
+    pub state: StateCapture,
 }
 
 impl Default for DriveOptions {
     fn default() -> Self {
-        DriveOptions { batch: 1, capture_state: true }
+        DriveOptions { batch: 1, state: StateCapture::EveryBatch }
     }
 }
 
@@ -74,26 +86,41 @@ pub fn drive(
 ) -> Result<(), Error> {
     let batch = options.batch.max(1);
     let mut done = 0;
+    // Under `LastRow` each row waits for the next one, so the last gets the state when the drive ends.
+    let mut held: Option<DecisionRow> = None;
     for chunk in bars.chunks(batch) {
         if portfolio.stopped() {
             break;
         }
         let decisions = decide_chunk(strategy, chunk)?;
-        let state = if options.capture_state { Some(strategy.state()?) } else { None };
+        let state = if options.state == StateCapture::EveryBatch { Some(strategy.state()?) } else { None };
         let mut state = state;
         let last = chunk.len() - 1;
         for (i, (market, decision)) in chunk.iter().zip(&decisions).enumerate() {
             let s = if i == last { state.take() } else { None };
             let row = portfolio.step(settings, market, decision, s, kill);
-            sink(row)?;
+            if options.state == StateCapture::LastRow {
+                if let Some(before) = held.replace(row) {
+                    sink(before)?;
+                }
+            } else {
+                sink(row)?;
+            }
             if portfolio.stopped() {
                 break;
             }
         }
         done += chunk.len();
         if !progress(done) {
+            if let Some(row) = held.take() {
+                sink(row)?;
+            }
             return Err(Error::Stopped);
         }
+    }
+    if let Some(mut row) = held {
+        row.strategy_state = Some(strategy.state()?);
+        sink(row)?;
     }
     Ok(())
 }
@@ -113,7 +140,7 @@ pub fn backtest_series(
         bars,
         settings,
         &mut portfolio,
-        DriveOptions { batch, capture_state: false },
+        DriveOptions { batch, state: StateCapture::Never },
         None,
         &mut |r| {
             series.push(&r);
@@ -251,7 +278,7 @@ mod tests {
         let s = RunSettings { fee_bps: 5.0, slippage_bps: 2.0, ..Default::default() };
         let (one, s1, _) = backtest(&mut Alternate(0), &b, &s, DriveOptions::default()).unwrap();
         let (many, s7, _) =
-            backtest(&mut Alternate(0), &b, &s, DriveOptions { batch: 7, capture_state: true }).unwrap();
+            backtest(&mut Alternate(0), &b, &s, DriveOptions { batch: 7, state: StateCapture::EveryBatch }).unwrap();
         assert_eq!(s1, s7);
         assert_eq!(one.len(), 50);
         assert!(one.iter().all(|r| r.strategy_state.is_some()));
@@ -260,6 +287,12 @@ mod tests {
             assert_eq!((a.equity, a.position, a.order_target), (b.equity, b.position, b.order_target));
         }
         assert_eq!(one[6].strategy_state, many[6].strategy_state);
+        // A checkpoint: only the last row carries the state, the one every-row capture has there.
+        let (last, s_last, _) =
+            backtest(&mut Alternate(0), &b, &s, DriveOptions { batch: 1, state: StateCapture::LastRow }).unwrap();
+        assert_eq!(s_last, s1);
+        assert_eq!(last.iter().filter(|r| r.strategy_state.is_some()).count(), 1);
+        assert_eq!(last[49].strategy_state, one[49].strategy_state);
         let m = s1.metrics(periods_per_year(1000)).unwrap();
         assert_eq!(m.periods, 50);
         assert_eq!(m.trades, Some(25));
@@ -282,7 +315,7 @@ mod tests {
             &b,
             &s,
             &mut p,
-            DriveOptions { batch: 2, capture_state: false },
+            DriveOptions { batch: 2, state: StateCapture::Never },
             None,
             &mut |_| Ok(()),
             &mut |done| done < 4,

@@ -31,7 +31,7 @@ pub mod run;
 pub mod strategy;
 pub mod sweep;
 
-pub use backtest::{backtest, backtest_series, drive, periods_per_year, DriveOptions, Series};
+pub use backtest::{backtest, backtest_series, drive, periods_per_year, DriveOptions, Series, StateCapture};
 pub use bars::{build_bars, fill_price_after, Bar, BarError, Book, SamplePoint};
 pub use decision::{decision_log_csv, DecisionCsv, DecisionLogHash, DecisionRow};
 pub use engine::{Portfolio, RiskLimits, RunSettings, SettingsError};

@@ -689,3 +689,27 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_limits
   PRIMARY KEY (name, version),
   FOREIGN KEY (name, version) REFERENCES crypto_gaf.plugins (name, version) ON DELETE CASCADE
 );
+
+-- migration: 16 decision log in blocks
+-- The decision log stored as blocks of consecutive rows (one per transaction a run writes: a
+-- backtest's chunk of 2,000 bars, a paper run's step) instead of one database row per bar: a
+-- year of 1-minute decisions was 525,600 primary-key inserts. `time_ms` and `equity` are arrays
+-- (an equity curve is thinned in SQL); `data` holds the other columns, compressed by the
+-- service (see cgaf_trade_domain::decision_block), so PostgreSQL stores it as it is (EXTERNAL:
+-- no second compression). Rows of the former table are moved into blocks by the service when
+-- it migrates (Store::migrate), and the table is dropped then.
+CREATE TABLE IF NOT EXISTS crypto_gaf.decision_blocks
+(
+  run_id bigint NOT NULL REFERENCES crypto_gaf.runs(run_id) ON DELETE CASCADE,
+  first_seq bigint NOT NULL CHECK (first_seq >= 0),
+  rows integer NOT NULL CHECK (rows > 0),
+  first_time_ms bigint NOT NULL,
+  last_time_ms bigint NOT NULL,
+  time_ms bigint[] NOT NULL,
+  equity float8[] NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (run_id, first_seq)
+);
+ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN time_ms SET STORAGE EXTERNAL;
+ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN equity SET STORAGE EXTERNAL;

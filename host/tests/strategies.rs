@@ -166,23 +166,26 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     // The run stored its strategy state once (a checkpoint in its last row: the run is one chunk);
     // the pages re-derive the others by replaying the strategy from the checkpoint before them,
     // whatever page they fall in.
-    let client = store.client().await.unwrap();
-    let stored: Vec<i64> = client
-        .query("SELECT seq FROM crypto_gaf.decisions WHERE run_id = $1 AND strategy_state IS NOT NULL", &[&ida])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(stored, [bars - 1]);
+    let stored =
+        store.decisions(ida, &cgaf_store::DecisionQuery { limit: 10_000, ..Default::default() }).await.unwrap();
+    assert_eq!(stored.len() as i64, bars);
+    let checkpoints: Vec<i64> = stored.iter().filter(|r| r.strategy_state.is_some()).map(|r| r.seq).collect();
+    assert_eq!(checkpoints, [bars - 1]);
     let (_, page) = get(&http, format!("{base}/api/runs/{ida}/decisions?cursor=20&limit=3")).await;
     assert_eq!(page["decisions"][0]["strategy_state"], rows[21]["strategy_state"]);
     // A log the strategy does not reproduce (here: a target changed in the database) is not
     // given states it never had.
-    client
-        .execute("UPDATE crypto_gaf.decisions SET target = -target - 0.5 WHERE run_id = $1 AND seq = 3", &[&idb])
+    let client = store.client().await.unwrap();
+    let b = client
+        .query_one("SELECT first_seq, time_ms, equity, data FROM crypto_gaf.decision_blocks WHERE run_id = $1", &[&idb])
         .await
         .unwrap();
+    let block =
+        cgaf_trade::domain::DecisionBlock { first_seq: b.get(0), time_ms: b.get(1), equity: b.get(2), data: b.get(3) };
+    let mut tampered = block.decode().unwrap();
+    tampered[3].target = -tampered[3].target - 0.5;
+    let data = cgaf_trade::domain::DecisionBlock::encode(&tampered).unwrap().data;
+    client.execute("UPDATE crypto_gaf.decision_blocks SET data = $2 WHERE run_id = $1", &[&idb, &data]).await.unwrap();
     let (s, r) = get(&http, format!("{base}/api/runs/{idb}/decisions?limit=10")).await;
     assert_eq!((s, r["error"]["code"].as_str()), (409, Some("not_reproduced")), "{r}");
     assert!(r["error"]["message"].as_str().unwrap().contains("stored target at seq 3"), "{r}");

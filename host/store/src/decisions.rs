@@ -1,12 +1,13 @@
 //! The decision log of runs: appending rows with the run's progress (fenced on the holder and on
-//! the progress they continue from), reading pages, the equity series and curve, and discarding
-//! a log that starts again. The row is the domain's [`DecisionRow`].
+//! the progress they continue from), reading pages, checkpoints of the strategy state, the
+//! equity series and curve, and discarding a log that starts again. The row is the domain's
+//! [`DecisionRow`]; it is stored in blocks of consecutive rows ([`DecisionBlock`], table
+//! `crypto_gaf.decision_blocks`), one block per append.
 
 use crate::{Error, Result, Store};
-use cgaf_trade_domain::{Bar, DecisionRow};
+use cgaf_trade_domain::{Bar, DecisionBlock, DecisionRow};
 use serde_json::Value;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{Json, ToSql, Type};
+use tokio_postgres::types::Json;
 
 /// A page of the decision log.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -34,28 +35,25 @@ pub struct RunProgress {
     pub strategy_state: Option<Value>,
 }
 
-/// Column types of the decision log's binary COPY.
-const DECISION_COPY_TYPES: [Type; 17] = [
-    Type::INT8,
-    Type::INT8,
-    Type::INT8,
-    Type::JSON,
-    Type::JSON,
-    Type::FLOAT8,
-    Type::TEXT,
-    Type::TEXT,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::TEXT,
-];
+/// Blocks whose extent is read per query while a page is gathered.
+const BLOCKS_PER_QUERY: i64 = 64;
 
-fn decision_row(r: &tokio_postgres::Row) -> Result<DecisionRow> {
+fn bad_block(e: cgaf_trade_domain::Error) -> Error {
+    Error::BadData { what: "decision_blocks.data", detail: e.to_string() }
+}
+
+/// A stored block of a run's log.
+fn block(r: &tokio_postgres::Row) -> DecisionBlock {
+    DecisionBlock {
+        first_seq: r.get("first_seq"),
+        time_ms: r.get("time_ms"),
+        equity: r.get("equity"),
+        data: r.get("data"),
+    }
+}
+
+/// A row of the former one-row-per-bar table (read only to move it into blocks).
+fn row_table_decision(r: &tokio_postgres::Row) -> Result<DecisionRow> {
     let Json(market): Json<Bar> =
         r.try_get("market").map_err(|e| Error::BadData { what: "decisions.market", detail: e.to_string() })?;
     Ok(DecisionRow {
@@ -78,9 +76,23 @@ fn decision_row(r: &tokio_postgres::Row) -> Result<DecisionRow> {
     })
 }
 
+/// Inserts `rows` (consecutive, not empty) as one block.
+async fn insert_block(tx: &tokio_postgres::Transaction<'_>, run_id: i64, rows: &[DecisionRow]) -> Result<()> {
+    let b = DecisionBlock::encode(rows).map_err(bad_block)?;
+    let (first_time, last_time) = (b.time_ms[0], b.time_ms[b.time_ms.len() - 1]);
+    tx.execute(
+        "INSERT INTO crypto_gaf.decision_blocks (run_id, first_seq, rows, first_time_ms, last_time_ms, time_ms, equity, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[&run_id, &b.first_seq, &(rows.len() as i32), &first_time, &last_time, &b.time_ms, &b.equity, &b.data],
+    )
+    .await?;
+    Ok(())
+}
+
 impl Store {
-    /// Appends decision rows and the run's progress in one transaction, only while `holder`
-    /// holds the run ([`Error::RunLost`] otherwise).
+    /// Appends decision rows (consecutive, continuing the log) as one block, and the run's
+    /// progress, in one transaction, only while `holder` holds the run ([`Error::RunLost`]
+    /// otherwise).
     pub async fn append_decisions(
         &self,
         run_id: i64,
@@ -102,40 +114,9 @@ impl Store {
         if held.is_none() {
             return Err(Error::RunLost(run_id));
         }
-        // Binary COPY: the decision log is the bulk of a backtest's writes.
-        let sink = tx
-            .copy_in(
-                "COPY crypto_gaf.decisions (run_id, seq, time_ms, market, strategy_state, target, reason, gate,
-                   order_target, fill_price, fill_quantity, fee, position, held_target, cash, equity, strategy_version)
-                 FROM STDIN (FORMAT binary)",
-            )
-            .await?;
-        let writer = BinaryCopyInWriter::new(sink, &DECISION_COPY_TYPES);
-        futures::pin_mut!(writer);
-        for r in rows {
-            let market = Json(&r.market);
-            let row: [&(dyn ToSql + Sync); 17] = [
-                &run_id,
-                &r.seq,
-                &r.time_ms,
-                &market,
-                &r.strategy_state,
-                &r.target,
-                &r.reason,
-                &r.gate,
-                &r.order_target,
-                &r.fill_price,
-                &r.fill_quantity,
-                &r.fee,
-                &r.position,
-                &r.held_target,
-                &r.cash,
-                &r.equity,
-                &r.strategy_version,
-            ];
-            writer.as_mut().write(&row).await?;
+        if !rows.is_empty() {
+            insert_block(&tx, run_id, rows).await?;
         }
-        writer.finish().await?;
         tx.execute(
             "UPDATE crypto_gaf.runs SET bars_done = $2, last_bar_ms = coalesce($3, last_bar_ms), portfolio = $4,
                strategy_state = coalesce($5, strategy_state), heartbeat_at = now()
@@ -149,45 +130,103 @@ impl Store {
 
     /// A page of a run's decision log, in `seq` order.
     pub async fn decisions(&self, run_id: i64, q: &DecisionQuery) -> Result<Vec<DecisionRow>> {
-        let rows = self
-            .client()
-            .await?
-            .query(
-                "SELECT seq, time_ms, market, strategy_state, target, reason, gate, order_target, fill_price,
-                   fill_quantity, fee, position, held_target, cash, equity, strategy_version
-                 FROM crypto_gaf.decisions
-                 WHERE run_id = $1 AND ($2::int8 IS NULL OR time_ms >= $2) AND ($3::int8 IS NULL OR time_ms < $3)
-                   AND ($4::int8 IS NULL OR seq > $4)
-                 ORDER BY seq LIMIT $5",
-                &[&run_id, &q.from_ms, &q.to_ms, &q.after_seq, &q.limit.max(0)],
-            )
-            .await?;
-        rows.iter().map(decision_row).collect()
+        let client = self.client().await?;
+        let limit = q.limit.max(0) as usize;
+        let mut out = Vec::new();
+        // The blocks that may hold rows of the page, by their extent; read and decoded in turn.
+        let mut after_block: Option<i64> = None;
+        while out.len() < limit {
+            let extents = client
+                .query(
+                    "SELECT first_seq, rows FROM crypto_gaf.decision_blocks
+                     WHERE run_id = $1 AND first_seq + rows - 1 > coalesce($2::int8, -1)
+                       AND ($3::int8 IS NULL OR last_time_ms >= $3) AND ($4::int8 IS NULL OR first_time_ms < $4)
+                       AND ($5::int8 IS NULL OR first_seq > $5)
+                     ORDER BY first_seq LIMIT $6",
+                    &[&run_id, &q.after_seq, &q.from_ms, &q.to_ms, &after_block, &BLOCKS_PER_QUERY],
+                )
+                .await?;
+            if extents.is_empty() {
+                break;
+            }
+            // Enough blocks to fill the page (a block's first rows may fall before the cursor or the range).
+            let mut wanted = Vec::new();
+            let mut rows = 0usize;
+            for e in &extents {
+                wanted.push(e.get::<_, i64>("first_seq"));
+                rows += e.get::<_, i32>("rows") as usize;
+                if out.len() + rows >= limit + 1 {
+                    break;
+                }
+            }
+            after_block = wanted.last().copied();
+            let blocks = client
+                .query(
+                    "SELECT first_seq, time_ms, equity, data FROM crypto_gaf.decision_blocks
+                     WHERE run_id = $1 AND first_seq = ANY($2) ORDER BY first_seq",
+                    &[&run_id, &wanted],
+                )
+                .await?;
+            for b in &blocks {
+                for r in block(b).decode().map_err(bad_block)? {
+                    let wanted = q.after_seq.is_none_or(|a| r.seq > a)
+                        && q.from_ms.is_none_or(|f| r.time_ms >= f)
+                        && q.to_ms.is_none_or(|t| r.time_ms < t);
+                    if wanted && out.len() < limit {
+                        out.push(r);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// The last row before `before_seq` that carries the strategy state (a checkpoint): its `seq`
     /// and state; `None` when no earlier row has one (the run's start).
     pub async fn decision_checkpoint(&self, run_id: i64, before_seq: i64) -> Result<Option<(i64, Value)>> {
-        let row = self
-            .client()
-            .await?
-            .query_opt(
-                "SELECT seq, strategy_state FROM crypto_gaf.decisions
-                 WHERE run_id = $1 AND seq < $2 AND strategy_state IS NOT NULL ORDER BY seq DESC LIMIT 1",
-                &[&run_id, &before_seq],
-            )
-            .await?;
-        Ok(row.map(|r| (r.get("seq"), r.get("strategy_state"))))
+        let client = self.client().await?;
+        let mut before = before_seq;
+        loop {
+            let Some(b) = client
+                .query_opt(
+                    "SELECT first_seq, time_ms, equity, data FROM crypto_gaf.decision_blocks
+                     WHERE run_id = $1 AND first_seq < $2 ORDER BY first_seq DESC LIMIT 1",
+                    &[&run_id, &before],
+                )
+                .await?
+            else {
+                return Ok(None);
+            };
+            let b = block(&b);
+            let rows = b.decode().map_err(bad_block)?;
+            let found =
+                rows.into_iter().rev().filter(|r| r.seq < before_seq).find_map(|r| Some((r.seq, r.strategy_state?)));
+            if found.is_some() {
+                return Ok(found);
+            }
+            before = b.first_seq;
+        }
     }
 
     /// The run's equity and held-target series in `seq` order (for metrics).
     pub async fn run_series(&self, run_id: i64) -> Result<(Vec<f64>, Vec<f64>)> {
-        let rows = self
+        let blocks = self
             .client()
             .await?
-            .query("SELECT equity, held_target FROM crypto_gaf.decisions WHERE run_id = $1 ORDER BY seq", &[&run_id])
+            .query(
+                "SELECT first_seq, time_ms, equity, data FROM crypto_gaf.decision_blocks
+                 WHERE run_id = $1 ORDER BY first_seq",
+                &[&run_id],
+            )
             .await?;
-        Ok(rows.iter().map(|r| (r.get::<_, f64>("equity"), r.get::<_, f64>("held_target"))).unzip())
+        let (mut equity, mut held) = (Vec::new(), Vec::new());
+        for b in &blocks {
+            for r in block(b).decode().map_err(bad_block)? {
+                equity.push(r.equity);
+                held.push(r.held_target);
+            }
+        }
+        Ok((equity, held))
     }
 
     /// The equity curve `(time_ms, equity)`, thinned to at most about `max_points` points (the
@@ -195,18 +234,69 @@ impl Store {
     pub async fn equity_curve(&self, run_id: i64, max_points: i64) -> Result<Vec<(i64, f64)>> {
         let client = self.client().await?;
         let n: i64 = client
-            .query_one("SELECT count(*) AS n FROM crypto_gaf.decisions WHERE run_id = $1", &[&run_id])
+            .query_one(
+                "SELECT coalesce(sum(rows), 0)::int8 AS n FROM crypto_gaf.decision_blocks WHERE run_id = $1",
+                &[&run_id],
+            )
             .await?
             .get("n");
         let step = (n + max_points.max(1) - 1) / max_points.max(1);
         let rows = client
             .query(
-                "SELECT time_ms, equity FROM crypto_gaf.decisions
-                 WHERE run_id = $1 AND (seq % $2::int8 = 0 OR seq = $3::int8 - 1) ORDER BY seq",
+                "SELECT p.t AS time_ms, p.e AS equity
+                 FROM crypto_gaf.decision_blocks b
+                 CROSS JOIN LATERAL unnest(b.time_ms, b.equity) WITH ORDINALITY AS p(t, e, i)
+                 WHERE b.run_id = $1 AND ((b.first_seq + p.i - 1) % $2::int8 = 0 OR b.first_seq + p.i = $3::int8)
+                 ORDER BY b.first_seq, p.i",
                 &[&run_id, &step.max(1), &n],
             )
             .await?;
         Ok(rows.iter().map(|r| (r.get("time_ms"), r.get("equity"))).collect())
+    }
+
+    /// Moves the rows of the former one-row-per-bar table (`crypto_gaf.decisions`, before
+    /// migration 16) into blocks, a run at a time in one transaction, and drops the table. Does
+    /// nothing once the table is gone. Called by [`Store::migrate`].
+    pub(crate) async fn move_decision_rows_into_blocks(&self) -> Result<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&crate::migrate::MIGRATION_LOCK]).await?;
+        let exists: bool = tx.query_one("SELECT to_regclass('crypto_gaf.decisions') IS NOT NULL", &[]).await?.get(0);
+        if !exists {
+            return Ok(());
+        }
+        let runs: Vec<i64> = tx
+            .query("SELECT DISTINCT run_id FROM crypto_gaf.decisions ORDER BY run_id", &[])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        let mut moved = 0usize;
+        for run_id in &runs {
+            let mut after = -1i64;
+            loop {
+                let page = tx
+                    .query(
+                        "SELECT seq, time_ms, market, strategy_state, target, reason, gate, order_target, fill_price,
+                           fill_quantity, fee, position, held_target, cash, equity, strategy_version
+                         FROM crypto_gaf.decisions WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT 2000",
+                        &[run_id, &after],
+                    )
+                    .await?;
+                let Some(last) = page.last() else { break };
+                after = last.get("seq");
+                let rows = page.iter().map(row_table_decision).collect::<Result<Vec<_>>>()?;
+                // A block holds consecutive rows: a gap in `seq` starts another.
+                for run in rows.chunk_by(|a, b| b.seq == a.seq + 1) {
+                    insert_block(&tx, *run_id, run).await?;
+                }
+                moved += rows.len();
+            }
+        }
+        tx.batch_execute("DROP TABLE crypto_gaf.decisions").await?;
+        tx.commit().await?;
+        tracing::info!(runs = runs.len(), rows = moved, "moved the decision log into blocks");
+        Ok(())
     }
 
     /// Discards a run's decision log and progress (a backtest restarting on a new worker).
@@ -223,7 +313,7 @@ impl Store {
         if n == 0 {
             return Err(Error::RunLost(run_id));
         }
-        tx.execute("DELETE FROM crypto_gaf.decisions WHERE run_id = $1", &[&run_id]).await?;
+        tx.execute("DELETE FROM crypto_gaf.decision_blocks WHERE run_id = $1", &[&run_id]).await?;
         tx.commit().await?;
         Ok(())
     }

@@ -6,7 +6,7 @@ use crate::{Error, Result, Store};
 pub const SCHEMA_SQL: &str = include_str!("../../../schema.sql");
 
 /// Advisory-lock key that serialises concurrent migrators (several replicas starting at once).
-const MIGRATION_LOCK: i64 = 0x6367_6166_6d69_6772; // "cgafmigr"
+pub(crate) const MIGRATION_LOCK: i64 = 0x6367_6166_6d69_6772; // "cgafmigr"
 
 /// One migration of `schema.sql`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,6 +92,8 @@ impl Store {
             tx.commit().await?;
         }
         report.current = all.last().map(|m| m.version).unwrap_or(0);
+        // Migration 16's data step: decision rows of the former table into blocks.
+        self.move_decision_rows_into_blocks().await?;
         Ok(report)
     }
 

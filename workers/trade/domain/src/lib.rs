@@ -7,7 +7,8 @@
 //!   plugin sandbox) and its per-bar [`Decision`].
 //! - [`engine`]: the portfolio — fills at the next open with fees and slippage, the risk gate,
 //!   one [`DecisionRow`] of the decision log per bar.
-//! - [`decision`]: the decision-log row and its CSV form (export and hash).
+//! - [`decision`]: the decision-log row and its CSV form (export and hash); [`decision_block`]:
+//!   its stored form, consecutive rows as one compressed block of columns.
 //! - [`backtest`]: feeding a strategy over bars ([`drive`]), equity series and metrics.
 //! - [`metrics`]: trading performance — total return, CAGR, Sharpe, Sortino, max drawdown,
 //!   Calmar, win rate, trades and exposure as `reference/backtesting-and-metrics.md` §4 defines them.
@@ -20,6 +21,7 @@
 pub mod backtest;
 pub mod bars;
 pub mod decision;
+pub mod decision_block;
 pub mod engine;
 pub mod error;
 pub mod heatmap;
@@ -34,6 +36,7 @@ pub mod sweep;
 pub use backtest::{backtest, backtest_series, drive, periods_per_year, DriveOptions, Series, StateCapture};
 pub use bars::{build_bars, fill_price_after, Bar, BarError, Book, SamplePoint};
 pub use decision::{decision_log_csv, DecisionCsv, DecisionLogHash, DecisionRow};
+pub use decision_block::DecisionBlock;
 pub use engine::{Portfolio, RiskLimits, RunSettings, SettingsError};
 pub use error::Error;
 pub use history::{BarOrigin, Coverage, Gap, HistoryBar, HistorySettings};

@@ -137,7 +137,7 @@ fn layers_point_down_only() {
 #[test]
 fn the_api_uses_only_the_workers_public_entry_points() {
     // The API may call what `cgaf_trade` and `cgaf_calculate` export at their roots (request
-    // checks, the decision-log export, the matrix sweep's submission) and the trade domain's
+    // checks, the decision-log export and its replayed states, the matrix sweep's submission) and the trade domain's
     // types, never a module inside a worker.
     let api = workspace_root().join("api/src");
     let mut found = Vec::new();
@@ -145,7 +145,10 @@ fn the_api_uses_only_the_workers_public_entry_points() {
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
             for (krate, allowed) in [
-                ("cgaf_trade::", &["domain", "decisions_csv", "decision_log_sha256", "load_strategy"][..]),
+                (
+                    "cgaf_trade::",
+                    &["domain", "decisions_csv", "decision_log_sha256", "fill_strategy_states", "load_strategy"][..],
+                ),
                 ("cgaf_calculate::", &["submit_matrix_sweep"][..]),
             ] {
                 for (at, _) in line.match_indices(krate) {

@@ -115,9 +115,41 @@ impl DecisionRow {
     }
 }
 
-/// Writes a decision log as CSV, row by row (the header first).
+/// Writes a decision log as CSV, row by row (the header first): the bytes of
+/// [`DecisionRow::csv_record`], made without a `String` per field. A number column whose value
+/// repeats the row before's (book depth, cash and position between fills, empty fill columns)
+/// reuses its text.
 pub struct DecisionCsv<W: std::io::Write> {
     writer: csv::Writer<W>,
+    /// The text of each number column in the previous row, in [`CSV_HEADER`] order from `open`.
+    numbers: [Repeat; 21],
+    /// Scratch for the integer columns.
+    scratch: Vec<u8>,
+}
+
+/// One number column's text, kept while its value repeats.
+#[derive(Default)]
+struct Repeat {
+    /// The bits of the value the text was made from (`Some(None)`: empty), `None` before any.
+    key: Option<Option<u64>>,
+    text: Vec<u8>,
+}
+
+impl Repeat {
+    /// `v` in Rust's shortest round-trip form (empty for none).
+    fn text(&mut self, v: Option<f64>) -> &[u8] {
+        use std::io::Write;
+        let key = v.map(f64::to_bits);
+        if self.key != Some(key) {
+            self.text.clear();
+            if let Some(v) = v {
+                // Writing into a Vec cannot fail.
+                let _ = write!(self.text, "{v}");
+            }
+            self.key = Some(key);
+        }
+        &self.text
+    }
 }
 
 impl<W: std::io::Write> DecisionCsv<W> {
@@ -125,12 +157,56 @@ impl<W: std::io::Write> DecisionCsv<W> {
     pub fn new(out: W) -> Result<Self, Error> {
         let mut writer = csv::Writer::from_writer(out);
         writer.write_record(CSV_HEADER)?;
-        Ok(DecisionCsv { writer })
+        Ok(DecisionCsv { writer, numbers: Default::default(), scratch: Vec::new() })
     }
 
     /// Appends one row.
     pub fn write(&mut self, row: &DecisionRow) -> Result<(), Error> {
-        Ok(self.writer.write_record(row.csv_record())?)
+        use std::io::Write;
+        for i in [row.seq, row.time_ms] {
+            self.scratch.clear();
+            let _ = write!(self.scratch, "{i}");
+            self.writer.write_field(&self.scratch)?;
+        }
+        let m = &row.market;
+        let numbers = [
+            Some(m.open),
+            Some(m.high),
+            Some(m.low),
+            Some(m.close),
+            Some(m.volume),
+            Some(m.buy_volume),
+            Some(m.sell_volume),
+            Some(m.book.bid),
+            Some(m.book.ask),
+            Some(m.book.bid_depth),
+            Some(m.book.ask_depth),
+            Some(row.target),
+        ];
+        for (column, v) in self.numbers[..12].iter_mut().zip(numbers) {
+            self.writer.write_field(column.text(v))?;
+        }
+        self.writer.write_field(row.reason.as_deref().unwrap_or_default())?;
+        self.writer.write_field(row.gate.as_deref().unwrap_or_default())?;
+        let numbers = [
+            row.order_target,
+            row.fill_price,
+            row.fill_quantity,
+            row.fee,
+            Some(row.position),
+            Some(row.held_target),
+            Some(row.cash),
+            Some(row.equity),
+        ];
+        for (column, v) in self.numbers[12..20].iter_mut().zip(numbers) {
+            self.writer.write_field(column.text(v))?;
+        }
+        match &row.strategy_state {
+            Some(state) => self.writer.write_field(state.to_string())?,
+            None => self.writer.write_field("")?,
+        }
+        self.writer.write_record(None::<&[u8]>)?;
+        Ok(())
     }
 
     /// Flushes and returns the output.
@@ -197,6 +273,40 @@ impl DecisionLogHash {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_writer_gives_the_bytes_of_the_records() {
+        // Repeating and changing values, empty and present options, awkward floats and text.
+        let rows: Vec<DecisionRow> = (0..40)
+            .map(|i| {
+                let x = [0.0, -0.0, 1e18, 1.5e-7, 1.0 / 3.0, -2.0, f64::MAX, 5e-324][i % 8];
+                DecisionRow {
+                    seq: i as i64,
+                    time_ms: -5 + i as i64 * 1000,
+                    market: Bar { time_ms: 0, open: x, close: if i % 3 == 0 { 1.0 } else { x }, ..Bar::default() },
+                    strategy_state: (i % 7 == 0).then(|| serde_json::json!({"i": i, "s": "a,\"b\"\n"})),
+                    target: if i < 20 { 1.0 } else { -1.0 },
+                    reason: (i % 2 == 0).then(|| format!("r{i}, \"q\"")),
+                    gate: (i == 5).then(|| "gate".to_string()),
+                    order_target: (i % 4 == 0).then_some(x),
+                    fill_price: (i % 4 == 1).then_some(x),
+                    fill_quantity: None,
+                    fee: (i % 4 == 1).then_some(0.25),
+                    position: x,
+                    held_target: 0.5,
+                    cash: 100.0,
+                    equity: x + 1.0,
+                    strategy_version: None,
+                }
+            })
+            .collect();
+        let mut reference = csv::Writer::from_writer(Vec::new());
+        reference.write_record(CSV_HEADER).unwrap();
+        for r in &rows {
+            reference.write_record(r.csv_record()).unwrap();
+        }
+        assert_eq!(decision_log_csv(&rows).unwrap(), reference.into_inner().unwrap());
+    }
 
     #[test]
     fn csv_columns_match_the_header() {

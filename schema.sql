@@ -692,7 +692,7 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.plugin_limits
 
 -- migration: 16 decision log in blocks
 -- The decision log stored as blocks of consecutive rows (one per transaction a run writes: a
--- backtest's chunk of 2,000 bars, a paper run's step) instead of one database row per bar: a
+-- backtest's chunk of 10,000 bars, a paper run's step) instead of one database row per bar: a
 -- year of 1-minute decisions was 525,600 primary-key inserts. `time_ms` and `equity` are arrays
 -- (an equity curve is thinned in SQL); `data` holds the other columns, compressed by the
 -- service (see cgaf_trade_domain::decision_block), so PostgreSQL stores it as it is (EXTERNAL:

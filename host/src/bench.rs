@@ -1623,7 +1623,8 @@ async fn time_history_read(
     Ok(best)
 }
 
-/// What a backtest run does minus PostgreSQL: `bars` through sma-cross 10/30 in chunks of 2000
+/// What a backtest run does minus PostgreSQL: `bars` through sma-cross 10/30 in chunks of
+/// [`cgaf_trade::backtest::BACKTEST_CHUNK`]
 /// with `step_bars` (one strategy call per bar, the state captured at the end of each chunk, the
 /// decision rows built). Returns the time, the final equity, the fills and the bytes of strategy state captured.
 async fn time_engine_alone(bars: &[cgaf_trade::domain::Bar]) -> Result<(Duration, f64, u64, usize)> {
@@ -1639,7 +1640,7 @@ async fn time_engine_alone(bars: &[cgaf_trade::domain::Bar]) -> Result<(Duration
     let mut series = cgaf_trade::domain::Series::starting_at(settings.starting_cash);
     let mut state_bytes = 0usize;
     let t = Instant::now();
-    for chunk in bars.chunks(2000) {
+    for chunk in bars.chunks(cgaf_trade::backtest::BACKTEST_CHUNK) {
         let (rows, _) =
             cgaf_trade::runs::step_bars(&mut strategy, chunk, &settings, &mut portfolio, Some(&mut series))?;
         state_bytes +=
@@ -1734,7 +1735,8 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         // What the run does minus the database, for the breakdown.
         let (engine, engine_equity, engine_fills, state_bytes) = time_engine_alone(&bars).await?;
         println!(
-            "the same backtest in process, without PostgreSQL (step_bars, state every 2000 bars): {:.3} s = {:.0} bars/s ({engine_fills} fills, {:.0} MB of strategy state JSON)",
+            "the same backtest in process, without PostgreSQL (step_bars, state every {} bars): {:.3} s = {:.0} bars/s ({engine_fills} fills, {:.0} MB of strategy state JSON)",
+            cgaf_trade::backtest::BACKTEST_CHUNK,
             engine.as_secs_f64(),
             n as f64 / engine.as_secs_f64(),
             state_bytes as f64 / 1e6
@@ -1756,6 +1758,22 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         anyhow::ensure!(run["bars_done"].as_i64() == Some(n as i64), "the run did {} bars of {n}", run["bars_done"]);
         let run_id = run["run_id"].as_i64().context("run_id")?;
         let our_equity = run["portfolio"]["equity"].as_f64().context("the run's portfolio has no equity")?;
+        // What each poll of the run costs (its equity curve is thinned from the whole log), and a
+        // page of the log from the middle (its strategy states replayed from a checkpoint).
+        let t = Instant::now();
+        get_json(&http, &format!("{base}/api/runs/{run_id}")).await?;
+        let poll = t.elapsed();
+        let t = Instant::now();
+        let page = get_json(&http, &format!("{base}/api/runs/{run_id}/decisions?cursor={}&limit=1000", n / 2)).await?;
+        let page_time = t.elapsed();
+        let replayed =
+            page["decisions"].as_array().map_or(0, |d| d.iter().filter(|r| !r["strategy_state"].is_null()).count());
+        anyhow::ensure!(replayed == 1000, "a page of the log has {replayed} strategy states of 1000");
+        println!(
+            "GET /api/runs/{{id}} (1000-point equity curve of the year): {}; a page of 1000 decisions from the middle, states replayed from the checkpoint: {}",
+            ms(poll),
+            ms(page_time)
+        );
         let client = store.client().await?;
         let logged: i64 = client
             .query_one(
@@ -1819,9 +1837,10 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
             );
         }
         println!(
-            "crypto-gaf POST /api/runs -> finished: {:.3} s = {:.0} bars/s ({logged} decision rows in blocks, the strategy state every 2000 bars, {log_mb:.1} MB on disk in PostgreSQL; {} fills, {} trades, final equity {our_equity})",
+            "crypto-gaf POST /api/runs -> finished: {:.3} s = {:.0} bars/s ({logged} decision rows in blocks, the strategy state every {} bars, {log_mb:.1} MB on disk in PostgreSQL; {} fills, {} trades, final equity {our_equity})",
             run_time.as_secs_f64(),
             n as f64 / run_time.as_secs_f64(),
+            cgaf_trade::backtest::BACKTEST_CHUNK,
             ours.len(),
             run["metrics"]["trades"],
         );

@@ -36,7 +36,7 @@ impl ServiceChild {
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let exe = std::env::current_exe().context("finding the cgaf binary")?;
         let child = std::process::Command::new(exe)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn"])
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log", "warn,cgaf_trade::backtest=info"])
             .args(args)
             .arg("--data-dir")
             .arg(data_dir)

@@ -155,7 +155,7 @@ impl Store {
             for e in &extents {
                 wanted.push(e.get::<_, i64>("first_seq"));
                 rows += e.get::<_, i32>("rows") as usize;
-                if out.len() + rows >= limit + 1 {
+                if out.len() + rows > limit {
                     break;
                 }
             }
@@ -230,28 +230,22 @@ impl Store {
     }
 
     /// The equity curve `(time_ms, equity)`, thinned to at most about `max_points` points (the
-    /// last point always included).
+    /// last point always included). Reads only the blocks' time and equity arrays.
     pub async fn equity_curve(&self, run_id: i64, max_points: i64) -> Result<Vec<(i64, f64)>> {
-        let client = self.client().await?;
-        let n: i64 = client
-            .query_one(
-                "SELECT coalesce(sum(rows), 0)::int8 AS n FROM crypto_gaf.decision_blocks WHERE run_id = $1",
+        let blocks = self
+            .client()
+            .await?
+            .query(
+                "SELECT time_ms, equity FROM crypto_gaf.decision_blocks WHERE run_id = $1 ORDER BY first_seq",
                 &[&run_id],
             )
-            .await?
-            .get("n");
-        let step = (n + max_points.max(1) - 1) / max_points.max(1);
-        let rows = client
-            .query(
-                "SELECT p.t AS time_ms, p.e AS equity
-                 FROM crypto_gaf.decision_blocks b
-                 CROSS JOIN LATERAL unnest(b.time_ms, b.equity) WITH ORDINALITY AS p(t, e, i)
-                 WHERE b.run_id = $1 AND ((b.first_seq + p.i - 1) % $2::int8 = 0 OR b.first_seq + p.i = $3::int8)
-                 ORDER BY b.first_seq, p.i",
-                &[&run_id, &step.max(1), &n],
-            )
             .await?;
-        Ok(rows.iter().map(|r| (r.get("time_ms"), r.get("equity"))).collect())
+        let columns: Vec<(Vec<i64>, Vec<f64>)> = blocks.iter().map(|b| (b.get("time_ms"), b.get("equity"))).collect();
+        let n = columns.iter().map(|(t, _)| t.len()).sum::<usize>();
+        let max_points = usize::try_from(max_points).unwrap_or(0).max(1);
+        let step = n.div_ceil(max_points).max(1);
+        let points = columns.iter().flat_map(|(t, e)| t.iter().copied().zip(e.iter().copied()));
+        Ok(points.enumerate().filter(|(seq, _)| seq % step == 0 || seq + 1 == n).map(|(_, p)| p).collect())
     }
 
     /// Moves the rows of the former one-row-per-bar table (`crypto_gaf.decisions`, before

@@ -7,13 +7,32 @@ use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, 
 use crate::Error;
 use cgaf_runtime::PluginHost;
 use cgaf_store::{RunProgress, RunRow, Store};
-use cgaf_trade_domain::{DecisionLogHash, DecisionRow, Portfolio, RunStatus, Series};
+use cgaf_trade_domain::{Bar, DecisionLogHash, DecisionRow, Portfolio, RunStatus, Series};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-/// Bars written per transaction while a backtest runs.
-const BACKTEST_CHUNK: usize = 2000;
+/// Bars stepped and written per transaction while a backtest runs: one block of its decision
+/// log, and one strategy-state checkpoint (the most a page of the log replays).
+pub const BACKTEST_CHUNK: usize = 10_000;
+
+/// How often a running backtest looks for a stop request.
+const STOP_CHECK_EVERY: Duration = Duration::from_millis(250);
+
+/// Reads `reader`'s pages into `pages` (an error ends it) until they run out or nobody
+/// listens; gives the reader back for the coverage of what it read.
+async fn read_ahead(mut reader: BarReader, pages: tokio::sync::mpsc::Sender<Result<Vec<Bar>, Error>>) -> BarReader {
+    loop {
+        let page = reader.next_page().await.transpose();
+        let Some(page) = page else { break };
+        let failed = page.is_err();
+        if pages.send(page).await.is_err() || failed {
+            break;
+        }
+    }
+    reader
+}
 
 /// Executes a backtest run held by `worker` from its first bar (a run taken over from a dead
 /// worker starts again: its partial log is discarded). Ends the run as finished, stopped or
@@ -81,7 +100,7 @@ async fn backtest_inner(
     // A bar still open in real time is not closed yet, even when `to` lies beyond it.
     let to = run.spec.to_ms.unwrap_or(i64::MAX).min(now_ms());
     let (product, interval) = (&run.spec.product, run.spec.bar_interval_ms);
-    let mut reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
+    let reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
     // The bars to come, when a count tells (rolled-up bars are only known once read).
     let counted = reader.counted_coverage().await?;
     if let Some(c) = &counted {
@@ -100,19 +119,37 @@ async fn backtest_inner(
     // reading it back: the log's JSON is stored as written (`json`), so the export is the same bytes.
     let mut hash = Some(DecisionLogHash::new()?);
     let mut writing: Option<LogWrite> = None;
-    'pages: while let Some(page) = reader.next_page().await? {
+    // The next page of bars is read while the strategy steps through this one.
+    let (pages_in, mut pages) = tokio::sync::mpsc::channel(1);
+    let reading_ahead = tokio::spawn(read_ahead(reader, pages_in));
+    // Where the run's time goes: waiting for bars, stepping them, waiting for the log's writes.
+    let (mut reading, mut stepping, mut waiting) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let started = Instant::now();
+    let mut stop_checked = Instant::now();
+    'pages: loop {
+        let t = Instant::now();
+        let page = pages.recv().await;
+        reading += t.elapsed();
+        let Some(page) = page.transpose()? else { break };
         for chunk in page.chunks(BACKTEST_CHUNK) {
             if shutdown.load(Ordering::Relaxed) {
                 finish_write(writing.take(), &mut hash).await?;
                 return Err(Error::ShuttingDown);
             }
-            if store.stop_requested(run.run_id).await? {
-                stopped_on_request = true;
-                break 'pages;
+            if stop_checked.elapsed() >= STOP_CHECK_EVERY {
+                stop_checked = Instant::now();
+                if store.stop_requested(run.run_id).await? {
+                    stopped_on_request = true;
+                    break 'pages;
+                }
             }
+            let t = Instant::now();
             let (rows, progress) = tracing::info_span!("backtest.chunk", run = run.run_id, bars = chunk.len())
                 .in_scope(|| step_bars(&mut strategy, chunk, &settings, &mut portfolio, Some(&mut series)))?;
+            stepping += t.elapsed();
+            let t = Instant::now();
             finish_write(writing.take(), &mut hash).await?;
+            waiting += t.elapsed();
             let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
             writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));
             if portfolio.stopped() {
@@ -120,7 +157,12 @@ async fn backtest_inner(
             }
         }
     }
+    let t = Instant::now();
     finish_write(writing.take(), &mut hash).await?;
+    waiting += t.elapsed();
+    // Stops the reader when the run ended early, and takes it back for what it read.
+    drop(pages);
+    let reader = reading_ahead.await.map_err(|e| Error::Invalid(format!("bar reader: {e}")))?;
     // A run read to its end knows its gaps; a stopped one records what the count said.
     let read_through = !(stopped_on_request || portfolio.stopped());
     let coverage = if read_through { Some(reader.coverage()) } else { counted.clone() };
@@ -141,6 +183,15 @@ async fn backtest_inner(
     };
     let log_sha256 = hash.map(DecisionLogHash::finish).transpose()?;
     end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics, log_sha256).await?;
-    tracing::info!(run = run.run_id, bars = portfolio.bars, status = %status, "backtest ended");
+    tracing::info!(
+        run = run.run_id,
+        bars = portfolio.bars,
+        status = %status,
+        seconds = started.elapsed().as_secs_f64(),
+        reading_s = reading.as_secs_f64(),
+        stepping_s = stepping.as_secs_f64(),
+        waiting_for_writes_s = waiting.as_secs_f64(),
+        "backtest ended"
+    );
     Ok(())
 }

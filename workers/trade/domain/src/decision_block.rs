@@ -1,7 +1,7 @@
 //! The stored form of the decision log: consecutive rows of a run as one block. A year of 1-minute
 //! decisions is 525,600 rows; stored one database row each they cost a primary-key insert and a
 //! WAL record per bar, which bound a run more than its strategy. A block holds the rows a run
-//! wrote in one transaction (a backtest's chunk of 2,000 bars, a paper run's step) as columns:
+//! wrote in one transaction (a backtest's chunk of 10,000 bars, a paper run's step) as columns:
 //! the close times and the equity as plain arrays (so the database can thin an equity curve
 //! without opening the rest), and the other columns serialised with postcard and compressed with
 //! LZ4, where runs of equal values (book depth, cash and position between fills) cost next to

@@ -707,6 +707,9 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.decision_blocks
   last_time_ms bigint NOT NULL,
   time_ms bigint[] NOT NULL,
   equity float8[] NOT NULL,
+  -- every 64th row's (seq a multiple of 64) close time and equity: long curves read only these
+  curve_time_ms bigint[] NOT NULL,
+  curve_equity float8[] NOT NULL,
   data bytea NOT NULL,
   PRIMARY KEY (run_id, first_seq)
 );

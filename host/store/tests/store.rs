@@ -380,6 +380,19 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
     assert_eq!(curve, [(1000, 1.0), (5000, 5.0), (9000, 9.0), (10_000, 10.0)]);
     let (equity, held) = s.run_series(id).await.unwrap();
     assert_eq!((equity.len(), held.len(), equity[9]), (10, 10, 10.0));
+
+    // A long log: a step of 64 or more is rounded to a multiple of 64 and read from the blocks'
+    // every-64th-row arrays, whatever the blocks' bounds.
+    let long = claimed_run(s).await;
+    let rows: Vec<_> = (0..300).map(|i| decision(i, false)).collect();
+    for (from, to) in [(0, 100), (100, 230), (230, 300)] {
+        s.append_decisions(long, "w1", &rows[from..to], &progress(to as i64)).await.unwrap();
+    }
+    let at = |seq: i64| ((seq + 1) * 1000, 1.0 + seq as f64);
+    assert_eq!(s.equity_curve(long, 2).await.unwrap(), [at(0), at(192), at(299)], "step 150 -> 192");
+    assert_eq!(s.equity_curve(long, 4).await.unwrap(), [at(0), at(128), at(256), at(299)], "step 75 -> 128");
+    assert_eq!(s.equity_curve(long, 5).await.unwrap(), [at(0), at(60), at(120), at(180), at(240), at(299)]);
+    assert_eq!(s.equity_curve(long, 10).await.unwrap().len(), 11, "step 30: every 30th row and the last");
 }
 
 #[tokio::test]

@@ -61,31 +61,37 @@ pub async fn execute_backtest(
     }
 }
 
-/// A decision-log write in flight: it gives the log's hash back, with these rows hashed.
-type LogWrite = JoinHandle<Result<DecisionLogHash, Error>>;
+/// A decision-log write in flight.
+type LogWrite = JoinHandle<Result<(), Error>>;
 
-/// Waits for the decision-log write in flight, if any, and takes the hash back from it.
-async fn finish_write(writing: Option<LogWrite>, hash: &mut Option<DecisionLogHash>) -> Result<(), Error> {
+/// Waits for the decision-log write in flight, if any.
+async fn finish_write(writing: Option<LogWrite>) -> Result<(), Error> {
     if let Some(w) = writing {
-        *hash = Some(w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??);
+        w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??;
     }
     Ok(())
 }
 
-/// Appends `rows` (and the progress) to the run's log while hashing them on a blocking thread.
+/// Appends `rows` (and the progress) to the run's log.
 async fn write_log(
     store: Store,
     worker: String,
     run_id: i64,
-    rows: Vec<DecisionRow>,
+    rows: Arc<Vec<DecisionRow>>,
     progress: RunProgress,
-    mut hash: DecisionLogHash,
-) -> Result<DecisionLogHash, Error> {
-    let rows = Arc::new(rows);
-    let hashed = Arc::clone(&rows);
-    let hashing = tokio::task::spawn_blocking(move || hash.write_all(hashed.iter()).map(|()| hash));
+) -> Result<(), Error> {
     store.append_decisions(run_id, &worker, &rows, &progress).await?;
-    Ok(hashing.await.map_err(|e| Error::Invalid(format!("decision-log hash: {e}")))??)
+    Ok(())
+}
+
+/// Hashes the log on a thread of its own as the run hands it the rows, chunk after chunk, while
+/// the rows are written and the next chunk is stepped; gives the hash when the sender is dropped.
+fn hash_log(mut chunks: tokio::sync::mpsc::Receiver<Arc<Vec<DecisionRow>>>) -> Result<String, Error> {
+    let mut hash = DecisionLogHash::new()?;
+    while let Some(rows) = chunks.blocking_recv() {
+        hash.write_all(rows.iter())?;
+    }
+    Ok(hash.finish()?)
 }
 
 async fn backtest_inner(
@@ -113,11 +119,13 @@ async fn backtest_inner(
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
     tracing::info!(run = run.run_id, bars = ?counted.as_ref().map(|c| c.bars_found), source = ?reader.source(), "backtest started");
-    // The decision log of one chunk is written (and hashed) while the strategy steps through the
-    // next (one write in flight; each waits for the one before, so the log stays in order). The
-    // log starts empty here, so hashing as it is written gives the hash of the stored log without
-    // reading it back: the log's JSON is stored as written (`json`), so the export is the same bytes.
-    let mut hash = Some(DecisionLogHash::new()?);
+    // The decision log of one chunk is written while the strategy steps through the next (one
+    // write in flight; each waits for the one before, so the log stays in order), and hashed on a
+    // thread of its own (up to two chunks behind). The log starts empty here, so hashing it as it
+    // is written gives the hash of its export without reading it back (blocks decode to the rows
+    // written, bit for bit).
+    let (to_hash, chunks) = tokio::sync::mpsc::channel(2);
+    let hashing = tokio::task::spawn_blocking(move || hash_log(chunks));
     let mut writing: Option<LogWrite> = None;
     // The next page of bars is read while the strategy steps through this one.
     let (pages_in, mut pages) = tokio::sync::mpsc::channel(1);
@@ -133,7 +141,7 @@ async fn backtest_inner(
         let Some(page) = page.transpose()? else { break };
         for chunk in page.chunks(BACKTEST_CHUNK) {
             if shutdown.load(Ordering::Relaxed) {
-                finish_write(writing.take(), &mut hash).await?;
+                finish_write(writing.take()).await?;
                 return Err(Error::ShuttingDown);
             }
             if stop_checked.elapsed() >= STOP_CHECK_EVERY {
@@ -147,18 +155,22 @@ async fn backtest_inner(
             let (rows, progress) = tracing::info_span!("backtest.chunk", run = run.run_id, bars = chunk.len())
                 .in_scope(|| step_bars(&mut strategy, chunk, &settings, &mut portfolio, Some(&mut series)))?;
             stepping += t.elapsed();
+            let rows = Arc::new(rows);
             let t = Instant::now();
-            finish_write(writing.take(), &mut hash).await?;
+            // A send fails only when the hasher stopped on an error, which its result gives below.
+            let _ = to_hash.send(Arc::clone(&rows)).await;
+            finish_write(writing.take()).await?;
             waiting += t.elapsed();
-            let h = hash.take().ok_or_else(|| Error::Invalid("decision-log hash lost".into()))?;
-            writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress, h)));
+            writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress)));
             if portfolio.stopped() {
                 break 'pages;
             }
         }
     }
     let t = Instant::now();
-    finish_write(writing.take(), &mut hash).await?;
+    finish_write(writing.take()).await?;
+    drop(to_hash);
+    let log_sha256 = hashing.await.map_err(|e| Error::Invalid(format!("decision-log hash: {e}")))??;
     waiting += t.elapsed();
     // Stops the reader when the run ended early, and takes it back for what it read.
     drop(pages);
@@ -181,8 +193,7 @@ async fn backtest_inner(
     } else {
         (RunStatus::Finished, None)
     };
-    let log_sha256 = hash.map(DecisionLogHash::finish).transpose()?;
-    end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics, log_sha256).await?;
+    end_run(store, worker, run.run_id, status, reason.as_deref(), &metrics, Some(log_sha256)).await?;
     tracing::info!(
         run = run.run_id,
         bars = portfolio.bars,

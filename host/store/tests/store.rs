@@ -232,46 +232,20 @@ async fn a_connection_the_server_ended_is_a_connection_failure() {
 
 #[tokio::test]
 async fn decision_writes_are_fenced_on_holder_and_progress() {
-    use cgaf_store::{RunProgress, RunSpec};
-    use cgaf_trade_domain::{Bar, DecisionRow, RunMode, RunStatus};
+    use cgaf_store::RunProgress;
+    use cgaf_trade_domain::{Bar, DecisionRow, RunStatus};
     let db = db().await;
     let s = &db.store;
     s.add_product("BTC-USD", 100).await.unwrap();
-    let id = s
-        .insert_run(&RunSpec {
-            strategy: "sma-cross".into(),
-            strategy_version: "1.0.0".into(),
-            params: serde_json::json!({}),
-            product: "BTC-USD".into(),
-            mode: RunMode::Paper,
-            from_ms: Some(0),
-            to_ms: None,
-            bar_interval_ms: 1000,
-            settings: serde_json::json!({}),
-        })
-        .await
-        .unwrap();
-    let claimed = s.claim_runs("w1", Duration::from_secs(30)).await.unwrap();
-    assert_eq!(claimed.len(), 1);
-    assert_eq!(claimed[0].status, RunStatus::Running);
+    let id = claimed_run(s).await;
+    assert_eq!(s.run(id).await.unwrap().unwrap().status, RunStatus::Running);
     let row = |seq: i64| DecisionRow {
-        strategy_version: None,
-        seq,
-        time_ms: (seq + 1) * 1000,
         market: Bar { time_ms: (seq + 1) * 1000, close: 1.0 / 3.0, volume: 1e18, ..Bar::default() },
         // Floats jsonb would re-render (1e18 came back as the integer 1000000000000000000).
         strategy_state: Some(serde_json::json!({"seq": seq, "big": 1e18, "tiny": 1.5e-7, "whole": 2.0})),
-        target: 0.0,
         reason: None,
-        gate: None,
-        order_target: None,
-        fill_price: None,
-        fill_quantity: None,
-        fee: None,
-        position: 0.0,
-        held_target: 0.0,
-        cash: 1.0,
         equity: 1.0,
+        ..decision(seq, true)
     };
     let progress = |n: i64| RunProgress {
         bars_done: n,

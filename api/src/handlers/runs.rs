@@ -146,13 +146,14 @@ pub async fn stop(id: i64, state: Arc<ApiState>, auth: Option<String>) -> Result
     get,
     path = "/api/runs/{id}/decisions",
     tag = "runs",
-    summary = "The decision log: one row per bar with market state, strategy state, decision, risk-gate action, order, fill, position, cash and equity",
+    summary = "The decision log: one row per bar with market state, strategy state (replayed between a backtest's checkpoints), decision, risk-gate action, order, fill, position, cash and equity",
     params(("id" = i64, Path), DecisionsQuery),
     responses(
         (status = 200, description = "A page of rows, or the whole range as CSV (whose sha256 is the run's decision_log_sha256)",
             content((DecisionPage = "application/json"), (String = "text/csv"))),
         (status = 400, description = "Bad query", body = ErrorBody),
         (status = 404, description = "Unknown run", body = ErrorBody),
+        (status = 409, description = "Replaying the strategy from a checkpoint did not reproduce the stored log (not_reproduced)", body = ErrorBody),
     )
 )]
 pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Response, ApiError> {

@@ -145,6 +145,13 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let csv =
         http.get(format!("{base}/api/runs/{ida}/decisions?format=csv")).send().await.unwrap().bytes().await.unwrap();
     assert_eq!(hex::encode(Sha256::digest(&csv)), sha, "the export is the log the run hashed");
+    // The export is streamed a page at a time: pages of any size concatenate to the same bytes.
+    let mut pages = cgaf_trade::DecisionCsvPages::new(store.clone(), ida, None, None).page_rows(7);
+    let mut paged = Vec::new();
+    while let Some(page) = pages.next().await.unwrap() {
+        paged.extend_from_slice(&page);
+    }
+    assert_eq!(paged, csv, "pages of 7 rows");
     let m = &a["metrics"];
     for k in ["total_return", "sharpe", "sortino", "max_drawdown", "cagr", "calmar", "win_rate", "trades", "exposure"] {
         assert!(m.get(k).is_some(), "metric {k} missing: {m}");

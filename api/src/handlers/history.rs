@@ -13,7 +13,6 @@ use cgaf_trade::domain::{parse_interval, parse_time};
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::reply::Response;
-use warp::Reply;
 
 /// Bars per JSON page by default, and at most.
 const DEFAULT_PAGE: i64 = 10_000;
@@ -141,10 +140,7 @@ fn csv_stream(state: Arc<ApiState>, product: String, interval: i64, start: i64, 
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
-    let mut r = warp::reply::stream(stream).into_response();
-    r.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/csv"));
-    r
+    super::streamed(rx, "text/csv")
 }
 
 /// `POST /api/history/imports`.

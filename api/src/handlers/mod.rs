@@ -66,6 +66,18 @@ pub(crate) fn json<T: Serialize>(model: &T) -> Response {
     warp::reply::json(model).into_response()
 }
 
+/// A body streamed from `parts` as they come (an error ends the answer early), with a static
+/// content type: long CSV exports, page by page.
+pub(crate) fn streamed(
+    parts: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    content_type: &'static str,
+) -> Response {
+    let stream = futures::stream::unfold(parts, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let mut r = warp::reply::stream(stream).into_response();
+    r.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static(content_type));
+    r
+}
+
 /// `bytes` answered with a static content type.
 pub(crate) fn bytes_with_type(bytes: impl Into<Bytes>, content_type: &'static str) -> Response {
     let mut r = Response::new(bytes.into().into());

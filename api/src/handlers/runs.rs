@@ -162,8 +162,28 @@ pub async fn decisions(id: i64, state: Arc<ApiState>, raw: String) -> Result<Res
     let (from_ms, to_ms) = (time_param(q.from.as_deref(), "from")?, time_param(q.to.as_deref(), "to")?);
     match q.format.unwrap_or_default() {
         DecisionFormat::Csv => {
-            let csv = cgaf_trade::decisions_csv(&state.store, id, from_ms, to_ms).await.map_err(trade_error)?;
-            let mut r = super::bytes_with_type(csv, "text/csv; charset=utf-8");
+            // Streamed a page at a time (a year of 1-minute decisions is ~80 MB of CSV); the first
+            // page is read before answering, so a failure there is still an error status.
+            let mut pages = cgaf_trade::DecisionCsvPages::new(state.store.clone(), id, from_ms, to_ms);
+            let first = pages.next().await.map_err(trade_error)?.unwrap_or_default();
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+            tokio::spawn(async move {
+                if tx.send(Ok(Bytes::from(first))).await.is_err() {
+                    return;
+                }
+                loop {
+                    let page = match pages.next().await {
+                        Ok(Some(page)) => Ok(Bytes::from(page)),
+                        Ok(None) => return,
+                        Err(e) => Err(std::io::Error::other(e.to_string())),
+                    };
+                    let failed = page.is_err();
+                    if tx.send(page).await.is_err() || failed {
+                        return;
+                    }
+                }
+            });
+            let mut r = super::streamed(rx, "text/csv; charset=utf-8");
             if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"run-{id}-decisions.csv\"")) {
                 r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
             }

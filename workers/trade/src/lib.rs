@@ -32,7 +32,7 @@ pub mod worker;
 
 pub use cgaf_trade_domain as domain;
 pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
-pub use decisions::{decision_log_sha256, decisions_csv};
+pub use decisions::{decision_log_sha256, decisions_csv, DecisionCsvPages};
 pub use error::Error;
 pub use replay::fill_strategy_states;
 pub use request::{CheckSweep, PrepareRun};

@@ -155,9 +155,15 @@ impl Repeat {
 impl<W: std::io::Write> DecisionCsv<W> {
     /// Starts a log on `out` with its header.
     pub fn new(out: W) -> Result<Self, Error> {
-        let mut writer = csv::Writer::from_writer(out);
-        writer.write_record(CSV_HEADER)?;
-        Ok(DecisionCsv { writer, numbers: Default::default(), scratch: Vec::new() })
+        let mut csv = Self::continuing(out);
+        csv.writer.write_record(CSV_HEADER)?;
+        Ok(csv)
+    }
+
+    /// Continues a log on `out`: rows only, no header (the next part of a log written in parts;
+    /// the parts concatenated are the bytes of one writer).
+    pub fn continuing(out: W) -> Self {
+        DecisionCsv { writer: csv::Writer::from_writer(out), numbers: Default::default(), scratch: Vec::new() }
     }
 
     /// Appends one row.

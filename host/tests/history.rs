@@ -237,3 +237,87 @@ async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
     let theirs = result["final_value"].as_f64().unwrap();
     assert!(rel(equity, theirs) <= 1e-9, "final equity: ours {equity}, Backtrader {theirs}");
 }
+
+/// A backtest over more bars than one chunk stores the strategy state only at its checkpoints
+/// (every 10,000 bars); its JSON pages replay the states between, and they are the states the
+/// offline backtest captures after every bar, across a checkpoint too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replayed_states_are_the_states_captured_after_every_bar() {
+    let (db, store) = database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (imported, offline) = (dir.path().join("import.csv"), dir.path().join("offline.csv"));
+    let (mut a, mut b) =
+        (String::from("close_time,open,high,low,close,volume\n"), String::from("time_ms,open,high,low,close,volume\n"));
+    let mut price: f64 = 100.0;
+    for i in 0..25_000i64 {
+        let next = price * (1.0 + ((i * 7919 % 1000) as f64 / 1000.0 - 0.5) * 0.01 + (i as f64 / 150.0).sin() * 0.002);
+        let row = format!("{},{price},{},{},{next},1\n", Y2025 + (i + 1) * 60_000, price.max(next), price.min(next));
+        a.push_str(&row);
+        b.push_str(&row);
+        price = next;
+    }
+    std::fs::write(&imported, a).unwrap();
+    std::fs::write(&offline, b).unwrap();
+    let report = json_out(&history(
+        &db.url,
+        &["import", imported.to_str().unwrap(), "--product", "BTC-USD", "--interval", "1m"],
+    ));
+    assert_eq!(report["written"].as_u64(), Some(25_000), "{report}");
+
+    // Offline: the state after every bar, in the decision log CSV.
+    let log = dir.path().join("log.csv");
+    let out = cgaf()
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap(), "backtest", "--bars"])
+        .args([offline.to_str().unwrap(), "--bar-interval", "1m", "-p", "fast=10", "-p", "slow=30"])
+        .args(["--fee-bps", "5", "--decisions", log.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut reader = csv::Reader::from_path(&log).unwrap();
+    let every_bar: Vec<(f64, Value)> = reader
+        .records()
+        .map(|r| {
+            let r = r.unwrap();
+            (r[13].parse().unwrap(), serde_json::from_str(&r[24]).unwrap())
+        })
+        .collect();
+    assert_eq!(every_bar.len(), 25_000);
+
+    // Through the service: three chunks, so three stored states.
+    let svc = Service::start(
+        dir.path(),
+        &["--database-url", &db.url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],
+    );
+    let http = reqwest::Client::new();
+    let base = svc.base.clone();
+    wait_ready(&http, &base).await;
+    let body = serde_json::json!({
+        "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
+        "bar_interval": "1m", "fee_bps": 5
+    });
+    let run = run_to_end(&http, &base, TOKEN, body).await;
+    assert_eq!((run["status"].as_str(), run["bars_done"].as_i64()), (Some("finished"), Some(25_000)), "{run}");
+    let id = run["run_id"].as_i64().unwrap();
+    let stored = store.decisions(id, &cgaf_store::DecisionQuery { limit: 30_000, ..Default::default() }).await.unwrap();
+    let checkpoints: Vec<i64> = stored.iter().filter(|r| r.strategy_state.is_some()).map(|r| r.seq).collect();
+    assert_eq!(checkpoints, [9_999, 19_999, 24_999]);
+    // Pages around and across the first checkpoint, and in the middle of the last chunk.
+    for (cursor, limit) in [(9_989, 20), (0, 5), (22_000, 3)] {
+        let page: Value = http
+            .get(format!("{base}/api/runs/{id}/decisions?cursor={cursor}&limit={limit}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let rows = page["decisions"].as_array().unwrap_or_else(|| panic!("{page}"));
+        assert_eq!(rows.len(), limit);
+        for r in rows {
+            let seq = r["seq"].as_u64().unwrap() as usize;
+            let (target, state) = &every_bar[seq];
+            assert_eq!(r["target"].as_f64(), Some(*target), "seq {seq}");
+            assert_eq!(&r["strategy_state"], state, "seq {seq}");
+        }
+    }
+}

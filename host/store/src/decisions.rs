@@ -331,7 +331,11 @@ impl Store {
             .map(|r| r.get(0))
             .collect();
         let mut moved = 0usize;
-        for run_id in &runs {
+        if !runs.is_empty() {
+            tracing::info!(runs = runs.len(), "moving the decision log into blocks (migration 16), a run at a time");
+        }
+        for (done, run_id) in runs.iter().enumerate() {
+            let before = moved;
             let mut after = -1i64;
             loop {
                 let page = tx
@@ -351,6 +355,14 @@ impl Store {
                 }
                 moved += rows.len();
             }
+            // Progress: a large log takes a while to move.
+            tracing::info!(
+                run = run_id,
+                rows = moved - before,
+                done = done + 1,
+                of = runs.len(),
+                "moved a run's decision log"
+            );
         }
         tx.batch_execute("DROP TABLE crypto_gaf.decisions").await?;
         tx.commit().await?;

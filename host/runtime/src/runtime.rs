@@ -220,6 +220,33 @@ fn internal(e: impl std::fmt::Display) -> Error {
     Error::Internal(e.to_string())
 }
 
+/// How many times an instantiation is tried when the kernel refuses, for a moment, to seal the
+/// memory image wasmtime makes on a component's first instantiation.
+const SEAL_TRIES: usize = 3;
+
+/// Runs `instantiate`, again when it failed only because sealing the component's memory image
+/// (a memfd) was refused: Linux answers EBUSY while something briefly holds one of its pages
+/// (seen once under load with an 18 MB Python component). Nothing was instantiated then, and the
+/// next try makes the image anew. Any other error is returned at once.
+fn instantiating<T>(mut instantiate: impl FnMut() -> wasmtime::Result<T>) -> wasmtime::Result<T> {
+    let mut tries = 1;
+    loop {
+        match instantiate() {
+            Err(e) if tries < SEAL_TRIES && is_seal_refusal(&e) => {
+                tracing::warn!(error = %e, tries, "sealing a memory image was refused; instantiating again");
+                std::thread::sleep(Duration::from_millis(10 * tries as u64));
+                tries += 1;
+            }
+            r => return r,
+        }
+    }
+}
+
+/// True when `e` is the memfd crate's refusal to add seals (its message, anywhere in the chain).
+fn is_seal_refusal(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| c.to_string().contains("cannot add seals to the memfd"))
+}
+
 /// A stable name of `engine`'s compatibility for precompiled code (hex sha256 of what wasmtime
 /// hashes for it).
 fn fingerprint(engine: &Engine) -> String {
@@ -520,7 +547,8 @@ impl Runtime {
         let mut store = self.new_store(deadline, plugin.limits().memory_limit);
         macro_rules! info_of {
             ($pre:expr, $m:ident) => {{
-                let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                let inst =
+                    instantiating(|| $pre.instantiate(&mut store)).map_err(|e| self.call_error(&store, e, deadline))?;
                 let i = inst.call_info(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
                 use bindings::$m::gaf::plugin::types as t;
                 PluginInfo {
@@ -586,7 +614,8 @@ impl Runtime {
                 let params: Vec<t::Param> =
                     params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
                 let r = (|| {
-                    let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                    let inst = instantiating(|| $pre.instantiate(&mut store))
+                        .map_err(|e| self.call_error(&store, e, deadline))?;
                     let r = inst
                         .call_transform(&mut store, series, &params)
                         .map_err(|e| self.call_error(&store, e, deadline))?;
@@ -631,7 +660,7 @@ impl Runtime {
         let mut store = self.new_store(deadline, limits.memory_limit);
         let params: Vec<t::Param> =
             params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-        let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+        let inst = instantiating(|| pre.instantiate(&mut store)).map_err(|e| self.call_error(&store, e, deadline))?;
         let r = inst
             .call_transform_pixels(&mut store, series, &params)
             .map_err(|e| self.call_error(&store, e, deadline))?;
@@ -675,7 +704,8 @@ impl Runtime {
         let ms: Vec<t::Matrix> =
             matrices.iter().map(|m| t::Matrix { size: m.size as u32, data: m.data.clone() }).collect();
         let r = (|| {
-            let inst = pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+            let inst =
+                instantiating(|| pre.instantiate(&mut store)).map_err(|e| self.call_error(&store, e, deadline))?;
             let r = inst.call_blend(&mut store, &ms, &params).map_err(|e| self.call_error(&store, e, deadline))?;
             match r {
                 Ok(m) => self.check_matrix(m.size, m.data),
@@ -756,7 +786,8 @@ impl Runtime {
                 use bindings::$world::gaf::plugin::types as t;
                 let params: Vec<t::Param> =
                     params.iter().map(|(n, v)| t::Param { name: n.clone(), value: v.clone() }).collect();
-                let inst = $pre.instantiate(&mut store).map_err(|e| self.call_error(&store, e, deadline))?;
+                let inst =
+                    instantiating(|| $pre.instantiate(&mut store)).map_err(|e| self.call_error(&store, e, deadline))?;
                 let r = inst
                     .gaf_plugin_strategies()
                     .strategy()
@@ -1114,5 +1145,48 @@ impl StrategyInstance {
             h.rebased(text);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The memfd crate's error as wasmtime hands it on: its message under wasmtime's context.
+    fn seal_refused() -> wasmtime::Error {
+        wasmtime::Error::msg("cannot add seals to the memfd").context("creating a memory image")
+    }
+
+    #[test]
+    fn a_refused_seal_is_tried_again_and_other_errors_are_not() {
+        assert!(is_seal_refusal(&seal_refused()));
+        assert!(!is_seal_refusal(&wasmtime::Error::msg("out of fuel")));
+        // Refused once, then instantiated.
+        let mut calls = 0;
+        let r = instantiating(|| {
+            calls += 1;
+            if calls == 1 {
+                Err(seal_refused())
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!((r.unwrap(), calls), (7, 2));
+        // Refused every time: given up after SEAL_TRIES.
+        let mut calls = 0;
+        let r: wasmtime::Result<()> = instantiating(|| {
+            calls += 1;
+            Err(seal_refused())
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, SEAL_TRIES);
+        // Any other error: at once.
+        let mut calls = 0;
+        let r: wasmtime::Result<()> = instantiating(|| {
+            calls += 1;
+            Err(wasmtime::Error::msg("trap"))
+        });
+        assert!(r.is_err());
+        assert_eq!(calls, 1);
     }
 }

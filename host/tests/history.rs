@@ -165,6 +165,23 @@ async fn import_export_and_list_a_csv() {
 
 const TOKEN: &str = "history-test-token";
 
+/// A `cgaf serve --roles api,trade` on `database_url`, ready: the service, a client and its base URL.
+async fn trading_service(dir: &std::path::Path, database_url: &str) -> (Service, reqwest::Client, String) {
+    let svc = Service::start(
+        dir,
+        &["--database-url", database_url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],
+    );
+    let http = reqwest::Client::new();
+    let base = svc.base.clone();
+    wait_ready(&http, &base).await;
+    (svc, http, base)
+}
+
+/// `GET url` as JSON.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// Backtrader's fills on the golden file: (close of the bar filled on, price, signed size, fee).
 fn backtrader_fills() -> Vec<(i64, f64, f64, f64)> {
     let text = std::fs::read_to_string(cgaf_test_kit::golden("backtrader/backtrader-fills.csv")).unwrap();
@@ -195,13 +212,7 @@ async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
         json_out(&history(&db.url, &["import", csv.to_str().unwrap(), "--product", "BTC-USD", "--interval", "1m"]));
     assert_eq!(report["written"].as_u64(), Some(3000), "{report}");
 
-    let svc = Service::start(
-        dir.path(),
-        &["--database-url", &db.url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],
-    );
-    let http = reqwest::Client::new();
-    let base = svc.base.clone();
-    wait_ready(&http, &base).await;
+    let (_svc, http, base) = trading_service(dir.path(), &db.url).await;
     let body = serde_json::json!({
         "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
         "bar_interval": "1m", "fee_bps": 10, "slippage_bps": 5, "starting_cash": 10000
@@ -210,8 +221,7 @@ async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
     let id = run["run_id"].as_i64().unwrap();
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!((run["bars_expected"].as_i64(), run["bars_found"].as_i64()), (Some(3000), Some(3000)), "{run}");
-    let page: Value =
-        http.get(format!("{base}/api/runs/{id}/decisions?limit=10000")).send().await.unwrap().json().await.unwrap();
+    let page = get_json(&http, format!("{base}/api/runs/{id}/decisions?limit=10000")).await;
     let rows = page["decisions"].as_array().unwrap_or_else(|| panic!("{page}"));
     assert_eq!(rows.len(), 3000);
     let ours: Vec<(i64, f64, f64, f64)> = rows
@@ -284,13 +294,7 @@ async fn replayed_states_are_the_states_captured_after_every_bar() {
     assert_eq!(every_bar.len(), 25_000);
 
     // Through the service: three chunks, so three stored states.
-    let svc = Service::start(
-        dir.path(),
-        &["--database-url", &db.url, "--roles", "api,trade", "--api-token", TOKEN, "--trade-schedule", "100ms"],
-    );
-    let http = reqwest::Client::new();
-    let base = svc.base.clone();
-    wait_ready(&http, &base).await;
+    let (_svc, http, base) = trading_service(dir.path(), &db.url).await;
     let body = serde_json::json!({
         "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
         "bar_interval": "1m", "fee_bps": 5
@@ -303,14 +307,7 @@ async fn replayed_states_are_the_states_captured_after_every_bar() {
     assert_eq!(checkpoints, [9_999, 19_999, 24_999]);
     // Pages around and across the first checkpoint, and in the middle of the last chunk.
     for (cursor, limit) in [(9_989, 20), (0, 5), (22_000, 3)] {
-        let page: Value = http
-            .get(format!("{base}/api/runs/{id}/decisions?cursor={cursor}&limit={limit}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let page = get_json(&http, format!("{base}/api/runs/{id}/decisions?cursor={cursor}&limit={limit}")).await;
         let rows = page["decisions"].as_array().unwrap_or_else(|| panic!("{page}"));
         assert_eq!(rows.len(), limit);
         for r in rows {

@@ -90,16 +90,15 @@ async fn stored(
     store.migrate().await.context("applying migrations")?;
     let now = chrono::Utc::now().timestamp_millis();
     // The same range checks as a backtest run (coverage, gaps), then the same reader.
-    let (from_ms, to_ms) =
-        cgaf_trade::request::resolve_range(store, product, interval_ms, from_ms, to_ms, settings, now).await?;
-    let mut reader = BarReader::open(store, product, interval_ms, from_ms, to_ms).await?;
+    let range = cgaf_trade::request::resolve_range(store, product, interval_ms, from_ms, to_ms, settings, now).await?;
+    let mut reader = BarReader::open(store, product, interval_ms, range.from_ms, range.to_ms).await?;
     let bars = reader.read_all().await?;
     let coverage = reader.coverage();
     let label = cgaf_trade::domain::history::interval_label(interval_ms);
     let describe = format!(
         "{product} {label} bars stored from {} to {} ({} of {} expected)",
-        from_ms.map_or_else(|| "the first bar".to_string(), cgaf_trade::domain::history::rfc3339),
-        cgaf_trade::domain::history::rfc3339(to_ms),
+        range.from_ms.map_or_else(|| "the first bar".to_string(), cgaf_trade::domain::history::rfc3339),
+        cgaf_trade::domain::history::rfc3339(range.to_ms),
         coverage.bars_found,
         coverage.bars_expected
     );

@@ -127,7 +127,10 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let (s, b) = post(&http, format!("{base}/api/runs"), backtest.clone()).await;
     assert_eq!(s, 201, "{b}");
     let (ida, idb) = (a["run_id"].as_i64().unwrap(), b["run_id"].as_i64().unwrap());
+    // The POST counted the range's bars: the run's progress total before a worker takes it.
+    let counted = a["bars_total"].as_i64().unwrap_or_else(|| panic!("no bars_total when created: {a}"));
     let a = wait_ended(&http, &base, ida).await;
+    assert_eq!(a["bars_found"].as_i64(), Some(counted), "{a}");
     let b = wait_ended(&http, &base, idb).await;
     assert_eq!(a["status"], "finished", "{a}");
     let bars = a["bars_done"].as_i64().unwrap();

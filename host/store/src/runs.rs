@@ -131,15 +131,17 @@ pub(crate) fn ttl_secs(ttl: Duration) -> f64 {
 }
 
 impl Store {
-    /// Creates a run (status `pending`); returns its id.
-    pub async fn insert_run(&self, run: &RunSpec) -> Result<i64> {
+    /// Creates a run (status `pending`) with `bars_total`, the bars its range held when it was
+    /// checked (its progress total until the worker reads them); returns its id.
+    pub async fn insert_run(&self, run: &RunSpec, bars_total: Option<i64>) -> Result<i64> {
         let row = self
             .client()
             .await?
             .query_one(
                 "INSERT INTO crypto_gaf.runs
-                   (strategy, strategy_version, params, product, mode, from_ms, to_ms, bar_interval_ms, settings)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING run_id",
+                   (strategy, strategy_version, params, product, mode, from_ms, to_ms, bar_interval_ms, settings,
+                    bars_total)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING run_id",
                 &[
                     &run.strategy,
                     &run.strategy_version,
@@ -150,6 +152,7 @@ impl Store {
                     &run.to_ms,
                     &run.bar_interval_ms,
                     &run.settings,
+                    &bars_total,
                 ],
             )
             .await?;

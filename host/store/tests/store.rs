@@ -278,17 +278,20 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
 /// A paper run claimed by `w1` (decision writes need a holder).
 async fn claimed_run(s: &Store) -> i64 {
     let id = s
-        .insert_run(&cgaf_store::RunSpec {
-            strategy: "sma-cross".into(),
-            strategy_version: "1.0.0".into(),
-            params: serde_json::json!({}),
-            product: "BTC-USD".into(),
-            mode: cgaf_trade_domain::RunMode::Paper,
-            from_ms: Some(0),
-            to_ms: None,
-            bar_interval_ms: 1000,
-            settings: serde_json::json!({}),
-        })
+        .insert_run(
+            &cgaf_store::RunSpec {
+                strategy: "sma-cross".into(),
+                strategy_version: "1.0.0".into(),
+                params: serde_json::json!({}),
+                product: "BTC-USD".into(),
+                mode: cgaf_trade_domain::RunMode::Paper,
+                from_ms: Some(0),
+                to_ms: None,
+                bar_interval_ms: 1000,
+                settings: serde_json::json!({}),
+            },
+            None,
+        )
         .await
         .unwrap();
     assert!(s.claim_runs("w1", Duration::from_secs(30)).await.unwrap().iter().any(|r| r.run_id == id));

@@ -101,14 +101,19 @@ async fn backtest_inner(
     worker: &str,
     shutdown: &AtomicBool,
 ) -> Result<(), Error> {
+    let preparing = Instant::now();
     let settings = run_settings(run)?;
     store.reset_run_log(run.run_id, worker).await?;
     // A bar still open in real time is not closed yet, even when `to` lies beyond it.
     let to = run.spec.to_ms.unwrap_or(i64::MAX).min(now_ms());
     let (product, interval) = (&run.spec.product, run.spec.bar_interval_ms);
     let reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
-    // The bars to come, when a count tells (rolled-up bars are only known once read).
-    let counted = reader.counted_coverage().await?;
+    // The bars to come: counted when the run was created (a year of bars takes ~90 ms to count),
+    // else when a count tells (rolled-up bars are only known once read).
+    let counted = match run.bars_total {
+        Some(_) => None,
+        None => reader.counted_coverage().await?,
+    };
     if let Some(c) = &counted {
         store.set_run_total(run.run_id, worker, c.bars_found).await?;
     }
@@ -132,6 +137,7 @@ async fn backtest_inner(
     let reading_ahead = tokio::spawn(read_ahead(reader, pages_in));
     // Where the run's time goes: waiting for bars, stepping them, waiting for the log's writes.
     let (mut reading, mut stepping, mut waiting) = (Duration::ZERO, Duration::ZERO, Duration::ZERO);
+    let preparing = preparing.elapsed();
     let started = Instant::now();
     let mut stop_checked = Instant::now();
     'pages: loop {
@@ -177,7 +183,14 @@ async fn backtest_inner(
     let reader = reading_ahead.await.map_err(|e| Error::Invalid(format!("bar reader: {e}")))?;
     // A run read to its end knows its gaps; a stopped one records what the count said.
     let read_through = !(stopped_on_request || portfolio.stopped());
-    let coverage = if read_through { Some(reader.coverage()) } else { counted.clone() };
+    let coverage = match (read_through, counted.clone()) {
+        (true, _) => Some(reader.coverage()),
+        (false, Some(c)) => Some(c),
+        // Stopped early: what a count of the whole range says.
+        (false, None) => {
+            BarReader::open(store, product, interval, run.spec.from_ms, to).await?.counted_coverage().await?
+        }
+    };
     if let Some(c) = coverage {
         if counted.is_none() && read_through {
             // Rolled-up or sample-built bars: their number is known now that they are read.
@@ -185,6 +198,7 @@ async fn backtest_inner(
         }
         store.set_run_coverage(run.run_id, worker, &c).await?;
     }
+    let ending = Instant::now();
     let metrics = metrics_json(&series, &settings, run.spec.bar_interval_ms)?;
     let (status, reason) = if stopped_on_request {
         (RunStatus::Stopped, Some("stopped on request".to_string()))
@@ -199,6 +213,8 @@ async fn backtest_inner(
         bars = portfolio.bars,
         status = %status,
         seconds = started.elapsed().as_secs_f64(),
+        preparing_s = preparing.as_secs_f64(),
+        ending_s = ending.elapsed().as_secs_f64(),
         reading_s = reading.as_secs_f64(),
         stepping_s = stepping.as_secs_f64(),
         waiting_for_writes_s = waiting.as_secs_f64(),

@@ -35,7 +35,7 @@ pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
 pub use decisions::{decision_log_sha256, decisions_csv, DecisionCsvPages};
 pub use error::Error;
 pub use replay::fill_strategy_states;
-pub use request::{CheckSweep, PrepareRun};
+pub use request::{CheckSweep, PrepareRun, PreparedRun};
 pub use strategy::{load_strategy, PluginStrategy};
 pub use telemetry::TradeTelemetry;
 pub use worker::{TickReport, TradeWorker, WorkerSettings};

@@ -26,7 +26,8 @@ pub async fn check_product(store: &Store, product: &str) -> Result<(), Error> {
 
 /// Resolves a backtest range against the history: without `to`, up to the newest bar there is
 /// (never past now); refuses a range with no bars at all, and one with gaps unless
-/// `settings.allow_gaps` — both naming what the history covers. Returns `(from, to)`.
+/// `settings.allow_gaps` — both naming what the history covers. Returns the range and the bars
+/// found in it.
 pub async fn resolve_range(
     store: &Store,
     product: &str,
@@ -35,7 +36,7 @@ pub async fn resolve_range(
     to_ms: Option<i64>,
     settings: &RunSettings,
     now_ms: i64,
-) -> Result<(Option<i64>, i64), Error> {
+) -> Result<ResolvedRange, Error> {
     let label = interval_label(interval_ms);
     let asked = |to: i64| format!("{}..{}", from_ms.map_or("the first bar".to_string(), rfc3339), rfc3339(to));
     let mut to = to_ms.unwrap_or(now_ms).min(now_ms);
@@ -63,29 +64,54 @@ pub async fn resolve_range(
             covered_range_text(store, product, interval_ms).await?
         )));
     }
-    Ok((from_ms, to))
+    Ok(ResolvedRange { from_ms, to_ms: to, bars_found: coverage.bars_found })
+}
+
+/// A backtest range checked against the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedRange {
+    /// Range start (inclusive), as asked.
+    pub from_ms: Option<i64>,
+    /// Range end (exclusive): as asked, or the newest bar's close.
+    pub to_ms: i64,
+    /// Bars the history holds in the range.
+    pub bars_found: i64,
 }
 
 /// A run request checked into the run to store.
+#[derive(Debug, Clone)]
+pub struct PreparedRun {
+    /// What the run runs.
+    pub spec: RunSpec,
+    /// The bars its range held (backtests): the run's progress total until it reads them.
+    pub bars_total: Option<i64>,
+}
+
+/// A run request checked against the database and the plugin.
 pub trait PrepareRun {
     /// Checks the request against the database and the plugin (version exists, parameters
     /// accepted) and returns the run to store. `now_ms` is the current time.
-    fn prepare(&self, store: &Store, host: &PluginHost, now_ms: i64) -> impl Future<Output = Result<RunSpec, Error>>;
+    fn prepare(
+        &self,
+        store: &Store,
+        host: &PluginHost,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<PreparedRun, Error>>;
 }
 
 impl PrepareRun for RunRequest {
-    async fn prepare(&self, store: &Store, host: &PluginHost, now_ms: i64) -> Result<RunSpec, Error> {
+    async fn prepare(&self, store: &Store, host: &PluginHost, now_ms: i64) -> Result<PreparedRun, Error> {
         let plan = self.plan(now_ms)?;
         if self.mode == RunMode::Paper && store.kill_switch().await?.engaged {
             return Err(Error::Invalid("the kill switch is engaged: paper runs cannot start".into()));
         }
-        let (from_ms, to_ms) = match self.mode {
+        let (from_ms, to_ms, bars_total) = match self.mode {
             RunMode::Paper => {
                 check_product(store, &self.product).await?;
-                (plan.from_ms, plan.to_ms)
+                (plan.from_ms, plan.to_ms, None)
             }
             RunMode::Backtest => {
-                let (from, to) = resolve_range(
+                let range = resolve_range(
                     store,
                     &self.product,
                     plan.bar_interval_ms,
@@ -95,7 +121,7 @@ impl PrepareRun for RunRequest {
                     now_ms,
                 )
                 .await?;
-                (from, Some(to))
+                (range.from_ms, Some(range.to_ms), Some(range.bars_found))
             }
         };
         let (name, version) = split_strategy(&self.strategy);
@@ -107,7 +133,7 @@ impl PrepareRun for RunRequest {
             cgaf_runtime::Error::Plugin(p) => Error::Invalid(format!("params: {p}")),
             e => Error::Plugin(e),
         })?;
-        Ok(RunSpec {
+        let spec = RunSpec {
             strategy: plugin.info.name.clone(),
             strategy_version: plugin.info.version.clone(),
             params,
@@ -117,7 +143,8 @@ impl PrepareRun for RunRequest {
             to_ms,
             bar_interval_ms: plan.bar_interval_ms,
             settings: serde_json::to_value(plan.settings).map_err(|e| Error::Invalid(e.to_string()))?,
-        })
+        };
+        Ok(PreparedRun { spec, bars_total })
     }
 }
 
@@ -133,10 +160,10 @@ impl CheckSweep for SweepRequest {
     async fn check(&self, store: &Store, host: &PluginHost) -> Result<(SweepSpec, Arc<Plugin>), Error> {
         let mut spec = self.spec()?;
         let now = chrono::Utc::now().timestamp_millis();
-        let (_, to) =
+        let range =
             resolve_range(store, &self.product, spec.interval_ms, spec.from_ms, spec.to_ms, &spec.settings, now)
                 .await?;
-        spec.to_ms = Some(to);
+        spec.to_ms = Some(range.to_ms);
         let (name, version) = split_strategy(&self.strategy);
         let plugin = load_strategy(store, host, name, version).await?;
         Ok((spec, plugin))

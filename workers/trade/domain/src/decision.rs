@@ -115,17 +115,22 @@ impl DecisionRow {
     }
 }
 
-/// Writes a decision log as CSV, row by row (the header first): the bytes of
-/// [`DecisionRow::csv_record`], made without a `String` per field. A number column whose value
-/// repeats the row before's (book depth, cash and position between fills, empty fill columns)
-/// reuses its text.
+/// Writes a decision log as CSV, row by row (the header first): the bytes the `csv` crate writes
+/// for [`DecisionRow::csv_record`] (a field quoted only when it holds a comma, a quote or a line
+/// break, its quotes doubled; `\n` after each record), made without a `String` per field. Numbers
+/// are written by [`float_text::push_f64`](crate::float_text::push_f64) (`Display`'s text); a number
+/// column whose value repeats the row before's (book depth, cash and position between fills,
+/// empty fill columns) reuses its text.
 pub struct DecisionCsv<W: std::io::Write> {
-    writer: csv::Writer<W>,
+    out: W,
+    /// Rows not yet given to `out`.
+    pending: Vec<u8>,
     /// The text of each number column in the previous row, in [`CSV_HEADER`] order from `open`.
-    numbers: [Repeat; 21],
-    /// Scratch for the integer columns.
-    scratch: Vec<u8>,
+    numbers: [Repeat; 20],
 }
+
+/// What `pending` may hold before it goes to the output.
+const PENDING_BYTES: usize = 64 * 1024;
 
 /// One number column's text, kept while its value repeats.
 #[derive(Default)]
@@ -138,13 +143,11 @@ struct Repeat {
 impl Repeat {
     /// `v` in Rust's shortest round-trip form (empty for none).
     fn text(&mut self, v: Option<f64>) -> &[u8] {
-        use std::io::Write;
         let key = v.map(f64::to_bits);
         if self.key != Some(key) {
             self.text.clear();
             if let Some(v) = v {
-                // Writing into a Vec cannot fail.
-                let _ = write!(self.text, "{v}");
+                crate::float_text::push_f64(&mut self.text, v);
             }
             self.key = Some(key);
         }
@@ -152,28 +155,45 @@ impl Repeat {
     }
 }
 
+/// Appends `field` as the `csv` crate writes it by default: quoted when it holds a comma, a quote,
+/// `\r` or `\n`, its quotes doubled.
+fn push_text_field(out: &mut Vec<u8>, field: &[u8]) {
+    if field.iter().any(|&b| matches!(b, b',' | b'"' | b'\r' | b'\n')) {
+        out.push(b'"');
+        for part in field.split_inclusive(|&b| b == b'"') {
+            out.extend_from_slice(part);
+            if part.ends_with(b"\"") {
+                out.push(b'"');
+            }
+        }
+        out.push(b'"');
+    } else {
+        out.extend_from_slice(field);
+    }
+}
+
 impl<W: std::io::Write> DecisionCsv<W> {
     /// Starts a log on `out` with its header.
     pub fn new(out: W) -> Result<Self, Error> {
         let mut csv = Self::continuing(out);
-        csv.writer.write_record(CSV_HEADER)?;
+        csv.pending.extend_from_slice(CSV_HEADER.join(",").as_bytes());
+        csv.pending.push(b'\n');
         Ok(csv)
     }
 
     /// Continues a log on `out`: rows only, no header (the next part of a log written in parts;
     /// the parts concatenated are the bytes of one writer).
     pub fn continuing(out: W) -> Self {
-        DecisionCsv { writer: csv::Writer::from_writer(out), numbers: Default::default(), scratch: Vec::new() }
+        DecisionCsv { out, pending: Vec::with_capacity(PENDING_BYTES + 4096), numbers: Default::default() }
     }
 
     /// Appends one row.
     pub fn write(&mut self, row: &DecisionRow) -> Result<(), Error> {
-        use std::io::Write;
-        for i in [row.seq, row.time_ms] {
-            self.scratch.clear();
-            let _ = write!(self.scratch, "{i}");
-            self.writer.write_field(&self.scratch)?;
-        }
+        let out = &mut self.pending;
+        let mut integers = itoa::Buffer::new();
+        out.extend_from_slice(integers.format(row.seq).as_bytes());
+        out.push(b',');
+        out.extend_from_slice(integers.format(row.time_ms).as_bytes());
         let m = &row.market;
         let numbers = [
             Some(m.open),
@@ -190,10 +210,13 @@ impl<W: std::io::Write> DecisionCsv<W> {
             Some(row.target),
         ];
         for (column, v) in self.numbers[..12].iter_mut().zip(numbers) {
-            self.writer.write_field(column.text(v))?;
+            out.push(b',');
+            out.extend_from_slice(column.text(v));
         }
-        self.writer.write_field(row.reason.as_deref().unwrap_or_default())?;
-        self.writer.write_field(row.gate.as_deref().unwrap_or_default())?;
+        out.push(b',');
+        push_text_field(out, row.reason.as_deref().unwrap_or_default().as_bytes());
+        out.push(b',');
+        push_text_field(out, row.gate.as_deref().unwrap_or_default().as_bytes());
         let numbers = [
             row.order_target,
             row.fill_price,
@@ -205,19 +228,26 @@ impl<W: std::io::Write> DecisionCsv<W> {
             Some(row.equity),
         ];
         for (column, v) in self.numbers[12..20].iter_mut().zip(numbers) {
-            self.writer.write_field(column.text(v))?;
+            out.push(b',');
+            out.extend_from_slice(column.text(v));
         }
-        match &row.strategy_state {
-            Some(state) => self.writer.write_field(state.to_string())?,
-            None => self.writer.write_field("")?,
+        out.push(b',');
+        if let Some(state) = &row.strategy_state {
+            push_text_field(out, state.to_string().as_bytes());
         }
-        self.writer.write_record(None::<&[u8]>)?;
+        out.push(b'\n');
+        if out.len() >= PENDING_BYTES {
+            self.out.write_all(out).map_err(|e| Error::Output(e.to_string()))?;
+            out.clear();
+        }
         Ok(())
     }
 
     /// Flushes and returns the output.
-    pub fn finish(self) -> Result<W, Error> {
-        self.writer.into_inner().map_err(|e| Error::Output(e.to_string()))
+    pub fn finish(mut self) -> Result<W, Error> {
+        self.out.write_all(&self.pending).map_err(|e| Error::Output(e.to_string()))?;
+        self.out.flush().map_err(|e| Error::Output(e.to_string()))?;
+        Ok(self.out)
     }
 }
 
@@ -283,17 +313,29 @@ mod tests {
     #[test]
     fn the_writer_gives_the_bytes_of_the_records() {
         // Repeating and changing values, empty and present options, awkward floats and text.
-        let rows: Vec<DecisionRow> = (0..40)
+        let rows: Vec<DecisionRow> = (0..60)
             .map(|i| {
-                let x = [0.0, -0.0, 1e18, 1.5e-7, 1.0 / 3.0, -2.0, f64::MAX, 5e-324][i % 8];
+                let x = [
+                    0.0,
+                    -0.0,
+                    1e18,
+                    1.5e-7,
+                    1.0 / 3.0,
+                    -2.0,
+                    f64::MAX,
+                    5e-324,
+                    (9.0 + 1.0 / 65536.0),
+                    7425.573519526095,
+                ][i % 10];
+                let text = ["", "plain", "a,b", "\"", "say \"hi\"", "line\nbreak", "cr\rhere", " lead", "#x", "é ü"];
                 DecisionRow {
                     seq: i as i64,
                     time_ms: -5 + i as i64 * 1000,
                     market: Bar { time_ms: 0, open: x, close: if i % 3 == 0 { 1.0 } else { x }, ..Bar::default() },
                     strategy_state: (i % 7 == 0).then(|| serde_json::json!({"i": i, "s": "a,\"b\"\n"})),
                     target: if i < 20 { 1.0 } else { -1.0 },
-                    reason: (i % 2 == 0).then(|| format!("r{i}, \"q\"")),
-                    gate: (i == 5).then(|| "gate".to_string()),
+                    reason: (i % 2 == 0).then(|| format!("r{i}{}", text[i % 10])),
+                    gate: (i % 3 == 1).then(|| text[(i / 3) % 10].to_string()),
                     order_target: (i % 4 == 0).then_some(x),
                     fill_price: (i % 4 == 1).then_some(x),
                     fill_quantity: None,

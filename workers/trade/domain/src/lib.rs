@@ -24,6 +24,7 @@ pub mod decision;
 pub mod decision_block;
 pub mod engine;
 pub mod error;
+pub mod float_text;
 pub mod heatmap;
 pub mod history;
 pub mod metrics;

@@ -1017,13 +1017,17 @@ pub fn write_bars_csv_rows<'a, W: Write>(
         row.clear();
         let stamp = if at_close { Some(bar.close_ms) } else { bar.close_ms.checked_sub(interval_ms) };
         stamp.and_then(|t| write_time(&mut row, t)).ok_or(CsvBarsError::Unwritable { close_ms: bar.close_ms })?;
-        write!(row, ",{},{},{},{},{},", bar.open, bar.high, bar.low, bar.close, bar.volume)?;
+        for v in [bar.open, bar.high, bar.low, bar.close, bar.volume] {
+            row.push(b',');
+            crate::float_text::push_f64(&mut row, v);
+        }
+        row.push(b',');
         if let Some(v) = bar.buy_volume {
-            write!(row, "{v}")?;
+            crate::float_text::push_f64(&mut row, v);
         }
         row.push(b',');
         if let Some(v) = bar.sell_volume {
-            write!(row, "{v}")?;
+            crate::float_text::push_f64(&mut row, v);
         }
         row.push(b'\n');
         out.write_all(&row)?;

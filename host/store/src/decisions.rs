@@ -255,60 +255,55 @@ impl Store {
     /// arrays are read (what a long run's polls cost).
     pub async fn equity_curve(&self, run_id: i64, max_points: i64) -> Result<Vec<(i64, f64)>> {
         let client = self.client().await?;
-        let n: i64 = client
-            .query_one(
-                "SELECT coalesce(sum(rows), 0)::int8 AS n FROM crypto_gaf.decision_blocks WHERE run_id = $1",
+        // The log's rows are seq 0..n in consecutive blocks: the last block tells n and the
+        // last point.
+        let Some(last) = client
+            .query_opt(
+                "SELECT first_seq + rows AS n, time_ms[rows] AS t, equity[rows] AS e FROM crypto_gaf.decision_blocks
+                 WHERE run_id = $1 ORDER BY first_seq DESC LIMIT 1",
                 &[&run_id],
             )
             .await?
-            .get("n");
-        let n = usize::try_from(n).unwrap_or(0);
+        else {
+            return Ok(Vec::new());
+        };
+        let n = usize::try_from(last.get::<_, i64>("n")).unwrap_or(0);
+        let last_point: (i64, f64) = (last.get("t"), last.get("e"));
         let max_points = usize::try_from(max_points).unwrap_or(0).max(1);
         let step = n.div_ceil(max_points).max(1);
         let sparse = step >= CURVE_STRIDE;
+        // Only the blocks holding a point (a seq that is a multiple of the step): a paper run
+        // writes a block per step, and a week of 1-second steps is 604,800 blocks.
         let (step, query) = if sparse {
             (
                 step.div_ceil(CURVE_STRIDE) * CURVE_STRIDE,
                 "SELECT first_seq, curve_time_ms AS t, curve_equity AS e FROM crypto_gaf.decision_blocks
-                 WHERE run_id = $1 ORDER BY first_seq",
+                 WHERE run_id = $1 AND (first_seq + rows - 1) / $2 * $2 >= first_seq ORDER BY first_seq",
             )
         } else {
             (
                 step,
                 "SELECT first_seq, time_ms AS t, equity AS e FROM crypto_gaf.decision_blocks
-                 WHERE run_id = $1 ORDER BY first_seq",
+                 WHERE run_id = $1 AND (first_seq + rows - 1) / $2 * $2 >= first_seq ORDER BY first_seq",
             )
         };
         let mut curve = Vec::new();
-        let mut last = None;
-        for b in client.query(query, &[&run_id]).await? {
+        let step_param = i64::try_from(step).unwrap_or(i64::MAX);
+        for b in client.query(query, &[&run_id, &step_param]).await? {
             let first = usize::try_from(b.get::<_, i64>("first_seq")).unwrap_or(0);
             // The seq of each point: every row, or every 64th from the first multiple of 64.
             let (start, stride) =
                 if sparse { (first.div_ceil(CURVE_STRIDE) * CURVE_STRIDE, CURVE_STRIDE) } else { (first, 1) };
             let (t, e): (Vec<i64>, Vec<f64>) = (b.get("t"), b.get("e"));
             for (j, point) in t.into_iter().zip(e).enumerate() {
-                let seq = start + j * stride;
-                if seq.is_multiple_of(step) {
+                if (start + j * stride).is_multiple_of(step) {
                     curve.push(point);
                 }
-                last = Some((seq, point));
             }
         }
         // The last row, when it is not a point already.
         if n > 0 && !(n - 1).is_multiple_of(step) {
-            let end = match last {
-                Some((seq, point)) if seq + 1 == n => Some(point),
-                _ => client
-                    .query_opt(
-                        "SELECT time_ms[rows] AS t, equity[rows] AS e FROM crypto_gaf.decision_blocks
-                         WHERE run_id = $1 ORDER BY first_seq DESC LIMIT 1",
-                        &[&run_id],
-                    )
-                    .await?
-                    .map(|r| (r.get("t"), r.get("e"))),
-            };
-            curve.extend(end);
+            curve.push(last_point);
         }
         Ok(curve)
     }

@@ -370,6 +370,21 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
     assert_eq!(s.equity_curve(long, 4).await.unwrap(), [at(0), at(128), at(256), at(299)], "step 75 -> 128");
     assert_eq!(s.equity_curve(long, 5).await.unwrap(), [at(0), at(60), at(120), at(180), at(240), at(299)]);
     assert_eq!(s.equity_curve(long, 10).await.unwrap().len(), 11, "step 30: every 30th row and the last");
+
+    // A paper run's log: a block per step. The same curves, read from the blocks holding a point.
+    let paper = claimed_run(s).await;
+    for (i, row) in rows.iter().enumerate() {
+        s.append_decisions(paper, "w1", std::slice::from_ref(row), &progress(i as i64 + 1)).await.unwrap();
+    }
+    for points in [2, 4, 5, 10, 300, 1000] {
+        assert_eq!(
+            s.equity_curve(paper, points).await.unwrap(),
+            s.equity_curve(long, points).await.unwrap(),
+            "{points}"
+        );
+    }
+    assert_eq!(s.equity_curve(paper, 1000).await.unwrap().len(), 300);
+    assert_eq!(s.equity_curve(claimed_run(s).await, 10).await.unwrap(), [], "no rows, no curve");
 }
 
 #[tokio::test]

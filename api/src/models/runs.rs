@@ -46,7 +46,7 @@ pub struct Run {
     pub holder: Option<String>,
     /// Bars processed.
     pub bars_done: i64,
-    /// Bars in the backtest range (backtests).
+    /// Bars in the backtest range (backtests; counted when the run is created).
     pub bars_total: Option<i64>,
     /// Close time of the last processed bar.
     pub last_bar_ms: Option<i64>,

@@ -127,8 +127,11 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let (s, b) = post(&http, format!("{base}/api/runs"), backtest.clone()).await;
     assert_eq!(s, 201, "{b}");
     let (ida, idb) = (a["run_id"].as_i64().unwrap(), b["run_id"].as_i64().unwrap());
-    // The POST counted the range's bars: the run's progress total before a worker takes it.
+    // The POST counted the range's bars: recorded with the run, its progress total before a
+    // worker takes it.
     let counted = a["bars_total"].as_i64().unwrap_or_else(|| panic!("no bars_total when created: {a}"));
+    assert_eq!(a["bars_found"].as_i64(), Some(counted), "{a}");
+    assert!(a["bars_expected"].as_i64().is_some_and(|e| e >= counted), "{a}");
     let a = wait_ended(&http, &base, ida).await;
     assert_eq!(a["bars_found"].as_i64(), Some(counted), "{a}");
     let b = wait_ended(&http, &base, idb).await;
@@ -262,6 +265,9 @@ async fn backtests_paper_runs_gate_leaderboard_and_sweeps() {
     let d = wait_ended(&http, &base, d["run_id"].as_i64().unwrap()).await;
     assert_eq!(d["status"], "stopped", "{d}");
     assert!(d["status_reason"].as_str().unwrap().contains("max drawdown"), "{d}");
+    // Stopped early, it keeps what its whole range held (recorded when it was created).
+    assert_eq!((&d["bars_expected"], &d["bars_found"]), (&a["bars_expected"], &a["bars_found"]), "{d}");
+    assert!(d["bars_done"].as_i64().unwrap() < a["bars_found"].as_i64().unwrap(), "{d}");
     let rows = all_decisions(&http, &base, d["run_id"].as_i64().unwrap()).await;
     assert!(rows.iter().any(|r| r["gate"].as_str().is_some_and(|g| g.contains("max drawdown"))));
     assert_eq!(rows.last().unwrap()["position"].as_f64().unwrap(), 0.0, "flattened before stopping");

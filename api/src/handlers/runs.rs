@@ -68,7 +68,7 @@ pub async fn create(
     let host = host(&state)?;
     let now = chrono::Utc::now().timestamp_millis();
     let run = req.prepare(&state.store, &host, now).await.map_err(trade_error)?;
-    let id = state.store.insert_run(&run.spec, run.bars_total).await?;
+    let id = state.store.insert_run(&run.spec, run.coverage.as_ref()).await?;
     let row = run_or_404(&state, id).await?;
     Ok(json_with_status(&row, StatusCode::CREATED))
 }

@@ -50,7 +50,8 @@ pub struct Run {
     pub bars_total: Option<i64>,
     /// Close time of the last processed bar.
     pub last_bar_ms: Option<i64>,
-    /// Bars the run's range should hold (every bar lying wholly inside it).
+    /// Bars the run's range should hold (every bar lying wholly inside it): recorded when a
+    /// backtest is created, and again from the bars read once it has read them all.
     pub bars_expected: Option<i64>,
     /// Bars the market history held in the range.
     pub bars_found: Option<i64>,

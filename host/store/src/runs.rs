@@ -130,18 +130,28 @@ pub(crate) fn ttl_secs(ttl: Duration) -> f64 {
     ttl.as_secs_f64()
 }
 
+/// A coverage's gaps as the `gaps` column holds them.
+fn gaps_json(coverage: &Coverage) -> Value {
+    serde_json::json!({ "count": coverage.gap_count, "listed": coverage.gaps })
+}
+
 impl Store {
-    /// Creates a run (status `pending`) with `bars_total`, the bars its range held when it was
-    /// checked (its progress total until the worker reads them); returns its id.
-    pub async fn insert_run(&self, run: &RunSpec, bars_total: Option<i64>) -> Result<i64> {
+    /// Creates a run (status `pending`); returns its id. A backtest's `coverage` is what its range
+    /// held when it was checked: recorded with it (the bars found are its progress total until the
+    /// worker has read them, and what a run stopped early keeps).
+    pub async fn insert_run(&self, run: &RunSpec, coverage: Option<&Coverage>) -> Result<i64> {
+        let (total, expected, gaps) = match coverage {
+            Some(c) => (Some(c.bars_found), Some(c.bars_expected), Some(gaps_json(c))),
+            None => (None, None, None),
+        };
         let row = self
             .client()
             .await?
             .query_one(
                 "INSERT INTO crypto_gaf.runs
                    (strategy, strategy_version, params, product, mode, from_ms, to_ms, bar_interval_ms, settings,
-                    bars_total)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING run_id",
+                    bars_total, bars_expected, bars_found, gaps)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $10, $12) RETURNING run_id",
                 &[
                     &run.strategy,
                     &run.strategy_version,
@@ -152,7 +162,9 @@ impl Store {
                     &run.to_ms,
                     &run.bar_interval_ms,
                     &run.settings,
-                    &bars_total,
+                    &total,
+                    &expected,
+                    &gaps,
                 ],
             )
             .await?;
@@ -211,7 +223,7 @@ impl Store {
 
     /// Records what the run's range held: bars expected and found, and the gaps.
     pub async fn set_run_coverage(&self, run_id: i64, holder: &str, coverage: &Coverage) -> Result<()> {
-        let gaps = serde_json::json!({ "count": coverage.gap_count, "listed": coverage.gaps });
+        let gaps = gaps_json(coverage);
         self.client()
             .await?
             .execute(

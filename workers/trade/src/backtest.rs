@@ -110,7 +110,7 @@ async fn backtest_inner(
     let reader = BarReader::open(store, product, interval, run.spec.from_ms, to).await?;
     // The bars to come: counted when the run was created (a year of bars takes ~90 ms to count),
     // else when a count tells (rolled-up bars are only known once read).
-    let counted = match run.bars_total {
+    let counted = match run.bars_expected {
         Some(_) => None,
         None => reader.counted_coverage().await?,
     };
@@ -181,16 +181,10 @@ async fn backtest_inner(
     // Stops the reader when the run ended early, and takes it back for what it read.
     drop(pages);
     let reader = reading_ahead.await.map_err(|e| Error::Invalid(format!("bar reader: {e}")))?;
-    // A run read to its end knows its gaps; a stopped one records what the count said.
+    // A run read to its end knows its gaps; a stopped one keeps what the range held when it was
+    // created (or counted here).
     let read_through = !(stopped_on_request || portfolio.stopped());
-    let coverage = match (read_through, counted.clone()) {
-        (true, _) => Some(reader.coverage()),
-        (false, Some(c)) => Some(c),
-        // Stopped early: what a count of the whole range says.
-        (false, None) => {
-            BarReader::open(store, product, interval, run.spec.from_ms, to).await?.counted_coverage().await?
-        }
-    };
+    let coverage = if read_through { Some(reader.coverage()) } else { counted.clone() };
     if let Some(c) = coverage {
         if counted.is_none() && read_through {
             // Rolled-up or sample-built bars: their number is known now that they are read.

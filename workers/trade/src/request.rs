@@ -8,7 +8,7 @@ use crate::strategy::load_strategy;
 use crate::Error;
 use cgaf_runtime::{Plugin, PluginHost};
 use cgaf_store::{RunSpec, Store};
-use cgaf_trade_domain::history::{interval_label, rfc3339};
+use cgaf_trade_domain::history::{interval_label, rfc3339, Coverage};
 use cgaf_trade_domain::request::{params_of, split_strategy};
 use cgaf_trade_domain::{RunMode, RunRequest, RunSettings, SweepRequest, SweepSpec};
 use serde_json::Value;
@@ -26,8 +26,8 @@ pub async fn check_product(store: &Store, product: &str) -> Result<(), Error> {
 
 /// Resolves a backtest range against the history: without `to`, up to the newest bar there is
 /// (never past now); refuses a range with no bars at all, and one with gaps unless
-/// `settings.allow_gaps` — both naming what the history covers. Returns the range and the bars
-/// found in it.
+/// `settings.allow_gaps` — both naming what the history covers. Returns the range and what it
+/// holds.
 pub async fn resolve_range(
     store: &Store,
     product: &str,
@@ -64,18 +64,18 @@ pub async fn resolve_range(
             covered_range_text(store, product, interval_ms).await?
         )));
     }
-    Ok(ResolvedRange { from_ms, to_ms: to, bars_found: coverage.bars_found })
+    Ok(ResolvedRange { from_ms, to_ms: to, coverage })
 }
 
 /// A backtest range checked against the history.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedRange {
     /// Range start (inclusive), as asked.
     pub from_ms: Option<i64>,
     /// Range end (exclusive): as asked, or the newest bar's close.
     pub to_ms: i64,
-    /// Bars the history holds in the range.
-    pub bars_found: i64,
+    /// What the history holds in the range.
+    pub coverage: Coverage,
 }
 
 /// A run request checked into the run to store.
@@ -83,8 +83,8 @@ pub struct ResolvedRange {
 pub struct PreparedRun {
     /// What the run runs.
     pub spec: RunSpec,
-    /// The bars its range held (backtests): the run's progress total until it reads them.
-    pub bars_total: Option<i64>,
+    /// What its range held (backtests), recorded with the run.
+    pub coverage: Option<Coverage>,
 }
 
 /// A run request checked against the database and the plugin.
@@ -105,7 +105,7 @@ impl PrepareRun for RunRequest {
         if self.mode == RunMode::Paper && store.kill_switch().await?.engaged {
             return Err(Error::Invalid("the kill switch is engaged: paper runs cannot start".into()));
         }
-        let (from_ms, to_ms, bars_total) = match self.mode {
+        let (from_ms, to_ms, coverage) = match self.mode {
             RunMode::Paper => {
                 check_product(store, &self.product).await?;
                 (plan.from_ms, plan.to_ms, None)
@@ -121,7 +121,7 @@ impl PrepareRun for RunRequest {
                     now_ms,
                 )
                 .await?;
-                (range.from_ms, Some(range.to_ms), Some(range.bars_found))
+                (range.from_ms, Some(range.to_ms), Some(range.coverage))
             }
         };
         let (name, version) = split_strategy(&self.strategy);
@@ -144,7 +144,7 @@ impl PrepareRun for RunRequest {
             bar_interval_ms: plan.bar_interval_ms,
             settings: serde_json::to_value(plan.settings).map_err(|e| Error::Invalid(e.to_string()))?,
         };
-        Ok(PreparedRun { spec, bars_total })
+        Ok(PreparedRun { spec, coverage })
     }
 }
 

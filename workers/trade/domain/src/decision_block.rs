@@ -59,6 +59,37 @@ struct Columns<S> {
     strategy_version: Vec<Option<S>>,
 }
 
+impl<S> Columns<S> {
+    /// Empty columns with room for `n` rows each (a block's columns grow by ~2.5 MB otherwise).
+    fn with_capacity(n: usize) -> Self {
+        Columns {
+            open: Vec::with_capacity(n),
+            high: Vec::with_capacity(n),
+            low: Vec::with_capacity(n),
+            close: Vec::with_capacity(n),
+            volume: Vec::with_capacity(n),
+            buy_volume: Vec::with_capacity(n),
+            sell_volume: Vec::with_capacity(n),
+            bid: Vec::with_capacity(n),
+            ask: Vec::with_capacity(n),
+            bid_depth: Vec::with_capacity(n),
+            ask_depth: Vec::with_capacity(n),
+            target: Vec::with_capacity(n),
+            reason: Vec::with_capacity(n),
+            gate: Vec::with_capacity(n),
+            order_target: Vec::with_capacity(n),
+            fill_price: Vec::with_capacity(n),
+            fill_quantity: Vec::with_capacity(n),
+            fee: Vec::with_capacity(n),
+            position: Vec::with_capacity(n),
+            held_target: Vec::with_capacity(n),
+            cash: Vec::with_capacity(n),
+            strategy_state: Vec::with_capacity(n),
+            strategy_version: Vec::with_capacity(n),
+        }
+    }
+}
+
 impl DecisionBlock {
     /// Encodes `rows`, which must be consecutive (`seq` rising by one) and not empty.
     pub fn encode(rows: &[DecisionRow]) -> Result<Self, Error> {
@@ -68,7 +99,7 @@ impl DecisionBlock {
         }
         let states: Vec<Option<String>> =
             rows.iter().map(|r| r.strategy_state.as_ref().map(|s| s.to_string())).collect();
-        let mut c: Columns<&str> = Columns::default();
+        let mut c: Columns<&str> = Columns::with_capacity(rows.len());
         for (r, state) in rows.iter().zip(&states) {
             let m = &r.market;
             c.open.push(m.open);

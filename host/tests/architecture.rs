@@ -145,10 +145,7 @@ fn the_api_uses_only_the_workers_public_entry_points() {
         let text = std::fs::read_to_string(&f).unwrap();
         for (i, line) in text.lines().enumerate() {
             for (krate, allowed) in [
-                (
-                    "cgaf_trade::",
-                    &["domain", "decisions_csv", "decision_log_sha256", "fill_strategy_states", "load_strategy"][..],
-                ),
+                ("cgaf_trade::", &["domain", "decision_log_sha256", "fill_strategy_states", "load_strategy"][..]),
                 ("cgaf_calculate::", &["submit_matrix_sweep"][..]),
             ] {
                 for (at, _) in line.match_indices(krate) {

@@ -271,29 +271,23 @@ impl Store {
         let last_point: (i64, f64) = (last.get("t"), last.get("e"));
         let max_points = usize::try_from(max_points).unwrap_or(0).max(1);
         let step = n.div_ceil(max_points).max(1);
-        let sparse = step >= CURVE_STRIDE;
-        // Only the blocks holding a point (a seq that is a multiple of the step): a paper run
-        // writes a block per step, and a week of 1-second steps is 604,800 blocks.
-        let (step, query) = if sparse {
-            (
-                step.div_ceil(CURVE_STRIDE) * CURVE_STRIDE,
-                "SELECT first_seq, curve_time_ms AS t, curve_equity AS e FROM crypto_gaf.decision_blocks
-                 WHERE run_id = $1 AND (first_seq + rows - 1) / $2 * $2 >= first_seq ORDER BY first_seq",
-            )
+        // A long curve reads the every-64th-row arrays: its step is a multiple of 64 and the
+        // points of a block are every 64th seq from its first multiple of 64. Only the blocks
+        // holding a point (a seq that is a multiple of the step) are read: a paper run writes a
+        // block per step, and a week of 1-second steps is 604,800 blocks.
+        let (step, stride, times, equities) = if step >= CURVE_STRIDE {
+            (step.div_ceil(CURVE_STRIDE) * CURVE_STRIDE, CURVE_STRIDE, "curve_time_ms", "curve_equity")
         } else {
-            (
-                step,
-                "SELECT first_seq, time_ms AS t, equity AS e FROM crypto_gaf.decision_blocks
-                 WHERE run_id = $1 AND (first_seq + rows - 1) / $2 * $2 >= first_seq ORDER BY first_seq",
-            )
+            (step, 1, "time_ms", "equity")
         };
+        let query = format!(
+            "SELECT first_seq, {times} AS t, {equities} AS e FROM crypto_gaf.decision_blocks
+             WHERE run_id = $1 AND (first_seq + rows - 1) / $2 * $2 >= first_seq ORDER BY first_seq"
+        );
         let mut curve = Vec::new();
         let step_param = i64::try_from(step).unwrap_or(i64::MAX);
-        for b in client.query(query, &[&run_id, &step_param]).await? {
-            let first = usize::try_from(b.get::<_, i64>("first_seq")).unwrap_or(0);
-            // The seq of each point: every row, or every 64th from the first multiple of 64.
-            let (start, stride) =
-                if sparse { (first.div_ceil(CURVE_STRIDE) * CURVE_STRIDE, CURVE_STRIDE) } else { (first, 1) };
+        for b in client.query(&query, &[&run_id, &step_param]).await? {
+            let start = usize::try_from(b.get::<_, i64>("first_seq")).unwrap_or(0).div_ceil(stride) * stride;
             let (t, e): (Vec<i64>, Vec<f64>) = (b.get("t"), b.get("e"));
             for (j, point) in t.into_iter().zip(e).enumerate() {
                 if (start + j * stride).is_multiple_of(step) {

@@ -123,7 +123,8 @@ async fn backtest_inner(
     let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut series = Series::starting_at(settings.starting_cash);
     let mut stopped_on_request = false;
-    tracing::info!(run = run.run_id, bars = ?counted.as_ref().map(|c| c.bars_found), source = ?reader.source(), "backtest started");
+    let bars = run.bars_total.or(counted.as_ref().map(|c| c.bars_found));
+    tracing::info!(run = run.run_id, bars = ?bars, source = ?reader.source(), "backtest started");
     // The decision log of one chunk is written while the strategy steps through the next (one
     // write in flight; each waits for the one before, so the log stays in order), and hashed on a
     // thread of its own (up to two chunks behind). The log starts empty here, so hashing it as it

@@ -10,7 +10,8 @@ use sha2::{Digest, Sha256};
 const PAGE: i64 = 10_000;
 
 /// A run's decision log (optionally a time range) as CSV, a page at a time: the header with the
-/// first page; the pages concatenated are the export.
+/// first page; the pages concatenated are the export of `GET /api/runs/{id}/decisions?format=csv`
+/// and what [`decision_log_sha256`] hashes.
 pub struct DecisionCsvPages {
     store: Store,
     run_id: i64,
@@ -53,22 +54,6 @@ impl DecisionCsvPages {
         }
         Ok(Some(w.finish()?))
     }
-}
-
-/// Writes a run's decision log (optionally a time range) as CSV: the export of
-/// `GET /api/runs/{id}/decisions?format=csv`, and what [`decision_log_sha256`] hashes.
-pub async fn decisions_csv(
-    store: &Store,
-    run_id: i64,
-    from_ms: Option<i64>,
-    to_ms: Option<i64>,
-) -> Result<Vec<u8>, Error> {
-    let mut pages = DecisionCsvPages::new(store.clone(), run_id, from_ms, to_ms);
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await? {
-        out.extend_from_slice(&page);
-    }
-    Ok(out)
 }
 
 /// sha256 (hex) of the run's whole decision log as CSV, hashed page by page.

@@ -7,7 +7,7 @@
 //!   sweep task it starts, and stops and joins them on shutdown.
 //! - [`PrepareRun`] and [`CheckSweep`]: a run or sweep request checked against the database and
 //!   the plugin before it is stored.
-//! - [`decisions_csv`]: a run's decision log as CSV from the database; [`fill_strategy_states`]:
+//! - [`DecisionCsvPages`]: a run's decision log as CSV from the database, a page at a time; [`fill_strategy_states`]:
 //!   the strategy states between a backtest's checkpoints, replayed.
 //! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
 //!
@@ -32,7 +32,7 @@ pub mod worker;
 
 pub use cgaf_trade_domain as domain;
 pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
-pub use decisions::{decision_log_sha256, decisions_csv, DecisionCsvPages};
+pub use decisions::{decision_log_sha256, DecisionCsvPages};
 pub use error::Error;
 pub use replay::fill_strategy_states;
 pub use request::{CheckSweep, PrepareRun, PreparedRun};

@@ -853,6 +853,15 @@ fn call_failure(store: &Store<HostState>, e: wasmtime::Error, deadline: Duration
     }
 }
 
+/// A decision whose target is finite and within [-1, 1] and whose reason is at most 1024 bytes.
+fn checked_decision(target: f64, reason: Option<String>) -> Result<Decision, Error> {
+    check_target(target)?;
+    if reason.as_ref().is_some_and(|r| r.len() > 1024) {
+        return Err(Error::InvalidResult("reason longer than 1024 bytes".into()));
+    }
+    Ok(Decision { target, reason })
+}
+
 /// A target must be finite and in [-1, 1].
 fn check_target(target: f64) -> Result<(), Error> {
     if target.is_finite() && (-1.0..=1.0).contains(&target) {
@@ -997,6 +1006,25 @@ impl StrategyInstance {
 
     fn on_bars_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
         self.arm()?;
+        if let ([b], StrategyGuest::V0_2(inst)) = (bars, &self.instance) {
+            // One bar of a 0.2.0 strategy: `on-bar`, the same answer as a one-bar `on-bars`
+            // without a list to lower into the sandbox or lift out of it.
+            use bindings::strategy_next::gaf::plugin::types as t;
+            let bar = t::Bar {
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+                buy_volume: b.buy_volume,
+                sell_volume: b.sell_volume,
+            };
+            let r = inst.gaf_plugin_strategies().strategy().call_on_bar(&mut self.store, self.resource, bar);
+            let r = r.map_err(|e| self.fail(e))?;
+            let d = r.map_err(|e| Error::Plugin(plugin_error_sn(e)))?;
+            return checked_decision(d.target, d.reason).map(|d| vec![d]);
+        }
         macro_rules! on_bars {
             ($inst:expr, $world:ident, $error:ident) => {{
                 use bindings::$world::gaf::plugin::types as t;
@@ -1018,15 +1046,7 @@ impl StrategyInstance {
                 let r = r.map_err(|e| self.fail(e))?;
                 let ds = r.map_err(|e| Error::Plugin($error(e)))?;
                 self.check_count(ds.len(), bars.len(), "decisions")?;
-                ds.into_iter()
-                    .map(|d| {
-                        check_target(d.target)?;
-                        if d.reason.as_ref().is_some_and(|r| r.len() > 1024) {
-                            return Err(Error::InvalidResult("reason longer than 1024 bytes".into()));
-                        }
-                        Ok(Decision { target: d.target, reason: d.reason })
-                    })
-                    .collect()
+                ds.into_iter().map(|d| checked_decision(d.target, d.reason)).collect()
             }};
         }
         match &self.instance {

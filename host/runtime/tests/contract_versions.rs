@@ -116,6 +116,37 @@ fn targets_answer_the_targets_of_on_bars_in_both_versions() {
 }
 
 #[test]
+fn one_bar_calls_answer_as_a_list_of_bars_does_in_both_versions() {
+    let rt = Runtime::new(RuntimeSettings::default()).unwrap();
+    let bars = walk(3_000);
+    let params = [("fast".to_string(), "5".to_string()), ("slow".to_string(), "20".to_string())];
+    // sma-cross is 0.2.0 (a one-bar call is `on-bar`), momentum 0.1.0 (a one-bar `on-bars`).
+    for (plugin, params) in [
+        (rt.load(&builtin("sma-cross")).unwrap(), &params[..]),
+        (rt.load(&plugins::read(plugins::FIXTURE_MOMENTUM)).unwrap(), &[][..]),
+    ] {
+        let name = plugin.info.name.clone();
+        let mut listed = rt.strategy(&plugin, params).unwrap();
+        let mut one_by_one = rt.strategy(&plugin, params).unwrap();
+        for chunk in bars.chunks(500) {
+            let want = listed.on_bars(chunk).unwrap();
+            let got: Vec<_> = chunk.iter().flat_map(|b| one_by_one.on_bars(std::slice::from_ref(b)).unwrap()).collect();
+            assert_eq!(got, want, "{name}: the same targets and reasons");
+            assert_eq!(listed.state().unwrap(), one_by_one.state().unwrap(), "{name}: the same state");
+        }
+        // A refusal keeps its type and its text.
+        let mut bad = bars[0];
+        bad.close = f64::NAN;
+        if name == "sma-cross" {
+            let e = one_by_one.on_bars(std::slice::from_ref(&bad)).unwrap_err();
+            let want = listed.on_bars(std::slice::from_ref(&bad)).unwrap_err();
+            assert!(matches!(&e, Error::Plugin(_)) && e.to_string().contains("has close NaN"), "{e}");
+            assert_eq!(e.to_string(), want.to_string());
+        }
+    }
+}
+
+#[test]
 fn a_0_2_strategy_whose_targets_lie_is_refused() {
     let rt = Runtime::new(RuntimeSettings::default()).unwrap();
     let plugin = rt.load(&plugins::read(plugins::HOSTILE_LYING_TARGETS)).unwrap();
@@ -131,6 +162,14 @@ fn a_0_2_strategy_whose_targets_lie_is_refused() {
         assert!(matches!(&e, Error::InvalidResult(_)) && e.to_string().contains(says), "{lie}: {e}");
         // The honest call still works on the same instance (a refused answer is not a trap).
         assert_eq!(s.on_bars(&bars).unwrap().len(), 10, "{lie}");
+        // One bar goes through `on-bar`, whose lies are refused the same way.
+        match lie {
+            "count" => assert_eq!(s.on_bars(&bars[..1]).unwrap()[0].target, 0.0),
+            _ => {
+                let e = s.on_bars(&bars[..1]).unwrap_err();
+                assert!(matches!(&e, Error::InvalidResult(_)) && e.to_string().contains(&says[3..]), "{lie}: {e}");
+            }
+        }
     }
     let mut honest = rt.strategy(&plugin, &[("lie".to_string(), "none".to_string())]).unwrap();
     assert_eq!(honest.targets(&bars).unwrap(), vec![0.0; 10]);

@@ -48,8 +48,8 @@ pub mod blender {
 }
 
 /// Bindings of the draft contract `gaf:plugin@0.2.0` (`wit-next/`, a copy of the repository's
-/// `wit/next/plugin.wit`): its `strategy` world, which adds `targets` to the strategy resource.
-/// Its types are its own (generated from the 0.2.0 `types` interface); the export macro
+/// `wit/next/plugin.wit`): its `strategy` world, which adds `targets` and `on-bar` to the strategy
+/// resource. Its types are its own (generated from the 0.2.0 `types` interface); the export macro
 /// [`export_strategy_next!`](crate::export_strategy_next) converts them to and from the 0.1.0
 /// types the [`Strategy`](crate::Strategy) trait speaks.
 pub mod next {

@@ -62,18 +62,7 @@ pub mod glue {
 
     /// 0.2.0 bars as the 0.1.0 ones the trait takes.
     pub fn from_next_bars(bars: Vec<next::Bar>) -> Vec<Bar> {
-        bars.into_iter()
-            .map(|b| Bar {
-                time_ms: b.time_ms,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-                buy_volume: b.buy_volume,
-                sell_volume: b.sell_volume,
-            })
-            .collect()
+        bars.into_iter().map(from_next_bar).collect()
     }
 
     /// 0.2.0 bar columns as the SDK's [`BarColumns`] (the columns move, nothing is copied).
@@ -90,9 +79,28 @@ pub mod glue {
         }
     }
 
+    /// A 0.2.0 bar as the 0.1.0 record the [`Strategy`] trait takes.
+    pub fn from_next_bar(b: next::Bar) -> Bar {
+        Bar {
+            time_ms: b.time_ms,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+            buy_volume: b.buy_volume,
+            sell_volume: b.sell_volume,
+        }
+    }
+
+    /// A decision as the 0.2.0 record.
+    pub fn to_next_decision(d: Decision) -> next::Decision {
+        next::Decision { target: d.target, reason: d.reason }
+    }
+
     /// Decisions as the 0.2.0 records.
     pub fn to_next_decisions(ds: Vec<Decision>) -> Vec<next::Decision> {
-        ds.into_iter().map(|d| next::Decision { target: d.target, reason: d.reason }).collect()
+        ds.into_iter().map(to_next_decision).collect()
     }
 
     /// An error as the 0.2.0 variant.
@@ -142,6 +150,15 @@ pub mod glue {
                 return Err(PluginError::Failed(format!("decision {i} has target {}, outside [-1, 1]", d.target)));
             }
             Ok(out)
+        }
+
+        /// `on_bar` with the answer checked: a finite target in [-1, 1].
+        pub fn on_bar(&self, bar: Bar) -> Result<Decision, PluginError> {
+            let d = self.0.try_borrow_mut().map_err(|_| busy())?.on_bar(bar)?;
+            if !(-1.0..=1.0).contains(&d.target) {
+                return Err(PluginError::Failed(format!("decision 0 has target {}, outside [-1, 1]", d.target)));
+            }
+            Ok(d)
         }
 
         /// `targets` with the input and answer checked: columns of one length, one finite
@@ -296,6 +313,15 @@ macro_rules! export_strategy_next {
                     bars: __cgaf_t::BarColumns,
                 ) -> ::core::result::Result<$crate::__private::Vec<f64>, __cgaf_t::PluginError> {
                     self.0.targets($crate::__private::from_next_columns(bars)).map_err($crate::__private::to_next_error)
+                }
+                fn on_bar(
+                    &self,
+                    bar: __cgaf_t::Bar,
+                ) -> ::core::result::Result<__cgaf_t::Decision, __cgaf_t::PluginError> {
+                    self.0
+                        .on_bar($crate::__private::from_next_bar(bar))
+                        .map($crate::__private::to_next_decision)
+                        .map_err($crate::__private::to_next_error)
                 }
                 fn state(&self) -> $crate::__private::String {
                     self.0.state()

@@ -13,8 +13,10 @@
 //! [`export_strategy_next!`] exports a [`Strategy`] as the strategy world of the draft contract
 //! `gaf:plugin@0.2.0` instead (`wit-next/`): 0.1.0's resource plus `targets`, bars as columns
 //! in and one `list<f64>` of targets out, which sweeps call instead of `on-bars` (about 40 % of
-//! a sweep's time was moving records and reason strings across the sandbox boundary). Override
-//! [`Strategy::targets`] to skip building decisions. The built-in `sma-cross` uses it; a draft
+//! a sweep's time was moving records and reason strings across the sandbox boundary), and
+//! `on-bar`, one bar as flat values in and one decision out, which runs call once per bar instead
+//! of a one-bar `on-bars`. Override [`Strategy::targets`] to skip building decisions and
+//! [`Strategy::on_bar`] to skip the one-bar list. The built-in `sma-cross` uses it; a draft
 //! may still change, so a plugin built against it is rebuilt with the host that serves it.
 //!
 //! The macros hide the wit-bindgen glue and add safety checks the host would otherwise reject

@@ -149,6 +149,20 @@ pub trait Strategy: Sized + 'static {
     fn targets(&mut self, bars: BarColumns) -> Result<Vec<f64>, PluginError> {
         Ok(self.on_bars(bars.to_bars())?.into_iter().map(|d| d.target).collect())
     }
+    /// Feeds one bar exactly as [`Strategy::on_bars`] does a one-bar list (the same state and
+    /// decision afterwards): contract 0.2.0's `on-bar`, exported by
+    /// [`export_strategy_next!`](crate::export_strategy_next), which runs call once per bar. The
+    /// default calls `on_bars` with a one-bar list; override it to skip the list.
+    fn on_bar(&mut self, bar: Bar) -> Result<Decision, PluginError> {
+        let mut out = self.on_bars(vec![bar])?;
+        match (out.pop(), out.is_empty()) {
+            (Some(d), true) => Ok(d),
+            (d, _) => Err(PluginError::Failed(format!(
+                "the strategy returned {} decisions for 1 bars",
+                out.len() + usize::from(d.is_some())
+            ))),
+        }
+    }
     /// The instance's complete state as a JSON object.
     fn state(&self) -> String;
     /// Restores a state written by [`Strategy::state`].

@@ -224,6 +224,13 @@ impl Strategy for SmaCross {
         Ok(out)
     }
 
+    /// One bar's decision without a one-bar list (what runs call through contract 0.2.0's
+    /// `on-bar`).
+    fn on_bar(&mut self, bar: Bar) -> Result<Decision, PluginError> {
+        check_closes(std::iter::once((bar.time_ms, bar.close)))?;
+        Ok(self.step(bar.close))
+    }
+
     /// The targets `on_bars` would answer, without building decisions or reasons (what sweeps
     /// call through contract 0.2.0's `targets`).
     fn targets(&mut self, bars: BarColumns) -> Result<Vec<f64>, PluginError> {

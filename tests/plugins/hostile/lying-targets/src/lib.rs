@@ -2,7 +2,9 @@
 //! wit-bindgen directly so that no SDK check stands between it and the host): `on-bars` answers
 //! target 0 per bar, as the contract asks; `targets` breaks the contract the way parameter `lie`
 //! says — `count` (one target too many), `range` (target 2), `nan` (a NaN target) or `none`
-//! (honest: one 0 per bar). The host must refuse each lie with an error, never pass it on.
+//! (honest: one 0 per bar) — and so does `on-bar` for `range` and `nan` (it answers one decision,
+//! so it cannot lie about the count). The host must refuse each lie with an error, never pass it
+//! on.
 
 // wit-bindgen's export glue declares the component's entry points (`export_name`, `unsafe`); it
 // is only emitted for wasm (the resource's export names are not valid native symbols), so off
@@ -72,6 +74,15 @@ impl GuestStrategy for Instance {
             _ => {}
         }
         Ok(out)
+    }
+
+    fn on_bar(&self, _bar: Bar) -> Result<Decision, PluginError> {
+        let target = match self.lie.as_str() {
+            "range" => 2.0,
+            "nan" => f64::NAN,
+            _ => 0.0,
+        };
+        Ok(Decision { target, reason: None })
     }
 
     fn state(&self) -> String {

@@ -35,6 +35,19 @@ pub struct RunProgress {
     pub strategy_state: Option<Value>,
 }
 
+/// When an append's transaction is durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppendCommit {
+    /// On disk when the append returns (a paper run resumes from its last append).
+    Durable,
+    /// Durable with the run's end (`synchronous_commit = off` for the append's transaction):
+    /// a crash of PostgreSQL may lose the latest appends, together with the progress written
+    /// with them, never a part of one. For a backtest, which a restart runs again from its start
+    /// (its log discarded), and whose end is committed synchronously: that commit flushes the
+    /// write-ahead log up to it, every append before it included.
+    WithRunEnd,
+}
+
 /// Blocks whose extent is read per query while a page is gathered.
 const BLOCKS_PER_QUERY: i64 = 64;
 
@@ -82,16 +95,21 @@ fn row_table_decision(r: &tokio_postgres::Row) -> Result<DecisionRow> {
 }
 
 /// Inserts `rows` (consecutive, not empty) as one block.
-async fn insert_block(tx: &tokio_postgres::Transaction<'_>, run_id: i64, rows: &[DecisionRow]) -> Result<()> {
+async fn insert_block(tx: &deadpool_postgres::Transaction<'_>, run_id: i64, rows: &[DecisionRow]) -> Result<()> {
     let b = DecisionBlock::encode(rows).map_err(bad_block)?;
     let (first_time, last_time) = (b.time_ms[0], b.time_ms[b.time_ms.len() - 1]);
     let on_curve = |i: &usize| (b.first_seq as usize + i).is_multiple_of(CURVE_STRIDE);
     let curve_time: Vec<i64> = (0..rows.len()).filter(on_curve).map(|i| b.time_ms[i]).collect();
     let curve_equity: Vec<f64> = (0..rows.len()).filter(on_curve).map(|i| b.equity[i]).collect();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO crypto_gaf.decision_blocks (run_id, first_seq, rows, first_time_ms, last_time_ms, time_ms,
+               equity, curve_time_ms, curve_equity, data)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .await?;
     tx.execute(
-        "INSERT INTO crypto_gaf.decision_blocks (run_id, first_seq, rows, first_time_ms, last_time_ms, time_ms, equity,
-           curve_time_ms, curve_equity, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &insert,
         &[
             &run_id,
             &b.first_seq,
@@ -112,35 +130,44 @@ async fn insert_block(tx: &tokio_postgres::Transaction<'_>, run_id: i64, rows: &
 impl Store {
     /// Appends decision rows (consecutive, continuing the log) as one block, and the run's
     /// progress, in one transaction, only while `holder` holds the run ([`Error::RunLost`]
-    /// otherwise).
+    /// otherwise), committed as `commit` says.
     pub async fn append_decisions(
         &self,
         run_id: i64,
         holder: &str,
         rows: &[DecisionRow],
         progress: &RunProgress,
+        commit: AppendCommit,
     ) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        if commit == AppendCommit::WithRunEnd {
+            let deferred = tx.prepare_cached("SET LOCAL synchronous_commit = off").await?;
+            tx.execute(&deferred, &[]).await?;
+        }
         // Fenced on the holder and on the progress the rows continue from.
         let expected = progress.bars_done - rows.len() as i64;
-        let held = tx
-            .query_opt(
+        let fence = tx
+            .prepare_cached(
                 "SELECT 1 FROM crypto_gaf.runs
                  WHERE run_id = $1 AND holder = $2 AND status = 'running' AND bars_done = $3 FOR UPDATE",
-                &[&run_id, &holder, &expected],
             )
             .await?;
-        if held.is_none() {
+        if tx.query_opt(&fence, &[&run_id, &holder, &expected]).await?.is_none() {
             return Err(Error::RunLost(run_id));
         }
         if !rows.is_empty() {
             insert_block(&tx, run_id, rows).await?;
         }
+        let update = tx
+            .prepare_cached(
+                "UPDATE crypto_gaf.runs SET bars_done = $2, last_bar_ms = coalesce($3, last_bar_ms), portfolio = $4,
+                   strategy_state = coalesce($5, strategy_state), heartbeat_at = now()
+                 WHERE run_id = $1",
+            )
+            .await?;
         tx.execute(
-            "UPDATE crypto_gaf.runs SET bars_done = $2, last_bar_ms = coalesce($3, last_bar_ms), portfolio = $4,
-               strategy_state = coalesce($5, strategy_state), heartbeat_at = now()
-             WHERE run_id = $1",
+            &update,
             &[&run_id, &progress.bars_done, &progress.last_bar_ms, &progress.portfolio, &progress.strategy_state],
         )
         .await?;

@@ -26,7 +26,7 @@ pub mod samples;
 pub mod sweeps;
 pub mod types;
 
-pub use decisions::{DecisionQuery, RunProgress};
+pub use decisions::{AppendCommit, DecisionQuery, RunProgress};
 pub use error::{error_counts, Error, ErrorCounts};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
 pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};

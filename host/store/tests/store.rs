@@ -1,7 +1,7 @@
 //! Integration tests of the store against a real PostgreSQL: the test kit's cluster (one per
 //! test binary), a fresh database per test.
 
-use cgaf_store::{DbSettings, Level, NewSample, NotifyEvent, Product, Store, TradeSummary};
+use cgaf_store::{AppendCommit, DbSettings, Level, NewSample, NotifyEvent, Product, Store, TradeSummary};
 use rust_decimal::Decimal;
 use std::str::FromStr;
 use std::time::Duration;
@@ -253,14 +253,17 @@ async fn decision_writes_are_fenced_on_holder_and_progress() {
         portfolio: serde_json::json!({}),
         strategy_state: None,
     };
-    s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2)).await.unwrap();
+    s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2), AppendCommit::Durable).await.unwrap();
     // Another worker cannot write; neither can the holder replay bars from a stale portfolio.
-    assert!(matches!(s.append_decisions(id, "w2", &[row(2)], &progress(3)).await, Err(cgaf_store::Error::RunLost(_))));
     assert!(matches!(
-        s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2)).await,
+        s.append_decisions(id, "w2", &[row(2)], &progress(3), AppendCommit::Durable).await,
         Err(cgaf_store::Error::RunLost(_))
     ));
-    s.append_decisions(id, "w1", &[row(2)], &progress(3)).await.unwrap();
+    assert!(matches!(
+        s.append_decisions(id, "w1", &[row(0), row(1)], &progress(2), AppendCommit::Durable).await,
+        Err(cgaf_store::Error::RunLost(_))
+    ));
+    s.append_decisions(id, "w1", &[row(2)], &progress(3), AppendCommit::Durable).await.unwrap();
     // The log reads back as written, so its export is the bytes a run hashed while writing.
     let stored = s.decisions(id, &cgaf_store::DecisionQuery { limit: 10, ..Default::default() }).await.unwrap();
     let written = [row(0), row(1), row(2)];
@@ -335,7 +338,7 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
         strategy_state: None,
     };
     for (from, to) in [(0, 3), (3, 4), (4, 10)] {
-        s.append_decisions(id, "w1", &rows[from..to], &progress(to as i64)).await.unwrap();
+        s.append_decisions(id, "w1", &rows[from..to], &progress(to as i64), AppendCommit::Durable).await.unwrap();
     }
     let page =
         |q: DecisionQuery| async move { s.decisions(id, &q).await.unwrap().iter().map(|r| r.seq).collect::<Vec<_>>() };
@@ -362,8 +365,21 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
     // every-64th-row arrays, whatever the blocks' bounds.
     let long = claimed_run(s).await;
     let rows: Vec<_> = (0..300).map(|i| decision(i, false)).collect();
+    // Appended as a backtest appends: durable with the run's end.
     for (from, to) in [(0, 100), (100, 230), (230, 300)] {
-        s.append_decisions(long, "w1", &rows[from..to], &progress(to as i64)).await.unwrap();
+        s.append_decisions(long, "w1", &rows[from..to], &progress(to as i64), AppendCommit::WithRunEnd).await.unwrap();
+    }
+    // `synchronous_commit = off` was the appends' own: no connection of the pool keeps it for its
+    // session (the test server's setting is off already, so where the value comes from is checked).
+    let clients: Vec<_> = futures::future::join_all((0..4).map(|_| s.client())).await;
+    for c in clients {
+        let source: String = c
+            .unwrap()
+            .query_one("SELECT source FROM pg_settings WHERE name = 'synchronous_commit'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_ne!(source, "session");
     }
     let at = |seq: i64| ((seq + 1) * 1000, 1.0 + seq as f64);
     assert_eq!(s.equity_curve(long, 2).await.unwrap(), [at(0), at(192), at(299)], "step 150 -> 192");
@@ -374,7 +390,9 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
     // A paper run's log: a block per step. The same curves, read from the blocks holding a point.
     let paper = claimed_run(s).await;
     for (i, row) in rows.iter().enumerate() {
-        s.append_decisions(paper, "w1", std::slice::from_ref(row), &progress(i as i64 + 1)).await.unwrap();
+        s.append_decisions(paper, "w1", std::slice::from_ref(row), &progress(i as i64 + 1), AppendCommit::Durable)
+            .await
+            .unwrap();
     }
     for points in [2, 4, 5, 10, 300, 1000] {
         assert_eq!(

@@ -6,7 +6,7 @@ use crate::bars::BarReader;
 use crate::runs::{end_run, fail, metrics_json, now_ms, run_settings, step_bars, strategy_for};
 use crate::Error;
 use cgaf_runtime::PluginHost;
-use cgaf_store::{RunProgress, RunRow, Store};
+use cgaf_store::{AppendCommit, RunProgress, RunRow, Store};
 use cgaf_trade_domain::{Bar, DecisionLogHash, DecisionRow, Portfolio, RunStatus, Series};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -80,7 +80,7 @@ async fn write_log(
     rows: Arc<Vec<DecisionRow>>,
     progress: RunProgress,
 ) -> Result<(), Error> {
-    store.append_decisions(run_id, &worker, &rows, &progress).await?;
+    store.append_decisions(run_id, &worker, &rows, &progress, AppendCommit::WithRunEnd).await?;
     Ok(())
 }
 

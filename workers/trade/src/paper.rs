@@ -9,7 +9,7 @@ use crate::strategy::PluginStrategy;
 use crate::telemetry::{PaperActivity, PaperView};
 use crate::Error;
 use cgaf_runtime::PluginHost;
-use cgaf_store::{RunRow, Store};
+use cgaf_store::{AppendCommit, RunRow, Store};
 use cgaf_trade_domain::{Bar, Portfolio, RunSettings, RunStatus, Series};
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -166,7 +166,7 @@ impl PaperRun {
         }
         let last_bar_ms = progress.last_bar_ms;
         if !rows.is_empty() {
-            store.append_decisions(id, worker, &rows, &progress).instrument(span).await?;
+            store.append_decisions(id, worker, &rows, &progress, AppendCommit::Durable).instrument(span).await?;
         }
         if let Some(e) = failure {
             return Err(e);

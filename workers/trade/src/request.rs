@@ -50,8 +50,9 @@ pub async fn resolve_range(
     }
     if to_ms.is_none() {
         if let Some(last) = coverage.last_ms {
+            // Up to the newest bar: the same bars, without the trailing gap up to now.
             to = last;
-            coverage = range_coverage(store, product, interval_ms, from_ms, to).await?;
+            coverage = coverage.ending_at_last_bar();
         }
     }
     if !coverage.complete() && !settings.allow_gaps {

@@ -131,6 +131,30 @@ impl Coverage {
         self
     }
 
+    /// The finished coverage of the same bars over the range cut at the last bar found (an open
+    /// end taken from the data): the same bars found, no trailing gap, fewer bars expected.
+    /// Equal to the coverage of the bars of the cut range, without reading them again.
+    pub fn ending_at_last_bar(mut self) -> Coverage {
+        let (Some(last), Some(end)) = (self.last_ms, self.end) else { return self };
+        if end <= last {
+            return self;
+        }
+        self.bars_expected -= (end - last) / self.interval_ms;
+        self.end = Some(last);
+        if self.gaps.is_empty() {
+            // A counted coverage (a listed one lists its trailing gap unless its list is full):
+            // something is missing when fewer bars were found than are expected.
+            self.gap_count = i64::from(self.bars_found < self.bars_expected);
+        } else {
+            // The trailing gap runs from the bar after the last found to the end.
+            if self.gaps.last().is_some_and(|g| g.from_ms == last + self.interval_ms) {
+                self.gaps.pop();
+            }
+            self.gap_count -= 1;
+        }
+        self
+    }
+
     /// True when every expected bar was found.
     pub fn complete(&self) -> bool {
         self.gap_count == 0 && self.bars_found >= self.bars_expected
@@ -178,6 +202,34 @@ mod tests {
             ]
         );
         assert!(!c.complete());
+    }
+
+    #[test]
+    fn cutting_at_the_last_bar_equals_covering_the_cut_range() {
+        let closes = [30, 40, 70, 80];
+        for from in [Some(0), Some(25), None] {
+            // Listed: leading, inner and trailing gaps; the cut drops only the trailing one.
+            let cut = cover(from, Some(150), &closes).ending_at_last_bar();
+            assert_eq!(cut, cover(from, Some(80), &closes), "{from:?}");
+            // Counted: the same numbers as a count over the cut range.
+            let counted = Coverage::counted(10, from, Some(150), 4, Some(30), Some(80)).ending_at_last_bar();
+            assert_eq!(counted, Coverage::counted(10, from, Some(80), 4, Some(30), Some(80)), "{from:?}");
+        }
+        // Complete up to the last bar: nothing missing once cut.
+        let whole: Vec<i64> = (1..=8).map(|k| k * 10).collect();
+        let cut = cover(Some(0), Some(200), &whole).ending_at_last_bar();
+        assert!(cut.complete() && cut.gaps.is_empty() && cut.bars_expected == 8, "{cut:?}");
+        let counted = Coverage::counted(10, Some(0), Some(200), 8, Some(10), Some(80)).ending_at_last_bar();
+        assert!(counted.complete(), "{counted:?}");
+        // A full gap list whose trailing gap was counted but not listed.
+        let many: Vec<i64> = (0..=MAX_LISTED_GAPS as i64).map(|k| 10 + k * 20).collect();
+        let end = many.last().unwrap() + 100;
+        let full = cover(Some(0), Some(end), &many);
+        assert_eq!((full.gaps.len(), full.gap_count), (MAX_LISTED_GAPS, MAX_LISTED_GAPS as i64 + 1));
+        assert_eq!(full.ending_at_last_bar(), cover(Some(0), Some(*many.last().unwrap()), &many));
+        // Nothing past the last bar, or nothing found: unchanged.
+        assert_eq!(cover(Some(0), Some(80), &closes).ending_at_last_bar(), cover(Some(0), Some(80), &closes));
+        assert_eq!(cover(Some(0), Some(50), &[]).ending_at_last_bar(), cover(Some(0), Some(50), &[]));
     }
 
     #[test]

@@ -217,10 +217,18 @@ async fn a_backtest_over_an_imported_csv_makes_backtraders_trades() {
         "strategy": "sma-cross", "params": {"fast": 10, "slow": 30}, "product": "BTC-USD", "mode": "backtest",
         "bar_interval": "1m", "fee_bps": 10, "slippage_bps": 5, "starting_cash": 10000
     });
-    let run = run_to_end(&http, &base, TOKEN, body).await;
+    let run = run_to_end(&http, &base, TOKEN, body.clone()).await;
     let id = run["run_id"].as_i64().unwrap();
     assert_eq!(run["status"], "finished", "{run}");
     assert_eq!((run["bars_expected"].as_i64(), run["bars_found"].as_i64()), (Some(3000), Some(3000)), "{run}");
+    // Without `to`, bars rolled up on the fly (2m from the stored 1m) cover the range up to the
+    // newest bar, not up to now: complete, no gaps, so no `allow_gaps` needed.
+    let mut rolled = body;
+    rolled["bar_interval"] = "2m".into();
+    let run = run_to_end(&http, &base, TOKEN, rolled).await;
+    assert_eq!(run["status"], "finished", "{run}");
+    assert_eq!((run["bars_expected"].as_i64(), run["bars_found"].as_i64()), (Some(1500), Some(1500)), "{run}");
+    assert_eq!(run["gaps"]["count"].as_i64(), Some(0), "{run}");
     let page = get_json(&http, format!("{base}/api/runs/{id}/decisions?limit=10000")).await;
     let rows = page["decisions"].as_array().unwrap_or_else(|| panic!("{page}"));
     assert_eq!(rows.len(), 3000);

@@ -395,6 +395,27 @@ mod tests {
         }
     }
 
+    /// One decision per bar, its target the bar's close.
+    struct Echo;
+
+    impl Strategy for Echo {
+        fn info() -> PluginInfo {
+            PluginInfo::new("echo", "1.0.0", PluginKind::Strategy, "Targets the close.", vec![])
+        }
+        fn create(_: Vec<Param>) -> Result<Self, PluginError> {
+            Ok(Echo)
+        }
+        fn on_bars(&mut self, bars: Vec<Bar>) -> Result<Vec<Decision>, PluginError> {
+            Ok(bars.iter().map(|b| Decision::new(b.close, Some("echo".into()))).collect())
+        }
+        fn state(&self) -> String {
+            "{}".into()
+        }
+        fn restore(&mut self, _: String) -> Result<(), PluginError> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn strategy_answers_are_checked() {
         let bar = |close| Bar {
@@ -409,6 +430,13 @@ mod tests {
         };
         let cell = super::glue::StrategyCell::<Liar>::create(vec![]).unwrap();
         assert_eq!(cell.on_bars(vec![bar(0.5)]).unwrap_err().message(), "the strategy returned 2 decisions for 1 bars");
+        // `on_bar` by default is a one-bar `on_bars`, checked the same way.
+        assert_eq!(cell.on_bar(bar(0.5)).unwrap_err().message(), "the strategy returned 2 decisions for 1 bars");
+        let echo = super::glue::StrategyCell::<Echo>::create(vec![]).unwrap();
+        let d = echo.on_bar(bar(0.5)).unwrap();
+        assert_eq!((d.target, d.reason.as_deref()), (0.5, Some("echo")));
+        assert_eq!(echo.on_bar(bar(2.0)).unwrap_err().message(), "decision 0 has target 2, outside [-1, 1]");
+        assert_eq!(echo.on_bar(bar(f64::NAN)).unwrap_err().message(), "decision 0 has target NaN, outside [-1, 1]");
         let columns = crate::BarColumns::of(&[bar(0.5)]);
         assert_eq!(cell.targets(columns.clone()).unwrap_err().message(), "the strategy returned 2 targets for 1 bars");
         let mut short = columns;

@@ -96,7 +96,7 @@ pub fn drive(
         let state = if options.state == StateCapture::EveryBatch { Some(strategy.state()?) } else { None };
         let mut state = state;
         let last = chunk.len() - 1;
-        for (i, (market, decision)) in chunk.iter().zip(&decisions).enumerate() {
+        for (i, (market, decision)) in chunk.iter().zip(decisions).enumerate() {
             let s = if i == last { state.take() } else { None };
             let row = portfolio.step(settings, market, decision, s, kill);
             if options.state == StateCapture::LastRow {

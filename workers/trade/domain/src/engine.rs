@@ -166,12 +166,13 @@ impl Portfolio {
     }
 
     /// Processes one bar: fills the pending order at the open, marks at the close, gates
-    /// `decision` and places the next order. `kill` is the kill switch's reason when engaged.
+    /// `decision` and places the next order; the row keeps the decision's reason. `kill` is the
+    /// kill switch's reason when engaged.
     pub fn step(
         &mut self,
         settings: &RunSettings,
         bar: &Bar,
-        decision: &Decision,
+        decision: Decision,
         strategy_state: Option<serde_json::Value>,
         kill: Option<&str>,
     ) -> DecisionRow {
@@ -251,7 +252,7 @@ impl Portfolio {
             market: *bar,
             strategy_state,
             target: decision.target,
-            reason: decision.reason.clone(),
+            reason: decision.reason,
             gate,
             order_target,
             fill_price,
@@ -284,10 +285,10 @@ mod tests {
     fn fills_at_the_next_open_with_costs() {
         let s = RunSettings { starting_cash: 1000.0, fee_bps: 10.0, slippage_bps: 100.0, ..Default::default() };
         let mut p = Portfolio::new(1000.0);
-        let r0 = p.step(&s, &bar(1, 100.0, 110.0), &d(1.0), None, None);
+        let r0 = p.step(&s, &bar(1, 100.0, 110.0), d(1.0), None, None);
         assert_eq!((r0.order_target, r0.fill_price, r0.position, r0.equity), (Some(1.0), None, 0.0, 1000.0));
         // Fills at the next open (120), 1 % above it, 10 bps fee.
-        let r1 = p.step(&s, &bar(2, 120.0, 130.0), &d(1.0), None, None);
+        let r1 = p.step(&s, &bar(2, 120.0, 130.0), d(1.0), None, None);
         let units = 1000.0 / 120.0;
         let price = 120.0 * 1.01;
         let fee = units * price * 0.001;
@@ -298,9 +299,9 @@ mod tests {
         assert_eq!(r1.equity, r1.cash + units * 130.0);
         assert_eq!(r1.order_target, None, "an unchanged target places no order");
         // Flat again: sells at the open below by the slippage.
-        let r2 = p.step(&s, &bar(3, 130.0, 125.0), &d(0.0), None, None);
+        let r2 = p.step(&s, &bar(3, 130.0, 125.0), d(0.0), None, None);
         assert_eq!(r2.order_target, Some(0.0));
-        let r3 = p.step(&s, &bar(4, 140.0, 150.0), &d(0.0), None, None);
+        let r3 = p.step(&s, &bar(4, 140.0, 150.0), d(0.0), None, None);
         assert_eq!(r3.fill_price, Some(140.0 * 0.99));
         assert_eq!(r3.position, 0.0);
         assert_eq!(r3.equity, r3.cash);
@@ -315,16 +316,16 @@ mod tests {
             ..Default::default()
         };
         let mut p = Portfolio::new(100.0);
-        let r = p.step(&s, &bar(1, 10.0, 10.0), &d(-1.0), None, None);
+        let r = p.step(&s, &bar(1, 10.0, 10.0), d(-1.0), None, None);
         assert_eq!(r.order_target, Some(-0.5));
         assert!(r.gate.as_deref().unwrap().starts_with("max position"));
         // Short 0.5 at 10: 5 units short. Price doubles: equity 100 - 5*10 = 50, a 50 % drawdown.
-        let r = p.step(&s, &bar(2, 10.0, 20.0), &d(-1.0), None, None);
+        let r = p.step(&s, &bar(2, 10.0, 20.0), d(-1.0), None, None);
         assert_eq!(r.position, -5.0);
         assert!(r.gate.as_deref().unwrap().starts_with("max drawdown"), "{:?}", r.gate);
         assert_eq!(r.order_target, Some(0.0));
         assert!(!p.stopped());
-        let r = p.step(&s, &bar(3, 20.0, 20.0), &d(-1.0), None, None);
+        let r = p.step(&s, &bar(3, 20.0, 20.0), d(-1.0), None, None);
         assert_eq!((r.position, r.fill_quantity), (0.0, Some(5.0)));
         assert!(r.gate.as_deref().unwrap().starts_with("halted"));
         assert!(p.stopped());
@@ -334,14 +335,14 @@ mod tests {
     fn kill_switch_flattens_and_halts() {
         let s = RunSettings::default();
         let mut p = Portfolio::new(10_000.0);
-        p.step(&s, &bar(1, 10.0, 10.0), &d(1.0), None, None);
-        p.step(&s, &bar(2, 10.0, 10.0), &d(1.0), None, None);
-        let r = p.step(&s, &bar(3, 10.0, 10.0), &d(1.0), None, Some("operator"));
+        p.step(&s, &bar(1, 10.0, 10.0), d(1.0), None, None);
+        p.step(&s, &bar(2, 10.0, 10.0), d(1.0), None, None);
+        let r = p.step(&s, &bar(3, 10.0, 10.0), d(1.0), None, Some("operator"));
         assert_eq!(r.order_target, Some(0.0));
         assert!(r.gate.as_deref().unwrap().contains("kill switch"));
         // A flat run halts at once.
         let mut flat = Portfolio::new(10.0);
-        let r = flat.step(&s, &bar(1, 10.0, 10.0), &d(1.0), None, Some("x"));
+        let r = flat.step(&s, &bar(1, 10.0, 10.0), d(1.0), None, Some("x"));
         assert_eq!(r.order_target, None);
         assert!(flat.stopped());
     }
@@ -350,13 +351,13 @@ mod tests {
     fn ruin_flattens_and_stops() {
         let s = RunSettings::default();
         let mut p = Portfolio::new(100.0);
-        p.step(&s, &bar(1, 10.0, 10.0), &d(-1.0), None, None);
+        p.step(&s, &bar(1, 10.0, 10.0), d(-1.0), None, None);
         // Short 10 units at 10; the price triples: equity 100 - 300 < 0.
-        let r = p.step(&s, &bar(2, 10.0, 30.0), &d(-1.0), None, None);
+        let r = p.step(&s, &bar(2, 10.0, 30.0), d(-1.0), None, None);
         assert!(r.equity < 0.0);
         assert!(r.gate.as_deref().unwrap().starts_with("equity exhausted"), "{:?}", r.gate);
         assert_eq!(r.order_target, Some(0.0));
-        let r = p.step(&s, &bar(3, 30.0, 30.0), &d(-1.0), None, None);
+        let r = p.step(&s, &bar(3, 30.0, 30.0), d(-1.0), None, None);
         assert_eq!(r.position, 0.0);
         assert!(p.stopped());
     }

@@ -40,8 +40,7 @@ fn sweep_series<S: Strategy>(strategy: &mut S, bars: &[Bar], settings: &RunSetti
         }
         let targets = crate::backtest::targets_chunk(strategy, chunk)?;
         for (market, target) in chunk.iter().zip(targets) {
-            let decision = Decision { target, reason: None };
-            series.push(&portfolio.step(settings, market, &decision, None, None));
+            series.push(&portfolio.step(settings, market, Decision { target, reason: None }, None, None));
             if portfolio.stopped() {
                 break;
             }

@@ -2,7 +2,8 @@
 //! the progress they continue from), reading pages, checkpoints of the strategy state, the
 //! equity series and curve, and discarding a log that starts again. The row is the domain's
 //! [`DecisionRow`]; it is stored in blocks of consecutive rows ([`DecisionBlock`], table
-//! `crypto_gaf.decision_blocks`), one block per append.
+//! `crypto_gaf.decision_blocks`), one block per append, small appends merged per span of 1024
+//! rows.
 
 use crate::{Error, Result, Store};
 use cgaf_trade_domain::{Bar, DecisionBlock, DecisionRow};
@@ -46,6 +47,49 @@ pub enum AppendCommit {
     /// (its log discarded), and whose end is committed synchronously: that commit flushes the
     /// write-ahead log up to it, every append before it included.
     WithRunEnd,
+}
+
+/// Small appends (a paper run's steps, one block each) are merged into one block per span of this
+/// many rows once the span is complete: a long paper run's log keeps about one block per
+/// `MERGE_SPAN` rows, not one per step (each block costs a table row, an index entry and its
+/// arrays; resuming decodes every block).
+const MERGE_SPAN: i64 = 1024;
+
+/// Merges the blocks lying wholly inside the span of [`MERGE_SPAN`] rows that an append of the
+/// rows `[before, after)` completed (if it completed one), when there are two or more: their rows
+/// decoded and stored again as one block. Blocks reaching across the span's bounds stay.
+async fn merge_completed_span(
+    tx: &deadpool_postgres::Transaction<'_>,
+    run_id: i64,
+    before: i64,
+    after: i64,
+) -> Result<()> {
+    let end = after / MERGE_SPAN * MERGE_SPAN;
+    if end <= before || end == 0 {
+        return Ok(());
+    }
+    let start = end - MERGE_SPAN;
+    let inside = tx
+        .prepare_cached(
+            "SELECT first_seq, time_ms, equity, data FROM crypto_gaf.decision_blocks
+             WHERE run_id = $1 AND first_seq >= $2 AND first_seq + rows <= $3 ORDER BY first_seq",
+        )
+        .await?;
+    let blocks = tx.query(&inside, &[&run_id, &start, &end]).await?;
+    if blocks.len() < 2 {
+        return Ok(());
+    }
+    let mut rows = Vec::new();
+    for b in &blocks {
+        rows.extend(block(b).decode().map_err(bad_block)?);
+    }
+    let delete = tx
+        .prepare_cached(
+            "DELETE FROM crypto_gaf.decision_blocks WHERE run_id = $1 AND first_seq >= $2 AND first_seq + rows <= $3",
+        )
+        .await?;
+    tx.execute(&delete, &[&run_id, &start, &end]).await?;
+    insert_block(tx, run_id, &rows).await
 }
 
 /// Blocks whose extent is read per query while a page is gathered.
@@ -130,7 +174,9 @@ async fn insert_block(tx: &deadpool_postgres::Transaction<'_>, run_id: i64, rows
 impl Store {
     /// Appends decision rows (consecutive, continuing the log) as one block, and the run's
     /// progress, in one transaction, only while `holder` holds the run ([`Error::RunLost`]
-    /// otherwise), committed as `commit` says.
+    /// otherwise), committed as `commit` says. An append of fewer than 1024 rows that completes
+    /// a span of 1024 rows merges the span's blocks into one (a paper run appends a block per
+    /// step).
     pub async fn append_decisions(
         &self,
         run_id: i64,
@@ -158,6 +204,9 @@ impl Store {
         }
         if !rows.is_empty() {
             insert_block(&tx, run_id, rows).await?;
+            if (rows.len() as i64) < MERGE_SPAN {
+                merge_completed_span(&tx, run_id, expected, progress.bars_done).await?;
+            }
         }
         let update = tx
             .prepare_cached(

@@ -406,6 +406,68 @@ async fn the_log_reads_across_blocks_by_cursor_time_and_checkpoint() {
 }
 
 #[tokio::test]
+async fn a_paper_runs_step_blocks_merge_once_a_span_of_1024_rows_is_complete() {
+    use cgaf_store::{DecisionQuery, RunProgress};
+    let db = db().await;
+    let s = &db.store;
+    s.add_product("BTC-USD", 100).await.unwrap();
+    let progress = |n: i64| RunProgress {
+        bars_done: n,
+        last_bar_ms: Some(n * 1000),
+        portfolio: serde_json::json!({}),
+        strategy_state: None,
+    };
+    // Steps of 1, 2 and 3 rows (a step may close several bars), every row with its state, as a
+    // paper run writes them; the same rows as one block in another run.
+    let rows: Vec<_> = (0..2600).map(|i| decision(i, true)).collect();
+    let paper = claimed_run(s).await;
+    let mut done = 0usize;
+    for step in (1..=3).cycle() {
+        let to = (done + step).min(rows.len());
+        s.append_decisions(paper, "w1", &rows[done..to], &progress(to as i64), AppendCommit::Durable).await.unwrap();
+        done = to;
+        if done == rows.len() {
+            break;
+        }
+    }
+    let whole = claimed_run(s).await;
+    s.append_decisions(whole, "w1", &rows, &progress(rows.len() as i64), AppendCommit::Durable).await.unwrap();
+
+    // Rows 0..2048 sit in at most two blocks per span (one reaching across the span's end stays);
+    // the 552 rows after 2048 are still in their step blocks.
+    let c = s.client().await.unwrap();
+    let spans: Vec<(i64, i64)> = c
+        .query(
+            "SELECT first_seq / 1024, count(*) FROM crypto_gaf.decision_blocks WHERE run_id = $1
+             GROUP BY 1 ORDER BY 1",
+            &[&paper],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    assert!(spans[0].1 <= 2 && spans[1].1 <= 2, "{spans:?}");
+    assert!(spans[2].1 > 200, "the open span is not merged: {spans:?}");
+    // The log reads the same: every row, pages by cursor and time, checkpoints, curves, series.
+    let all = DecisionQuery { limit: 10_000, ..Default::default() };
+    assert_eq!(s.decisions(paper, &all).await.unwrap(), rows);
+    for q in [
+        DecisionQuery { after_seq: Some(1000), limit: 100, ..Default::default() },
+        DecisionQuery { from_ms: Some(1_020_000), to_ms: Some(1_030_000), limit: 100, ..Default::default() },
+    ] {
+        assert_eq!(s.decisions(paper, &q).await.unwrap(), s.decisions(whole, &q).await.unwrap(), "{q:?}");
+    }
+    for seq in [1, 1023, 1024, 1025, 2047, 2048, 2599] {
+        assert_eq!(s.decision_checkpoint(paper, seq).await.unwrap(), s.decision_checkpoint(whole, seq).await.unwrap());
+    }
+    for points in [2, 10, 100, 1000, 5000] {
+        assert_eq!(s.equity_curve(paper, points).await.unwrap(), s.equity_curve(whole, points).await.unwrap());
+    }
+    assert_eq!(s.run_series(paper).await.unwrap(), s.run_series(whole).await.unwrap());
+}
+
+#[tokio::test]
 async fn decision_rows_of_the_former_table_move_into_blocks() {
     let db = db().await;
     let s = &db.store;

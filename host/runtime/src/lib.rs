@@ -24,6 +24,8 @@ pub mod types;
 pub use accounting::{CallInputs, CallLimits, FailureRecord, QuarantineRequest, StrategyCall};
 pub use artifact::{Artifact, ArtifactKey};
 pub use canary::{Canary, CanaryTally, Tolerance, Verdict};
+/// A bar's contract fields copied into another bar type (the trade engine's and the bindings').
+pub use cgaf_plugin_contract::bar_record;
 pub use error::{Error, PluginError};
 pub use host::PluginHost;
 pub use plugin_limits::{Measured, PluginLimits};

@@ -1006,27 +1006,11 @@ impl StrategyInstance {
 
     fn on_bars_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
         self.arm()?;
-        // A bar as the record of a contract version's bindings (`$t`: its `types` module).
-        macro_rules! wit_bar {
-            ($t:ident, $b:expr) => {{
-                let b = $b;
-                $t::Bar {
-                    time_ms: b.time_ms,
-                    open: b.open,
-                    high: b.high,
-                    low: b.low,
-                    close: b.close,
-                    volume: b.volume,
-                    buy_volume: b.buy_volume,
-                    sell_volume: b.sell_volume,
-                }
-            }};
-        }
         if let ([b], StrategyGuest::V0_2(inst)) = (bars, &self.instance) {
             // One bar of a 0.2.0 strategy: `on-bar`, the same answer as a one-bar `on-bars`
             // without a list to lower into the sandbox or lift out of it.
             use bindings::strategy_next::gaf::plugin::types as t;
-            let bar = wit_bar!(t, b);
+            let bar = cgaf_plugin_contract::bar_record!(t::Bar, b);
             let r = inst.gaf_plugin_strategies().strategy().call_on_bar(&mut self.store, self.resource, bar);
             let r = r.map_err(|e| self.fail(e))?;
             let d = r.map_err(|e| Error::Plugin(plugin_error_sn(e)))?;
@@ -1035,7 +1019,7 @@ impl StrategyInstance {
         macro_rules! on_bars {
             ($inst:expr, $world:ident, $error:ident) => {{
                 use bindings::$world::gaf::plugin::types as t;
-                let wit: Vec<t::Bar> = bars.iter().map(|b| wit_bar!(t, b)).collect();
+                let wit: Vec<t::Bar> = bars.iter().map(|b| cgaf_plugin_contract::bar_record!(t::Bar, b)).collect();
                 let guest = $inst.gaf_plugin_strategies().strategy();
                 let r = guest.call_on_bars(&mut self.store, self.resource, &wit);
                 let r = r.map_err(|e| self.fail(e))?;

@@ -81,16 +81,7 @@ pub mod glue {
 
     /// A 0.2.0 bar as the 0.1.0 record the [`Strategy`] trait takes.
     pub fn from_next_bar(b: next::Bar) -> Bar {
-        Bar {
-            time_ms: b.time_ms,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-            buy_volume: b.buy_volume,
-            sell_volume: b.sell_volume,
-        }
+        cgaf_plugin_contract::bar_record!(Bar, b)
     }
 
     /// A decision as the 0.2.0 record.

@@ -34,31 +34,12 @@ impl PluginStrategy {
 
 /// The plugin contract's bar of a domain bar (the book stays with the engine).
 pub fn contract_bar(b: &Bar) -> cgaf_runtime::Bar {
-    cgaf_runtime::Bar {
-        time_ms: b.time_ms,
-        open: b.open,
-        high: b.high,
-        low: b.low,
-        close: b.close,
-        volume: b.volume,
-        buy_volume: b.buy_volume,
-        sell_volume: b.sell_volume,
-    }
+    cgaf_runtime::bar_record!(cgaf_runtime::Bar, b)
 }
 
 /// A domain bar of the plugin contract's bar (an empty book).
 pub fn domain_bar(b: &cgaf_runtime::Bar) -> Bar {
-    Bar {
-        time_ms: b.time_ms,
-        open: b.open,
-        high: b.high,
-        low: b.low,
-        close: b.close,
-        volume: b.volume,
-        buy_volume: b.buy_volume,
-        sell_volume: b.sell_volume,
-        book: Default::default(),
-    }
+    cgaf_runtime::bar_record!(Bar, b, book: Default::default())
 }
 
 impl Strategy for PluginStrategy {

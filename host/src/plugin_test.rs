@@ -69,6 +69,8 @@ struct RunOutput {
     report: Value,
     /// Transform/blender: the last result (for `--png`).
     last_matrix: Option<Matrix>,
+    /// Strategy: each bar's close time, target and reason.
+    decisions: Vec<(i64, f64, Option<String>)>,
 }
 
 /// Runs the test and returns the report; `Err` only when the test could not run at all. A
@@ -144,6 +146,29 @@ pub fn run(data_dir: &Path, inputs: &TestInputs) -> Result<Value> {
     if a.fingerprint != b.fingerprint {
         return Ok(failed(report, "determinism", "the second run's output differs from the first's"));
     }
+    // Runs call a strategy one bar at a time (a 0.2.0 strategy through `on-bar`): the same bars
+    // must get the same decisions as in lists.
+    if let Some((bars, _)) = &bars {
+        let one = match one_bar_decisions(&host, &plugin, inputs, bars) {
+            Ok(o) => o,
+            Err(e) => return Ok(failed(report, "one bar per call", &format!("{e:#}"))),
+        };
+        let differs = a.decisions.iter().zip(&one).position(|(x, y)| x != y);
+        report["one_bar_calls_agree"] = json!(differs.is_none() && a.decisions.len() == one.len());
+        if let Some(i) = differs {
+            let ((t, x, why_x), (_, y, why_y)) = (&a.decisions[i], &one[i]);
+            let why = format!(
+                "bar {i} (close {t}): target {x}, reason {why_x:?} in calls of {BATCH} bars; target {y}, reason \
+                 {why_y:?} one bar per call, as runs call it"
+            );
+            return Ok(failed(report, "one bar per call", &why));
+        }
+        if a.decisions.len() != one.len() {
+            let why =
+                format!("{} decisions in calls of {BATCH} bars, {} one bar per call", a.decisions.len(), one.len());
+            return Ok(failed(report, "one bar per call", &why));
+        }
+    }
     if let Some(png) = &inputs.png {
         if let Some(m) = &a.last_matrix {
             let image = cgaf_calculate::encode_png(
@@ -196,7 +221,8 @@ impl Strategy for Timed<'_> {
     }
 }
 
-/// Bars per `on-bars` call (the state is read after each call, as a paper run does).
+/// Bars per `on-bars` call of the two compared runs (the state is read after each call); a third
+/// run calls one bar at a time, as runs do, and must decide alike.
 const BATCH: usize = 500;
 
 /// The run request a strategy test stands for (parameters, bar interval), its settings and the
@@ -228,6 +254,7 @@ fn strategy_run(
     let mut series = Series::starting_at(settings.starting_cash);
     let mut log = DecisionCsv::new(Vec::new())?;
     let mut log_error = None;
+    let mut decisions = Vec::with_capacity(bars.len());
     drive(
         &mut strategy,
         bars,
@@ -237,6 +264,7 @@ fn strategy_run(
         None,
         &mut |row| {
             series.push(&row);
+            decisions.push((row.time_ms, row.target, row.reason.clone()));
             if let Err(e) = log.write(&row) {
                 log_error.get_or_insert(e);
             }
@@ -258,10 +286,39 @@ fn strategy_run(
         "decision_log_sha256": hex::encode(Sha256::digest(&log)),
         "metrics": metrics,
     });
-    Ok(RunOutput { fingerprint: log, report, last_matrix: None })
+    Ok(RunOutput { fingerprint: log, report, last_matrix: None, decisions })
 }
 
 /// Matrix statistics for the report, and its bits for the comparison.
+/// Each bar's close time, target and reason when the strategy is called one bar at a time, as
+/// runs call it (no state read, no log kept).
+fn one_bar_decisions(
+    host: &PluginHost,
+    plugin: &Arc<Plugin>,
+    inputs: &TestInputs,
+    bars: &[Bar],
+) -> Result<Vec<(i64, f64, Option<String>)>> {
+    let (params, settings, _) = run_request(plugin, inputs)?;
+    let instance = host.runtime.strategy(plugin, &params_of(&Value::Object(params)))?;
+    let mut strategy = PluginStrategy::new(instance);
+    let mut portfolio = Portfolio::new(settings.starting_cash);
+    let mut decisions = Vec::with_capacity(bars.len());
+    drive(
+        &mut strategy,
+        bars,
+        &settings,
+        &mut portfolio,
+        DriveOptions { batch: 1, state: StateCapture::Never },
+        None,
+        &mut |row| {
+            decisions.push((row.time_ms, row.target, row.reason));
+            Ok(())
+        },
+        &mut |_| true,
+    )?;
+    Ok(decisions)
+}
+
 fn matrix_report(m: &Matrix, fingerprint: &mut Vec<u8>) -> Value {
     fingerprint.extend((m.size as u64).to_le_bytes());
     for v in &m.data {
@@ -303,7 +360,7 @@ fn transform_run(host: &PluginHost, plugin: &Plugin, inputs: &TestInputs, usage:
         matrices.push(json!({"series_len": s.len(), "matrix": matrix_report(&m, &mut fingerprint)}));
         last = Some(m);
     }
-    Ok(RunOutput { fingerprint, report: json!({"calls": matrices}), last_matrix: last })
+    Ok(RunOutput { fingerprint, report: json!({"calls": matrices}), last_matrix: last, decisions: Vec::new() })
 }
 
 /// Made-up blender inputs: `k` smooth `size`×`size` matrices in [-1, 1].
@@ -345,7 +402,7 @@ fn blender_run(host: &PluginHost, plugin: &Plugin, inputs: &TestInputs, usage: &
         calls.push(json!({"matrices": set.len(), "matrix": matrix_report(&m, &mut fingerprint)}));
         last = Some(m);
     }
-    Ok(RunOutput { fingerprint, report: json!({"calls": calls}), last_matrix: last })
+    Ok(RunOutput { fingerprint, report: json!({"calls": calls}), last_matrix: last, decisions: Vec::new() })
 }
 
 /// The report for people.

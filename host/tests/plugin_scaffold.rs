@@ -114,6 +114,23 @@ fn the_local_test_fails_with_the_reason_on_a_faulting_plugin() {
         assert!(report["failure"].as_str().unwrap().contains(why), "{wasm}: {report}");
         assert!(String::from_utf8_lossy(&out.stderr).contains(why), "the exit reason names the failure");
     }
+    // A 0.2.0 strategy whose one-bar calls (`on-bar`, what runs call) decide otherwise than its
+    // lists of bars (`on-bars`): every answer valid, every run deterministic, and still refused.
+    let lying = cgaf_test_kit::plugins::HOSTILE_LYING_TARGETS;
+    let out = cgaf_in(&data, dir.path(), &["plugin", "test", lying, "--json", "-p", "lie=differ"]);
+    assert!(!out.status.success(), "lie=differ passed");
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&report["deterministic"], &report["one_bar_calls_agree"]), (&Value::Bool(true), &Value::Bool(false)));
+    let failure = report["failure"].as_str().unwrap();
+    assert!(failure.starts_with("one bar per call: bar 0 (close "), "{report}");
+    assert!(
+        failure.contains("target 0, reason None in calls of 500 bars; target 1, reason None one bar per call"),
+        "{failure}"
+    );
+    // Honest, the same component passes.
+    let out = cgaf_in(&data, dir.path(), &["plugin", "test", lying, "--json", "-p", "lie=none"]);
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&report["ok"], &report["one_bar_calls_agree"]), (&Value::Bool(true), &Value::Bool(true)), "{report}");
 }
 
 const TOKEN: &str = "python-plugin-token";

@@ -33,6 +33,7 @@ fn report(out: &Output) -> Value {
     let r: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["ok"], true, "{r}");
     assert_eq!(r["deterministic"], true, "{r}");
+    assert_eq!(r["one_bar_calls_agree"], true, "{r}");
     r
 }
 

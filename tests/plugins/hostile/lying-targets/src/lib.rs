@@ -4,7 +4,8 @@
 //! says — `count` (one target too many), `range` (target 2), `nan` (a NaN target) or `none`
 //! (honest: one 0 per bar) — and so does `on-bar` for `range` and `nan` (it answers one decision,
 //! so it cannot lie about the count). The host must refuse each lie with an error, never pass it
-//! on.
+//! on. With `differ`, every answer is valid but `on-bar` targets 1 where `on-bars` targets 0: a
+//! strategy whose one-bar calls decide otherwise than its lists, which `cgaf plugin test` reports.
 
 // wit-bindgen's export glue declares the component's entry points (`export_name`, `unsafe`); it
 // is only emitted for wasm (the resource's export names are not valid native symbols), so off
@@ -39,7 +40,7 @@ impl bindings::Guest for LyingTargets {
                 name: "lie".into(),
                 kind: "str".into(),
                 default: "count".into(),
-                doc: "count, range, nan or none.".into(),
+                doc: "count, range, nan, none or differ.".into(),
             }],
         }
     }
@@ -54,7 +55,7 @@ impl GuestStrategy for Instance {
         let mut lie = "count".to_string();
         for p in params {
             match (p.name.as_str(), p.value.as_str()) {
-                ("lie", "count" | "range" | "nan" | "none") => lie = p.value,
+                ("lie", "count" | "range" | "nan" | "none" | "differ") => lie = p.value,
                 (name, value) => return Err(PluginError::InvalidParams(format!("bad parameter {name}={value}"))),
             }
         }
@@ -80,6 +81,7 @@ impl GuestStrategy for Instance {
         let target = match self.lie.as_str() {
             "range" => 2.0,
             "nan" => f64::NAN,
+            "differ" => 1.0,
             _ => 0.0,
         };
         Ok(Decision { target, reason: None })

@@ -9,8 +9,8 @@ use anyhow::{bail, Context, Result};
 use cgaf_runtime::{Matrix, Plugin, PluginHost, PluginKind};
 use cgaf_trade::domain::request::params_of;
 use cgaf_trade::domain::{
-    drive, parse_interval, Bar, Decision, DecisionCsv, DriveOptions, Portfolio, RunRequest, RunSettings, Series,
-    StateCapture, Strategy, StrategyError,
+    drive, parse_interval, Bar, Decision, DecisionCsv, DecisionRow, DriveOptions, Portfolio, RunRequest, RunSettings,
+    Series, StateCapture, Strategy, StrategyError,
 };
 use cgaf_trade::PluginStrategy;
 use serde_json::{json, Value};
@@ -239,6 +239,41 @@ fn run_request(plugin: &Plugin, inputs: &TestInputs) -> Result<(serde_json::Map<
     Ok((params, settings, interval))
 }
 
+/// Drives a fresh instance of the strategy with `params` over `bars`, `batch` bars per call and
+/// its state read as `state` says, handing each decision row to `sink`; the final portfolio. Its
+/// calls are timed into `usage` when given.
+#[allow(clippy::too_many_arguments)]
+fn drive_fresh(
+    host: &PluginHost,
+    plugin: &Arc<Plugin>,
+    params: serde_json::Map<String, Value>,
+    settings: &RunSettings,
+    bars: &[Bar],
+    options: DriveOptions,
+    usage: Option<&mut Usage>,
+    sink: &mut dyn FnMut(DecisionRow),
+) -> Result<Portfolio> {
+    let inner = PluginStrategy::new(host.runtime.strategy(plugin, &params_of(&Value::Object(params)))?);
+    let (mut timed, mut plain);
+    let strategy: &mut dyn Strategy = match usage {
+        Some(usage) => {
+            timed = Timed { inner, usage };
+            &mut timed
+        }
+        None => {
+            plain = inner;
+            &mut plain
+        }
+    };
+    let mut portfolio = Portfolio::new(settings.starting_cash);
+    let mut rows = |row: DecisionRow| {
+        sink(row);
+        Ok(())
+    };
+    drive(strategy, bars, settings, &mut portfolio, options, None, &mut rows, &mut |_| true)?;
+    Ok(portfolio)
+}
+
 fn strategy_run(
     host: &PluginHost,
     plugin: &Arc<Plugin>,
@@ -248,30 +283,18 @@ fn strategy_run(
     usage: &mut Usage,
 ) -> Result<RunOutput> {
     let (params, settings, interval) = run_request(plugin, inputs)?;
-    let instance = host.runtime.strategy(plugin, &params_of(&Value::Object(params.clone())))?;
-    let mut strategy = Timed { inner: PluginStrategy::new(instance), usage };
-    let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut series = Series::starting_at(settings.starting_cash);
     let mut log = DecisionCsv::new(Vec::new())?;
     let mut log_error = None;
     let mut decisions = Vec::with_capacity(bars.len());
-    drive(
-        &mut strategy,
-        bars,
-        &settings,
-        &mut portfolio,
-        DriveOptions { batch: BATCH, state: StateCapture::EveryBatch },
-        None,
-        &mut |row| {
-            series.push(&row);
-            decisions.push((row.time_ms, row.target, row.reason.clone()));
-            if let Err(e) = log.write(&row) {
-                log_error.get_or_insert(e);
-            }
-            Ok(())
-        },
-        &mut |_| true,
-    )?;
+    let options = DriveOptions { batch: BATCH, state: StateCapture::EveryBatch };
+    let portfolio = drive_fresh(host, plugin, params, &settings, bars, options, Some(usage), &mut |row| {
+        series.push(&row);
+        decisions.push((row.time_ms, row.target, row.reason.clone()));
+        if let Err(e) = log.write(&row) {
+            log_error.get_or_insert(e);
+        }
+    })?;
     if let Some(e) = log_error {
         bail!("writing the decision log: {e}");
     }
@@ -289,7 +312,6 @@ fn strategy_run(
     Ok(RunOutput { fingerprint: log, report, last_matrix: None, decisions })
 }
 
-/// Matrix statistics for the report, and its bits for the comparison.
 /// Each bar's close time, target and reason when the strategy is called one bar at a time, as
 /// runs call it (no state read, no log kept).
 fn one_bar_decisions(
@@ -299,26 +321,15 @@ fn one_bar_decisions(
     bars: &[Bar],
 ) -> Result<Vec<(i64, f64, Option<String>)>> {
     let (params, settings, _) = run_request(plugin, inputs)?;
-    let instance = host.runtime.strategy(plugin, &params_of(&Value::Object(params)))?;
-    let mut strategy = PluginStrategy::new(instance);
-    let mut portfolio = Portfolio::new(settings.starting_cash);
     let mut decisions = Vec::with_capacity(bars.len());
-    drive(
-        &mut strategy,
-        bars,
-        &settings,
-        &mut portfolio,
-        DriveOptions { batch: 1, state: StateCapture::Never },
-        None,
-        &mut |row| {
-            decisions.push((row.time_ms, row.target, row.reason));
-            Ok(())
-        },
-        &mut |_| true,
-    )?;
+    let options = DriveOptions { batch: 1, state: StateCapture::Never };
+    drive_fresh(host, plugin, params, &settings, bars, options, None, &mut |row| {
+        decisions.push((row.time_ms, row.target, row.reason));
+    })?;
     Ok(decisions)
 }
 
+/// Matrix statistics for the report, and its bits for the comparison.
 fn matrix_report(m: &Matrix, fingerprint: &mut Vec<u8>) -> Value {
     fingerprint.extend((m.size as u64).to_le_bytes());
     for v in &m.data {

@@ -327,7 +327,7 @@ impl Store {
 
     /// The equity curve `(time_ms, equity)`: every `step`-th row (`seq % step == 0`) and the
     /// last, `step` chosen so that there are at most about `max_points` points. A step of at least
-    /// [`CURVE_STRIDE`] is rounded up to a multiple of it, and only the blocks' every-64th-row
+    /// 64 is rounded up to a multiple of 64, and only the blocks' every-64th-row
     /// arrays are read (what a long run's polls cost).
     pub async fn equity_curve(&self, run_id: i64, max_points: i64) -> Result<Vec<(i64, f64)>> {
         let client = self.client().await?;

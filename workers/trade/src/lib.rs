@@ -7,8 +7,8 @@
 //!   sweep task it starts, and stops and joins them on shutdown.
 //! - [`PrepareRun`] and [`CheckSweep`]: a run or sweep request checked against the database and
 //!   the plugin before it is stored.
-//! - [`DecisionCsvPages`]: a run's decision log as CSV from the database, a page at a time; [`fill_strategy_states`]:
-//!   the strategy states between a backtest's checkpoints, replayed.
+//! - [`DecisionCsvPages`]: a run's decision log as CSV from the database, a page at a time;
+//!   [`fill_strategy_states`]: the strategy states between a backtest's checkpoints, replayed.
 //! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
 //!
 //! Modules: [`strategy`] (plugins as strategies), [`request`] (request checks), [`bars`] (bars

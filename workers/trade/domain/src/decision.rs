@@ -79,8 +79,9 @@ pub const CSV_HEADER: [&str; 25] = [
 
 impl DecisionRow {
     /// The row as CSV fields in [`CSV_HEADER`] order (numbers in Rust's shortest round-trip form,
-    /// empty for none).
-    pub fn csv_record(&self) -> Vec<String> {
+    /// empty for none): the plain definition [`DecisionCsv`]'s bytes are tested against.
+    #[cfg(test)]
+    pub(crate) fn csv_record(&self) -> Vec<String> {
         let opt = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
         let m = &self.market;
         let mut out = vec![self.seq.to_string(), self.time_ms.to_string()];
@@ -116,8 +117,9 @@ impl DecisionRow {
 }
 
 /// Writes a decision log as CSV, row by row (the header first): the bytes the `csv` crate writes
-/// for [`DecisionRow::csv_record`] (a field quoted only when it holds a comma, a quote or a line
-/// break, its quotes doubled; `\n` after each record), made without a `String` per field. Numbers
+/// for the row's fields in [`CSV_HEADER`] order, numbers in Rust's shortest round-trip form and
+/// empty for none (a field quoted only when it holds a comma, a quote or a line break, its quotes
+/// doubled; `\n` after each record), made without a `String` per field. Numbers
 /// are written by [`float_text::push_f64`](crate::float_text::push_f64) (`Display`'s text); a number
 /// column whose value repeats the row before's (book depth, cash and position between fills,
 /// empty fill columns) reuses its text.

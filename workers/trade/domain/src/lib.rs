@@ -9,7 +9,7 @@
 //!   one [`DecisionRow`] of the decision log per bar.
 //! - [`decision`]: the decision-log row and its CSV form (export and hash); [`decision_block`]:
 //!   its stored form, consecutive rows as one compressed block of columns.
-//! - [`backtest`]: feeding a strategy over bars ([`drive`]), equity series and metrics.
+//! - [`mod@backtest`]: feeding a strategy over bars ([`drive`]), equity series and metrics.
 //! - [`metrics`]: trading performance — total return, CAGR, Sharpe, Sortino, max drawdown,
 //!   Calmar, win rate, trades and exposure as `reference/backtesting-and-metrics.md` §4 defines them.
 //! - [`history`]: the market-history bar, its origin, rollups, coverage and gaps, retention.

@@ -1,4 +1,4 @@
-//! Which bars of a range exist: the bars a range should hold ([`Coverage::expected`]), the ones
+//! Which bars of a range exist: the bars a range should hold ([`Coverage::expected_closes`]), the ones
 //! found, and the gaps between them — what a run records and what `GET /api/history` lists.
 
 use serde::{Deserialize, Serialize};

@@ -222,3 +222,33 @@ async fn the_sample_archive_keeps_every_sample_the_window_trims() {
     let n: i64 = c.query_one("SELECT count(*) FROM crypto_gaf.sample_archive", &[]).await.unwrap().get(0);
     assert_eq!(n, 12);
 }
+
+#[tokio::test]
+async fn a_count_over_a_wide_range_counted_in_two_halves_equals_a_count_of_the_bars() {
+    let store = store().await;
+    // 1-second bars over ~3 days (past the split), with gaps, two products.
+    let start = 1_735_689_600_000; // 2025-01-01
+    let closes: Vec<i64> =
+        (1..=260_000i64).filter(|k| k % 7 != 3 && !(100_000..130_000).contains(k)).map(|k| start + k * 1000).collect();
+    let bars: Vec<HistoryBar> = closes.iter().map(|&c| imported(c, 10.0)).collect();
+    store.import_bars("BTC-USD", 1000, "csv:a.csv", &bars, &[], false).await.unwrap();
+    store.import_bars("ETH-USD", 1000, "csv:b.csv", &bars[..10], &[], false).await.unwrap();
+    let direct = |after: i64, to: i64| {
+        let inside: Vec<i64> = closes.iter().copied().filter(|&c| c > after && c <= to).collect();
+        (inside.len() as i64, inside.first().copied(), inside.last().copied())
+    };
+    let ranges = [
+        (0, i64::MAX / 4),
+        (start, start + 260_000_000),
+        (start + 1000, start + 259_999_000),
+        (start + 50_500, start + 250_000_500),
+        (start + 99_000_000, start + 131_000_000),
+        (start + 100_000_000, start + 129_999_000),
+        (start + 300_000_000, start + 500_000_000),
+        (start - 500_000_000, start + 1000),
+    ];
+    assert!(ranges.iter().filter(|(a, t)| (t - a) / 1000 > cgaf_store::history::SPLIT_COUNT_BARS).count() >= 5);
+    for (after, to) in ranges {
+        assert_eq!(store.count_bars("BTC-USD", 1000, after, to).await.unwrap(), direct(after, to), "({after}, {to}]");
+    }
+}

@@ -17,6 +17,10 @@ use tokio::task::JoinHandle;
 /// log, and one strategy-state checkpoint (the most a page of the log replays).
 pub const BACKTEST_CHUNK: usize = 10_000;
 
+/// Chunks of the decision log that may wait for the writer while the strategy steps on (besides
+/// the one being written): the writer's time per chunk varies more than the strategy's.
+const LOG_CHUNKS_QUEUED: usize = 2;
+
 /// How often a running backtest looks for a stop request.
 const STOP_CHECK_EVERY: Duration = Duration::from_millis(250);
 
@@ -61,27 +65,26 @@ pub async fn execute_backtest(
     }
 }
 
-/// A decision-log write in flight.
-type LogWrite = JoinHandle<Result<(), Error>>;
+/// A chunk of the decision log to append, with the run's progress after it.
+type LogChunk = (Arc<Vec<DecisionRow>>, RunProgress);
 
-/// Waits for the decision-log write in flight, if any.
-async fn finish_write(writing: Option<LogWrite>) -> Result<(), Error> {
-    if let Some(w) = writing {
-        w.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))??;
-    }
-    Ok(())
-}
-
-/// Appends `rows` (and the progress) to the run's log.
+/// Appends the chunks it is given to the run's log, in order, one transaction each, until the
+/// sender is dropped; the first error ends it.
 async fn write_log(
     store: Store,
     worker: String,
     run_id: i64,
-    rows: Arc<Vec<DecisionRow>>,
-    progress: RunProgress,
+    mut chunks: tokio::sync::mpsc::Receiver<LogChunk>,
 ) -> Result<(), Error> {
-    store.append_decisions(run_id, &worker, &rows, &progress, AppendCommit::WithRunEnd).await?;
+    while let Some((rows, progress)) = chunks.recv().await {
+        store.append_decisions(run_id, &worker, &rows, &progress, AppendCommit::WithRunEnd).await?;
+    }
     Ok(())
+}
+
+/// Waits for the log's writer to append what it was given.
+async fn finish_writes(writer: JoinHandle<Result<(), Error>>) -> Result<(), Error> {
+    writer.await.map_err(|e| Error::Invalid(format!("decision-log writer: {e}")))?
 }
 
 /// Hashes the log on a thread of its own as the run hands it the rows, chunk after chunk, while
@@ -125,14 +128,15 @@ async fn backtest_inner(
     let mut stopped_on_request = false;
     let bars = run.bars_total.or(counted.as_ref().map(|c| c.bars_found));
     tracing::info!(run = run.run_id, bars = ?bars, source = ?reader.source(), "backtest started");
-    // The decision log of one chunk is written while the strategy steps through the next (one
-    // write in flight; each waits for the one before, so the log stays in order), and hashed on a
-    // thread of its own (up to two chunks behind). The log starts empty here, so hashing it as it
+    // The decision log of a chunk is written while the strategy steps through the next ones (by
+    // one writer task, in order, up to LOG_CHUNKS_QUEUED chunks behind), and hashed on a thread of
+    // its own (up to two chunks behind). The log starts empty here, so hashing it as it
     // is written gives the hash of its export without reading it back (blocks decode to the rows
     // written, bit for bit).
     let (to_hash, chunks) = tokio::sync::mpsc::channel(2);
     let hashing = tokio::task::spawn_blocking(move || hash_log(chunks));
-    let mut writing: Option<LogWrite> = None;
+    let (to_write, chunks) = tokio::sync::mpsc::channel::<LogChunk>(LOG_CHUNKS_QUEUED);
+    let writer = tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, chunks));
     // The next page of bars is read while the strategy steps through this one.
     let (pages_in, mut pages) = tokio::sync::mpsc::channel(1);
     let reading_ahead = tokio::spawn(read_ahead(reader, pages_in));
@@ -148,7 +152,8 @@ async fn backtest_inner(
         let Some(page) = page.transpose()? else { break };
         for chunk in page.chunks(BACKTEST_CHUNK) {
             if shutdown.load(Ordering::Relaxed) {
-                finish_write(writing.take()).await?;
+                drop(to_write);
+                finish_writes(writer).await?;
                 return Err(Error::ShuttingDown);
             }
             if stop_checked.elapsed() >= STOP_CHECK_EVERY {
@@ -166,16 +171,20 @@ async fn backtest_inner(
             let t = Instant::now();
             // A send fails only when the hasher stopped on an error, which its result gives below.
             let _ = to_hash.send(Arc::clone(&rows)).await;
-            finish_write(writing.take()).await?;
+            if to_write.send((rows, progress)).await.is_err() {
+                // The writer stopped on an error: its result gives it.
+                finish_writes(writer).await?;
+                return Err(Error::Invalid("the decision-log writer stopped".into()));
+            }
             waiting += t.elapsed();
-            writing = Some(tokio::spawn(write_log(store.clone(), worker.to_string(), run.run_id, rows, progress)));
             if portfolio.stopped() {
                 break 'pages;
             }
         }
     }
     let t = Instant::now();
-    finish_write(writing.take()).await?;
+    drop(to_write);
+    finish_writes(writer).await?;
     drop(to_hash);
     let log_sha256 = hashing.await.map_err(|e| Error::Invalid(format!("decision-log hash: {e}")))??;
     waiting += t.elapsed();

@@ -11,6 +11,11 @@ use cgaf_trade_domain::{build_bars, Bar, Book, SamplePoint};
 /// Stored bars read per query.
 pub const PAGE_BARS: i64 = 50_000;
 
+/// Stored bars read by a reader's first query; each next query reads twice as many, up to
+/// [`PAGE_BARS`]. A run steps the first page while the next is read: a small first page starts
+/// the strategy sooner (a page of 50,000 bars takes ~25 ms to read).
+pub const FIRST_PAGE_BARS: i64 = 10_000;
+
 /// A stored sample as bars need it.
 pub fn sample_point(s: &SamplePointRow) -> SamplePoint {
     SamplePoint {
@@ -63,6 +68,8 @@ pub struct BarReader {
     to_ms: i64,
     rollup: Option<Rollup>,
     coverage: Coverage,
+    /// Bars the next query reads.
+    page_bars: i64,
     done: bool,
 }
 
@@ -96,6 +103,7 @@ impl BarReader {
             to_ms,
             rollup,
             coverage: Coverage::new(interval_ms, from_ms, Some(to_ms)),
+            page_bars: FIRST_PAGE_BARS,
             done: false,
         })
     }
@@ -123,10 +131,11 @@ impl BarReader {
                 build_bars(&points, self.interval_ms, Some(self.until)).map_err(cgaf_trade_domain::Error::from)?
             }
             BarSource::Stored(s) => {
-                let page = self.store.bars_page(&self.product, s, self.cursor, self.until, PAGE_BARS).await?;
-                if (page.len() as i64) < PAGE_BARS {
+                let page = self.store.bars_page(&self.product, s, self.cursor, self.until, self.page_bars).await?;
+                if (page.len() as i64) < self.page_bars {
                     self.done = true;
                 }
+                self.page_bars = (self.page_bars * 2).min(PAGE_BARS);
                 if let Some(last) = page.last() {
                     self.cursor = last.close_ms;
                 }

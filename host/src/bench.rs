@@ -1655,7 +1655,7 @@ async fn time_engine_alone(bars: &[cgaf_trade::domain::Bar]) -> Result<(Duration
 /// through `POST /api/sweeps`), and run by Backtrader from the same file; the trades and final
 /// equity of both are checked against each other (a difference goes to `failures`).
 async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failures: &mut Vec<String>) -> Result<()> {
-    use cgaf_trade::domain::history::{read_bars_csv, CsvImportOptions, TimeIs, DEFAULT_ROLLUP_INTERVALS};
+    use cgaf_trade::domain::history::{CsvImportOptions, TimeIs, DEFAULT_ROLLUP_INTERVALS};
     let dir = tempfile_dir()?.join("run-path");
     std::fs::create_dir_all(&dir)?;
     let result = run_path_in(&dir, n, backtrader, lines, failures).await;
@@ -1691,37 +1691,51 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         store.migrate().await?;
         store.ensure_products(&[cgaf_store::Product { product: RUN_PATH_PRODUCT.into(), max_size: 600 }]).await?;
 
-        // 1. Import: the importer's CSV reader, then the store's COPY and rollups in one transaction.
+        // 1. Import: what `cgaf history import` does (the file streamed in batches into COPY and
+        // rolled up, in one transaction).
         let t0 = Instant::now();
-        let file = std::fs::File::open(&csv_path)?;
-        let parsed = tokio::task::spawn_blocking(move || read_bars_csv(file, CsvImportOptions::new(MINUTE_MS)))
-            .await?
-            .context("reading the run-path CSV")?;
-        let parse_time = t0.elapsed();
         let rollups: Vec<i64> = DEFAULT_ROLLUP_INTERVALS.iter().copied().filter(|&i| i > MINUTE_MS).collect();
-        let t1 = Instant::now();
-        let report =
-            store.import_bars(RUN_PATH_PRODUCT, MINUTE_MS, "csv:bars-1m.csv", &parsed.bars, &rollups, false).await?;
-        let write_time = t1.elapsed();
+        let target = crate::history::CsvImportTarget {
+            product: RUN_PATH_PRODUCT,
+            source: "csv:bars-1m.csv",
+            rollups: &rollups,
+            replace: false,
+        };
+        let imported = crate::history::import_csv(&store, &csv_path, CsvImportOptions::new(MINUTE_MS), &target)
+            .await
+            .context("importing the run-path CSV")?;
         let import_time = t0.elapsed();
-        anyhow::ensure!(parsed.time_is == TimeIs::Open, "the importer read the times as {}", parsed.time_is);
+        anyhow::ensure!(
+            imported.file.time_is == TimeIs::Open,
+            "the importer read the times as {}",
+            imported.file.time_is
+        );
+        anyhow::ensure!(imported.parse_s.is_none(), "the run-path CSV was not streamed");
+        let report = imported.report;
         anyhow::ensure!(report.written == n as u64, "imported {} bars of {n}", report.written);
-        let same = parsed.bars.len() == n
-            && parsed.bars.iter().zip(&bars).all(|(p, b)| {
+        let import_rate = n as f64 / import_time.as_secs_f64();
+        println!(
+            "run path: {n} 1-minute bars, {csv_mb:.1} MB CSV; import {:.3} s = {:.0} bars/s (streamed: read, COPY and {} rollup bars at once)",
+            import_time.as_secs_f64(),
+            import_rate,
+            report.rolled_up,
+        );
+        // The store holds the bars that were written to the file.
+        let (mut after, mut stored) = (first - MINUTE_MS, 0usize);
+        loop {
+            let page = store.bars_page(RUN_PATH_PRODUCT, MINUTE_MS, after, last, READ_PAGE_BARS).await?;
+            let same = page.iter().zip(&bars[stored..]).all(|(p, b)| {
                 (p.close_ms, p.open, p.high, p.low, p.close, p.volume)
                     == (b.time_ms, b.open, b.high, b.low, b.close, b.volume)
             });
-        anyhow::ensure!(same, "the importer read other bars than were written");
-        drop(parsed);
-        let import_rate = n as f64 / import_time.as_secs_f64();
-        println!(
-            "run path: {n} 1-minute bars, {csv_mb:.1} MB CSV; import {:.3} s = {:.0} bars/s (read_bars_csv {:.3} s, COPY + {} rollup bars {:.3} s)",
-            import_time.as_secs_f64(),
-            import_rate,
-            parse_time.as_secs_f64(),
-            report.rolled_up,
-            write_time.as_secs_f64()
-        );
+            anyhow::ensure!(same && stored + page.len() <= n, "the store holds other bars than were written");
+            stored += page.len();
+            match page.last() {
+                Some(b) if page.len() as i64 == READ_PAGE_BARS => after = b.close_ms,
+                _ => break,
+            }
+        }
+        anyhow::ensure!(stored == n, "the store holds {stored} bars of {n}");
 
         // 2. Read back: what runs do, pages of 50k on the primary key.
         let read = time_history_read(&store, RUN_PATH_PRODUCT, first, last, n).await?;

@@ -124,6 +124,11 @@ async fn import_export_and_list_a_csv() {
     assert_eq!((report["bars"].as_u64(), report["written"].as_u64()), (Some(120), Some(120)), "{report}");
     assert_eq!(report["first"], "2025-01-01T00:01:00Z", "the first bar closes a minute after its open");
     assert_eq!(report["rolled_up"].as_u64(), Some(24 + 8 + 2 + 1), "5m, 15m, 1h and 1d: {report}");
+    assert_eq!(report["streamed"], true, "a clean file over nothing stored streams: {report}");
+    // Again: over stored bars, read whole and merged (nothing changes).
+    let report =
+        json_out(&history(&db.url, &["import", file.to_str().unwrap(), "--product", "BTC-USD", "--interval", "1m"]));
+    assert_eq!((report["streamed"].as_bool(), report["unchanged"].as_u64()), (Some(false), Some(120)), "{report}");
 
     // A bad row names its line and column, and nothing is written.
     let bad = dir.path().join("bad.csv");
@@ -140,6 +145,15 @@ async fn import_export_and_list_a_csv() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+
+    // 2-minute bars given as 1m (every time on the 1m grid): refused as a whole, nothing written.
+    let two: String = csv.lines().enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, l)| format!("{l}\n")).collect();
+    let two_file = dir.path().join("two.csv");
+    std::fs::write(&two_file, two).unwrap();
+    let out = history(&db.url, &["import", two_file.to_str().unwrap(), "--product", "ETH-USD", "--interval", "1m"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("2m apart") && err.contains("not 1m"), "{err}");
+    assert!(store.bar_closes("ETH-USD", 60_000, 0, i64::MAX / 4).await.unwrap().is_empty());
 
     // Exported, the CSV imports again to the same bars.
     let exported = dir.path().join("export.csv");

@@ -516,17 +516,7 @@ impl Store {
         // Nothing stored around the file at its interval or a rollup's, over the widest rollup
         // buckets it touches: COPY it and its rollups (computed here by the domain's rule, the
         // same as the database's) straight into the table.
-        let widest = rollups.iter().copied().max().unwrap_or(interval_ms);
-        let around = ((first_ms - interval_ms).div_euclid(widest) * widest, (last_ms.div_euclid(widest) + 1) * widest);
-        let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
-        let existing: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = ANY($2)
-                   AND close_time > $3 AND close_time <= $4",
-                &[&product, &intervals, &time_of_ms(around.0), &time_of_ms(around.1)],
-            )
-            .await?
-            .get(0);
+        let existing = stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await?;
         let mut report = ImportReport::default();
         if existing == 0 {
             report.written = copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, bars).await?;
@@ -603,6 +593,137 @@ impl Store {
         }
         tx.commit().await?;
         Ok(report)
+    }
+}
+
+/// Bars stored for `product` at `interval_ms` or one of `rollups` over the widest rollup buckets
+/// that bars closing from `first_ms` to `last_ms` touch: an import over none of them can COPY
+/// its bars and their rollups straight into the table.
+async fn stored_around(
+    tx: &tokio_postgres::Transaction<'_>,
+    product: &str,
+    interval_ms: i64,
+    rollups: &[i64],
+    first_ms: i64,
+    last_ms: i64,
+) -> Result<i64> {
+    let widest = rollups.iter().copied().max().unwrap_or(interval_ms);
+    let around = ((first_ms - interval_ms).div_euclid(widest) * widest, (last_ms.div_euclid(widest) + 1) * widest);
+    let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
+    Ok(tx
+        .query_one(
+            "SELECT count(*) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = ANY($2)
+               AND close_time > $3 AND close_time <= $4",
+            &[&product, &intervals, &time_of_ms(around.0), &time_of_ms(around.1)],
+        )
+        .await?
+        .get(0))
+}
+
+/// What [`Store::import_bar_batches`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamedImport {
+    /// The bars were written (committed).
+    Written(ImportReport),
+    /// Nothing was written, for the reason given: bars are stored around the range (an import
+    /// over them needs [`Store::import_bars`]' merge), or the batches ended with an error or not
+    /// at the last bar announced.
+    NotStreamed(String),
+}
+
+/// Coarse bars rolled up while batches stream by, written in parts of this many.
+const ROLLUP_FLUSH_BARS: usize = 10_000;
+
+impl Store {
+    /// Imports the bars of a file as they are read, in one transaction, with memory bounded by a
+    /// batch: `batches` (close order, validated, the first closing at `first_ms` and the last at
+    /// `last_ms`) are COPYed as they come, and rolled up on the way into each of `rollups` (each
+    /// from the largest of the imported interval and the earlier rollups dividing it, as
+    /// [`Store::import_bars`] does, so the bars written are the same). Only for a range with
+    /// nothing stored around it ([`StreamedImport::NotStreamed`] otherwise, and nothing written);
+    /// an `Err` batch, or a last bar other than `last_ms`, rolls everything back.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn import_bar_batches(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        source: &str,
+        (first_ms, last_ms): (i64, i64),
+        rollups: &[i64],
+        mut batches: tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
+    ) -> Result<StreamedImport> {
+        use cgaf_trade_domain::history::Rollup;
+        let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
+        for &iv in std::iter::once(&interval_ms).chain(&rollups) {
+            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        if stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await? > 0 {
+            return Ok(StreamedImport::NotStreamed(format!(
+                "bars of {product} are stored around {} .. {}",
+                time_of_ms(first_ms).to_rfc3339(),
+                time_of_ms(last_ms).to_rfc3339()
+            )));
+        }
+        // Each rollup's source: the largest earlier rollup dividing it, else the file's bars.
+        let sources: Vec<Option<usize>> = rollups
+            .iter()
+            .enumerate()
+            .map(|(j, &coarse)| (0..j).filter(|&i| coarse % rollups[i] == 0).max_by_key(|&i| rollups[i]))
+            .collect();
+        let mut rolling: Vec<Rollup> = rollups.iter().map(|&c| Rollup::new(c)).collect();
+        let mut pending: Vec<Vec<HistoryBar>> = vec![Vec::new(); rollups.len()];
+        let mut report = ImportReport::default();
+        let mut last_seen: Option<i64> = None;
+        let mut ended = false;
+        while !ended {
+            let batch = match batches.recv().await {
+                Some(Ok(batch)) => batch,
+                Some(Err(why)) => return Ok(StreamedImport::NotStreamed(why)),
+                None => {
+                    ended = true;
+                    Vec::new()
+                }
+            };
+            if let Some(b) = batch.last() {
+                last_seen = Some(b.close_ms);
+            }
+            if !batch.is_empty() {
+                report.written += copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, &batch).await?;
+            }
+            // This batch's newly closed coarse bars, rollup by rollup (a rollup's source comes
+            // before it); at the end, each rollup's last bar too.
+            let mut closed: Vec<Vec<HistoryBar>> = Vec::with_capacity(rollups.len());
+            for j in 0..rollups.len() {
+                let input: &[HistoryBar] = match sources[j] {
+                    None => &batch,
+                    Some(i) => &closed[i],
+                };
+                let r = &mut rolling[j];
+                let mut out: Vec<HistoryBar> = input.iter().filter_map(|b| r.push(b)).collect();
+                if ended {
+                    out.extend(std::mem::replace(r, Rollup::new(rollups[j])).finish());
+                }
+                closed.push(out);
+            }
+            for (j, out) in closed.into_iter().enumerate() {
+                pending[j].extend(out);
+                if pending[j].len() >= ROLLUP_FLUSH_BARS || (ended && !pending[j].is_empty()) {
+                    report.rolled_up +=
+                        copy_bars(&tx, "crypto_gaf.bars", product, rollups[j], source, &pending[j]).await?;
+                    pending[j].clear();
+                }
+            }
+        }
+        if last_seen != Some(last_ms) {
+            return Ok(StreamedImport::NotStreamed(format!(
+                "the batches ended at {:?}, not at the last bar announced ({last_ms})",
+                last_seen
+            )));
+        }
+        tx.commit().await?;
+        Ok(StreamedImport::Written(report))
     }
 }
 

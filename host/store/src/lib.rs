@@ -29,7 +29,7 @@ pub mod types;
 pub use decisions::{AppendCommit, DecisionQuery, RunProgress};
 pub use error::{error_counts, Error, ErrorCounts};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};
-pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange};
+pub use history::{HistoryTable, ImportReport, StoredBar, StoredRange, StreamedImport};
 pub use kill_switch::KillSwitch;
 pub use leaderboard::LeaderboardEntry;
 pub use matrices::{

@@ -731,6 +731,148 @@ pub fn read_bars_csv<R: Read>(reader: R, options: CsvImportOptions) -> Result<Cs
     })
 }
 
+/// A file read batch by batch, for importing files larger than memory: [`read_bars_csv`]'s
+/// reading for files whose rows are all good, in rising time order and on the interval's grid —
+/// the files exchanges and pandas write. Anything else (a bad row, rows out of order or
+/// repeated, a time off the grid, bad rows to skip, a file of another interval) stops it with
+/// the reason, and the file is read whole by [`read_bars_csv`] instead, whose report and errors
+/// it then gives; the bars read the streaming way are the bars [`read_bars_csv`] returns.
+pub struct CsvBarStream<R: BufRead> {
+    records: Records<R>,
+    cols: Columns,
+    interval_ms: i64,
+    time_is: TimeIs,
+    rows_read: usize,
+    /// Close and line of the last bar read.
+    last: Option<(i64, u64)>,
+    first_ms: Option<i64>,
+    /// The smallest step between consecutive closes so far.
+    smallest_step: Option<i64>,
+}
+
+/// What a [`CsvBarStream`] read, once read to the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CsvStreamEnd {
+    /// Data rows read (each a bar).
+    pub rows_read: usize,
+    /// Close of the first bar.
+    pub first_ms: Option<i64>,
+    /// Close of the last bar.
+    pub last_ms: Option<i64>,
+    /// The time column used, as the header names it.
+    pub time_column: String,
+    /// How its times were read ([`TimeIs::Open`] or [`TimeIs::Close`]).
+    pub time_is: TimeIs,
+}
+
+impl<R: Read> CsvBarStream<BufReader<R>> {
+    /// Starts reading `reader` (its header) as [`read_bars_csv`] would; `Err` gives why it cannot
+    /// be streamed.
+    pub fn open(reader: R, options: CsvImportOptions) -> Result<Self, String> {
+        if options.interval_ms <= 0 || options.skip_bad {
+            return Err("bad rows are to be skipped (or the interval is not above zero)".into());
+        }
+        let mut input = BufReader::with_capacity(1 << 20, reader);
+        let delimiter = sniff_delimiter(input.fill_buf().map_err(|e| e.to_string())?);
+        let mut records = Records::new(input, delimiter);
+        if records.next().map_err(|e| e.to_string())?.is_none() {
+            return Err("no header".into());
+        }
+        let (cols, named_close) = Columns::from_header(&records).map_err(|e| e.to_string())?;
+        let time_is = match options.time_is {
+            TimeIs::Auto if named_close => TimeIs::Close,
+            TimeIs::Auto => TimeIs::Open,
+            explicit => explicit,
+        };
+        Ok(CsvBarStream {
+            records,
+            cols,
+            interval_ms: options.interval_ms,
+            time_is,
+            rows_read: 0,
+            last: None,
+            first_ms: None,
+            smallest_step: None,
+        })
+    }
+}
+
+impl<R: BufRead> CsvBarStream<R> {
+    /// The next up to `max` bars (`None` at the end of the file); `Err` gives why the file must
+    /// be read whole instead.
+    pub fn next_batch(&mut self, max: usize) -> Result<Option<Vec<HistoryBar>>, String> {
+        let mut bars = Vec::with_capacity(max.min(1 << 16));
+        while bars.len() < max.max(1) {
+            let Some(line) = self.records.next().map_err(|e| e.to_string())? else { break };
+            self.rows_read += 1;
+            let bar = parse_row(&self.records, &self.cols, self.interval_ms, self.time_is == TimeIs::Close)
+                .map_err(|f| format!("line {line}: {}", f.reason))?;
+            if bar.close_ms.rem_euclid(self.interval_ms) != 0 {
+                return Err(format!("line {line}: a time off the grid"));
+            }
+            if let Some((previous, previous_line)) = self.last {
+                let step = bar.close_ms - previous;
+                if step <= 0 {
+                    return Err(format!("line {line}: not after line {previous_line} in time"));
+                }
+                self.smallest_step = Some(self.smallest_step.map_or(step, |s| s.min(step)));
+            }
+            self.first_ms.get_or_insert(bar.close_ms);
+            self.last = Some((bar.close_ms, line));
+            bars.push(bar);
+        }
+        Ok((!bars.is_empty()).then_some(bars))
+    }
+
+    /// What was read, after the last batch; `Err` when the bars are not of the interval given.
+    pub fn finish(self) -> Result<CsvStreamEnd, String> {
+        if self.smallest_step.is_some_and(|s| s != self.interval_ms) {
+            return Err("the smallest step between bars is not the interval".into());
+        }
+        Ok(CsvStreamEnd {
+            rows_read: self.rows_read,
+            first_ms: self.first_ms,
+            last_ms: self.last.map(|(c, _)| c),
+            time_column: self.cols.name(self.cols.time),
+            time_is: self.time_is,
+        })
+    }
+}
+
+/// The close of a file's last bar, from its header and its last line (read from the end, so a
+/// large file is not read through): what a [`CsvBarStream`] import needs before it streams.
+/// `Err` when the last line is not a good bar.
+pub fn last_bar_close<F: Read + std::io::Seek>(file: &mut F, options: CsvImportOptions) -> Result<i64, String> {
+    use std::io::SeekFrom;
+    let io = |e: std::io::Error| e.to_string();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut header = Vec::new();
+    BufReader::new(&mut *file).read_until(b'\n', &mut header).map_err(io)?;
+    let size = file.seek(SeekFrom::End(0)).map_err(io)?;
+    let tail_from = size.saturating_sub(64 * 1024).max(header.len() as u64);
+    file.seek(SeekFrom::Start(tail_from)).map_err(io)?;
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).map_err(io)?;
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    // The last line with a cell that is not blank (`,,,,` lines are skipped, as when reading).
+    let last = tail
+        .split(|&b| b == b'\n')
+        .rev()
+        .find(|l| l.iter().any(|&b| !matches!(b, b',' | b';' | b'\t' | b' ' | b'\r' | b'"')))
+        .ok_or("no data line at the end")?;
+    let mut two_lines = header;
+    if !two_lines.ends_with(b"\n") {
+        two_lines.push(b'\n');
+    }
+    two_lines.extend_from_slice(last);
+    let read = read_bars_csv(&two_lines[..], CsvImportOptions { skip_bad: false, ..options })
+        .map_err(|e| format!("the last line: {e}"))?;
+    match read.bars.as_slice() {
+        [bar] => Ok(bar.close_ms),
+        _ => Err("the last line is not one bar".into()),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Times
 
@@ -1468,5 +1610,90 @@ mod tests {
         assert_eq!("auto".parse::<TimeIs>().unwrap(), TimeIs::default());
         assert!("middle".parse::<TimeIs>().is_err());
         assert_eq!(TimeIs::Close.to_string(), "close");
+    }
+
+    /// Every bar a [`CsvBarStream`] gives in batches of `batch`, and its end (or why it stopped).
+    fn stream(text: &str, interval_ms: i64, batch: usize) -> Result<(Vec<HistoryBar>, CsvStreamEnd), String> {
+        let mut s = CsvBarStream::open(text.as_bytes(), CsvImportOptions::new(interval_ms))?;
+        let mut bars = Vec::new();
+        while let Some(b) = s.next_batch(batch)? {
+            assert!(b.len() <= batch.max(1));
+            bars.extend(b);
+        }
+        Ok((bars, s.finish()?))
+    }
+
+    fn minutes(n: i64, header: &str) -> String {
+        let mut csv = format!("{header}\n");
+        for k in 0..n {
+            let p = 100.0 + (k % 9) as f64;
+            csv.push_str(&format!("{},{p},{},{},{},{}\n", 1_735_689_600 + k * 60, p + 1.0, p - 1.0, p + 0.5, k));
+        }
+        csv
+    }
+
+    #[test]
+    fn a_clean_file_streams_the_bars_a_whole_read_gives() {
+        for header in ["time,open,high,low,close,volume", "close_time,open,high,low,close,volume"] {
+            let csv = minutes(1000, header);
+            let whole = read(&csv, MIN).unwrap();
+            for batch in [1, 7, 999, 1000, 5000] {
+                let (bars, end) = stream(&csv, MIN, batch).unwrap();
+                assert_eq!(bars, whole.bars, "batches of {batch}");
+                assert_eq!(
+                    (end.rows_read, end.first_ms, end.last_ms, end.time_column.as_str(), end.time_is),
+                    (1000, whole.first_ms, whole.last_ms, header.split(',').next().unwrap(), whole.time_is)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn anything_but_a_clean_file_stops_the_stream_for_a_whole_read() {
+        let csv = minutes(50, "time,open,high,low,close,volume");
+        let lines: Vec<&str> = csv.lines().collect();
+        let with = |i: usize, line: &str| {
+            let mut l = lines.clone();
+            l[i] = line;
+            l.join("\n") + "\n"
+        };
+        let swapped = {
+            let mut l = lines.clone();
+            l.swap(10, 11);
+            l.join("\n") + "\n"
+        };
+        let cases = [
+            (with(20, "1735690740,100,99,101,100,1"), "line 21"),
+            (with(20, lines[19]), "line 21: not after line 20"),
+            (swapped, "line 12: not after line 11"),
+            (with(20, "1735690741,100,101,99,100,1"), "line 21: a time off the grid"),
+        ];
+        for (text, why) in cases {
+            let e = stream(&text, MIN, 8).unwrap_err();
+            assert!(e.starts_with(why), "{e} (wanted {why})");
+            assert!(read(&text, MIN).is_err() || why.contains("not after"), "the whole read decides: {why}");
+        }
+        // A file of 2-minute bars given as 1m: every time on the grid, refused at the end.
+        let two: String = csv.lines().enumerate().filter(|(i, _)| i % 2 == 0).map(|(_, l)| format!("{l}\n")).collect();
+        assert!(stream(&two, MIN, 8).unwrap_err().contains("smallest step"));
+        assert!(matches!(read(&two, MIN), Err(CsvBarsError::IntervalMismatch { .. })));
+        // Skipping bad rows is the whole read's.
+        let options = CsvImportOptions { skip_bad: true, ..CsvImportOptions::new(MIN) };
+        assert!(CsvBarStream::open(csv.as_bytes(), options).is_err());
+    }
+
+    #[test]
+    fn the_last_bar_is_read_from_the_end_of_the_file() {
+        let csv = minutes(3000, "time,open,high,low,close,volume");
+        let whole = read(&csv, MIN).unwrap();
+        for text in [csv.clone(), csv.replace('\n', "\r\n"), format!("{csv}\n\n,,,,,\n  \n")] {
+            let mut file = std::io::Cursor::new(text.into_bytes());
+            assert_eq!(last_bar_close(&mut file, CsvImportOptions::new(MIN)), Ok(whole.last_ms.unwrap()));
+            assert_eq!(file.position(), 0, "rewound for the stream");
+        }
+        let mut bad = std::io::Cursor::new(format!("{csv}2025-01-03 02:00:00,1,0.5,2,1,1\n").into_bytes());
+        assert!(last_bar_close(&mut bad, CsvImportOptions::new(MIN)).unwrap_err().contains("the last line"));
+        let mut empty = std::io::Cursor::new(b"time,open,high,low,close,volume\n".to_vec());
+        assert!(last_bar_close(&mut empty, CsvImportOptions::new(MIN)).is_err());
     }
 }

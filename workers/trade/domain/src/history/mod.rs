@@ -10,8 +10,8 @@ pub mod settings;
 
 pub use coverage::{Coverage, Gap};
 pub use csv_bars::{
-    read_bars_csv, write_bars_csv, write_bars_csv_header, write_bars_csv_rows, BadRow, CsvBars, CsvBarsError,
-    CsvImportOptions, TimeIs,
+    last_bar_close, read_bars_csv, write_bars_csv, write_bars_csv_header, write_bars_csv_rows, BadRow, CsvBarStream,
+    CsvBars, CsvBarsError, CsvImportOptions, CsvStreamEnd, TimeIs,
 };
 pub use rollup::{rollup, Rollup};
 pub use settings::{

@@ -3,7 +3,7 @@
 //! partitions (created ahead, dropped by retention) and the optional raw-sample archive.
 
 use crate::{Error, Result, Store};
-use cgaf_trade_domain::history::{interval_label, rollup, BarOrigin, HistoryBar};
+use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar, Rollup};
 use cgaf_trade_domain::Book;
 use chrono::{DateTime, TimeZone, Utc};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
@@ -507,82 +507,68 @@ impl Store {
             return Ok(ImportReport::default());
         };
         let (first_ms, last_ms) = (first.close_ms, last.close_ms);
-        for &iv in std::iter::once(&interval_ms).chain(rollups) {
-            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
-        }
+        let rollups = self.prepare_import(interval_ms, rollups, first_ms, last_ms).await?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
         // Nothing stored around the file at its interval or a rollup's, over the widest rollup
         // buckets it touches: COPY it and its rollups (computed here by the domain's rule, the
         // same as the database's) straight into the table.
         let existing = stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await?;
-        let mut report = ImportReport::default();
         if existing == 0 {
-            report.written = copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, bars).await?;
-            let mut made: Vec<(i64, Vec<HistoryBar>)> = Vec::new();
-            for &coarse in &rollups {
-                let (fine, from) = made
-                    .iter()
-                    .filter(|(f, _)| coarse % f == 0)
-                    .max_by_key(|(f, _)| *f)
-                    .map_or((interval_ms, bars), |(f, b)| (*f, b.as_slice()));
-                debug_assert!(coarse % fine == 0);
-                let coarse_bars = rollup(from, coarse);
-                report.rolled_up += copy_bars(&tx, "crypto_gaf.bars", product, coarse, source, &coarse_bars).await?;
-                made.push((coarse, coarse_bars));
-            }
+            let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups);
+            copy.push(&tx, bars).await?;
+            let report = copy.finish(&tx).await?;
             tx.commit().await?;
             return Ok(report);
-        } else {
-            tx.batch_execute("CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP").await?;
-            copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
-            let row = tx
-                .query_one(
-                    "SELECT count(*) FILTER (WHERE b.origin = 'collected'),
-                            count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
-                                 b.buy_volume, b.sell_volume) IS NOT DISTINCT FROM (i.open, i.high, i.low, i.close,
-                                 i.volume, i.buy_volume, i.sell_volume)),
-                            count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
-                                 b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low, i.close,
-                                 i.volume, i.buy_volume, i.sell_volume)),
-                            min(i.close_time) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close,
-                                 b.volume, b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low,
-                                 i.close, i.volume, i.buy_volume, i.sell_volume))
-                     FROM incoming_bars i JOIN crypto_gaf.bars b
-                       ON b.product = i.product AND b.interval_ms = i.interval_ms AND b.close_time = i.close_time",
-                    &[],
-                )
-                .await?;
-            report.kept_collected = row.get::<_, i64>(0) as u64;
-            report.unchanged = row.get::<_, i64>(1) as u64;
-            let differing: i64 = row.get(2);
-            if differing > 0 && !replace {
-                let at: Option<DateTime<Utc>> = row.get(3);
-                return Err(Error::ImportConflict {
-                    product: product.to_string(),
-                    interval: interval_label(interval_ms),
-                    count: differing,
-                    first: at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                });
-            }
-            report.written = tx
-                .execute(
-                    &format!(
-                        "INSERT INTO crypto_gaf.bars AS b ({BAR_COLUMNS})
-                         SELECT {BAR_COLUMNS} FROM incoming_bars
-                         ON CONFLICT (product, interval_ms, close_time) DO UPDATE SET
-                           open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
-                           volume = EXCLUDED.volume, buy_volume = EXCLUDED.buy_volume,
-                           sell_volume = EXCLUDED.sell_volume, source = EXCLUDED.source
-                         WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume, b.buy_volume,
-                           b.sell_volume) IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,
-                           EXCLUDED.close, EXCLUDED.volume, EXCLUDED.buy_volume, EXCLUDED.sell_volume)"
-                    ),
-                    &[],
-                )
-                .await?;
         }
+        let mut report = ImportReport::default();
+        tx.batch_execute("CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP").await?;
+        copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
+        let row = tx
+            .query_one(
+                "SELECT count(*) FILTER (WHERE b.origin = 'collected'),
+                        count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
+                             b.buy_volume, b.sell_volume) IS NOT DISTINCT FROM (i.open, i.high, i.low, i.close,
+                             i.volume, i.buy_volume, i.sell_volume)),
+                        count(*) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume,
+                             b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low, i.close,
+                             i.volume, i.buy_volume, i.sell_volume)),
+                        min(i.close_time) FILTER (WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close,
+                             b.volume, b.buy_volume, b.sell_volume) IS DISTINCT FROM (i.open, i.high, i.low,
+                             i.close, i.volume, i.buy_volume, i.sell_volume))
+                 FROM incoming_bars i JOIN crypto_gaf.bars b
+                   ON b.product = i.product AND b.interval_ms = i.interval_ms AND b.close_time = i.close_time",
+                &[],
+            )
+            .await?;
+        report.kept_collected = row.get::<_, i64>(0) as u64;
+        report.unchanged = row.get::<_, i64>(1) as u64;
+        let differing: i64 = row.get(2);
+        if differing > 0 && !replace {
+            let at: Option<DateTime<Utc>> = row.get(3);
+            return Err(Error::ImportConflict {
+                product: product.to_string(),
+                interval: interval_label(interval_ms),
+                count: differing,
+                first: at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            });
+        }
+        report.written = tx
+            .execute(
+                &format!(
+                    "INSERT INTO crypto_gaf.bars AS b ({BAR_COLUMNS})
+                     SELECT {BAR_COLUMNS} FROM incoming_bars
+                     ON CONFLICT (product, interval_ms, close_time) DO UPDATE SET
+                       open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+                       volume = EXCLUDED.volume, buy_volume = EXCLUDED.buy_volume,
+                       sell_volume = EXCLUDED.sell_volume, source = EXCLUDED.source
+                     WHERE b.origin = 'imported' AND (b.open, b.high, b.low, b.close, b.volume, b.buy_volume,
+                       b.sell_volume) IS DISTINCT FROM (EXCLUDED.open, EXCLUDED.high, EXCLUDED.low,
+                       EXCLUDED.close, EXCLUDED.volume, EXCLUDED.buy_volume, EXCLUDED.sell_volume)"
+                ),
+                &[],
+            )
+            .await?;
         let mut sources = vec![interval_ms];
         for &coarse in &rollups {
             let fine = sources.iter().copied().filter(|f| coarse % f == 0).max().unwrap_or(interval_ms);
@@ -620,6 +606,87 @@ async fn stored_around(
         .get(0))
 }
 
+/// Bars of one interval COPYed straight into the table batch by batch (close order), and rolled
+/// up on the way into each of `rollups`: each from the largest earlier rollup dividing it, else
+/// from the bars themselves, with the domain's rule (the database's); coarse bars are written as
+/// they close, in parts of [`ROLLUP_FLUSH_BARS`], so memory stays bounded by a batch. What an
+/// import writes into a range with nothing stored around it, whether read whole or streamed.
+struct RolledUpCopy<'a> {
+    product: &'a str,
+    interval_ms: i64,
+    source: &'a str,
+    rollups: Vec<i64>,
+    /// Each rollup's source: an earlier rollup (index), else the bars themselves.
+    sources: Vec<Option<usize>>,
+    rolling: Vec<Rollup>,
+    /// Closed coarse bars not written yet, per rollup.
+    pending: Vec<Vec<HistoryBar>>,
+    report: ImportReport,
+}
+
+impl<'a> RolledUpCopy<'a> {
+    fn new(product: &'a str, interval_ms: i64, source: &'a str, rollups: &[i64]) -> Self {
+        let sources = rollups
+            .iter()
+            .enumerate()
+            .map(|(j, &coarse)| (0..j).filter(|&i| coarse % rollups[i] == 0).max_by_key(|&i| rollups[i]))
+            .collect();
+        RolledUpCopy {
+            product,
+            interval_ms,
+            source,
+            rollups: rollups.to_vec(),
+            sources,
+            rolling: rollups.iter().map(|&c| Rollup::new(c)).collect(),
+            pending: vec![Vec::new(); rollups.len()],
+            report: ImportReport::default(),
+        }
+    }
+
+    /// Writes the next batch and the coarse bars it closes.
+    async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar]) -> Result<()> {
+        if !batch.is_empty() {
+            self.report.written +=
+                copy_bars(tx, "crypto_gaf.bars", self.product, self.interval_ms, self.source, batch).await?;
+        }
+        self.roll(tx, batch, false).await
+    }
+
+    /// Writes each rollup's last bar and what is pending; gives what was written.
+    async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
+        self.roll(tx, &[], true).await?;
+        Ok(self.report)
+    }
+
+    /// Rolls `batch` up, rollup by rollup (a rollup's source comes before it; at the `end`, each
+    /// rollup's last bar too), and writes the parts that are due.
+    async fn roll(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar], end: bool) -> Result<()> {
+        let mut closed: Vec<Vec<HistoryBar>> = Vec::with_capacity(self.rollups.len());
+        for j in 0..self.rollups.len() {
+            let input: &[HistoryBar] = match self.sources[j] {
+                None => batch,
+                Some(i) => &closed[i],
+            };
+            let r = &mut self.rolling[j];
+            let mut out: Vec<HistoryBar> = input.iter().filter_map(|b| r.push(b)).collect();
+            if end {
+                out.extend(std::mem::replace(r, Rollup::new(self.rollups[j])).finish());
+            }
+            closed.push(out);
+        }
+        for (j, out) in closed.into_iter().enumerate() {
+            let pending = &mut self.pending[j];
+            pending.extend(out);
+            if pending.len() >= ROLLUP_FLUSH_BARS || (end && !pending.is_empty()) {
+                self.report.rolled_up +=
+                    copy_bars(tx, "crypto_gaf.bars", self.product, self.rollups[j], self.source, pending).await?;
+                pending.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`Store::import_bar_batches`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamedImport {
@@ -635,6 +702,17 @@ pub enum StreamedImport {
 const ROLLUP_FLUSH_BARS: usize = 10_000;
 
 impl Store {
+    /// The rollups of an import of bars of `interval_ms` closing from `first_ms` to `last_ms`
+    /// (those of `rollups` that are coarser multiples of it), with the partitions all of them
+    /// need created.
+    async fn prepare_import(&self, interval_ms: i64, rollups: &[i64], first_ms: i64, last_ms: i64) -> Result<Vec<i64>> {
+        let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
+        for &iv in std::iter::once(&interval_ms).chain(&rollups) {
+            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
+        }
+        Ok(rollups)
+    }
+
     /// Imports the bars of a file as they are read, in one transaction, with memory bounded by a
     /// batch: `batches` (close order, validated, the first closing at `first_ms` and the last at
     /// `last_ms`) are COPYed as they come, and rolled up on the way into each of `rollups` (each
@@ -652,11 +730,7 @@ impl Store {
         rollups: &[i64],
         mut batches: tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
     ) -> Result<StreamedImport> {
-        use cgaf_trade_domain::history::Rollup;
-        let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
-        for &iv in std::iter::once(&interval_ms).chain(&rollups) {
-            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
-        }
+        let rollups = self.prepare_import(interval_ms, rollups, first_ms, last_ms).await?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         if stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await? > 0 {
@@ -666,56 +740,19 @@ impl Store {
                 time_of_ms(last_ms).to_rfc3339()
             )));
         }
-        // Each rollup's source: the largest earlier rollup dividing it, else the file's bars.
-        let sources: Vec<Option<usize>> = rollups
-            .iter()
-            .enumerate()
-            .map(|(j, &coarse)| (0..j).filter(|&i| coarse % rollups[i] == 0).max_by_key(|&i| rollups[i]))
-            .collect();
-        let mut rolling: Vec<Rollup> = rollups.iter().map(|&c| Rollup::new(c)).collect();
-        let mut pending: Vec<Vec<HistoryBar>> = vec![Vec::new(); rollups.len()];
-        let mut report = ImportReport::default();
+        let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups);
         let mut last_seen: Option<i64> = None;
-        let mut ended = false;
-        while !ended {
-            let batch = match batches.recv().await {
-                Some(Ok(batch)) => batch,
-                Some(Err(why)) => return Ok(StreamedImport::NotStreamed(why)),
-                None => {
-                    ended = true;
-                    Vec::new()
-                }
+        while let Some(batch) = batches.recv().await {
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(why) => return Ok(StreamedImport::NotStreamed(why)),
             };
             if let Some(b) = batch.last() {
                 last_seen = Some(b.close_ms);
             }
-            if !batch.is_empty() {
-                report.written += copy_bars(&tx, "crypto_gaf.bars", product, interval_ms, source, &batch).await?;
-            }
-            // This batch's newly closed coarse bars, rollup by rollup (a rollup's source comes
-            // before it); at the end, each rollup's last bar too.
-            let mut closed: Vec<Vec<HistoryBar>> = Vec::with_capacity(rollups.len());
-            for j in 0..rollups.len() {
-                let input: &[HistoryBar] = match sources[j] {
-                    None => &batch,
-                    Some(i) => &closed[i],
-                };
-                let r = &mut rolling[j];
-                let mut out: Vec<HistoryBar> = input.iter().filter_map(|b| r.push(b)).collect();
-                if ended {
-                    out.extend(std::mem::replace(r, Rollup::new(rollups[j])).finish());
-                }
-                closed.push(out);
-            }
-            for (j, out) in closed.into_iter().enumerate() {
-                pending[j].extend(out);
-                if pending[j].len() >= ROLLUP_FLUSH_BARS || (ended && !pending[j].is_empty()) {
-                    report.rolled_up +=
-                        copy_bars(&tx, "crypto_gaf.bars", product, rollups[j], source, &pending[j]).await?;
-                    pending[j].clear();
-                }
-            }
+            copy.push(&tx, &batch).await?;
         }
+        let report = copy.finish(&tx).await?;
         if last_seen != Some(last_ms) {
             return Ok(StreamedImport::NotStreamed(format!(
                 "the batches ended at {:?}, not at the last bar announced ({last_ms})",

@@ -582,15 +582,13 @@ fn smallest_step(closes: impl Iterator<Item = (usize, i64)>) -> Option<(i64, usi
     best
 }
 
-/// Reads a CSV of bars of `options.interval_ms` (see the module docs for the accepted files and
-/// the checks). Returns the bars sorted by close, or the first bad row's error — or, with
-/// `skip_bad`, the good rows and the bad ones left out.
-pub fn read_bars_csv<R: Read>(reader: R, options: CsvImportOptions) -> Result<CsvBars, CsvBarsError> {
-    let interval_ms = options.interval_ms;
-    if interval_ms <= 0 {
-        return Err(CsvBarsError::InvalidInterval(interval_ms));
-    }
-    let mut input = BufReader::with_capacity(64 * 1024, reader);
+/// A file's records past its header, its columns, and how its times are read (never `Auto`).
+fn open_records<R: Read>(
+    reader: R,
+    buffer: usize,
+    options: CsvImportOptions,
+) -> Result<(Records<BufReader<R>>, Columns, TimeIs), CsvBarsError> {
+    let mut input = BufReader::with_capacity(buffer, reader);
     let delimiter = sniff_delimiter(input.fill_buf()?);
     let mut records = Records::new(input, delimiter);
     if records.next()?.is_none() {
@@ -602,6 +600,18 @@ pub fn read_bars_csv<R: Read>(reader: R, options: CsvImportOptions) -> Result<Cs
         TimeIs::Auto => TimeIs::Open,
         explicit => explicit,
     };
+    Ok((records, cols, time_is))
+}
+
+/// Reads a CSV of bars of `options.interval_ms` (see the module docs for the accepted files and
+/// the checks). Returns the bars sorted by close, or the first bad row's error — or, with
+/// `skip_bad`, the good rows and the bad ones left out.
+pub fn read_bars_csv<R: Read>(reader: R, options: CsvImportOptions) -> Result<CsvBars, CsvBarsError> {
+    let interval_ms = options.interval_ms;
+    if interval_ms <= 0 {
+        return Err(CsvBarsError::InvalidInterval(interval_ms));
+    }
+    let (mut records, cols, time_is) = open_records(reader, 64 * 1024, options)?;
     let time_is_close = time_is == TimeIs::Close;
     let mut rejects = Rejects { skip_bad: options.skip_bad, listed: Vec::new(), count: 0 };
 
@@ -772,18 +782,7 @@ impl<R: Read> CsvBarStream<BufReader<R>> {
         if options.interval_ms <= 0 || options.skip_bad {
             return Err("bad rows are to be skipped (or the interval is not above zero)".into());
         }
-        let mut input = BufReader::with_capacity(1 << 20, reader);
-        let delimiter = sniff_delimiter(input.fill_buf().map_err(|e| e.to_string())?);
-        let mut records = Records::new(input, delimiter);
-        if records.next().map_err(|e| e.to_string())?.is_none() {
-            return Err("no header".into());
-        }
-        let (cols, named_close) = Columns::from_header(&records).map_err(|e| e.to_string())?;
-        let time_is = match options.time_is {
-            TimeIs::Auto if named_close => TimeIs::Close,
-            TimeIs::Auto => TimeIs::Open,
-            explicit => explicit,
-        };
+        let (records, cols, time_is) = open_records(reader, 1 << 20, options).map_err(|e| e.to_string())?;
         Ok(CsvBarStream {
             records,
             cols,

@@ -716,3 +716,71 @@ CREATE TABLE IF NOT EXISTS crypto_gaf.decision_blocks
 ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
 ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN time_ms SET STORAGE EXTERNAL;
 ALTER TABLE crypto_gaf.decision_blocks ALTER COLUMN equity SET STORAGE EXTERNAL;
+
+-- migration: 17 bar blocks
+-- A read copy of the bars of one product, interval and partition period (a UTC day below 1m, a
+-- month below 1h, a year above: exactly the period of a bars partition) as one value, so a run
+-- reads a year of 1-minute bars as 12 blocks instead of 525,600 rows. The rows stay the truth:
+-- a block is written only where the writer knows the period holds exactly the bars it encodes
+-- (an import into a range with nothing stored around it), and every other write into a period
+-- (collect, rollups, an import's merge, retention) deletes the period's block in the same
+-- transaction. `data` is compressed by the service (cgaf_trade_domain::history::bar_block), so
+-- PostgreSQL stores it as it is (EXTERNAL).
+CREATE TABLE IF NOT EXISTS crypto_gaf.bar_blocks
+(
+  product text NOT NULL,
+  interval_ms bigint NOT NULL CHECK (interval_ms > 0),
+  -- the period [starts, ends) of close times
+  starts timestamptz NOT NULL,
+  ends timestamptz NOT NULL CHECK (ends > starts),
+  bars integer NOT NULL CHECK (bars > 0),
+  first_close timestamptz NOT NULL,
+  last_close timestamptz NOT NULL,
+  data bytea NOT NULL,
+  PRIMARY KEY (product, interval_ms, starts)
+);
+ALTER TABLE crypto_gaf.bar_blocks ALTER COLUMN data SET STORAGE EXTERNAL;
+
+-- Retention: dropping a bars partition drops the block of its period.
+CREATE OR REPLACE FUNCTION crypto_gaf.drop_history_partitions(p_parent text, p_interval_ms bigint, p_before timestamptz)
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  FOR r IN SELECT name, starts, ends FROM crypto_gaf.history_partitions
+           WHERE parent = p_parent AND interval_ms = p_interval_ms AND ends <= p_before ORDER BY starts LOOP
+    EXECUTE format('DROP TABLE IF EXISTS crypto_gaf.%I', r.name);
+    DELETE FROM crypto_gaf.history_partitions WHERE name = r.name;
+    IF p_parent = 'bars' THEN
+      DELETE FROM crypto_gaf.bar_blocks
+      WHERE interval_ms = p_interval_ms AND starts < r.ends AND ends > r.starts;
+    END IF;
+    RETURN NEXT r.name;
+  END LOOP;
+END;
+$$;
+
+-- The advisory lock of the blocks of a product's bars of one interval: taken shared by every
+-- write of bars (crypto_gaf.forget_bar_blocks) and exclusively by an import before it keeps the
+-- blocks it wrote, so a block is never kept beside a write it does not hold.
+CREATE OR REPLACE FUNCTION crypto_gaf.bar_blocks_lock(p_product text, p_interval_ms bigint) RETURNS bigint
+LANGUAGE sql IMMUTABLE AS $$ SELECT hashtextextended(p_product || '/' || p_interval_ms::text, 17) $$;
+
+-- What every write of bars does in its transaction, before or after writing: takes the blocks'
+-- lock shared (until the transaction ends) and deletes the blocks of the periods holding closes
+-- in (p_after, p_until]. Returns the blocks deleted.
+CREATE OR REPLACE FUNCTION crypto_gaf.forget_bar_blocks(p_product text, p_interval_ms bigint, p_after timestamptz, p_until timestamptz)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  n integer;
+BEGIN
+  PERFORM pg_advisory_xact_lock_shared(crypto_gaf.bar_blocks_lock(p_product, p_interval_ms));
+  DELETE FROM crypto_gaf.bar_blocks
+  WHERE product = p_product AND interval_ms = p_interval_ms AND starts <= p_until AND ends > p_after;
+  GET DIAGNOSTICS n = ROW_COUNT;
+  RETURN n;
+END;
+$$;

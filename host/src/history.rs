@@ -131,6 +131,7 @@ async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
         "unchanged": report.unchanged,
         "kept_collected": report.kept_collected,
         "rolled_up": report.rolled_up,
+        "blocks": report.blocks,
         "streamed": parse_s.is_none(),
         "seconds": { "parse": parse_s, "total": total_s },
         "bars_per_second": file.bars as f64 / total_s,

@@ -360,7 +360,16 @@ async fn a_reader_pages_through_a_long_range_in_growing_pages_and_misses_nothing
         })
         .collect();
     store.import_bars("BTC-USD", 1000, "csv:long.csv", &bars, &[], false).await.unwrap();
+    // The import alone fills its two days: their blocks are read as a page each.
     let to = Y2025 + 200_000_000;
+    let mut reader = BarReader::open(&store, "BTC-USD", 1000, Some(Y2025), to).await.unwrap();
+    let mut sizes = Vec::new();
+    while let Some(page) = reader.next_page().await.unwrap() {
+        sizes.push(page.len() as i64);
+    }
+    assert_eq!(sizes, [86_399 - 1000, 130_000 - 85_399], "a day's block a page");
+    // Without the blocks: rows in growing pages.
+    store.client().await.unwrap().execute("DELETE FROM crypto_gaf.bar_blocks", &[]).await.unwrap();
     let mut reader = BarReader::open(&store, "BTC-USD", 1000, Some(Y2025), to).await.unwrap();
     let mut sizes = Vec::new();
     let mut read = Vec::new();
@@ -379,7 +388,7 @@ async fn a_reader_pages_through_a_long_range_in_growing_pages_and_misses_nothing
     let from = (Y2025 / 7000 + 1) * 7000;
     let mut reader = BarReader::open(&store, "BTC-USD", 7000, Some(from), to).await.unwrap();
     let rolled = reader.read_all().await.unwrap();
-    let inside: Vec<HistoryBar> = bars.iter().copied().filter(|b| b.close_ms > from).collect();
+    let inside: Vec<HistoryBar> = bars.iter().copied().filter(|b| b.close_ms > from && b.close_ms <= to).collect();
     let direct: Vec<_> = rollup(&inside, 7000).iter().map(|b| b.to_bar()).collect();
     let differs = rolled.iter().zip(&direct).position(|(a, b)| a != b);
     assert!(
@@ -390,4 +399,225 @@ async fn a_reader_pages_through_a_long_range_in_growing_pages_and_misses_nothing
         differs.map(|i| &rolled[i]),
         differs.map(|i| &direct[i])
     );
+}
+
+/// What runs read of `product`'s bars of `interval_ms` lying inside `[from, to)`, and the same
+/// from the rows alone (the truth), with the reader's page sizes.
+async fn read_both(
+    store: &Store,
+    interval_ms: i64,
+    from: i64,
+    to: i64,
+) -> (Vec<cgaf_trade::domain::Bar>, Vec<cgaf_trade::domain::Bar>, Vec<usize>) {
+    use cgaf_trade::bars::BarReader;
+    use cgaf_trade::domain::history::rollup;
+    let mut reader = BarReader::open(store, "BTC-USD", interval_ms, Some(from), to).await.unwrap();
+    let (mut read, mut pages) = (Vec::new(), Vec::new());
+    while let Some(page) = reader.next_page().await.unwrap() {
+        pages.push(page.len());
+        read.extend(page);
+    }
+    let stored = if interval_ms % 60_000 == 0 { 60_000 } else { 1000 };
+    let rows: Vec<_> = store
+        .bars_page("BTC-USD", stored, from - 1, to, 10_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|b| b.close_ms - stored >= from && b.close_ms <= to)
+        .collect();
+    let rows = if interval_ms == stored { rows } else { rollup(&rows, interval_ms) };
+    let rows =
+        rows.iter().filter(|b| b.close_ms - interval_ms >= from && b.close_ms <= to).map(|b| b.to_bar()).collect();
+    (read, rows, pages)
+}
+
+/// Asserts that runs read the rows' bars (naming the first difference, not the whole lists).
+fn same(read: &[cgaf_trade::domain::Bar], rows: &[cgaf_trade::domain::Bar], what: &str) {
+    let differs = read.iter().zip(rows).position(|(a, b)| a != b);
+    assert!(
+        read.len() == rows.len() && differs.is_none(),
+        "{what}: read {} bars, rows {}; first difference at {differs:?}: {:?} vs {:?}",
+        read.len(),
+        rows.len(),
+        differs.map(|i| &read[i]),
+        differs.map(|i| &rows[i])
+    );
+}
+
+/// The bar blocks of `interval_ms`: (period start, bars).
+async fn blocks(store: &Store, interval_ms: i64) -> Vec<(i64, i32)> {
+    store
+        .client()
+        .await
+        .unwrap()
+        .query(
+            "SELECT (extract(epoch FROM starts) * 1000)::int8, bars FROM crypto_gaf.bar_blocks
+             WHERE product = 'BTC-USD' AND interval_ms = $1 ORDER BY starts",
+            &[&interval_ms],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+fn minute_bar(k: i64, price: f64) -> cgaf_trade::domain::history::HistoryBar {
+    cgaf_trade::domain::history::HistoryBar {
+        close_ms: Y2025 + k * 60_000,
+        open: price,
+        high: price + 1.0,
+        low: price - 1.0,
+        close: price + 0.5,
+        volume: (k % 7) as f64,
+        ..Default::default()
+    }
+}
+
+/// 2025-02-01 and 2025-03-01 (UTC), ms.
+const FEB: i64 = Y2025 + 31 * 86_400_000;
+const MAR: i64 = FEB + 28 * 86_400_000;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_read_blocks_only_while_they_equal_the_rows_and_every_write_forgets_them() {
+    let (_db, store) = database().await;
+    let rollups = [300_000, 3_600_000];
+    // 1m bars from Jan 10 to Mar 15 with a gap on Feb 10: the import alone fills January (from
+    // the 10th), February and March (to the 15th), in 1m, 5m and (one year period) 1h.
+    let minutes: Vec<i64> =
+        (9 * 1440..(31 + 28 + 14) * 1440).filter(|k| !(40 * 1440..40 * 1440 + 90).contains(k)).collect();
+    let bars: Vec<_> = minutes.iter().map(|&k| minute_bar(k, 100.0 + (k % 1000) as f64)).collect();
+    let report = store.import_bars("BTC-USD", 60_000, "csv:a.csv", &bars, &rollups, false).await.unwrap();
+    assert_eq!(report.blocks, 3 + 3 + 1, "{report:?}");
+    let jan = blocks(&store, 60_000).await;
+    assert_eq!(jan.iter().map(|b| b.0).collect::<Vec<_>>(), [Y2025, FEB, MAR]);
+    assert_eq!(jan.iter().map(|b| i64::from(b.1)).sum::<i64>(), bars.len() as i64);
+
+    // Runs read the blocks: the same bars as the rows, over whole and partial periods, stored
+    // and rolled up (7m from 1m; 2h from the stored 1h).
+    let end = Y2025 + 80 * 86_400_000;
+    for (iv, from, to) in [
+        (60_000, Y2025, end),
+        (60_000, FEB + 777 * 60_000, MAR + 3 * 86_400_000 + 60_000),
+        (60_000, FEB, MAR),
+        (420_000, Y2025 + 7 * 60_000 * 2000, end),
+        (300_000, Y2025, end),
+        (7_200_000, Y2025, end),
+    ] {
+        let (read, rows, pages) = read_both(&store, iv, from, to).await;
+        assert!(!rows.is_empty());
+        same(&read, &rows, &format!("interval {iv} from {from} to {to}: pages {pages:?}"));
+    }
+    let (_, _, pages) = read_both(&store, 60_000, Y2025, end).await;
+    assert_eq!(pages.len(), 3, "one page per block: {pages:?}");
+    // Counts from the blocks equal counts of the rows (whole periods, parts, edges).
+    for (after, until) in
+        [(0, end), (FEB - 1, MAR - 1), (FEB, MAR), (FEB - 60_000, MAR + 60_000), (Y2025, FEB + 1), (MAR - 1, end)]
+    {
+        assert_eq!(
+            store.count_bars("BTC-USD", 60_000, after, until).await.unwrap(),
+            store.count_bar_rows("BTC-USD", 60_000, after, until).await.unwrap(),
+            "({after}, {until}]"
+        );
+    }
+
+    // An import of other bars into January (a range with nothing stored around it): January
+    // now holds both imports, so neither January block is kept; February's stays.
+    let early: Vec<_> = (1440..3 * 1440).map(|k| minute_bar(k, 50.0)).collect();
+    let r = store.import_bars("BTC-USD", 60_000, "csv:b.csv", &early, &rollups, false).await.unwrap();
+    assert_eq!(r.written, early.len() as u64);
+    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB, MAR]);
+    let (read, rows, _) = read_both(&store, 60_000, Y2025, end).await;
+    assert_eq!(read.len(), bars.len() + early.len());
+    same(&read, &rows, "after a second import into January");
+
+    // An import over stored bars (merged, one bar changed): February's blocks are forgotten.
+    let changed = [minute_bar(45 * 1440, 999.0)];
+    store.import_bars("BTC-USD", 60_000, "csv:c.csv", &changed, &rollups, true).await.unwrap();
+    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [MAR]);
+    assert_eq!(blocks(&store, 300_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [MAR]);
+    let (read, rows, _) = read_both(&store, 60_000, Y2025, end).await;
+    same(&read, &rows, "after a merge");
+    assert!(read.iter().any(|b| b.open == 999.0), "the merged bar is read");
+    // Written again from February's rows (what a download does for the whole periods it
+    // fetched); March does not end by the range's end, so it keeps its block as it is.
+    assert_eq!(store.write_bar_blocks("BTC-USD", 60_000, FEB - 1, MAR + 86_400_000).await.unwrap(), 1);
+    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB, MAR]);
+    let (read, rows, _) = read_both(&store, 60_000, Y2025, end).await;
+    same(&read, &rows, "after writing February's block from its rows");
+    assert_eq!(
+        store.count_bars("BTC-USD", 60_000, 0, end).await.unwrap(),
+        store.count_bar_rows("BTC-USD", 60_000, 0, end).await.unwrap()
+    );
+
+    // Collect rolls a late sample's second up into March's 1m bars: March's block is forgotten.
+    store.add_product("BTC-USD", 5).await.unwrap();
+    let at = MAR + 86_400_000 + 30_500;
+    let lvl = |p: &str| cgaf_store::Level { price: p.parse().unwrap(), size: "1".parse().unwrap(), num_orders: 1 };
+    let trades = cgaf_store::TradeSummary { price: "7".parse().unwrap(), size: "1".parse().unwrap(), num_orders: 1 };
+    let sample = cgaf_store::NewSample {
+        product: "BTC-USD".into(),
+        midpoint: "7".parse().unwrap(),
+        asks: vec![lvl("7.5")],
+        bids: vec![lvl("6.5")],
+        buys: trades,
+        sells: trades,
+        sampled_at: chrono::DateTime::from_timestamp_millis(at).unwrap(),
+    };
+    store.insert_sample(&sample, 5, "sim", None).await.unwrap();
+    store.roll_up("BTC-USD", 1000, 60_000, MAR + 86_400_000, MAR + 86_400_000 + 60_000).await.unwrap();
+    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB]);
+    let (read, rows, _) = read_both(&store, 60_000, Y2025, end).await;
+    same(&read, &rows, "after collect");
+
+    // Retention drops a partition's block with the partition, and no other block.
+    let dec: Vec<_> = (334 * 1440 + 1..335 * 1440).map(|k| minute_bar(k, 70.0)).collect();
+    let r = store.import_bars("BTC-USD", 60_000, "csv:d.csv", &dec, &rollups, false).await.unwrap();
+    assert_eq!(r.blocks, 2, "December's 1m and 5m blocks (2025's 1h bars are not all this import's)");
+    let december = Y2025 + 334 * 86_400_000;
+    store.drop_history_partitions(cgaf_store::HistoryTable::Bars(60_000), MAR).await.unwrap();
+    assert_eq!(blocks(&store, 60_000).await, [(december, 1439)]);
+    store.drop_history_partitions(cgaf_store::HistoryTable::Bars(60_000), december + 31 * 86_400_000).await.unwrap();
+    assert_eq!(blocks(&store, 60_000).await, []);
+    // (March's 5m block stays: collect rolled up 1m bars only.)
+    assert_eq!(blocks(&store, 300_000).await, [(MAR, 4033), (december, 1439 / 5 + 1)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_keeps_no_block_beside_a_write_it_does_not_hold() {
+    let (_db, store) = database().await;
+    // A writer has written a bar into February and forgotten February's blocks, not committed.
+    store.ensure_history_partitions(cgaf_store::HistoryTable::Bars(60_000), FEB, MAR).await.unwrap();
+    let mut writer = store.client().await.unwrap();
+    let w = writer.transaction().await.unwrap();
+    w.execute(
+        "INSERT INTO crypto_gaf.bars (product, interval_ms, close_time, open, high, low, close, volume, origin, source)
+         VALUES ('BTC-USD', 60000, $1, 1, 1, 1, 1, 1, 'imported', 'w')",
+        &[&chrono::DateTime::from_timestamp_millis(FEB + 20 * 86_400_000).unwrap()],
+    )
+    .await
+    .unwrap();
+    w.execute(
+        "SELECT crypto_gaf.forget_bar_blocks('BTC-USD', 60000, $1, $1)",
+        &[&chrono::DateTime::from_timestamp_millis(FEB + 20 * 86_400_000).unwrap()],
+    )
+    .await
+    .unwrap();
+    // An import of the rest of February (nothing stored around it that it can see) waits for
+    // the writer before it keeps its blocks...
+    let bars: Vec<_> = (31 * 1440 + 1..(31 + 10) * 1440).map(|k| minute_bar(k, 100.0)).collect();
+    let import = {
+        let store = store.clone();
+        tokio::spawn(async move { store.import_bars("BTC-USD", 60_000, "csv:a.csv", &bars, &[], false).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!import.is_finished(), "the import waits for the writer's lock");
+    w.commit().await.unwrap();
+    // ...and then sees February holds the writer's bar too: no block.
+    let report = import.await.unwrap().unwrap();
+    assert_eq!(report.blocks, 0, "{report:?}");
+    assert_eq!(blocks(&store, 60_000).await, []);
+    let (read, rows, _) = read_both(&store, 60_000, FEB, MAR).await;
+    same(&read, &rows, "after the import that waited");
+    assert_eq!(read.len(), 10 * 1440 - 1 + 1);
 }

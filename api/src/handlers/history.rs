@@ -203,6 +203,7 @@ pub async fn import(
         unchanged: report.unchanged,
         kept_collected: report.kept_collected,
         rolled_up: report.rolled_up,
+        blocks: report.blocks,
     };
     Ok(json_with_status(&model, StatusCode::CREATED))
 }

@@ -136,4 +136,7 @@ pub struct ImportReportModel {
     pub kept_collected: u64,
     /// Coarser bars rolled up.
     pub rolled_up: u64,
+    /// Bar blocks written: periods (a month of 1m bars, ...) holding nothing but the bars
+    /// imported, which runs then read as one value each.
+    pub blocks: u64,
 }

@@ -4,6 +4,7 @@
 //! queries only, no trading rules), and LISTEN/NOTIFY. (The private embedded server is
 //! `cgaf-embedded-postgres`.)
 
+pub mod bar_blocks;
 pub mod decisions;
 pub mod error;
 pub mod gafs;
@@ -26,6 +27,7 @@ pub mod samples;
 pub mod sweeps;
 pub mod types;
 
+pub use bar_blocks::BarBlockEntry;
 pub use decisions::{AppendCommit, DecisionQuery, RunProgress};
 pub use error::{error_counts, Error, ErrorCounts};
 pub use gafs::{GafImages, GafRow, SampleSignature, IMAGE_NAMES};

@@ -51,3 +51,11 @@ pub struct NewSample {
     /// When the sample was taken.
     pub sampled_at: DateTime<Utc>,
 }
+
+/// The time of `ms` milliseconds since the epoch (clamped to what PostgreSQL stores).
+pub fn time_of_ms(ms: i64) -> DateTime<Utc> {
+    use chrono::TimeZone as _;
+    // PostgreSQL's timestamptz spans 4713 BC to 294276 AD, chrono ±262143 years.
+    let ms = ms.clamp(-200_000_000_000_000, 8_000_000_000_000_000);
+    Utc.timestamp_millis_opt(ms).single().unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+}

@@ -1,12 +1,15 @@
-//! Bars of a run from the market-history store: read page by page (memory stays bounded), rolled
+//! Bars of a run from the market-history store: read page by page (memory stays bounded; a
+//! period with a block, `crypto_gaf.bar_blocks`, as one page read as one value), rolled
 //! up on the fly when the run's interval is a multiple of a stored one, with the coverage of the
 //! range (bars expected, found, gaps) counted as they are read. Sub-second intervals are built
 //! from the raw-sample archive (or, without one, the image window's samples).
 
 use crate::Error;
-use cgaf_store::{SamplePointRow, Store};
+use cgaf_store::{BarBlockEntry, SamplePointRow, Store};
+use cgaf_trade_domain::history::HistoryBar;
 use cgaf_trade_domain::history::{interval_label, rfc3339, Coverage, Rollup};
 use cgaf_trade_domain::{build_bars, Bar, Book, SamplePoint};
+use std::collections::VecDeque;
 
 /// Stored bars read per query.
 pub const PAGE_BARS: i64 = 50_000;
@@ -68,8 +71,10 @@ pub struct BarReader {
     to_ms: i64,
     rollup: Option<Rollup>,
     coverage: Coverage,
-    /// Bars the next query reads.
+    /// Bars the next query of rows reads.
     page_bars: i64,
+    /// The blocks of the range not read yet (whole periods read as one value each).
+    blocks: VecDeque<BarBlockEntry>,
     done: bool,
 }
 
@@ -88,6 +93,10 @@ impl BarReader {
         }
         let source = choose_source(store, product, interval_ms).await?;
         let (after, until) = close_bounds(interval_ms, from_ms, to_ms);
+        let blocks = match source {
+            BarSource::Stored(s) if until > after => store.bar_block_directory(product, s, after, until).await?.into(),
+            _ => VecDeque::new(),
+        };
         let rollup = match source {
             BarSource::Stored(s) if s != interval_ms => Some(Rollup::new(interval_ms)),
             _ => None,
@@ -104,6 +113,7 @@ impl BarReader {
             rollup,
             coverage: Coverage::new(interval_ms, from_ms, Some(to_ms)),
             page_bars: FIRST_PAGE_BARS,
+            blocks,
             done: false,
         })
     }
@@ -131,14 +141,7 @@ impl BarReader {
                 build_bars(&points, self.interval_ms, Some(self.until)).map_err(cgaf_trade_domain::Error::from)?
             }
             BarSource::Stored(s) => {
-                let page = self.store.bars_page(&self.product, s, self.cursor, self.until, self.page_bars).await?;
-                if (page.len() as i64) < self.page_bars {
-                    self.done = true;
-                }
-                self.page_bars = (self.page_bars * 2).min(PAGE_BARS);
-                if let Some(last) = page.last() {
-                    self.cursor = last.close_ms;
-                }
+                let page = self.next_stored_page(s).await?;
                 match &mut self.rollup {
                     None => page.iter().map(|b| b.to_bar()).collect(),
                     Some(r) => {
@@ -160,6 +163,49 @@ impl BarReader {
             return Ok(None);
         }
         Ok(Some(bars))
+    }
+
+    /// The next stored bars of interval `s` after the cursor, oldest first: a period's block
+    /// where the period has one, else a page of rows up to the next block's period. Empty only
+    /// once the range is read (`done`).
+    async fn next_stored_page(&mut self, s: i64) -> Result<Vec<HistoryBar>, Error> {
+        loop {
+            if self.cursor >= self.until {
+                self.done = true;
+                return Ok(Vec::new());
+            }
+            while self.blocks.front().is_some_and(|b| b.last_ms <= self.cursor) {
+                self.blocks.pop_front();
+            }
+            if let Some(b) = self.blocks.front().copied().filter(|b| b.starts_ms <= self.cursor + 1) {
+                // Every stored bar closing from the cursor to the period's end is in the block.
+                self.blocks.pop_front();
+                if let Some(bars) = self.store.bar_block(&self.product, s, b.starts_ms).await? {
+                    let (after, until) = (self.cursor, self.until);
+                    self.cursor = (b.ends_ms - 1).min(until);
+                    self.done = self.cursor >= until;
+                    let page: Vec<HistoryBar> =
+                        bars.into_iter().filter(|x| x.close_ms > after && x.close_ms <= until).collect();
+                    if page.is_empty() {
+                        continue;
+                    }
+                    return Ok(page);
+                }
+                // Gone since (written over): the period's rows are read below.
+            }
+            let bound = self.blocks.front().map_or(self.until, |b| (b.starts_ms - 1).min(self.until));
+            let page = self.store.bars_page(&self.product, s, self.cursor, bound, self.page_bars).await?;
+            let full = page.len() as i64 == self.page_bars;
+            self.page_bars = (self.page_bars * 2).min(PAGE_BARS);
+            self.cursor = match page.last() {
+                Some(last) if full => last.close_ms,
+                _ => bound,
+            };
+            self.done = self.cursor >= self.until;
+            if !page.is_empty() {
+                return Ok(page);
+            }
+        }
     }
 
     /// Reads every remaining bar (for sweeps, which need the whole series).

@@ -1,13 +1,16 @@
 //! Market history: the stored bar ([`HistoryBar`]) of every interval, where it came from
 //! ([`BarOrigin`]), rolling finer bars up into coarser ones ([`Rollup`]), finding the gaps of a
 //! range ([`Coverage`]), reading and writing bars as CSV ([`read_bars_csv`], [`write_bars_csv`]),
-//! and the retention and interval settings of the history store.
+//! the read copies of whole periods ([`bar_block`]), and the retention and interval settings of the
+//! history store.
 
+pub mod bar_block;
 pub mod coverage;
 pub mod csv_bars;
 pub mod rollup;
 pub mod settings;
 
+pub use bar_block::{block_period, decode_bar_block, encode_bar_block};
 pub use coverage::{Coverage, Gap};
 pub use csv_bars::{
     last_bar_close, read_bars_csv, write_bars_csv, write_bars_csv_header, write_bars_csv_rows, BadRow, CsvBarStream,

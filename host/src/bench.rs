@@ -1744,6 +1744,22 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
             );
         }
 
+        let sizes = store
+            .client()
+            .await?
+            .query_one(
+                "SELECT count(*), coalesce(sum(octet_length(data)), 0)::int8 FROM crypto_gaf.bar_blocks
+                 WHERE product = $1 AND interval_ms = $2",
+                &[&RUN_PATH_PRODUCT, &MINUTE_MS],
+            )
+            .await?;
+        let (block_count, block_bytes): (i64, i64) = (sizes.get(0), sizes.get(1));
+        println!(
+            "bar blocks of the 1m bars: {block_count}, {:.1} MB ({:.1} bytes a bar)",
+            block_bytes as f64 / 1e6,
+            block_bytes as f64 / n as f64
+        );
+
         // 2. Read back: what runs do (the periods' blocks, the rest as rows in pages of 50k).
         let read = time_history_read(&store, RUN_PATH_PRODUCT, (first, last), n).await?;
         let read_year = read.mul_f64(RUN_PATH_YEAR_BARS as f64 / n as f64);

@@ -126,9 +126,7 @@ impl DecisionBlock {
             c.strategy_state.push(state.as_deref());
             c.strategy_version.push(r.strategy_version.as_deref());
         }
-        let plain = postcard::to_stdvec(&c).map_err(|e| Error::Output(format!("encoding decisions: {e}")))?;
-        let mut data = vec![FORMAT];
-        data.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
+        let data = crate::packed::pack(FORMAT, &c).map_err(|e| Error::Output(format!("encoding decisions: {e}")))?;
         Ok(DecisionBlock {
             first_seq: first.seq,
             time_ms: rows.iter().map(|r| r.time_ms).collect(),
@@ -140,13 +138,7 @@ impl DecisionBlock {
     /// The rows encoded in the block.
     pub fn decode(&self) -> Result<Vec<DecisionRow>, Error> {
         let bad = |what: String| Error::Invalid(format!("decision block at seq {}: {what}", self.first_seq));
-        let packed = match self.data.split_first() {
-            Some((&FORMAT, packed)) => packed,
-            Some((format, _)) => return Err(bad(format!("unknown format {format}"))),
-            None => return Err(bad("no data".into())),
-        };
-        let plain = lz4_flex::decompress_size_prepended(packed).map_err(|e| bad(e.to_string()))?;
-        let c: Columns<String> = postcard::from_bytes(&plain).map_err(|e| bad(e.to_string()))?;
+        let c: Columns<String> = crate::packed::unpack(FORMAT, &self.data).map_err(bad)?;
         let n = self.time_ms.len();
         let lengths = [
             self.equity.len(),

@@ -28,6 +28,7 @@ pub mod float_text;
 pub mod heatmap;
 pub mod history;
 pub mod metrics;
+mod packed;
 pub mod ranking;
 pub mod request;
 pub mod run;

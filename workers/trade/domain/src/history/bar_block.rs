@@ -85,23 +85,13 @@ pub fn encode_bar_block(bars: &[HistoryBar]) -> Result<Vec<u8>, Error> {
         c.sample_count.push(b.sample_count);
         c.book.push(b.book.map(|k| [k.bid, k.ask, k.bid_depth, k.ask_depth]));
     }
-    let plain = postcard::to_stdvec(&c).map_err(|e| Error::Output(format!("encoding bars: {e}")))?;
-    let mut data = Vec::with_capacity(plain.len() / 2 + 16);
-    data.push(FORMAT);
-    data.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
-    Ok(data)
+    crate::packed::pack(FORMAT, &c).map_err(|e| Error::Output(format!("encoding bars: {e}")))
 }
 
 /// The bars encoded in `data` by [`encode_bar_block`].
 pub fn decode_bar_block(data: &[u8]) -> Result<Vec<HistoryBar>, Error> {
     let bad = |what: String| Error::Invalid(format!("bar block: {what}"));
-    let packed = match data.split_first() {
-        Some((&FORMAT, packed)) => packed,
-        Some((format, _)) => return Err(bad(format!("unknown format {format}"))),
-        None => return Err(bad("no data".into())),
-    };
-    let plain = lz4_flex::decompress_size_prepended(packed).map_err(|e| bad(e.to_string()))?;
-    let c: Columns = postcard::from_bytes(&plain).map_err(|e| bad(e.to_string()))?;
+    let c: Columns = crate::packed::unpack(FORMAT, data).map_err(bad)?;
     let n = c.close_step.len();
     let lengths = [
         c.open.len(),

@@ -190,6 +190,10 @@ pub(crate) fn needs_partition(e: &Error) -> bool {
     is_missing_partition(e)
 }
 
+/// The columns of a stored bar that [`row_to_bar`] reads, in its order.
+const BAR_READ_COLUMNS: &str =
+    "close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count, bid, ask, bid_depth, ask_depth";
+
 fn row_to_bar(r: &tokio_postgres::Row) -> HistoryBar {
     let close: DateTime<Utc> = r.get(0);
     let bid: Option<f64> = r.get(9);
@@ -300,11 +304,11 @@ impl Store {
             .client()
             .await?
             .query(
-                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
-                        bid, ask, bid_depth, ask_depth, origin, source
-                 FROM crypto_gaf.bars
-                 WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
-                 ORDER BY close_time LIMIT $5",
+                &format!(
+                    "SELECT {BAR_READ_COLUMNS}, origin, source FROM crypto_gaf.bars
+                     WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
+                     ORDER BY close_time LIMIT $5"
+                ),
                 &[&product, &interval_ms, &time_of_ms(after_ms), &time_of_ms(to_ms), &limit],
             )
             .await?)
@@ -327,13 +331,11 @@ impl Store {
         use futures::TryStreamExt as _;
         let client = self.client().await?;
         let statement = client
-            .prepare_cached(
-                "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
-                        bid, ask, bid_depth, ask_depth
-                 FROM crypto_gaf.bars
+            .prepare_cached(&format!(
+                "SELECT {BAR_READ_COLUMNS} FROM crypto_gaf.bars
                  WHERE product = $1 AND interval_ms = $2 AND close_time > $3 AND close_time <= $4
-                 ORDER BY close_time LIMIT $5",
-            )
+                 ORDER BY close_time LIMIT $5"
+            ))
             .await?;
         let (after, to) = (time_of_ms(after_ms), time_of_ms(to_ms));
         let params: [&(dyn ToSql + Sync); 5] = [&product, &interval_ms, &after, &to, &limit];
@@ -367,11 +369,11 @@ impl Store {
             .await?;
             let bars: Vec<HistoryBar> = tx
                 .query(
-                    "SELECT close_time, open, high, low, close, volume, buy_volume, sell_volume, sample_count,
-                            bid, ask, bid_depth, ask_depth
-                     FROM crypto_gaf.bars
-                     WHERE product = $1 AND interval_ms = $2 AND close_time >= $3 AND close_time < $4
-                     ORDER BY close_time",
+                    &format!(
+                        "SELECT {BAR_READ_COLUMNS} FROM crypto_gaf.bars
+                         WHERE product = $1 AND interval_ms = $2 AND close_time >= $3 AND close_time < $4
+                         ORDER BY close_time"
+                    ),
                     &[&product, &interval_ms, &time_of_ms(starts), &time_of_ms(ends)],
                 )
                 .await?

@@ -139,7 +139,8 @@ async fn serve_collects_calculates_and_serves_three_products() {
         .unwrap();
     assert_eq!(r.status(), 400);
     let r = http.delete(format!("{base}/api/products/ADA-USD")).bearer_auth(token.trim()).send().await.unwrap();
-    assert_eq!(r.status(), 204);
+    let status = r.status();
+    assert_eq!(status, 204, "DELETE /api/products/ADA-USD: {}", r.text().await.unwrap_or_default());
     let r = http.get(format!("{base}/api/gaf/image?product=ADA-USD")).send().await.unwrap();
     assert_eq!(r.status(), 404);
 

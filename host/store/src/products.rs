@@ -123,8 +123,14 @@ impl Store {
     pub async fn remove_product(&self, product: &str) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
-        // Lock the product row first: concurrent sample inserts (which key-share lock it through
-        // the foreign key) wait, then fail cleanly instead of failing this delete.
+        // Locks in the order the collector takes them: the product's leases first (a fenced
+        // sample insert locks its lease, then key-share locks the product row through the foreign
+        // key; a lease claim updates leases, then inserts), then the product row. The other order
+        // deadlocked with a sample insert: this delete held the product row and waited for the
+        // lease its cascade deletes, while the insert held the lease and waited for the row.
+        tx.execute("SELECT 1 FROM crypto_gaf.leases WHERE product = $1 FOR UPDATE", &[&product]).await?;
+        // Then the product row: concurrent sample inserts (which key-share lock it through the
+        // foreign key) wait, then fail cleanly instead of failing this delete.
         let found = tx.query_opt("SELECT 1 FROM crypto_gaf.gafs WHERE product = $1 FOR UPDATE", &[&product]).await?;
         if found.is_none() {
             return Err(Error::UnknownProduct(product.to_string()));

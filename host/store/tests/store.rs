@@ -141,6 +141,56 @@ async fn products_sync_adds_resizes_and_removes() {
     assert!(matches!(db.store.remove_product("ETH-USD").await, Err(cgaf_store::Error::UnknownProduct(_))));
 }
 
+/// A product delete and a collector's fenced sample insert take their locks in one order: the
+/// insert holds its lease and then key-share locks the product row; the delete used to hold the
+/// product row and wait for that lease (its cascade), a deadlock that failed one of them (a 500 on
+/// `DELETE /api/products/...` in the end-to-end test).
+#[tokio::test]
+async fn a_product_delete_waits_for_a_sample_insert_instead_of_deadlocking_with_it() {
+    let db = db().await;
+    db.store.add_product("ADA-USD", 100).await.unwrap();
+    let held = db.store.claim_products("collect", "w1", Duration::from_secs(60)).await.unwrap();
+    assert_eq!(held, vec!["ADA-USD".to_string()]);
+    // The insert's first steps: its lease, locked.
+    let mut insert = db.store.client().await.unwrap();
+    let insert = insert.transaction().await.unwrap();
+    insert
+        .query_one(
+            "SELECT 1 FROM crypto_gaf.leases WHERE role = 'collect' AND product = 'ADA-USD' AND holder = 'w1' FOR UPDATE",
+            &[],
+        )
+        .await
+        .unwrap();
+    let store = db.store.clone();
+    let delete = tokio::spawn(async move { store.remove_product("ADA-USD").await });
+    // The delete is waiting for a lock.
+    let watch = db.store.client().await.unwrap();
+    let mut waiting = false;
+    for _ in 0..200 {
+        let n: i64 = watch
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if n > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(waiting, "the delete never waited for the insert's lease");
+    // The insert goes on: the sample row's foreign key check key-share locks the product row.
+    let r = insert.query_one("SELECT 1 FROM crypto_gaf.gafs WHERE product = 'ADA-USD' FOR KEY SHARE", &[]).await;
+    assert!(r.is_ok(), "the sample insert failed: {r:?}");
+    insert.commit().await.unwrap();
+    let deleted = tokio::time::timeout(Duration::from_secs(10), delete).await.unwrap().unwrap();
+    assert!(deleted.is_ok(), "the delete failed: {deleted:?}");
+    assert!(db.store.list_products().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn gafs_changes_are_notified() {
     let db = db().await;

@@ -975,6 +975,35 @@ impl StrategyInstance {
         self.feed(bars, Self::on_bars_unaccounted)
     }
 
+    /// Feeds one bar: [`StrategyInstance::on_bars`] of `[bar]`, its one decision without a list
+    /// around it (what a run makes per bar).
+    pub fn on_bar(&mut self, bar: &Bar) -> Result<Decision, Error> {
+        self.feed(std::slice::from_ref(bar), Self::on_bar_unaccounted)
+    }
+
+    fn on_bar_unaccounted(&mut self, bars: &[Bar]) -> Result<Decision, Error> {
+        if let ([_], StrategyGuest::V0_2(_)) = (bars, &self.instance) {
+            self.arm()?;
+        }
+        match (bars, &self.instance) {
+            ([b], StrategyGuest::V0_2(inst)) => {
+                // `on-bar`: the same answer as a one-bar `on-bars` without a list to lower into
+                // the sandbox or lift out of it.
+                use bindings::strategy_next::gaf::plugin::types as t;
+                let bar = cgaf_plugin_contract::bar_record!(t::Bar, b);
+                let r = inst.gaf_plugin_strategies().strategy().call_on_bar(&mut self.store, self.resource, bar);
+                let r = r.map_err(|e| self.fail(e))?;
+                let d = r.map_err(|e| Error::Plugin(plugin_error_sn(e)))?;
+                checked_decision(d.target, d.reason)
+            }
+            _ => {
+                let mut ds = self.on_bars_unaccounted(bars)?;
+                self.check_count(ds.len(), 1, "decisions")?;
+                Ok(ds.remove(0))
+            }
+        }
+    }
+
     /// Feeds `bars` exactly as [`StrategyInstance::on_bars`] does (the same state afterwards) and
     /// returns only their targets, checked the same way: what a sweep needs. A `gaf:plugin@0.2.0`
     /// strategy answers it with one `targets` call — bars as columns in, one `list<f64>` out, so
@@ -1005,17 +1034,10 @@ impl StrategyInstance {
     }
 
     fn on_bars_unaccounted(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, Error> {
-        self.arm()?;
-        if let ([b], StrategyGuest::V0_2(inst)) = (bars, &self.instance) {
-            // One bar of a 0.2.0 strategy: `on-bar`, the same answer as a one-bar `on-bars`
-            // without a list to lower into the sandbox or lift out of it.
-            use bindings::strategy_next::gaf::plugin::types as t;
-            let bar = cgaf_plugin_contract::bar_record!(t::Bar, b);
-            let r = inst.gaf_plugin_strategies().strategy().call_on_bar(&mut self.store, self.resource, bar);
-            let r = r.map_err(|e| self.fail(e))?;
-            let d = r.map_err(|e| Error::Plugin(plugin_error_sn(e)))?;
-            return checked_decision(d.target, d.reason).map(|d| vec![d]);
+        if let ([_], StrategyGuest::V0_2(_)) = (bars, &self.instance) {
+            return self.on_bar_unaccounted(bars).map(|d| vec![d]);
         }
+        self.arm()?;
         macro_rules! on_bars {
             ($inst:expr, $world:ident, $error:ident) => {{
                 use bindings::$world::gaf::plugin::types as t;

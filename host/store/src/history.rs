@@ -727,6 +727,21 @@ struct RolledUpCopy<'a> {
     /// The blocks of the bars (first) and of each rollup.
     blocks: Vec<BlockWriter>,
     report: ImportReport,
+    /// Where the import's time went, for its log line.
+    timing: CopyTiming,
+}
+
+/// Seconds an import spent in each of its steps (logged when it ends).
+#[derive(Debug, Default, Clone, Copy)]
+struct CopyTiming {
+    /// COPYing the imported bars.
+    copying: f64,
+    /// Encoding and writing the blocks of the bars and of the rollups.
+    blocks: f64,
+    /// Rolling up and COPYing the rollups.
+    rolling_up: f64,
+    /// Checking the blocks against the rows at the end.
+    checking_blocks: f64,
 }
 
 impl<'a> RolledUpCopy<'a> {
@@ -746,29 +761,53 @@ impl<'a> RolledUpCopy<'a> {
             pending: vec![Vec::new(); rollups.len()],
             blocks: std::iter::once(interval_ms).chain(rollups.iter().copied()).map(BlockWriter::new).collect(),
             report: ImportReport::default(),
+            timing: CopyTiming::default(),
         }
     }
 
     /// Writes the next batch and the coarse bars it closes.
     async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar]) -> Result<()> {
         if !batch.is_empty() {
+            let t = std::time::Instant::now();
             self.report.written +=
                 copy_bars(tx, "crypto_gaf.bars", self.product, self.interval_ms, self.source, batch).await?;
+            self.timing.copying += t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
             self.blocks[0].push(tx, self.product, batch).await?;
+            self.timing.blocks += t.elapsed().as_secs_f64();
         }
-        self.roll(tx, batch, false).await
+        let t = std::time::Instant::now();
+        let r = self.roll(tx, batch, false).await;
+        self.timing.rolling_up += t.elapsed().as_secs_f64();
+        r
     }
 
     /// Writes each rollup's last bar and what is pending, and keeps the blocks of the periods
     /// the import alone fills (intervals in rising order: the blocks' lock order); gives what
     /// was written.
     async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
+        let t = std::time::Instant::now();
         self.roll(tx, &[], true).await?;
+        self.timing.rolling_up += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
         let mut blocks = std::mem::take(&mut self.blocks);
         blocks.sort_by_key(|b| b.interval_ms());
         for b in blocks {
             self.report.blocks += b.finish(tx, self.product).await?;
         }
+        self.timing.checking_blocks += t.elapsed().as_secs_f64();
+        let CopyTiming { copying, blocks, rolling_up, checking_blocks } = self.timing;
+        tracing::info!(
+            product = self.product,
+            bars = self.report.written,
+            rolled_up = self.report.rolled_up,
+            blocks = self.report.blocks,
+            copying_s = copying,
+            blocks_s = blocks,
+            rolling_up_s = rolling_up,
+            checking_blocks_s = checking_blocks,
+            "import written"
+        );
         Ok(self.report)
     }
 
@@ -857,7 +896,11 @@ impl Store {
         }
         let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups);
         let mut last_seen: Option<i64> = None;
-        while let Some(batch) = batches.recv().await {
+        let mut waiting = std::time::Duration::ZERO;
+        loop {
+            let t = std::time::Instant::now();
+            let Some(batch) = batches.recv().await else { break };
+            waiting += t.elapsed();
             let batch = match batch {
                 Ok(batch) => batch,
                 Err(why) => return Ok(StreamedImport::NotStreamed(why)),
@@ -867,6 +910,7 @@ impl Store {
             }
             copy.push(&tx, &batch).await?;
         }
+        tracing::info!(product, waiting_for_batches_s = waiting.as_secs_f64(), "import read");
         let report = copy.finish(&tx).await?;
         if last_seen != Some(last_ms) {
             return Ok(StreamedImport::NotStreamed(format!(

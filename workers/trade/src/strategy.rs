@@ -50,6 +50,11 @@ impl Strategy for PluginStrategy {
         Ok(decisions.into_iter().map(|d| Decision { target: d.target, reason: d.reason }).collect())
     }
 
+    fn decide_one(&mut self, bar: &Bar) -> Option<Result<Decision, StrategyError>> {
+        let d = self.instance.on_bar(&contract_bar(bar));
+        Some(d.map(|d| Decision { target: d.target, reason: d.reason }).map_err(StrategyError::new))
+    }
+
     fn targets(&mut self, bars: &[Bar]) -> Result<Vec<f64>, StrategyError> {
         self.bars.clear();
         self.bars.extend(bars.iter().map(contract_bar));

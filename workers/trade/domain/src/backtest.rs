@@ -86,41 +86,35 @@ pub fn drive(
 ) -> Result<(), Error> {
     let batch = options.batch.max(1);
     let mut done = 0;
-    // Under `LastRow` each row waits for the next one, so the last gets the state when the drive ends.
-    let mut held: Option<DecisionRow> = None;
+    let last_bar = bars.len().saturating_sub(1);
     for chunk in bars.chunks(batch) {
         if portfolio.stopped() {
             break;
         }
-        let decisions = decide_chunk(strategy, chunk)?;
-        let state = if options.state == StateCapture::EveryBatch { Some(strategy.state()?) } else { None };
-        let mut state = state;
+        // One bar: the strategy's decision for it, without a list around it.
+        let decisions: (Option<Decision>, Vec<Decision>) = match chunk {
+            [bar] => (Some(decide_bar(strategy, bar)?), Vec::new()),
+            _ => (None, decide_chunk(strategy, chunk)?),
+        };
+        let mut state = if options.state == StateCapture::EveryBatch { Some(strategy.state()?) } else { None };
         let last = chunk.len() - 1;
-        for (i, (market, decision)) in chunk.iter().zip(decisions).enumerate() {
+        for (i, (market, decision)) in chunk.iter().zip(decisions.0.into_iter().chain(decisions.1)).enumerate() {
             let s = if i == last { state.take() } else { None };
-            let row = portfolio.step(settings, market, decision, s, kill);
-            if options.state == StateCapture::LastRow {
-                if let Some(before) = held.replace(row) {
-                    sink(before)?;
-                }
-            } else {
-                sink(row)?;
+            let mut row = portfolio.step(settings, market, decision, s, kill);
+            // Under `LastRow`, the last row the drive decides: the last bar's, or the one the risk
+            // gate stopped the run at (no strategy call comes after either).
+            if options.state == StateCapture::LastRow && (done + i == last_bar || portfolio.stopped()) {
+                row.strategy_state = Some(strategy.state()?);
             }
+            sink(row)?;
             if portfolio.stopped() {
                 break;
             }
         }
         done += chunk.len();
         if !progress(done) {
-            if let Some(row) = held.take() {
-                sink(row)?;
-            }
             return Err(Error::Stopped);
         }
-    }
-    if let Some(mut row) = held {
-        row.strategy_state = Some(strategy.state()?);
-        sink(row)?;
     }
     Ok(())
 }
@@ -184,6 +178,16 @@ pub(crate) fn decide_chunk<S: Strategy + ?Sized>(strategy: &mut S, chunk: &[Bar]
     let decisions = strategy.decide(chunk)?;
     one_per_bar(decisions.len(), chunk.len(), "decisions")?;
     Ok(decisions)
+}
+
+/// The strategy's decision for one bar: [`Strategy::decide_one`] where the strategy has it, else
+/// [`decide_chunk`] of the bar.
+pub(crate) fn decide_bar<S: Strategy + ?Sized>(strategy: &mut S, bar: &Bar) -> Result<Decision, Error> {
+    if let Some(d) = strategy.decide_one(bar) {
+        return Ok(d?);
+    }
+    let mut decisions = decide_chunk(strategy, std::slice::from_ref(bar))?;
+    decisions.pop().ok_or_else(|| Error::Invalid("the strategy returned 0 decisions for 1 bars".into()))
 }
 
 /// The strategy's targets for `chunk` ([`Strategy::targets`]), one per bar (anything else is an

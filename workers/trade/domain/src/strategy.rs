@@ -30,6 +30,12 @@ impl StrategyError {
 pub trait Strategy {
     /// One decision per bar, in order.
     fn decide(&mut self, bars: &[Bar]) -> Result<Vec<Decision>, StrategyError>;
+    /// The decision for one bar, when the strategy has a cheaper way to make it than a one-bar
+    /// [`Strategy::decide`] (the same decision and state afterwards); `None` (the default): ask
+    /// `decide`. A run asks once per bar.
+    fn decide_one(&mut self, _bar: &Bar) -> Option<Result<Decision, StrategyError>> {
+        None
+    }
     /// One target per bar, in order: [`Strategy::decide`]'s targets without the reasons (the same
     /// state afterwards). Sweeps, which keep no decision log, call this; the default calls
     /// `decide`.

@@ -188,6 +188,9 @@ async fn history_loop(
                 if r.partitions_created > 0 || !r.partitions_dropped.is_empty() {
                     tracing::info!(created = r.partitions_created, dropped = ?r.partitions_dropped, "history partitions");
                 }
+                if r.blocks_written > 0 {
+                    tracing::info!(blocks = r.blocks_written, "bar blocks written for ended periods");
+                }
                 tracing::debug!(bars = r.bars_rolled_up, "history rolled up");
             }
             Err(e) => tracing::warn!(error = %e, "history maintenance failed"),

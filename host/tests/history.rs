@@ -531,14 +531,22 @@ async fn runs_read_blocks_only_while_they_equal_the_rows_and_every_write_forgets
     assert_eq!(read.len(), bars.len() + early.len());
     same(&read, &rows, "after a second import into January");
 
-    // An import over stored bars (merged, one bar changed): February's blocks are forgotten.
+    // An import over stored bars (merged, one bar changed) forgets February's blocks in its
+    // transaction, then writes the blocks of the ended periods it wrote into again from their
+    // rows: February's 1m and 5m, 2025's 1h. They hold the changed bar.
     let changed = [minute_bar(45 * 1440, 999.0)];
-    store.import_bars("BTC-USD", 60_000, "csv:c.csv", &changed, &rollups, true).await.unwrap();
-    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [MAR]);
-    assert_eq!(blocks(&store, 300_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [MAR]);
-    let (read, rows, _) = read_both(&store, 60_000, Y2025, end).await;
+    let r = store.import_bars("BTC-USD", 60_000, "csv:c.csv", &changed, &rollups, true).await.unwrap();
+    assert_eq!((r.written, r.blocks), (1, 3), "{r:?}");
+    assert_eq!(blocks(&store, 60_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB, MAR]);
+    assert_eq!(blocks(&store, 300_000).await.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB, MAR]);
+    let (read, rows, pages) = read_both(&store, 60_000, Y2025, end).await;
     same(&read, &rows, "after a merge");
     assert!(read.iter().any(|b| b.open == 999.0), "the merged bar is read");
+    assert!(pages.len() >= 3, "January's rows, then February's and March's blocks: {pages:?}");
+    for (iv, from) in [(300_000, FEB), (3_600_000, Y2025)] {
+        let (read, rows, _) = read_both(&store, iv, from, end).await;
+        same(&read, &rows, &format!("interval {iv} after a merge"));
+    }
     // Written again from February's rows (what a download does for the whole periods it
     // fetched); March does not end by the range's end, so it keeps its block as it is.
     assert_eq!(store.write_bar_blocks("BTC-USD", 60_000, FEB - 1, MAR + 86_400_000).await.unwrap(), 1);
@@ -579,8 +587,10 @@ async fn runs_read_blocks_only_while_they_equal_the_rows_and_every_write_forgets
     assert_eq!(blocks(&store, 60_000).await, [(december, 1439)]);
     store.drop_history_partitions(cgaf_store::HistoryTable::Bars(60_000), december + 31 * 86_400_000).await.unwrap();
     assert_eq!(blocks(&store, 60_000).await, []);
-    // (March's 5m block stays: collect rolled up 1m bars only.)
-    assert_eq!(blocks(&store, 300_000).await, [(MAR, 4033), (december, 1439 / 5 + 1)]);
+    // (February's and March's 5m blocks stay: collect rolled up 1m bars only.)
+    let five = blocks(&store, 300_000).await;
+    assert_eq!(five.iter().map(|b| b.0).collect::<Vec<_>>(), [FEB, MAR, december]);
+    assert_eq!(&five[1..], [(MAR, 4033), (december, 1439 / 5 + 1)]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

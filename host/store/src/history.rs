@@ -355,38 +355,86 @@ impl Store {
     /// not come from an import into an empty range (downloads, collected bars). Returns the
     /// blocks written.
     pub async fn write_bar_blocks(&self, product: &str, interval_ms: i64, after_ms: i64, until_ms: i64) -> Result<u64> {
-        use cgaf_trade_domain::history::block_period;
         let mut written = 0;
-        let (mut starts, mut ends) = block_period(interval_ms, after_ms.saturating_add(1));
-        while ends - 1 <= until_ms && starts < ends {
-            let mut client = self.client().await?;
-            let tx = client.transaction().await?;
-            lock_bar_blocks(&*tx, product, interval_ms).await?;
-            tx.execute(
-                "DELETE FROM crypto_gaf.bar_blocks WHERE product = $1 AND interval_ms = $2 AND starts = $3",
-                &[&product, &interval_ms, &time_of_ms(starts)],
-            )
-            .await?;
-            let bars: Vec<HistoryBar> = tx
-                .query(
-                    &format!(
-                        "SELECT {BAR_READ_COLUMNS} FROM crypto_gaf.bars
-                         WHERE product = $1 AND interval_ms = $2 AND close_time >= $3 AND close_time < $4
-                         ORDER BY close_time"
-                    ),
-                    &[&product, &interval_ms, &time_of_ms(starts), &time_of_ms(ends)],
-                )
-                .await?
-                .iter()
-                .map(row_to_bar)
-                .collect();
-            if insert_bar_block(&*tx, product, interval_ms, (starts, ends), &bars).await? {
-                written += 1;
-            }
-            tx.commit().await?;
-            (starts, ends) = block_period(interval_ms, ends);
+        for period in whole_periods(interval_ms, after_ms, until_ms) {
+            written += u64::from(self.write_bar_block(product, interval_ms, period).await?);
         }
         Ok(written)
+    }
+
+    /// As [`Store::write_bar_blocks`], for the periods that have no block yet only (a period
+    /// whose block a later write forgot counts as having none), stopping after `most` blocks
+    /// written. Returns the blocks written and the last instant of the last period looked at
+    /// (`after_ms` when there was none): the `after_ms` of the next call.
+    pub async fn write_missing_bar_blocks(
+        &self,
+        product: &str,
+        interval_ms: i64,
+        (after_ms, until_ms): (i64, i64),
+        most: u64,
+    ) -> Result<(u64, i64)> {
+        if whole_periods(interval_ms, after_ms, until_ms).next().is_none() {
+            return Ok((0, after_ms));
+        }
+        let have: std::collections::HashSet<i64> = self
+            .bar_block_directory(product, interval_ms, after_ms, until_ms)
+            .await?
+            .iter()
+            .map(|b| b.starts_ms)
+            .collect();
+        let (mut written, mut looked_until) = (0, after_ms);
+        for (starts, ends) in whole_periods(interval_ms, after_ms, until_ms) {
+            if written >= most {
+                break;
+            }
+            if !have.contains(&starts) {
+                written += u64::from(self.write_bar_block(product, interval_ms, (starts, ends)).await?);
+            }
+            looked_until = ends - 1;
+        }
+        Ok((written, looked_until))
+    }
+
+    /// Writes the block of one period from its rows (replacing any), in a transaction holding
+    /// the blocks' lock exclusively; false when the period has no bars.
+    async fn write_bar_block(&self, product: &str, interval_ms: i64, (starts, ends): (i64, i64)) -> Result<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        lock_bar_blocks(&*tx, product, interval_ms).await?;
+        tx.execute(
+            "DELETE FROM crypto_gaf.bar_blocks WHERE product = $1 AND interval_ms = $2 AND starts = $3",
+            &[&product, &interval_ms, &time_of_ms(starts)],
+        )
+        .await?;
+        let bars: Vec<HistoryBar> = tx
+            .query(
+                &format!(
+                    "SELECT {BAR_READ_COLUMNS} FROM crypto_gaf.bars
+                     WHERE product = $1 AND interval_ms = $2 AND close_time >= $3 AND close_time < $4
+                     ORDER BY close_time"
+                ),
+                &[&product, &interval_ms, &time_of_ms(starts), &time_of_ms(ends)],
+            )
+            .await?
+            .iter()
+            .map(row_to_bar)
+            .collect();
+        let written = insert_bar_block(&*tx, product, interval_ms, (starts, ends), &bars).await?;
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    /// Close of the first stored bar of `product` at `interval_ms`, if any.
+    pub async fn first_bar_ms(&self, product: &str, interval_ms: i64) -> Result<Option<i64>> {
+        let row = self
+            .client()
+            .await?
+            .query_one(
+                "SELECT min(close_time) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2",
+                &[&product, &interval_ms],
+            )
+            .await?;
+        Ok(row.get::<_, Option<DateTime<Utc>>>(0).map(|t| t.timestamp_millis()))
     }
 
     /// As [`Store::bars_page`], with each bar's origin and source (export).
@@ -681,8 +729,29 @@ impl Store {
             sources.push(coarse);
         }
         tx.commit().await?;
+        // The merge forgot the blocks of the periods it wrote into: those that have ended get
+        // theirs again from their rows (the current period is left to its rows, as after a
+        // download). A block is a read copy: failing to write one leaves the rows as they are.
+        let now = Utc::now().timestamp_millis();
+        for iv in std::iter::once(interval_ms).chain(rollups.iter().copied()) {
+            let last_period = cgaf_trade_domain::history::block_period(iv, last_ms + iv);
+            let until = if last_period.1 <= now { last_period.1 - 1 } else { last_period.0 - 1 };
+            match self.write_bar_blocks(product, iv, first_ms - 2 * iv, until).await {
+                Ok(n) => report.blocks += n,
+                Err(e) => tracing::warn!(product, interval_ms = iv, error = %e, "writing bar blocks after a merge"),
+            }
+        }
         Ok(report)
     }
+}
+
+/// The block periods of `interval_ms` ([`cgaf_trade_domain::history::block_period`]) that overlap
+/// `(after_ms, until_ms]` and end by `until_ms`, as (starts, ends) in ms, oldest first.
+fn whole_periods(interval_ms: i64, after_ms: i64, until_ms: i64) -> impl Iterator<Item = (i64, i64)> {
+    use cgaf_trade_domain::history::block_period;
+    let first = block_period(interval_ms, after_ms.saturating_add(1));
+    std::iter::successors(Some(first), move |&(_, ends)| Some(block_period(interval_ms, ends)))
+        .take_while(move |&(starts, ends)| ends - 1 <= until_ms && starts < ends)
 }
 
 /// Bars stored for `product` at `interval_ms` or one of `rollups` over the widest rollup buckets

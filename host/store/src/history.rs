@@ -281,11 +281,21 @@ impl Store {
 
     /// The close of the newest bar of `product` and `interval_ms`, if any.
     pub async fn last_bar_ms(&self, product: &str, interval_ms: i64) -> Result<Option<i64>> {
+        self.bar_close_bound(product, interval_ms, "max").await
+    }
+
+    /// Close of the first stored bar of `product` at `interval_ms`, if any.
+    pub async fn first_bar_ms(&self, product: &str, interval_ms: i64) -> Result<Option<i64>> {
+        self.bar_close_bound(product, interval_ms, "min").await
+    }
+
+    /// `aggregate` (`min` or `max`) of the closes of `product`'s bars at `interval_ms`.
+    async fn bar_close_bound(&self, product: &str, interval_ms: i64, aggregate: &str) -> Result<Option<i64>> {
         let row = self
             .client()
             .await?
             .query_one(
-                "SELECT max(close_time) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2",
+                &format!("SELECT {aggregate}(close_time) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2"),
                 &[&product, &interval_ms],
             )
             .await?;
@@ -422,19 +432,6 @@ impl Store {
         let written = insert_bar_block(&*tx, product, interval_ms, (starts, ends), &bars).await?;
         tx.commit().await?;
         Ok(written)
-    }
-
-    /// Close of the first stored bar of `product` at `interval_ms`, if any.
-    pub async fn first_bar_ms(&self, product: &str, interval_ms: i64) -> Result<Option<i64>> {
-        let row = self
-            .client()
-            .await?
-            .query_one(
-                "SELECT min(close_time) FROM crypto_gaf.bars WHERE product = $1 AND interval_ms = $2",
-                &[&product, &interval_ms],
-            )
-            .await?;
-        Ok(row.get::<_, Option<DateTime<Utc>>>(0).map(|t| t.timestamp_millis()))
     }
 
     /// As [`Store::bars_page`], with each bar's origin and source (export).

@@ -187,7 +187,7 @@ pub(crate) fn decide_bar<S: Strategy + ?Sized>(strategy: &mut S, bar: &Bar) -> R
         return Ok(d?);
     }
     let mut decisions = decide_chunk(strategy, std::slice::from_ref(bar))?;
-    decisions.pop().ok_or_else(|| Error::Invalid("the strategy returned 0 decisions for 1 bars".into()))
+    decisions.pop().ok_or_else(|| Error::Invalid("the strategy returned no decision for 1 bar".into()))
 }
 
 /// The strategy's targets for `chunk` ([`Strategy::targets`]), one per bar (anything else is an

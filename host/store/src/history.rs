@@ -727,14 +727,14 @@ impl Store {
         }
         tx.commit().await?;
         // The merge forgot the blocks of the periods it wrote into: those that have ended get
-        // theirs again from their rows (the current period is left to its rows, as after a
+        // theirs again from their rows (periods around them that kept theirs are not read again) (the current period is left to its rows, as after a
         // download). A block is a read copy: failing to write one leaves the rows as they are.
         let now = Utc::now().timestamp_millis();
         for iv in std::iter::once(interval_ms).chain(rollups.iter().copied()) {
             let last_period = cgaf_trade_domain::history::block_period(iv, last_ms + iv);
             let until = if last_period.1 <= now { last_period.1 - 1 } else { last_period.0 - 1 };
-            match self.write_bar_blocks(product, iv, first_ms - 2 * iv, until).await {
-                Ok(n) => report.blocks += n,
+            match self.write_missing_bar_blocks(product, iv, (first_ms - 2 * iv, until), u64::MAX).await {
+                Ok((n, _)) => report.blocks += n,
                 Err(e) => tracing::warn!(product, interval_ms = iv, error = %e, "writing bar blocks after a merge"),
             }
         }

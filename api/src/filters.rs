@@ -10,7 +10,6 @@ use bytes::Bytes;
 use std::convert::Infallible;
 use std::sync::Arc;
 use warp::filters::BoxedFilter;
-use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
@@ -101,11 +100,7 @@ where
     while let Some(chunk) = stream.next().await {
         let mut chunk = chunk.map_err(|e| ApiError::bad_request("bad_body", format!("reading the body: {e}")))?;
         if (buf.len() + chunk.remaining()) as u64 > max {
-            return Err(ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                format!("request body is larger than {max} bytes"),
-            ));
+            return Err(crate::body::too_large(max));
         }
         while chunk.has_remaining() {
             let n = chunk.chunk().len();
@@ -114,6 +109,15 @@ where
         }
     }
     Ok(buf.freeze())
+}
+
+/// The request body unread, for a handler that checks the token before reading it and then
+/// writes it somewhere other than memory ([`spool_body`]).
+fn body_stream() -> impl Filter<Extract = (crate::body::BodyStream,), Error = Infallible> + Clone {
+    warp::body::stream()
+        .map(crate::body::boxed_body)
+        .or(warp::any().map(|| -> crate::body::BodyStream { Box::pin(futures::stream::empty()) }))
+        .unify()
 }
 
 fn respond(r: Result<Response, ApiError>) -> Response {
@@ -352,7 +356,7 @@ fn route(state: &Arc<ApiState>, method: &str, template: &str) -> Option<BoxedFil
             .and(s())
             .and(raw_query())
             .and(auth())
-            .and(limited_body(state.max_import_bytes))
+            .and(body_stream())
             .then(history::import)
             .map(respond)
             .boxed(),

@@ -8,6 +8,7 @@
 //! the web page served at `GET /` (embedded in the binary).
 
 pub mod blend_events;
+pub mod body;
 pub mod br;
 pub mod cache;
 pub mod canary;

@@ -159,12 +159,16 @@ async fn history_routes() {
         .error(400, "bad_query");
     let report: ImportReportModel = c.send("POST", path, Some(TOKEN), Some(csv.clone().into_bytes())).await.model(201);
     assert_eq!((report.bars, report.written, report.rolled_up), (30, 30, 6 + 2 + 1 + 1));
+    // A clean file over a range with nothing stored streams in batches, as the CLI's does.
+    assert!(report.streamed, "{report:?}");
     // Other values over imported bars: 409 unless replace=true.
     let other = csv.replace(",2\n", ",3\n");
     c.send("POST", path, Some(TOKEN), Some(other.clone().into_bytes())).await.error(409, "import_conflict");
     let replaced: ImportReportModel =
         c.send("POST", &format!("{path}&replace=true"), Some(TOKEN), Some(other.into_bytes())).await.model(201);
     assert_eq!(replaced.written, 30);
+    // Over stored bars the file is read whole and merged.
+    assert!(!replaced.streamed, "{replaced:?}");
 
     let coverage: HistoryCoverage = c.get("/api/history").await.model(200);
     let minutes = coverage.ranges.iter().find(|r| r.interval == "1m").unwrap();
@@ -188,6 +192,28 @@ async fn history_routes() {
     c.get("/api/history/bars?product=BTC-USD&format=xml").await.error(400, "bad_query");
     c.get("/api/history/bars?product=BTC-USD&interval=soon").await.error(400, "bad_query");
     c.get("/api/history/bars?interval=1m").await.error(400, "bad_query");
+}
+
+#[tokio::test]
+async fn an_import_larger_than_the_limit_is_refused_and_writes_nothing() {
+    let db = database().await;
+    let settings = ApiSettings { token: TOKEN.into(), max_json_body: 1 << 20, max_plugin_bytes: 32 << 20 };
+    let state = ApiState::new(db.store.clone(), Metrics::new(), &settings).with_history_imports(200, vec![300_000]);
+    let c = Client { filter: cgaf_api::routes(Arc::new(state)) };
+    let mut csv = String::from("time,open,high,low,close,volume\n");
+    for k in 0..10 {
+        csv.push_str(&format!("{},100,101,99,100,2\n", 1_735_689_600 + k * 60));
+    }
+    assert!(csv.len() > 200);
+    let path = "/api/history/imports?product=BTC-USD&interval=1m";
+    let message = c.send("POST", path, Some(TOKEN), Some(csv.into_bytes())).await.error(413, "payload_too_large");
+    assert!(message.contains("200 bytes"), "{message}");
+    let coverage: HistoryCoverage = c.get("/api/history").await.model(200);
+    assert!(coverage.ranges.is_empty(), "{coverage:?}");
+    // Within the limit it imports, streamed, with its rollups.
+    let small = "time,open,high,low,close,volume\n1735689600,100,101,99,100,2\n1735689660,100,101,99,100,2\n";
+    let report: ImportReportModel = c.send("POST", path, Some(TOKEN), Some(small.into())).await.model(201);
+    assert_eq!((report.written, report.rolled_up, report.streamed), (2, 1, true));
 }
 
 /// Matrix-pipeline rows of `n` consecutive 5 s buckets, written as one step with a cursor.

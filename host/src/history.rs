@@ -5,14 +5,12 @@ use crate::cli::{GlobalArgs, HistoryArgs, HistoryCommand, HistoryExportArgs, His
 use crate::database::{open, STARTUP_WAIT};
 use crate::settings::DatabaseSettings;
 use anyhow::{bail, Context, Result};
-use cgaf_store::{Store, StreamedImport};
-use cgaf_trade::domain::history::{
-    interval_label, last_bar_close, read_bars_csv, write_bars_csv_header, write_bars_csv_rows, CsvBarStream,
-    CsvImportOptions, TimeIs,
-};
+use cgaf_store::Store;
+use cgaf_trade::domain::history::{interval_label, write_bars_csv_header, write_bars_csv_rows, CsvImportOptions};
 use cgaf_trade::domain::parse_interval;
+use cgaf_trade::{import_csv, CsvImport, CsvImportTarget};
 use std::io::Write;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Bars per page when exporting.
 const EXPORT_PAGE: i64 = 50_000;
@@ -38,71 +36,6 @@ pub async fn run(g: &GlobalArgs, args: &HistoryArgs) -> Result<()> {
     r
 }
 
-/// Bars a streamed import reads, writes and rolls up at a time (the most it holds in memory).
-const IMPORT_BATCH_BARS: usize = 50_000;
-
-/// What an imported file held, for the import's report.
-pub struct FileRead {
-    /// Data rows read.
-    pub rows_read: usize,
-    /// Bars imported.
-    pub bars: usize,
-    /// Close of the first bar.
-    pub first_ms: Option<i64>,
-    /// Close of the last bar.
-    pub last_ms: Option<i64>,
-    /// The time column, as the header names it.
-    pub time_column: String,
-    /// Which end of the bar its times stamp.
-    pub time_is: TimeIs,
-    /// Bad rows skipped (`--skip-bad`).
-    pub skipped_count: usize,
-    /// Rows dropped as exact repeats.
-    pub duplicates_dropped: usize,
-}
-
-/// What [`import_csv`] read and wrote.
-pub struct CsvImport {
-    /// What the file held.
-    pub file: FileRead,
-    /// What was written.
-    pub report: cgaf_store::ImportReport,
-    /// Seconds reading the whole file took, when it was read whole (`None`: streamed).
-    pub parse_s: Option<f64>,
-}
-
-/// Where a CSV import goes.
-#[derive(Debug, Clone, Copy)]
-pub struct CsvImportTarget<'a> {
-    /// The product the bars are of.
-    pub product: &'a str,
-    /// What the bars came from (`csv:<file name>`).
-    pub source: &'a str,
-    /// Coarser intervals to roll the bars up into.
-    pub rollups: &'a [i64],
-    /// Replace stored imported bars with other values.
-    pub replace: bool,
-}
-
-/// Imports the CSV at `path`: a clean file over a range with nothing stored streams in batches
-/// (memory bounded by a batch, progress on stderr); any other is read whole (sorted, its bad rows
-/// named or skipped) and merged with what is stored.
-pub async fn import_csv(
-    store: &Store,
-    path: &std::path::Path,
-    options: CsvImportOptions,
-    target: &CsvImportTarget<'_>,
-) -> Result<CsvImport> {
-    match import_streamed(store, path, options, target).await? {
-        Ok((file, report)) => Ok(CsvImport { file, report, parse_s: None }),
-        Err(why) => {
-            tracing::info!(file = %path.display(), why = %why, "reading the whole file");
-            let (file, report, parse_s) = import_whole(store, path, options, target).await?;
-            Ok(CsvImport { file, report, parse_s: Some(parse_s) })
-        }
-    }
-}
-
 async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
     let interval = parse_interval(&a.interval).map_err(anyhow::Error::msg).context("--interval")?;
     let started = Instant::now();
@@ -113,7 +46,21 @@ async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
     let rollups: Vec<i64> =
         a.rollup_intervals.0.iter().copied().filter(|&c| c > interval && c % interval == 0).collect();
     let target = CsvImportTarget { product: &a.product, source: &source, rollups: &rollups, replace: a.replace };
-    let CsvImport { file, report, parse_s } = import_csv(store, &a.file, options, &target).await?;
+    let label = a.file.display().to_string();
+    let size_mb = std::fs::metadata(&a.file).map(|m| m.len() / 1_000_000).unwrap_or(0);
+    let said = label.clone();
+    let progress = Box::new(move |bars: usize, seconds: f64| {
+        eprintln!("importing {said}: {bars} bars ({:.0} bars/s, {size_mb} MB file)", bars as f64 / seconds);
+    });
+    let CsvImport { file, report, parse_s } = import_csv(store, &a.file, &label, options, &target, Some(progress))
+        .await
+        .with_context(|| format!("importing {label}"))?;
+    if file.skipped_count > 0 {
+        eprintln!("skipped {} bad rows (--skip-bad):", file.skipped_count);
+        for b in &file.skipped {
+            eprintln!("  {b}");
+        }
+    }
     let total_s = started.elapsed().as_secs_f64();
     let out = serde_json::json!({
         "product": a.product,
@@ -138,143 +85,6 @@ async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
-}
-
-/// Imports the file read whole ([`read_bars_csv`]) and merged with what is stored
-/// ([`Store::import_bars`]); gives what it read, what was written and the seconds reading took.
-async fn import_whole(
-    store: &Store,
-    path: &std::path::Path,
-    options: CsvImportOptions,
-    target: &CsvImportTarget<'_>,
-) -> Result<(FileRead, cgaf_store::ImportReport, f64)> {
-    let started = Instant::now();
-    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let parsed =
-        tokio::task::block_in_place(|| read_bars_csv(std::io::BufReader::with_capacity(1 << 20, file), options))
-            .with_context(|| format!("reading {} (nothing was written)", path.display()))?;
-    let parse_s = started.elapsed().as_secs_f64();
-    if parsed.skipped_count > 0 {
-        eprintln!("skipped {} bad rows (--skip-bad):", parsed.skipped_count);
-        for b in &parsed.skipped {
-            eprintln!("  {b}");
-        }
-    }
-    if parsed.bars.is_empty() {
-        bail!("{} holds no bars", path.display());
-    }
-    let CsvImportTarget { product, source, rollups, replace } = *target;
-    let report = store.import_bars(product, options.interval_ms, source, &parsed.bars, rollups, replace).await?;
-    let file = FileRead {
-        rows_read: parsed.rows_read,
-        bars: parsed.bars.len(),
-        first_ms: parsed.first_ms,
-        last_ms: parsed.last_ms,
-        time_column: parsed.time_column,
-        time_is: parsed.time_is,
-        skipped_count: parsed.skipped_count,
-        duplicates_dropped: parsed.duplicates_dropped,
-    };
-    Ok((file, report, parse_s))
-}
-
-/// Streams a clean file ([`CsvBarStream`]) into a range with nothing stored
-/// ([`Store::import_bar_batches`]), printing progress on stderr; `Ok(Err(why))` when the file or
-/// the range needs [`import_whole`] (nothing was written then).
-async fn import_streamed(
-    store: &Store,
-    path: &std::path::Path,
-    options: CsvImportOptions,
-    target: &CsvImportTarget<'_>,
-) -> Result<std::result::Result<(FileRead, cgaf_store::ImportReport), String>> {
-    let mut file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-    let last_ms = match tokio::task::block_in_place(|| last_bar_close(&mut file, options)) {
-        Ok(ms) => ms,
-        Err(why) => return Ok(Err(why)),
-    };
-    let mut stream = match CsvBarStream::open(file, options) {
-        Ok(s) => s,
-        Err(why) => return Ok(Err(why)),
-    };
-    let first = match tokio::task::block_in_place(|| stream.next_batch(IMPORT_BATCH_BARS)) {
-        Ok(Some(batch)) => batch,
-        Ok(None) => return Ok(Err("no bars".into())),
-        Err(why) => return Ok(Err(why)),
-    };
-    let first_ms = first[0].close_ms;
-    // Batches are read on a thread of their own while the previous one is written.
-    let (batches, received) = tokio::sync::mpsc::channel(2);
-    let label = path.display().to_string();
-    let reading = tokio::task::spawn_blocking(move || {
-        let started = Instant::now();
-        let (mut bars, mut said) = (first.len(), Instant::now());
-        if batches.blocking_send(Ok(first)).is_err() {
-            return None;
-        }
-        loop {
-            match stream.next_batch(IMPORT_BATCH_BARS) {
-                Ok(Some(batch)) => {
-                    bars += batch.len();
-                    if batches.blocking_send(Ok(batch)).is_err() {
-                        return None;
-                    }
-                    if said.elapsed() >= Duration::from_secs(5) {
-                        said = Instant::now();
-                        eprintln!(
-                            "importing {label}: {bars} bars ({:.0} bars/s, {} MB file)",
-                            bars as f64 / started.elapsed().as_secs_f64(),
-                            size / 1_000_000
-                        );
-                    }
-                }
-                Ok(None) => {
-                    // A file of another interval must not commit: its verdict goes to the store.
-                    let end = stream.finish();
-                    if let Err(why) = &end {
-                        let _ = batches.blocking_send(Err(why.clone()));
-                    }
-                    return Some(end);
-                }
-                Err(why) => {
-                    let _ = batches.blocking_send(Err(why.clone()));
-                    return Some(Err(why));
-                }
-            }
-        }
-    });
-    let written = store
-        .import_bar_batches(
-            target.product,
-            options.interval_ms,
-            target.source,
-            (first_ms, last_ms),
-            target.rollups,
-            received,
-        )
-        .await?;
-    let read = reading.await?;
-    let report = match written {
-        StreamedImport::Written(report) => report,
-        StreamedImport::NotStreamed(why) => return Ok(Err(why)),
-    };
-    // The store committed only batches that ended at the last line's bar; the reader agrees.
-    let end = match read {
-        Some(Ok(end)) => end,
-        Some(Err(why)) => bail!("the import of {} was written, but its reader then said: {why}", path.display()),
-        None => bail!("the import of {} was written, but its reader stopped early", path.display()),
-    };
-    let file = FileRead {
-        rows_read: end.rows_read,
-        bars: end.rows_read,
-        first_ms: end.first_ms,
-        last_ms: end.last_ms,
-        time_column: end.time_column,
-        time_is: end.time_is,
-        skipped_count: 0,
-        duplicates_dropped: 0,
-    };
-    Ok(Ok((file, report)))
 }
 
 async fn export(store: &Store, a: &HistoryExportArgs) -> Result<()> {

@@ -17,6 +17,9 @@ const BLOCK_AFTER_BARS: i64 = 3;
 /// Blocks written per product and interval in one pass at most (a start over a long history
 /// catches up over several passes instead of holding up the rollups).
 const BLOCKS_PER_PASS: u64 = 8;
+/// Every ended period is looked at again this often for a missing block: a late write into a
+/// period forgets its block, and the period gets it back within this time.
+const BLOCKS_REVISIT_MS: i64 = 3_600_000;
 
 /// What one maintenance pass did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,12 +44,20 @@ pub struct HistoryKeeper {
     /// Per product and interval, the last instant up to which every ended period was looked at
     /// for a missing block (from the first stored bar on, after a start).
     blocks_looked_until: std::collections::HashMap<(String, i64), i64>,
+    /// When the looking started from the first stored bar again (ms; every
+    /// [`BLOCKS_REVISIT_MS`]).
+    blocks_revisited_at_ms: i64,
 }
 
 impl HistoryKeeper {
     /// A keeper of `settings` (no partitions made yet).
     pub fn new(settings: HistorySettings) -> HistoryKeeper {
-        HistoryKeeper { settings, partitions_until_ms: i64::MIN, blocks_looked_until: Default::default() }
+        HistoryKeeper {
+            settings,
+            partitions_until_ms: i64::MIN,
+            blocks_looked_until: Default::default(),
+            blocks_revisited_at_ms: i64::MIN,
+        }
     }
 
     /// Creates the partitions around `now_ms` that collect and the rollups write into, unless
@@ -84,9 +95,13 @@ impl HistoryKeeper {
 
     /// Writes the block of every ended period of `product`'s stored intervals that has none: the
     /// collected bars (and any other written without one) become what an import's are, one value a
-    /// period for runs to read. Each period is looked at once after it ended (a block a later
-    /// write forgets stays forgotten until the service starts again).
+    /// period for runs to read. Each period is looked at after it ended, and every ended period
+    /// again every [`BLOCKS_REVISIT_MS`] (a block a later write forgot is written back then).
     pub async fn write_blocks(&mut self, store: &Store, product: &str, now_ms: i64) -> cgaf_store::Result<u64> {
+        if now_ms.saturating_sub(self.blocks_revisited_at_ms) >= BLOCKS_REVISIT_MS {
+            self.blocks_looked_until.clear();
+            self.blocks_revisited_at_ms = now_ms;
+        }
         let mut written = 0;
         for iv in self.settings.stored_intervals() {
             let key = (product.to_string(), iv);
@@ -219,10 +234,16 @@ mod tests {
         // Each period is looked at once: nothing more to write.
         assert_eq!(keeper.write_blocks(&store, "BTC-USD", now).await.unwrap(), 0);
         // A late sample lands in its 1-second bar and forgets that day's block; this keeper has
-        // looked at the day, a new one (the service started again) writes it again.
+        // looked at the day, and looks again when the revisit time has passed (or a new one,
+        // after the service started again, at once).
         store.insert_sample(&sample(DAY + 43_200_000 + 90_500, "120"), 5, "sim", None).await.unwrap();
         assert_eq!(block_counts(&store).await[0], (1000, 1));
         assert_eq!(keeper.write_blocks(&store, "BTC-USD", now).await.unwrap(), 0);
+        assert_eq!(keeper.write_blocks(&store, "BTC-USD", now + BLOCKS_REVISIT_MS - 1).await.unwrap(), 0);
+        assert_eq!(keeper.write_blocks(&store, "BTC-USD", now + BLOCKS_REVISIT_MS).await.unwrap(), 1);
+        assert_eq!(block_counts(&store).await, expected);
+        store.insert_sample(&sample(DAY + 43_200_000 + 91_500, "121"), 5, "sim", None).await.unwrap();
+        assert_eq!(block_counts(&store).await[0], (1000, 1));
         let mut restarted = HistoryKeeper::new(HistorySettings::default());
         assert_eq!(restarted.write_blocks(&store, "BTC-USD", now).await.unwrap(), 1);
         assert_eq!(block_counts(&store).await, expected);

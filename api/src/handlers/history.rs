@@ -1,15 +1,17 @@
 //! The market history: what is stored, bars as paged JSON or streamed CSV, and CSV imports.
 
 use super::{authorize, json, json_with_status, parse_query};
+use crate::body::{spool_body, BodyStream};
 use crate::models::{
     BarsPage, BarsQuery, ErrorBody, HistoryBarModel, HistoryCoverage, HistoryRange, ImportQuery, ImportReportModel,
 };
 use crate::{ApiError, ApiState};
 use bytes::Bytes;
 use cgaf_trade::domain::history::{
-    interval_label, read_bars_csv, write_bars_csv_header, write_bars_csv_rows, CsvImportOptions, TimeIs,
+    interval_label, write_bars_csv_header, write_bars_csv_rows, CsvImportOptions, TimeIs,
 };
 use cgaf_trade::domain::{parse_interval, parse_time};
+use cgaf_trade::{import_csv, CsvImport, CsvImportTarget};
 use std::sync::Arc;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -164,7 +166,7 @@ pub async fn import(
     state: Arc<ApiState>,
     raw: String,
     auth: Option<String>,
-    body: Result<Bytes, ApiError>,
+    body: BodyStream,
 ) -> Result<Response, ApiError> {
     authorize(&state, auth)?;
     let q: ImportQuery = parse_query(&raw)?;
@@ -175,35 +177,39 @@ pub async fn import(
         .unwrap_or("auto")
         .parse()
         .map_err(|e| ApiError::bad_request("bad_query", format!("time_is: {e}")))?;
-    let body = body?;
+    // The body goes to a file as it arrives, and is imported from there as `cgaf history
+    // import` imports a file: streamed in batches when it can be, so memory stays bounded.
+    let (spool, _) = spool_body(body, state.max_import_bytes).await?;
     let options = CsvImportOptions { interval_ms: interval, time_is, skip_bad: q.skip_bad.unwrap_or(false) };
-    let parsed = tokio::task::spawn_blocking(move || read_bars_csv(&body[..], options))
-        .await
-        .map_err(|e| ApiError::internal("import", &e))?
-        .map_err(|e| ApiError::bad_request("bad_csv", format!("{e} (nothing was written)")))?;
-    if parsed.bars.is_empty() {
-        return Err(ApiError::bad_request("bad_csv", "the CSV holds no bars"));
-    }
     let source = q.source.clone().unwrap_or_else(|| "csv:api".into());
     let rollups: Vec<i64> =
         state.rollup_intervals.iter().copied().filter(|&c| c > interval && c % interval == 0).collect();
-    let report = state
-        .store
-        .import_bars(&q.product, interval, &source, &parsed.bars, &rollups, q.replace.unwrap_or(false))
-        .await?;
+    let target = CsvImportTarget {
+        product: &q.product,
+        source: &source,
+        rollups: &rollups,
+        replace: q.replace.unwrap_or(false),
+    };
+    let CsvImport { file, report, parse_s } =
+        import_csv(&state.store, spool.path(), "the CSV", options, &target, None).await.map_err(|e| match e {
+            cgaf_trade::Error::BadCsv(m) => ApiError::bad_request("bad_csv", m),
+            cgaf_trade::Error::Store(e) => ApiError::from(e),
+            e => ApiError::internal("import", &e),
+        })?;
     let model = ImportReportModel {
         product: q.product,
         interval: interval_label(interval),
-        rows_read: parsed.rows_read,
-        bars: parsed.bars.len(),
-        skipped_bad_rows: parsed.skipped_count,
-        skipped: parsed.skipped.iter().map(|b| b.to_string()).collect(),
-        duplicates_dropped: parsed.duplicates_dropped,
+        rows_read: file.rows_read,
+        bars: file.bars,
+        skipped_bad_rows: file.skipped_count,
+        skipped: file.skipped,
+        duplicates_dropped: file.duplicates_dropped,
         written: report.written,
         unchanged: report.unchanged,
         kept_collected: report.kept_collected,
         rolled_up: report.rolled_up,
         blocks: report.blocks,
+        streamed: parse_s.is_none(),
     };
     Ok(json_with_status(&model, StatusCode::CREATED))
 }

@@ -139,4 +139,7 @@ pub struct ImportReportModel {
     /// Bar blocks written: periods (a month of 1m bars, ...) holding nothing but the bars
     /// imported, which runs then read as one value each.
     pub blocks: u64,
+    /// True when the file was streamed in batches (a clean file over a range with nothing
+    /// stored); false when it was read whole and merged with what is stored.
+    pub streamed: bool,
 }

@@ -53,6 +53,12 @@ pub enum Error {
     /// The worker is shutting down: the run or sweep stays claimed and resumes later.
     #[error("the trade worker is shutting down")]
     ShuttingDown,
+    /// A CSV of bars to import is bad (names the file, line and column); nothing was written.
+    #[error("{0}")]
+    BadCsv(String),
+    /// Reading a file failed (names the file and why).
+    #[error("{0}")]
+    Io(String),
     /// Anything else the domain refused (bars, metrics, output, a panicking sweep evaluation).
     #[error(transparent)]
     Domain(DomainError),

@@ -11,13 +11,14 @@
 //!   [`fill_strategy_states`]: the strategy states between a backtest's checkpoints, replayed.
 //! - [`PluginStrategy`]: a sandboxed strategy instance as the domain's [`Strategy`].
 //!
-//! Modules: [`strategy`] (plugins as strategies), [`request`] (request checks), [`bars`] (bars
+//! Modules: [`strategy`] (plugins as strategies), [`csv_import`] (a CSV of bars into the history), [`request`] (request checks), [`bars`] (bars
 //! from the market history, with coverage), [`decisions`] (the stored log as CSV and its hash), [`runs`] (what
 //! backtests and paper runs share), [`replay`] (states between checkpoints), [`backtest`], [`paper`], [`sweep`] (the sweep job), [`telemetry`]
 //! (its Prometheus metrics) and [`worker`] (the scheduler-facing worker).
 
 pub mod backtest;
 pub mod bars;
+pub mod csv_import;
 pub mod decisions;
 pub mod error;
 pub mod paper;
@@ -32,6 +33,7 @@ pub mod worker;
 
 pub use cgaf_trade_domain as domain;
 pub use cgaf_trade_domain::{RunRequest, Strategy, SweepRequest};
+pub use csv_import::{import_csv, CsvImport, CsvImportTarget, FileRead, ImportProgress};
 pub use decisions::{decision_log_sha256, DecisionCsvPages};
 pub use error::Error;
 pub use replay::fill_strategy_states;

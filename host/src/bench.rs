@@ -1693,15 +1693,22 @@ struct ServerCopy {
     seconds: f64,
 }
 
+/// A file `name` in the database server's data folder (the server reads and writes it with
+/// `COPY`), and its path quoted for SQL.
+async fn server_file(client: &tokio_postgres::Client, name: &str) -> Result<(std::path::PathBuf, String)> {
+    let dir: String = client.query_one("SHOW data_directory", &[]).await?.get(0);
+    let file = std::path::Path::new(&dir).join(name);
+    let path = file.to_string_lossy().replace('\'', "''");
+    Ok((file, path))
+}
+
 /// The floor of an import on this database: the rows stored for `product` (bars of every
 /// interval) written to a file on the server in COPY's binary form under another product name,
 /// then COPYed from it into the same table in a transaction that is rolled back. No client, no
 /// parsing, no rollups computed, no blocks: only PostgreSQL's own work for the same rows.
 async fn time_server_copy(store: &cgaf_store::Store, product: &str) -> Result<ServerCopy> {
     let mut client = store.client().await?;
-    let dir: String = client.query_one("SHOW data_directory", &[]).await?.get(0);
-    let file = std::path::Path::new(&dir).join("cgaf-bench-floor.bin");
-    let path = file.to_string_lossy().replace('\'', "''");
+    let (file, path) = server_file(&client, "cgaf-bench-floor.bin").await?;
     client
         .batch_execute(&format!(
             "COPY (SELECT 'FLOOR-' || product, interval_ms, close_time, open, high, low, close, volume, buy_volume,
@@ -1731,9 +1738,7 @@ async fn time_server_copy(store: &cgaf_store::Store, product: &str) -> Result<Se
 /// no blocks: what no importer of rows keyed like `crypto_gaf.bars` can beat here.
 async fn time_best_case_copy(store: &cgaf_store::Store, product: &str, interval_ms: i64) -> Result<ServerCopy> {
     let mut client = store.client().await?;
-    let dir: String = client.query_one("SHOW data_directory", &[]).await?.get(0);
-    let file = std::path::Path::new(&dir).join("cgaf-bench-best-case.bin");
-    let path = file.to_string_lossy().replace('\'', "''");
+    let (file, path) = server_file(&client, "cgaf-bench-best-case.bin").await?;
     client
         .batch_execute(&format!(
             "COPY (SELECT * FROM crypto_gaf.bars WHERE product = '{}' AND interval_ms = {interval_ms}

@@ -1,4 +1,7 @@
 //! Command-line interface: every flag has a `CGAF_*` environment twin.
+// The flags' doc comments are their `--help` text, written for a terminal (`<data-dir>`, URLs,
+// `[:LAMBDA]`), not for rustdoc.
+#![allow(rustdoc::invalid_html_tags, rustdoc::bare_urls, rustdoc::broken_intra_doc_links)]
 
 use crate::schedule::{parse_duration, Schedule};
 use cgaf_trade::domain::history::TimeIs;

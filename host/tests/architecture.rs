@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ is inside the workspace").to_path_buf()
+    cgaf_test_kit::workspace_root()
 }
 
 /// Our crates (workspace members, minus the test fixture plugins) → their normal dependencies,

@@ -34,7 +34,7 @@ serde_json = "1"
         sdk.display()
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let repo = cgaf_test_kit::workspace_root();
     let code = std::fs::read_to_string(repo.join("plugins/sma-cross/src/lib.rs")).unwrap();
     // Its version is the package's (`env!("CARGO_PKG_VERSION")`): 0.1.0.
     let code = code.replacen("\"sma-cross\",", "\"outside-sma\",", 1);
@@ -44,7 +44,7 @@ serde_json = "1"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plugin_built_outside_the_workspace_uploads_and_runs() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let repo = cgaf_test_kit::workspace_root();
     let dir = tempfile::tempdir().unwrap();
     let project = dir.path().join("outside-sma");
     write_project(&project, &repo.join("plugins/sdk"));

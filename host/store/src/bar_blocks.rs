@@ -2,12 +2,12 @@
 //! as one encoded value ([`cgaf_trade_domain::history::bar_block`]), the copy runs read instead of
 //! the period's rows. The rows stay the truth. The protocol that keeps a block equal to them:
 //!
-//! - every write of bars ([`forget_bar_blocks`]: collect's 1-second bar, rollups, an import's
+//! - every write of bars (`forget_bar_blocks`: collect's 1-second bar, rollups, an import's
 //!   merge) takes the lock of the product's blocks of that interval shared and deletes the
 //!   blocks of the periods it writes into, in its own transaction; retention drops a partition's
 //!   block with the partition;
 //! - blocks are written only by an import into a range with nothing stored around it
-//!   ([`BlockWriter`]), a period's block as soon as its bars are written; at the end the import
+//!   (`BlockWriter`), a period's block as soon as its bars are written; at the end the import
 //!   takes the lock exclusively (so it waits for every writer that has deleted blocks and not yet
 //!   committed, and writers after it wait for its commit and then delete what they write over),
 //!   and keeps a block only when a count of the period's rows equals its bars (nothing else is

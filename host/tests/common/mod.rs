@@ -169,7 +169,7 @@ pub async fn upload_plugin(
 
 /// The SDK of this checkout (`plugins/sdk`).
 pub fn sdk() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("plugins/sdk")
+    cgaf_test_kit::workspace_root().join("plugins/sdk")
 }
 
 /// The target folder of plugin projects built outside the workspace, kept between runs and

@@ -182,7 +182,7 @@ pub mod glue {
     }
 }
 
-/// Exports a type implementing [`ImageTransform`] as the component's `image-transform`
+/// Exports a type implementing [`ImageTransform`](crate::ImageTransform) as the component's `image-transform`
 /// world. Call it once, at the crate root of a `cdylib`. Off `wasm32` it only checks the trait.
 #[macro_export]
 macro_rules! export_image_transform {
@@ -211,7 +211,7 @@ macro_rules! export_image_transform {
     };
 }
 
-/// Exports a type implementing [`Strategy`] as the component's `strategy` world (the
+/// Exports a type implementing [`Strategy`](crate::Strategy) as the component's `strategy` world (the
 /// `strategy` resource of interface `strategies`). Call it once, at the crate root of a
 /// `cdylib`. Off `wasm32` it only checks the trait.
 #[macro_export]
@@ -260,9 +260,9 @@ macro_rules! export_strategy {
     };
 }
 
-/// Exports a type implementing [`Strategy`] as the `strategy` world of the draft contract
+/// Exports a type implementing [`Strategy`](crate::Strategy) as the `strategy` world of the draft contract
 /// `gaf:plugin@0.2.0`: [`export_strategy!`]'s resource plus `targets`
-/// ([`Strategy::targets`]), which the host's sweeps call. Call it once, at the crate root of a
+/// ([`Strategy::targets`](crate::Strategy::targets)), which the host's sweeps call. Call it once, at the crate root of a
 /// `cdylib`, instead of `export_strategy!`. Off `wasm32` it only checks the trait.
 #[macro_export]
 macro_rules! export_strategy_next {
@@ -333,7 +333,7 @@ macro_rules! export_strategy_next {
     };
 }
 
-/// Exports a type implementing [`Blender`] as the component's `blender` world. Call it once,
+/// Exports a type implementing [`Blender`](crate::Blender) as the component's `blender` world. Call it once,
 /// at the crate root of a `cdylib`. Off `wasm32` it only checks the trait.
 #[macro_export]
 macro_rules! export_blender {

@@ -170,7 +170,7 @@ pub trait Strategy: Sized + 'static {
 }
 
 /// A blender (world `blender`): the last k matrices (oldest first, all the same size) in, one
-/// matrix out. [`check_blend_inputs`] does the usual input checks.
+/// matrix out. [`check_blend_inputs`](crate::check_blend_inputs) does the usual input checks.
 ///
 /// ```
 /// use cgaf_plugin_sdk::{

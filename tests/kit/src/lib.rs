@@ -1,6 +1,6 @@
 //! crypto-gaf's test kit, a dev-dependency only: one PostgreSQL cluster per test binary with a
 //! fresh database per test ([`postgres`]), the golden-file locator ([`golden`]), the plugin
-//! components built once ([`plugins`], feature `plugins`), and waiting on a condition with a
+//! components built once (`plugins`, with the feature `plugins`), and waiting on a condition with a
 //! deadline instead of sleeping ([`wait_until`], [`eventually`]), and reading pyts's golden
 //! files ([`pyts`]).
 
@@ -26,9 +26,24 @@ pub mod plugins {
     }
 }
 
+/// The checkout the tests run in: found from the running test's package folder (cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs a test), not from where this crate was compiled — a target
+/// folder shared by two checkouts runs a test binary compiled in the other one.
+pub fn workspace_root() -> PathBuf {
+    let compiled_in = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let Some(running) = std::env::var_os("CARGO_MANIFEST_DIR") else {
+        return compiled_in;
+    };
+    PathBuf::from(running)
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file() && d.join("tests/golden").is_dir())
+        .map(PathBuf::from)
+        .unwrap_or(compiled_in)
+}
+
 /// The repository's `tests/golden` folder, wherever the calling crate lies.
 pub fn golden_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
+    workspace_root().join("tests/golden")
 }
 
 /// A file or folder under `tests/golden`, e.g. `golden("pyts/errors.json")`.
@@ -43,6 +58,8 @@ mod tests {
     #[test]
     fn golden_files_are_found() {
         assert!(golden("pyts").is_dir());
+        let here = std::env::var("CARGO_MANIFEST_DIR").unwrap();
+        assert_eq!(workspace_root(), std::path::Path::new(&here).join("../..").canonicalize().unwrap());
         assert!(golden("crypto-gaf-images.json").is_file());
         assert!(golden("reference/metrics.json").is_file());
     }
@@ -52,7 +69,7 @@ mod tests {
     /// came from) and is not searched; this file names the string it looks for.
     #[test]
     fn nothing_reads_the_folder_beside_the_clone() {
-        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let root = workspace_root();
         let needle = ["..", "/shared"].concat();
         let mut found = Vec::new();
         let mut stack = vec![root.clone()];

@@ -223,8 +223,8 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) -> Result<(), Error> {
 /// Encodes raw 8-bit pixels (row-major, `n`×`n`) as PNG: IHDR, IDAT, IEND (Pillow's layout).
 ///
 /// [`PngEncoding::Small`]: the row filter is chosen per image by compressing a sample of its rows
-/// (one band of 8 rows in 8) with each of [`FILTERS`]; the image is then deflated with the
-/// smallest at [`ZLIB_LEVEL`] (zlib-rs). [`PngEncoding::Auto`] given directly is `Small`.
+/// (one band of 8 rows in 8) with each of `FILTERS`; the image is then deflated with the
+/// smallest at `ZLIB_LEVEL` (zlib-rs). [`PngEncoding::Auto`] given directly is `Small`.
 pub fn encode_raw(encoding: PngEncoding, color: ColorType, n: usize, pixels: &[u8]) -> Result<Vec<u8>, Error> {
     if encoding == PngEncoding::Fast {
         return encode_fast(color, n, pixels);

@@ -1,7 +1,7 @@
 //! Parameter parsing shared by the CLI and the wasm plugins: Python-literal strings to typed
 //! parameters, with pyts's type checks and messages, and the parameter schemas. The literal
 //! parser, the schema type and the name/duplicate checks are the plugin contract's
-//! (`cgaf-plugin-contract`); this module adds pyts's own checks ([`checks`]) and schemas
+//! (`cgaf-plugin-contract`); this module adds pyts's own checks (`checks`) and schemas
 //! ([`schema`]).
 //!
 //! Values are written the way Python would write them: `8`, `0.5`, `1.0`, `None`/`none`,

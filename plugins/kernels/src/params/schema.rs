@@ -45,7 +45,7 @@ fn spec(name: &str, kind: &str, default: &str, doc: &str) -> ParamSpec {
 }
 
 /// The parameters of a transform (pyts names, in pyts's order). The GAF's `method` is chosen
-/// by the transform (GASF / GADF) and parsed with [`gaf_method`]; `flatten` is not offered.
+/// by the transform (GASF / GADF) and parsed with [`gaf_method`](super::gaf_method); `flatten` is not offered.
 pub fn parameter_schema(transform: Transform) -> Vec<ParamSpec> {
     match transform {
         Transform::Gaf => vec![

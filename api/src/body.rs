@@ -28,8 +28,8 @@ pub(crate) fn too_large(max: u64) -> ApiError {
 }
 
 /// Writes a request body of up to `max` bytes to a temporary file (deleted when dropped) as it
-/// arrives, so memory holds a chunk at a time; gives the file and the bytes written.
-pub(crate) async fn spool_body(body: BodyStream, max: u64) -> Result<(tempfile::NamedTempFile, u64), ApiError> {
+/// arrives, so memory holds a chunk at a time.
+pub(crate) async fn spool_body(body: BodyStream, max: u64) -> Result<tempfile::NamedTempFile, ApiError> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let spool = tempfile::Builder::new()
@@ -49,5 +49,6 @@ pub(crate) async fn spool_body(body: BodyStream, max: u64) -> Result<(tempfile::
         out.write_all(&chunk).await.map_err(|e| ApiError::internal("writing the body to its file", &e))?;
     }
     out.flush().await.map_err(|e| ApiError::internal("writing the body to its file", &e))?;
-    Ok((spool, written))
+    tracing::debug!(bytes = written, file = %spool.path().display(), "request body written to a file");
+    Ok(spool)
 }

@@ -206,6 +206,8 @@ async fn an_import_larger_than_the_limit_is_refused_and_writes_nothing() {
     }
     assert!(csv.len() > 200);
     let path = "/api/history/imports?product=BTC-USD&interval=1m";
+    // The token is checked before the body is read.
+    c.send("POST", path, None, Some(csv.clone().into_bytes())).await.error(401, "unauthorized");
     let message = c.send("POST", path, Some(TOKEN), Some(csv.into_bytes())).await.error(413, "payload_too_large");
     assert!(message.contains("200 bytes"), "{message}");
     let coverage: HistoryCoverage = c.get("/api/history").await.model(200);

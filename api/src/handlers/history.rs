@@ -179,7 +179,7 @@ pub async fn import(
         .map_err(|e| ApiError::bad_request("bad_query", format!("time_is: {e}")))?;
     // The body goes to a file as it arrives, and is imported from there as `cgaf history
     // import` imports a file: streamed in batches when it can be, so memory stays bounded.
-    let (spool, _) = spool_body(body, state.max_import_bytes).await?;
+    let spool = spool_body(body, state.max_import_bytes).await?;
     let options = CsvImportOptions { interval_ms: interval, time_is, skip_bad: q.skip_bad.unwrap_or(false) };
     let source = q.source.clone().unwrap_or_else(|| "csv:api".into());
     let rollups: Vec<i64> =

@@ -2084,6 +2084,7 @@ async fn bench_run_path(n: usize, backtrader: bool, lines: &mut Vec<Line>, failu
         // cancelling one.
         drop(http);
         drop(service);
+        store.close();
         drop(store);
         let mut pg = pg;
         tokio::task::spawn_blocking(move || pg.stop()).await??;

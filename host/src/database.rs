@@ -25,6 +25,18 @@ pub struct Database {
 }
 
 /// Connects to the configured database, or starts the private one.
+impl Database {
+    /// Closes the store (its LISTEN and pooled connections, [`Store::close`]), then stops the
+    /// embedded server when there is one: nothing is connected when it goes away.
+    pub async fn close(&mut self) -> Result<()> {
+        self.store.close();
+        if let Some(mut pg) = self.embedded.take() {
+            tokio::task::spawn_blocking(move || pg.stop()).await??;
+        }
+        Ok(())
+    }
+}
+
 pub async fn open(settings: &DatabaseSettings, allow_embedded: bool) -> Result<Database> {
     let (url, embedded) = match &settings.target {
         DatabaseTarget::Configured(url) => (url.clone(), None),

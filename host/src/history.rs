@@ -30,9 +30,7 @@ pub async fn run(g: &GlobalArgs, args: &HistoryArgs) -> Result<()> {
         }
     }
     .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     r
 }
 

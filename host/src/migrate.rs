@@ -20,8 +20,6 @@ pub async fn run(g: &GlobalArgs, args: &MigrateArgs) -> Result<()> {
         Ok(())
     }
     .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     r
 }

@@ -60,9 +60,7 @@ pub async fn load(from: &BarsFrom, interval_ms: i64, settings: &RunSettings) -> 
         BarsFrom::Stored { database, product, from, to } => {
             let mut db = crate::database::open(database, true).await?;
             let r = stored(&db.store, product, from.as_deref(), to.as_deref(), interval_ms, settings).await;
-            if let Some(mut pg) = db.embedded.take() {
-                tokio::task::spawn_blocking(move || pg.stop()).await??;
-            }
+            db.close().await?;
             r
         }
         BarsFrom::Simulator { product, seed, bars } => {

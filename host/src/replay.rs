@@ -60,9 +60,7 @@ pub async fn run(g: &GlobalArgs, a: &ReplayArgs) -> Result<()> {
         anyhow::Ok(())
     }
     .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     r
 }
 
@@ -133,9 +131,7 @@ pub async fn sweep(g: &GlobalArgs, a: &SweepArgs) -> Result<()> {
         anyhow::Ok(())
     }
     .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     r
 }
 
@@ -147,9 +143,7 @@ pub async fn inspect(g: &GlobalArgs, a: &MatricesArgs) -> Result<()> {
         print_matrices(&db.store, a).await
     }
     .await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     r
 }
 

@@ -331,9 +331,7 @@ pub async fn run(settings: ServeSettings) -> Result<()> {
     };
     let mut db = crate::database::open(&settings.database, true).await?;
     let result = serve_with(&db.store, &settings, source).await;
-    if let Some(mut pg) = db.embedded.take() {
-        tokio::task::spawn_blocking(move || pg.stop()).await??;
-    }
+    db.close().await?;
     result
 }
 

@@ -159,6 +159,13 @@ async fn serve_collects_calculates_and_serves_three_products() {
     let status = svc.terminate();
     assert!(status.success(), "exit status {status:?}; log:\n{}", svc.log_text());
     assert!(!dir.path().join("data/postgres/postmaster.pid").exists(), "PostgreSQL still running");
+    // Its connections were closed before PostgreSQL stopped: no LISTEN or pooled connection
+    // breaks on the way out (each used to log a warning).
+    let log = svc.log_text();
+    let stopping = log.split_once("shutting down").map(|(_, after)| after).expect("the log says it is shutting down");
+    let broken: Vec<&str> =
+        stopping.lines().filter(|l| l.contains("LISTEN connection") || l.contains("Connection error")).collect();
+    assert!(broken.is_empty(), "connections broken by the stop: {broken:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

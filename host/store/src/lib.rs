@@ -92,6 +92,8 @@ pub struct Store {
     config: tokio_postgres::Config,
     /// Copy every sample into the raw-sample archive as it is inserted.
     archive_samples: bool,
+    /// Set by [`Store::close`]: the LISTEN tasks of [`Store::listen`] end quietly.
+    closed: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -124,7 +126,17 @@ impl Store {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| Error::Config(format!("pool: {e}")))?;
-        Ok(Self { pool, config, archive_samples: false })
+        let (closed, _) = tokio::sync::watch::channel(false);
+        Ok(Self { pool, config, archive_samples: false, closed: std::sync::Arc::new(closed) })
+    }
+
+    /// Closes the store before its database goes away (a service stopping its private
+    /// PostgreSQL): the LISTEN connections end and the pool's idle connections are closed, so
+    /// stopping the server does not break them (and log warnings). Every clone shares it; a
+    /// pooled connection asked for afterwards fails.
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+        self.pool.close();
     }
 
     /// The same store, copying every inserted sample into the raw-sample archive when `on`.

@@ -38,7 +38,8 @@ impl Store {
         let (tx, rx) = mpsc::channel(1024);
         let config = self.config.clone();
         let channels: Vec<String> = channels.iter().map(|c| c.to_string()).collect();
-        tokio::spawn(async move {
+        let mut closed = self.closed.subscribe();
+        let listening = async move {
             let mut backoff = Duration::from_millis(100);
             loop {
                 if tx.is_closed() {
@@ -88,6 +89,14 @@ impl Store {
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        };
+        // Ends quietly when the store is closed ([`Store::close`]): its connection is dropped
+        // before the database goes away.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = closed.wait_for(|c| *c) => {}
+                () = listening => {}
             }
         });
         rx

@@ -41,9 +41,8 @@ async fn import(store: &Store, a: &HistoryImportArgs) -> Result<()> {
     let source = a.source.clone().unwrap_or_else(|| {
         format!("csv:{}", a.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     });
-    let rollups: Vec<i64> =
-        a.rollup_intervals.0.iter().copied().filter(|&c| c > interval && c % interval == 0).collect();
-    let target = CsvImportTarget { product: &a.product, source: &source, rollups: &rollups, replace: a.replace };
+    let target =
+        CsvImportTarget { product: &a.product, source: &source, rollups: &a.rollup_intervals.0, replace: a.replace };
     let label = a.file.display().to_string();
     let size_mb = std::fs::metadata(&a.file).map(|m| m.len() / 1_000_000).unwrap_or(0);
     let said = label.clone();

@@ -182,12 +182,10 @@ pub async fn import(
     let spool = spool_body(body, state.max_import_bytes).await?;
     let options = CsvImportOptions { interval_ms: interval, time_is, skip_bad: q.skip_bad.unwrap_or(false) };
     let source = q.source.clone().unwrap_or_else(|| "csv:api".into());
-    let rollups: Vec<i64> =
-        state.rollup_intervals.iter().copied().filter(|&c| c > interval && c % interval == 0).collect();
     let target = CsvImportTarget {
         product: &q.product,
         source: &source,
-        rollups: &rollups,
+        rollups: &state.rollup_intervals,
         replace: q.replace.unwrap_or(false),
     };
     let CsvImport { file, report, parse_s } =

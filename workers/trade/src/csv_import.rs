@@ -61,7 +61,8 @@ pub struct CsvImportTarget<'a> {
     pub product: &'a str,
     /// What the bars came from (`csv:<file name>`).
     pub source: &'a str,
-    /// Coarser intervals to roll the bars up into.
+    /// The rollup intervals: the bars are rolled up into those that are coarser multiples of
+    /// their interval (the store picks them, so the service's whole setting can be passed).
     pub rollups: &'a [i64],
     /// Replace stored imported bars with other values.
     pub replace: bool,

@@ -727,8 +727,9 @@ impl Store {
         }
         tx.commit().await?;
         // The merge forgot the blocks of the periods it wrote into: those that have ended get
-        // theirs again from their rows (periods around them that kept theirs are not read again) (the current period is left to its rows, as after a
-        // download). A block is a read copy: failing to write one leaves the rows as they are.
+        // theirs again from their rows, and periods around them that kept theirs are not read
+        // again. The current period is left to its rows, as after a download. A block is a read
+        // copy: failing to write one leaves the rows as they are.
         let now = Utc::now().timestamp_millis();
         for iv in std::iter::once(interval_ms).chain(rollups.iter().copied()) {
             let last_period = cgaf_trade_domain::history::block_period(iv, last_ms + iv);

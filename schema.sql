@@ -784,3 +784,148 @@ BEGIN
   RETURN n;
 END;
 $$;
+
+-- migration: 18 imports load the partitions they make
+-- The bars partitions of p_interval_ms that [p_from, p_to] touches, by the rule of
+-- crypto_gaf.ensure_history_partitions (a day below 1m, a month below 1h, a year above): name and
+-- range, oldest first, and whether the partition exists.
+CREATE OR REPLACE FUNCTION crypto_gaf.bars_partition_periods(p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (name text, starts timestamptz, ends timestamptz, made boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  period text := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
+  t timestamp := date_trunc(period, p_from AT TIME ZONE 'UTC');
+BEGIN
+  WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
+    name := 'bars_' || crypto_gaf.interval_label(p_interval_ms) || '_'
+            || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
+    starts := t AT TIME ZONE 'UTC';
+    ends := (t + ('1 ' || period)::interval) AT TIME ZONE 'UTC';
+    made := to_regclass('crypto_gaf.' || quote_ident(name)) IS NOT NULL;
+    RETURN NEXT;
+    t := t + ('1 ' || period)::interval;
+  END LOOP;
+END;
+$$;
+
+-- Makes the table an import loads the bars of p_product and p_interval_ms closing in
+-- [p_starts, p_ends) into, in its transaction, to become their partition
+-- (crypto_gaf.attach_bars_partition): the shape of crypto_gaf.bars without its key, the
+-- partition's bounds as a CHECK (so attaching it needs no scan), and the columns every row of the
+-- import shares as defaults (so its COPY sends only the close time, prices and volumes).
+CREATE OR REPLACE FUNCTION crypto_gaf.make_loaded_bars_table(p_table text, p_product text, p_interval_ms bigint,
+                                                            p_source text, p_starts timestamptz, p_ends timestamptz)
+RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  EXECUTE format('CREATE TABLE crypto_gaf.%I (LIKE crypto_gaf.bars INCLUDING CONSTRAINTS,'
+                 ' CONSTRAINT %I CHECK (interval_ms = %s AND close_time >= %L AND close_time < %L))',
+                 p_table, p_table || '_bounds', p_interval_ms, p_starts, p_ends);
+  EXECUTE format('ALTER TABLE crypto_gaf.%I ALTER product SET DEFAULT %L, ALTER interval_ms SET DEFAULT %s,'
+                 ' ALTER origin SET DEFAULT %L, ALTER source SET DEFAULT %L',
+                 p_table, p_product, p_interval_ms, 'imported', p_source);
+END;
+$$;
+
+-- Makes the LIST partition of the bars of p_interval_ms (the parent of their range partitions)
+-- unless it exists, under the partitions' lock.
+CREATE OR REPLACE FUNCTION crypto_gaf.ensure_bars_interval(p_interval_ms bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  list_name text := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  IF to_regclass('crypto_gaf.' || quote_ident(list_name)) IS NULL THEN
+    EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.bars FOR VALUES IN (%s) PARTITION BY RANGE (close_time)',
+                   list_name, p_interval_ms);
+  END IF;
+END;
+$$;
+
+-- Attaches the table p_loaded, which an import made in its transaction and loaded with the bars
+-- of p_interval_ms closing in [p_starts, p_ends) and then keyed, as the bars partition p_name of
+-- that range (see crypto_gaf.bars_partition_periods). Keying the rows once is what makes an
+-- import fast: COPY into an existing partition maintains the key row by row. The interval's
+-- LIST partition is locked first (SHARE UPDATE EXCLUSIVE, as ATTACH PARTITION locks it; reads and
+-- writes go on), so no other transaction makes the same partition until this one ends; when one
+-- made it before, the rows are inserted into it instead and p_loaded is dropped. Not under the
+-- partitions' advisory lock: a partition maker holding it may be waiting for this transaction's
+-- writes. Returns true when p_loaded became the partition.
+CREATE OR REPLACE FUNCTION crypto_gaf.attach_bars_partition(p_interval_ms bigint, p_loaded text, p_name text,
+                                                           p_starts timestamptz, p_ends timestamptz)
+RETURNS boolean
+LANGUAGE plpgsql AS $$
+DECLARE
+  list_name text := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+BEGIN
+  EXECUTE format('LOCK TABLE crypto_gaf.%I IN SHARE UPDATE EXCLUSIVE MODE', list_name);
+  IF to_regclass('crypto_gaf.' || quote_ident(p_name)) IS NOT NULL THEN
+    EXECUTE format('INSERT INTO crypto_gaf.bars SELECT * FROM crypto_gaf.%I', p_loaded);
+    EXECUTE format('DROP TABLE crypto_gaf.%I', p_loaded);
+    RETURN false;
+  END IF;
+  EXECUTE format('ALTER TABLE crypto_gaf.%I RENAME TO %I', p_loaded, p_name);
+  IF to_regclass('crypto_gaf.' || quote_ident(p_loaded || '_pkey')) IS NOT NULL THEN
+    EXECUTE format('ALTER INDEX crypto_gaf.%I RENAME TO %I', p_loaded || '_pkey', p_name || '_pkey');
+  END IF;
+  EXECUTE format('ALTER TABLE crypto_gaf.%I ATTACH PARTITION crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
+                 list_name, p_name, p_starts, p_ends);
+  -- What only the load needed: a partition looks like any other once attached.
+  EXECUTE format('ALTER TABLE crypto_gaf.%I DROP CONSTRAINT IF EXISTS %I, ALTER product DROP DEFAULT,'
+                 ' ALTER interval_ms DROP DEFAULT, ALTER origin DROP DEFAULT, ALTER source DROP DEFAULT',
+                 p_name, p_loaded || '_bounds');
+  INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+  VALUES (p_name, 'bars', p_interval_ms, p_starts, p_ends)
+  ON CONFLICT (name) DO NOTHING;
+  RETURN true;
+END;
+$$;
+
+-- As before, and a partition that an import attached while this waited for the parent's lock
+-- counts as made (it exists; the import registered it).
+CREATE OR REPLACE FUNCTION crypto_gaf.ensure_history_partitions(p_parent text, p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  period text;
+  list_name text;
+  t timestamp;
+  t_end timestamp;
+  part text;
+  made integer := 0;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  IF p_parent = 'bars' THEN
+    period := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
+    list_name := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+    IF to_regclass('crypto_gaf.' || list_name) IS NULL THEN
+      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.bars FOR VALUES IN (%s) PARTITION BY RANGE (close_time)',
+                     list_name, p_interval_ms);
+    END IF;
+  ELSIF p_parent = 'sample_archive' THEN
+    period := 'day';
+    list_name := 'sample_archive';
+  ELSE
+    RAISE EXCEPTION 'unknown history table %', p_parent;
+  END IF;
+  t := date_trunc(period, p_from AT TIME ZONE 'UTC');
+  WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
+    t_end := t + ('1 ' || period)::interval;
+    part := list_name || '_' || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
+    IF to_regclass('crypto_gaf.' || part) IS NULL THEN
+      BEGIN
+        EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
+                       part, list_name, (t AT TIME ZONE 'UTC'), (t_end AT TIME ZONE 'UTC'));
+        INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+        VALUES (part, p_parent, p_interval_ms, t AT TIME ZONE 'UTC', t_end AT TIME ZONE 'UTC')
+        ON CONFLICT (name) DO NOTHING;
+        made := made + 1;
+      EXCEPTION WHEN duplicate_table OR invalid_object_definition THEN
+        NULL;
+      END;
+    END IF;
+    t := t_end;
+  END LOOP;
+  RETURN made;
+END;
+$$;

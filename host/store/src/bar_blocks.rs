@@ -169,20 +169,28 @@ impl BlockWriter {
 
     /// At the end of the import (its bars all written): writes the last period's block, takes
     /// the interval's block lock, and deletes every block of the periods written into except
-    /// those this import wrote and whose period holds exactly their bars. Returns the blocks
-    /// kept. Call for the import's intervals in rising order (the lock order of every writer).
-    pub(crate) async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>, product: &str) -> Result<u64> {
+    /// those this import wrote and whose period holds exactly their bars. The periods in `made`
+    /// (starts, ms) are partitions this import made and attached, holding its bars alone: their
+    /// blocks are kept without counting the rows. Returns the blocks kept. Call for the
+    /// import's intervals in rising order (the lock order of every writer).
+    pub(crate) async fn finish(
+        mut self,
+        tx: &tokio_postgres::Transaction<'_>,
+        product: &str,
+        made: &[i64],
+    ) -> Result<u64> {
         self.write_current(tx, product).await?;
         let Some((first, last)) = self.span else {
             return Ok(0);
         };
         let iv = self.interval_ms;
         lock_bar_blocks(tx, product, iv).await?;
-        // The rows stored in each period whose block this import wrote (an index range scan
-        // each, one round trip): a block is kept when they are its bars alone.
-        let starts: Vec<DateTime<Utc>> = self.written.iter().map(|(s, _)| time_of_ms(*s)).collect();
-        let counts: Vec<i64> = self.written.iter().map(|(_, n)| *n).collect();
-        let kept: Vec<DateTime<Utc>> = tx
+        // The rows stored in each other period whose block this import wrote (an index range
+        // scan each, one round trip): a block is kept when they are its bars alone.
+        let (alone, to_count): (Vec<_>, Vec<_>) = self.written.iter().partition(|(s, _)| made.contains(s));
+        let starts: Vec<DateTime<Utc>> = to_count.iter().map(|(s, _)| time_of_ms(*s)).collect();
+        let counts: Vec<i64> = to_count.iter().map(|(_, n)| *n).collect();
+        let mut kept: Vec<DateTime<Utc>> = tx
             .query(
                 "SELECT bb.starts FROM crypto_gaf.bar_blocks bb
                  JOIN unnest($3::timestamptz[], $4::int8[]) AS w(starts, bars) ON w.starts = bb.starts
@@ -195,6 +203,7 @@ impl BlockWriter {
             .iter()
             .map(|r| r.get(0))
             .collect();
+        kept.extend(alone.iter().map(|(s, _)| time_of_ms(*s)));
         tx.execute(
             "DELETE FROM crypto_gaf.bar_blocks
              WHERE product = $1 AND interval_ms = $2 AND starts <= $4 AND ends > $3 AND NOT (starts = ANY($5))",

@@ -3,12 +3,12 @@
 //! partitions (created ahead, dropped by retention) and the optional raw-sample archive.
 
 use crate::bar_blocks::{forget_bar_blocks, insert_bar_block, lock_bar_blocks, BlockWriter};
+use crate::partition_load::{copy_bars, PartitionLoads, BAR_COLUMNS};
 use crate::{Error, Result, Store};
 use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar, Rollup};
 use cgaf_trade_domain::Book;
 use chrono::{DateTime, Utc};
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
 /// A history table whose partitions the store manages.
@@ -65,29 +65,6 @@ pub struct ImportReport {
     /// by runs as one value each: `crypto_gaf.bar_blocks`).
     pub blocks: u64,
 }
-
-const BAR_COLUMNS: &str = "product, interval_ms, close_time, open, high, low, close, volume, buy_volume, \
-     sell_volume, sample_count, bid, ask, bid_depth, ask_depth, origin, source";
-
-const BAR_COPY_TYPES: [Type; 17] = [
-    Type::TEXT,
-    Type::INT8,
-    Type::TIMESTAMPTZ,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::INT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::FLOAT8,
-    Type::TEXT,
-    Type::TEXT,
-];
 
 /// The 1-second bar of sample `$1`, upserted: a later sample extends it, a late one lands in it
 /// without moving its open or close. Only collected bars are touched (`origin` precedence).
@@ -654,7 +631,8 @@ impl Store {
             return Ok(ImportReport::default());
         };
         let (first_ms, last_ms) = (first.close_ms, last.close_ms);
-        let rollups = self.prepare_import(interval_ms, rollups, first_ms, last_ms).await?;
+        let rollups = self.prepare_import(interval_ms, rollups).await?;
+        let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // Nothing stored around the file at its interval or a rollup's, over the widest rollup
@@ -662,12 +640,20 @@ impl Store {
         // same as the database's) straight into the table.
         let existing = stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await?;
         if existing == 0 {
-            let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups);
+            let loads = PartitionLoads::find(&tx, &intervals, first_ms, last_ms).await?;
+            let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups, loads);
             copy.push(&tx, bars).await?;
             let report = copy.finish(&tx).await?;
             tx.commit().await?;
             return Ok(report);
         }
+        // The merge writes with SQL through crypto_gaf.bars: every partition must exist, made
+        // outside this transaction (which holds a lock on the parent that making one waits for).
+        tx.rollback().await?;
+        for &iv in &intervals {
+            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
+        }
+        let tx = client.transaction().await?;
         let mut report = ImportReport::default();
         tx.batch_execute("CREATE TEMP TABLE incoming_bars (LIKE crypto_gaf.bars) ON COMMIT DROP").await?;
         copy_bars(&tx, "incoming_bars", product, interval_ms, source, bars).await?;
@@ -793,6 +779,8 @@ struct RolledUpCopy<'a> {
     pending: Vec<Vec<HistoryBar>>,
     /// The blocks of the bars (first) and of each rollup.
     blocks: Vec<BlockWriter>,
+    /// The partitions the import makes, and the tables loaded for them.
+    loads: PartitionLoads,
     report: ImportReport,
     /// Where the import's time went, for its log line.
     timing: CopyTiming,
@@ -812,7 +800,7 @@ struct CopyTiming {
 }
 
 impl<'a> RolledUpCopy<'a> {
-    fn new(product: &'a str, interval_ms: i64, source: &'a str, rollups: &[i64]) -> Self {
+    fn new(product: &'a str, interval_ms: i64, source: &'a str, rollups: &[i64], loads: PartitionLoads) -> Self {
         let sources = rollups
             .iter()
             .enumerate()
@@ -827,6 +815,7 @@ impl<'a> RolledUpCopy<'a> {
             rolling: rollups.iter().map(|&c| Rollup::new(c)).collect(),
             pending: vec![Vec::new(); rollups.len()],
             blocks: std::iter::once(interval_ms).chain(rollups.iter().copied()).map(BlockWriter::new).collect(),
+            loads,
             report: ImportReport::default(),
             timing: CopyTiming::default(),
         }
@@ -836,8 +825,7 @@ impl<'a> RolledUpCopy<'a> {
     async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar]) -> Result<()> {
         if !batch.is_empty() {
             let t = std::time::Instant::now();
-            self.report.written +=
-                copy_bars(tx, "crypto_gaf.bars", self.product, self.interval_ms, self.source, batch).await?;
+            self.report.written += self.loads.copy(tx, self.product, self.interval_ms, self.source, batch).await?;
             self.timing.copying += t.elapsed().as_secs_f64();
             let t = std::time::Instant::now();
             self.blocks[0].push(tx, self.product, batch).await?;
@@ -856,11 +844,13 @@ impl<'a> RolledUpCopy<'a> {
         let t = std::time::Instant::now();
         self.roll(tx, &[], true).await?;
         self.timing.rolling_up += t.elapsed().as_secs_f64();
+        let attached = std::mem::take(&mut self.loads).attach(tx).await?;
         let t = std::time::Instant::now();
         let mut blocks = std::mem::take(&mut self.blocks);
         blocks.sort_by_key(|b| b.interval_ms());
         for b in blocks {
-            self.report.blocks += b.finish(tx, self.product).await?;
+            let made = attached.made.get(&b.interval_ms()).map_or(&[][..], |m| m.as_slice());
+            self.report.blocks += b.finish(tx, self.product, made).await?;
         }
         self.timing.checking_blocks += t.elapsed().as_secs_f64();
         let CopyTiming { copying, blocks, rolling_up, checking_blocks } = self.timing;
@@ -872,6 +862,10 @@ impl<'a> RolledUpCopy<'a> {
             copying_s = copying,
             blocks_s = blocks,
             rolling_up_s = rolling_up,
+            partitions_attached = attached.attached,
+            partitions_made_meanwhile = attached.moved,
+            keying_s = attached.keying_s,
+            attaching_s = attached.attaching_s,
             checking_blocks_s = checking_blocks,
             "import written"
         );
@@ -900,7 +894,7 @@ impl<'a> RolledUpCopy<'a> {
             pending.extend(out);
             if pending.len() >= ROLLUP_FLUSH_BARS || (end && !pending.is_empty()) {
                 self.report.rolled_up +=
-                    copy_bars(tx, "crypto_gaf.bars", self.product, self.rollups[j], self.source, pending).await?;
+                    self.loads.copy(tx, self.product, self.rollups[j], self.source, pending).await?;
                 pending.clear();
             }
         }
@@ -923,13 +917,14 @@ pub enum StreamedImport {
 const ROLLUP_FLUSH_BARS: usize = 10_000;
 
 impl Store {
-    /// The rollups of an import of bars of `interval_ms` closing from `first_ms` to `last_ms`
-    /// (those of `rollups` that are coarser multiples of it), with the partitions all of them
-    /// need created.
-    async fn prepare_import(&self, interval_ms: i64, rollups: &[i64], first_ms: i64, last_ms: i64) -> Result<Vec<i64>> {
+    /// The rollups of an import of bars of `interval_ms` (those of `rollups` that are coarser
+    /// multiples of it), with the LIST partition of each interval made (the range partitions
+    /// are made by the import: loaded whole where missing, see [`PartitionLoads`]).
+    async fn prepare_import(&self, interval_ms: i64, rollups: &[i64]) -> Result<Vec<i64>> {
         let rollups: Vec<i64> = rollups.iter().copied().filter(|&c| c > interval_ms && c % interval_ms == 0).collect();
+        let client = self.client().await?;
         for &iv in std::iter::once(&interval_ms).chain(&rollups) {
-            self.ensure_history_partitions(HistoryTable::Bars(iv), first_ms - iv, last_ms + iv).await?;
+            client.execute("SELECT crypto_gaf.ensure_bars_interval($1)", &[&iv]).await?;
         }
         Ok(rollups)
     }
@@ -951,7 +946,8 @@ impl Store {
         rollups: &[i64],
         mut batches: tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
     ) -> Result<StreamedImport> {
-        let rollups = self.prepare_import(interval_ms, rollups, first_ms, last_ms).await?;
+        let rollups = self.prepare_import(interval_ms, rollups).await?;
+        let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         if stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await? > 0 {
@@ -961,7 +957,8 @@ impl Store {
                 time_of_ms(last_ms).to_rfc3339()
             )));
         }
-        let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups);
+        let loads = PartitionLoads::find(&tx, &intervals, first_ms, last_ms).await?;
+        let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups, loads);
         let mut last_seen: Option<i64> = None;
         let mut waiting = std::time::Duration::ZERO;
         loop {
@@ -1007,45 +1004,4 @@ async fn roll_up_with<C: GenericClient>(
 ) -> Result<u64> {
     forget_bar_blocks(client, product, coarse_ms, after_ms, until_ms.saturating_add(coarse_ms)).await?;
     Ok(client.execute(ROLL_UP, &[&product, &fine_ms, &coarse_ms, &time_of_ms(after_ms), &time_of_ms(until_ms)]).await?)
-}
-
-async fn copy_bars(
-    tx: &tokio_postgres::Transaction<'_>,
-    table: &str,
-    product: &str,
-    interval_ms: i64,
-    source: &str,
-    bars: &[HistoryBar],
-) -> Result<u64> {
-    let sink = tx.copy_in(&format!("COPY {table} ({BAR_COLUMNS}) FROM STDIN (FORMAT binary)")).await?;
-    let writer = BinaryCopyInWriter::new(sink, &BAR_COPY_TYPES);
-    futures::pin_mut!(writer);
-    let origin = BarOrigin::Imported.as_str();
-    for b in bars {
-        let close = time_of_ms(b.close_ms);
-        let book = b.book;
-        let (bid, ask, bid_depth, ask_depth) =
-            (book.map(|k| k.bid), book.map(|k| k.ask), book.map(|k| k.bid_depth), book.map(|k| k.ask_depth));
-        let row: [&(dyn ToSql + Sync); 17] = [
-            &product,
-            &interval_ms,
-            &close,
-            &b.open,
-            &b.high,
-            &b.low,
-            &b.close,
-            &b.volume,
-            &b.buy_volume,
-            &b.sell_volume,
-            &b.sample_count,
-            &bid,
-            &ask,
-            &bid_depth,
-            &ask_depth,
-            &origin,
-            &source,
-        ];
-        writer.as_mut().write(&row).await?;
-    }
-    Ok(writer.finish().await?)
 }

@@ -15,6 +15,7 @@ pub mod leases;
 pub mod matrices;
 pub mod migrate;
 pub mod notify;
+mod partition_load;
 pub mod plugin_artifacts;
 pub mod plugin_canaries;
 pub mod plugin_failures;

@@ -328,3 +328,142 @@ async fn a_streamed_import_writes_what_a_whole_import_writes_or_nothing() {
         assert!(store.bars_page("ADA-USD", iv, 0, i64::MAX / 4, 10).await.unwrap().is_empty());
     }
 }
+
+/// The bars partitions of `label` (`1m`) attached to `crypto_gaf.bars_<label>`, the ones
+/// registered for retention, and the tables an import loaded that are still about.
+async fn partitions(store: &Store, label: &str) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let client = store.client().await.unwrap();
+    let names = |rows: Vec<tokio_postgres::Row>| rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>();
+    let attached = client
+        .query(
+            "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+             WHERE i.inhparent = ('crypto_gaf.bars_' || $1)::regclass ORDER BY 1",
+            &[&label],
+        )
+        .await
+        .unwrap();
+    let registered = client
+        .query(
+            "SELECT name FROM crypto_gaf.history_partitions WHERE name LIKE 'bars\\_' || $1 || '\\_%' ORDER BY 1",
+            &[&label],
+        )
+        .await
+        .unwrap();
+    let loaded = client
+        .query(
+            "SELECT relname::text FROM pg_class WHERE relnamespace = 'crypto_gaf'::regnamespace AND relname LIKE '%\\_load\\_%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    (names(attached), names(registered), names(loaded))
+}
+
+#[tokio::test]
+async fn an_import_loads_the_partitions_it_makes_whole_keys_and_attaches_them() {
+    let store = store().await;
+    let jan30 = 1_738_195_200_000; // 2025-01-30
+    let feb = 1_738_368_000_000; // 2025-02-01
+                                 // February's partition exists before the import: its bars go through the parent.
+    store.ensure_history_partitions(HistoryTable::Bars(60_000), feb, feb).await.unwrap();
+    let file: Vec<HistoryBar> = (1..=4 * 1440).map(|k| imported(jan30 + k * 60_000, 100.0 + (k % 50) as f64)).collect();
+    let r = store.import_bars("BTC-USD", 60_000, "csv:l.csv", &file, &[300_000, 86_400_000], false).await.unwrap();
+    assert_eq!(r.written as usize, file.len());
+    assert_eq!(all_bars(&store, 60_000).await, file);
+    assert_eq!(store.bars_page("BTC-USD", 300_000, 0, i64::MAX / 4, 10_000).await.unwrap(), rollup(&file, 300_000));
+    let (attached, registered, loaded) = partitions(&store, "1m").await;
+    assert_eq!(attached, ["bars_1m_202501", "bars_1m_202502"]);
+    assert_eq!(registered, attached, "retention knows both");
+    assert!(loaded.is_empty(), "{loaded:?}");
+    assert_eq!(partitions(&store, "1d").await.0, ["bars_1d_2025"]);
+    // The loaded partition holds the key: the same bar again is refused, a new one lands.
+    let client = store.client().await.unwrap();
+    let copy_of = "INSERT INTO crypto_gaf.bars SELECT * FROM crypto_gaf.bars
+                   WHERE product = 'BTC-USD' AND interval_ms = 60000 AND close_time = $1";
+    let e = client.execute(copy_of, &[&cgaf_store::history::time_of_ms(jan30 + 60_000)]).await.unwrap_err();
+    assert_eq!(e.code(), Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION), "{e}");
+    let index: String = client
+        .query_one(
+            "SELECT indexrelid::regclass::text FROM pg_index WHERE indrelid = 'crypto_gaf.bars_1m_202501'::regclass",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(index, "crypto_gaf.bars_1m_202501_pkey");
+    // Retention drops it like any other partition.
+    let dropped = store.drop_history_partitions(HistoryTable::Bars(60_000), feb).await.unwrap();
+    assert_eq!(dropped, ["bars_1m_202501"]);
+    assert_eq!(all_bars(&store, 60_000).await.first().map(|b| b.close_ms), Some(feb));
+}
+
+#[tokio::test]
+async fn two_imports_into_the_same_new_partitions_both_land_and_a_failed_one_leaves_nothing() {
+    let store = store().await;
+    let start = 1_735_689_600_000 + 7 * 60_000; // 2025-01-01 00:07
+    let file: Vec<HistoryBar> = (1..=3000).map(|k| imported(start + k * 60_000, 100.0 + (k % 37) as f64)).collect();
+    let last = file.last().unwrap().close_ms;
+    let rollups = [300_000, 86_400_000];
+    // Each import is given its bars in two batches through a channel of one: the second send
+    // returns once the import took the first, i.e. once it found its partitions missing and
+    // began loading them.
+    let begin = |product: &'static str| {
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let store = store.clone();
+        let import = tokio::spawn(async move {
+            store.import_bar_batches(product, 60_000, "csv:two.csv", (start + 60_000, last), &rollups, rx).await
+        });
+        (tx, import)
+    };
+    let (a, a_import) = begin("ETH-USD");
+    let (b, b_import) = begin("SOL-USD");
+    for (tx, half) in [(&a, &file[..1500]), (&b, &file[..1500]), (&a, &file[1500..]), (&b, &file[1500..])] {
+        tx.send(Ok(half.to_vec())).await.unwrap();
+    }
+    // ETH-USD attaches the partitions; SOL-USD, loaded meanwhile, then finds them made.
+    drop(a);
+    let a_report = a_import.await.unwrap().unwrap();
+    drop(b);
+    let b_report = b_import.await.unwrap().unwrap();
+    assert!(matches!(&a_report, cgaf_store::StreamedImport::Written(r) if r.written == 3000), "{a_report:?}");
+    assert_eq!(a_report, b_report);
+    for iv in [60_000, 300_000, 86_400_000] {
+        let eth = store.bars_page("ETH-USD", iv, 0, i64::MAX / 4, 10_000).await.unwrap();
+        let sol = store.bars_page("SOL-USD", iv, 0, i64::MAX / 4, 10_000).await.unwrap();
+        assert!(!eth.is_empty() && eth == sol, "{iv} ms bars differ");
+    }
+    assert_eq!(all_bars(&store, 60_000).await.len(), 0, "BTC-USD has none");
+    let (attached, registered, loaded) = partitions(&store, "1m").await;
+    assert_eq!((attached.as_slice(), registered.as_slice()), (&["bars_1m_202501".to_string()][..], &attached[..]));
+    assert!(loaded.is_empty(), "{loaded:?}");
+    // An import into a missing year that fails at its end leaves neither bars nor tables.
+    let later: Vec<HistoryBar> =
+        file.iter().map(|b| HistoryBar { close_ms: b.close_ms + 366 * 86_400_000, ..*b }).collect();
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tx.send(Ok(later.clone())).await.unwrap();
+    tx.send(Err("line 3002: bad".to_string())).await.unwrap();
+    drop(tx);
+    let failed = store
+        .import_bar_batches("ETH-USD", 60_000, "csv:bad.csv", (later[0].close_ms, later[2999].close_ms), &rollups, rx)
+        .await
+        .unwrap();
+    assert_eq!(failed, cgaf_store::StreamedImport::NotStreamed("line 3002: bad".into()));
+    let (attached, _, loaded) = partitions(&store, "1m").await;
+    assert_eq!(attached, ["bars_1m_202501"]);
+    assert!(loaded.is_empty(), "{loaded:?}");
+}
+
+#[tokio::test]
+async fn a_merge_into_months_without_partitions_makes_them_and_finishes() {
+    let store = store().await;
+    let jan31 = 1_738_281_600_000; // 2025-01-31
+    let first: Vec<HistoryBar> = (1..=600).map(|k| imported(jan31 + k * 60_000, 100.0)).collect();
+    store.import_bars("BTC-USD", 60_000, "csv:a.csv", &first, &[300_000], false).await.unwrap();
+    // Over the stored bars (a merge) and on into February, whose partitions do not exist yet.
+    let second: Vec<HistoryBar> = (301..=3000).map(|k| imported(jan31 + k * 60_000, 100.0)).collect();
+    let merge = store.import_bars("BTC-USD", 60_000, "csv:b.csv", &second, &[300_000], false);
+    let r = tokio::time::timeout(Duration::from_secs(60), merge).await.expect("the merge waited on itself").unwrap();
+    assert_eq!((r.written, r.unchanged), (2400, 300));
+    assert_eq!(all_bars(&store, 60_000).await.len(), 3000);
+    assert_eq!(partitions(&store, "1m").await.0, ["bars_1m_202501", "bars_1m_202502"]);
+}

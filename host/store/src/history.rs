@@ -946,6 +946,7 @@ impl Store {
         rollups: &[i64],
         mut batches: tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
     ) -> Result<StreamedImport> {
+        let preparing = std::time::Instant::now();
         let rollups = self.prepare_import(interval_ms, rollups).await?;
         let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
         let mut client = self.client().await?;
@@ -959,6 +960,7 @@ impl Store {
         }
         let loads = PartitionLoads::find(&tx, &intervals, first_ms, last_ms).await?;
         let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups, loads);
+        let preparing = preparing.elapsed();
         let mut last_seen: Option<i64> = None;
         let mut waiting = std::time::Duration::ZERO;
         loop {
@@ -974,7 +976,12 @@ impl Store {
             }
             copy.push(&tx, &batch).await?;
         }
-        tracing::info!(product, waiting_for_batches_s = waiting.as_secs_f64(), "import read");
+        tracing::info!(
+            product,
+            preparing_s = preparing.as_secs_f64(),
+            waiting_for_batches_s = waiting.as_secs_f64(),
+            "import read"
+        );
         let report = copy.finish(&tx).await?;
         if last_seen != Some(last_ms) {
             return Ok(StreamedImport::NotStreamed(format!(
@@ -982,7 +989,9 @@ impl Store {
                 last_seen
             )));
         }
+        let t = std::time::Instant::now();
         tx.commit().await?;
+        tracing::info!(product, committing_s = t.elapsed().as_secs_f64(), "import committed");
         Ok(StreamedImport::Written(report))
     }
 }

@@ -786,19 +786,30 @@ END;
 $$;
 
 -- migration: 18 imports load the partitions they make
--- The bars partitions of p_interval_ms that [p_from, p_to] touches, by the rule of
--- crypto_gaf.ensure_history_partitions (a day below 1m, a month below 1h, a year above): name and
--- range, oldest first, and whether the partition exists.
-CREATE OR REPLACE FUNCTION crypto_gaf.bars_partition_periods(p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
+-- The partitions of `p_parent` ('bars' for bars of p_interval_ms; 'sample_archive' with interval
+-- 0) that [p_from, p_to] touches — a day per partition below 1m and for the archive, a month
+-- below 1h, a year above — with name and range, oldest first, and whether each exists.
+CREATE OR REPLACE FUNCTION crypto_gaf.history_partition_periods(p_parent text, p_interval_ms bigint,
+                                                               p_from timestamptz, p_to timestamptz)
 RETURNS TABLE (name text, starts timestamptz, ends timestamptz, made boolean)
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-  period text := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
-  t timestamp := date_trunc(period, p_from AT TIME ZONE 'UTC');
+  period text;
+  prefix text;
+  t timestamp;
 BEGIN
+  IF p_parent = 'bars' THEN
+    period := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
+    prefix := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+  ELSIF p_parent = 'sample_archive' THEN
+    period := 'day';
+    prefix := 'sample_archive';
+  ELSE
+    RAISE EXCEPTION 'unknown history table %', p_parent;
+  END IF;
+  t := date_trunc(period, p_from AT TIME ZONE 'UTC');
   WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
-    name := 'bars_' || crypto_gaf.interval_label(p_interval_ms) || '_'
-            || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
+    name := prefix || '_' || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
     starts := t AT TIME ZONE 'UTC';
     ends := (t + ('1 ' || period)::interval) AT TIME ZONE 'UTC';
     made := to_regclass('crypto_gaf.' || quote_ident(name)) IS NOT NULL;
@@ -844,7 +855,7 @@ $$;
 
 -- Attaches the table p_loaded, which an import made in its transaction and loaded with the bars
 -- of p_interval_ms closing in [p_starts, p_ends) and then keyed, as the bars partition p_name of
--- that range (see crypto_gaf.bars_partition_periods). Keying the rows once is what makes an
+-- that range (see crypto_gaf.history_partition_periods). Keying the rows once is what makes an
 -- import fast: COPY into an existing partition maintains the key row by row. The interval's
 -- LIST partition is locked first (SHARE UPDATE EXCLUSIVE, as ATTACH PARTITION locks it; reads and
 -- writes go on), so no other transaction makes the same partition until this one ends; when one
@@ -881,51 +892,35 @@ BEGIN
 END;
 $$;
 
--- As before, and a partition that an import attached while this waited for the parent's lock
--- counts as made (it exists; the import registered it).
+-- As in migration 6, with the periods from crypto_gaf.history_partition_periods, and a partition
+-- that an import attached while this waited for the parent's lock counts as made (it exists;
+-- the import registered it).
 CREATE OR REPLACE FUNCTION crypto_gaf.ensure_history_partitions(p_parent text, p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
 RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
-  period text;
-  list_name text;
-  t timestamp;
-  t_end timestamp;
-  part text;
-  made integer := 0;
+  parent_table text := CASE p_parent WHEN 'bars' THEN 'bars_' || crypto_gaf.interval_label(p_interval_ms) ELSE p_parent END;
+  p record;
+  created integer := 0;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
   IF p_parent = 'bars' THEN
-    period := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 3600000 THEN 'month' ELSE 'year' END;
-    list_name := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
-    IF to_regclass('crypto_gaf.' || list_name) IS NULL THEN
-      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.bars FOR VALUES IN (%s) PARTITION BY RANGE (close_time)',
-                     list_name, p_interval_ms);
-    END IF;
-  ELSIF p_parent = 'sample_archive' THEN
-    period := 'day';
-    list_name := 'sample_archive';
-  ELSE
-    RAISE EXCEPTION 'unknown history table %', p_parent;
+    PERFORM crypto_gaf.ensure_bars_interval(p_interval_ms);
   END IF;
-  t := date_trunc(period, p_from AT TIME ZONE 'UTC');
-  WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
-    t_end := t + ('1 ' || period)::interval;
-    part := list_name || '_' || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
-    IF to_regclass('crypto_gaf.' || part) IS NULL THEN
-      BEGIN
-        EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
-                       part, list_name, (t AT TIME ZONE 'UTC'), (t_end AT TIME ZONE 'UTC'));
-        INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
-        VALUES (part, p_parent, p_interval_ms, t AT TIME ZONE 'UTC', t_end AT TIME ZONE 'UTC')
-        ON CONFLICT (name) DO NOTHING;
-        made := made + 1;
-      EXCEPTION WHEN duplicate_table OR invalid_object_definition THEN
-        NULL;
-      END;
-    END IF;
-    t := t_end;
+  FOR p IN SELECT pp.name, pp.starts, pp.ends
+           FROM crypto_gaf.history_partition_periods(p_parent, p_interval_ms, p_from, p_to) AS pp
+           WHERE NOT pp.made LOOP
+    BEGIN
+      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
+                     p.name, parent_table, p.starts, p.ends);
+      INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+      VALUES (p.name, p_parent, p_interval_ms, p.starts, p.ends)
+      ON CONFLICT (name) DO NOTHING;
+      created := created + 1;
+    EXCEPTION WHEN duplicate_table OR invalid_object_definition THEN
+      NULL;
+    END;
   END LOOP;
-  RETURN made;
+  RETURN created;
 END;
 $$;

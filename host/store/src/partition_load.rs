@@ -65,7 +65,7 @@ impl PartitionLoads {
         for &iv in intervals {
             let rows = tx
                 .query(
-                    "SELECT name, starts, ends FROM crypto_gaf.bars_partition_periods($1, $2, $3) WHERE NOT made",
+                    "SELECT name, starts, ends FROM crypto_gaf.history_partition_periods('bars', $1, $2, $3) WHERE NOT made",
                     &[&iv, &time_of_ms(first_ms - iv), &time_of_ms(last_ms + iv)],
                 )
                 .await?;

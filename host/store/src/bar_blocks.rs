@@ -114,6 +114,9 @@ pub(crate) struct BlockWriter {
     interval_ms: i64,
     /// The period being filled and its bars.
     current: Option<((i64, i64), Vec<HistoryBar>)>,
+    /// The block of the period filled last, being encoded on a blocking thread while the import
+    /// goes on (written when the next period is filled, or at the end).
+    encoding: Option<tokio::task::JoinHandle<Result<Option<EncodedBlock>>>>,
     /// Periods whose block this import wrote, with the bars in it.
     written: Vec<(i64, i64)>,
     /// First and last close written.
@@ -122,7 +125,7 @@ pub(crate) struct BlockWriter {
 
 impl BlockWriter {
     pub(crate) fn new(interval_ms: i64) -> Self {
-        BlockWriter { interval_ms, current: None, written: Vec::new(), span: None }
+        BlockWriter { interval_ms, current: None, encoding: None, written: Vec::new(), span: None }
     }
 
     /// The interval whose blocks it writes.
@@ -155,14 +158,30 @@ impl BlockWriter {
         Ok(())
     }
 
-    /// Writes the block of the period being filled (unless another transaction's block holds
-    /// the period: then the end of the import deletes it).
+    /// Writes the block of the period filled before, once encoded, and starts encoding the
+    /// block of the period being filled (on a blocking thread, so it overlaps the import's next
+    /// COPY). A period whose block another transaction holds keeps that one; the end of the
+    /// import deletes it.
     async fn write_current(&mut self, tx: &tokio_postgres::Transaction<'_>, product: &str) -> Result<()> {
-        let Some(((starts, ends), bars)) = self.current.take() else {
+        self.write_encoded(tx, product).await?;
+        if let Some((period, bars)) = self.current.take() {
+            self.encoding = Some(tokio::task::spawn_blocking(move || EncodedBlock::encode(period, &bars)));
+        }
+        Ok(())
+    }
+
+    /// Writes the block being encoded, if any, once it is.
+    async fn write_encoded(&mut self, tx: &tokio_postgres::Transaction<'_>, product: &str) -> Result<()> {
+        let Some(encoding) = self.encoding.take() else {
             return Ok(());
         };
-        if insert_bar_block(tx, product, self.interval_ms, (starts, ends), &bars).await? {
-            self.written.push((starts, bars.len() as i64));
+        let encoded = encoding
+            .await
+            .map_err(|e| Error::BadData { what: "bar_blocks.data", detail: format!("encoding a block: {e}") })??;
+        if let Some(block) = encoded {
+            if block.insert(tx, product, self.interval_ms).await? {
+                self.written.push((block.period.0, i64::from(block.bars)));
+            }
         }
         Ok(())
     }
@@ -180,6 +199,7 @@ impl BlockWriter {
         made: &[i64],
     ) -> Result<u64> {
         self.write_current(tx, product).await?;
+        self.write_encoded(tx, product).await?;
         let Some((first, last)) = self.span else {
             return Ok(0);
         };
@@ -220,30 +240,61 @@ pub(crate) async fn insert_bar_block<C: GenericClient>(
     client: &C,
     product: &str,
     interval_ms: i64,
-    (starts, ends): (i64, i64),
+    period: (i64, i64),
     bars: &[HistoryBar],
 ) -> Result<bool> {
-    let (Some(f), Some(l)) = (bars.first(), bars.last()) else {
-        return Ok(false);
-    };
-    let data = encode_bar_block(bars).map_err(|e| Error::BadData { what: "bar_blocks.data", detail: e.to_string() })?;
-    let n = client
-        .execute(
-            "INSERT INTO crypto_gaf.bar_blocks (product, interval_ms, starts, ends, bars, first_close, last_close, data)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-            &[
-                &product,
-                &interval_ms,
-                &time_of_ms(starts),
-                &time_of_ms(ends),
-                &(bars.len() as i32),
-                &time_of_ms(f.close_ms),
-                &time_of_ms(l.close_ms),
-                &data,
-            ],
-        )
-        .await?;
-    Ok(n == 1)
+    match EncodedBlock::encode(period, bars)? {
+        Some(block) => block.insert(client, product, interval_ms).await,
+        None => Ok(false),
+    }
+}
+
+/// A period's block, encoded and not written yet.
+#[derive(Debug)]
+pub(crate) struct EncodedBlock {
+    /// The period, ms: `[starts, ends)`.
+    period: (i64, i64),
+    /// Bars in it.
+    bars: i32,
+    /// Close of its first bar, ms.
+    first_ms: i64,
+    /// Close of its last bar, ms.
+    last_ms: i64,
+    /// The encoded bars.
+    data: Vec<u8>,
+}
+
+impl EncodedBlock {
+    /// The block of `bars` (close order) for `period`; `None` when there are none.
+    pub(crate) fn encode(period: (i64, i64), bars: &[HistoryBar]) -> Result<Option<Self>> {
+        let (Some(f), Some(l)) = (bars.first(), bars.last()) else {
+            return Ok(None);
+        };
+        let data =
+            encode_bar_block(bars).map_err(|e| Error::BadData { what: "bar_blocks.data", detail: e.to_string() })?;
+        Ok(Some(EncodedBlock { period, bars: bars.len() as i32, first_ms: f.close_ms, last_ms: l.close_ms, data }))
+    }
+
+    /// Inserts it unless its period has a block; true when it was written.
+    async fn insert<C: GenericClient>(&self, client: &C, product: &str, interval_ms: i64) -> Result<bool> {
+        let n = client
+            .execute(
+                "INSERT INTO crypto_gaf.bar_blocks (product, interval_ms, starts, ends, bars, first_close, last_close, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+                &[
+                    &product,
+                    &interval_ms,
+                    &time_of_ms(self.period.0),
+                    &time_of_ms(self.period.1),
+                    &self.bars,
+                    &time_of_ms(self.first_ms),
+                    &time_of_ms(self.last_ms),
+                    &self.data,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
 }
 
 /// Takes the lock of `product`'s blocks of `interval_ms` exclusively until the transaction ends:

@@ -43,15 +43,16 @@ pub(crate) struct Attached {
     /// The partitions attached, per interval (ms): the starts of their periods (ms). They hold
     /// the import's bars alone.
     pub made: BTreeMap<i64, Vec<i64>>,
-    /// Seconds spent keying the loaded tables, and attaching them.
+    /// Seconds spent keying the loaded tables.
     pub keying_s: f64,
+    /// Seconds spent attaching them.
     pub attaching_s: f64,
 }
 
 impl PartitionLoads {
     /// The partitions of each of `intervals` that bars closing in `[first_ms, last_ms]` (widened
     /// by an interval each way, as the partitions an import needs are) fall in and that do not
-    /// exist, with the LIST partition of each interval made.
+    /// exist. The LIST partition of each interval must exist (`Store::prepare_import` makes it).
     pub(crate) async fn find(
         tx: &tokio_postgres::Transaction<'_>,
         intervals: &[i64],
@@ -153,12 +154,15 @@ impl PartitionLoads {
         // The keys first: the parent's lock, taken by the first attach, is held to the end of
         // the transaction, and every other import and partition maker waits for it.
         let t = std::time::Instant::now();
-        for (_, _, p) in &loaded {
-            let table = p.table.as_deref().unwrap_or_default();
-            tx.batch_execute(&format!(
-                "ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time)"
-            ))
-            .await?;
+        let keys: String = loaded
+            .iter()
+            .filter_map(|(_, _, p)| p.table.as_deref())
+            .map(|table| {
+                format!("ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time);\n")
+            })
+            .collect();
+        if !keys.is_empty() {
+            tx.batch_execute(&keys).await?;
         }
         let mut done = Attached { keying_s: t.elapsed().as_secs_f64(), ..Default::default() };
         let t = std::time::Instant::now();

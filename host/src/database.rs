@@ -24,7 +24,6 @@ pub struct Database {
     pub embedded: Option<EmbeddedPostgres>,
 }
 
-/// Connects to the configured database, or starts the private one.
 impl Database {
     /// Closes the store (its LISTEN and pooled connections, [`Store::close`]), then stops the
     /// embedded server when there is one: nothing is connected when it goes away.
@@ -37,6 +36,7 @@ impl Database {
     }
 }
 
+/// Connects to the configured database, or starts the private one.
 pub async fn open(settings: &DatabaseSettings, allow_embedded: bool) -> Result<Database> {
     let (url, embedded) = match &settings.target {
         DatabaseTarget::Configured(url) => (url.clone(), None),

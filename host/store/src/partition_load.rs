@@ -99,11 +99,12 @@ impl PartitionLoads {
         while let Some(first) = rest.first() {
             let missing = self.missing.entry(interval_ms).or_default();
             let t = first.close_ms;
-            // The run of bars in one partition: a missing one, else an existing one up to the
-            // next missing one.
-            let ends = match missing.range(..=t).next_back() {
-                Some((_, p)) if t < p.ends => p.ends,
-                _ => {
+            // The run of bars in one partition: a missing one (by the start of its period),
+            // else an existing one up to the next missing one.
+            let loaded = missing.range(..=t).next_back().filter(|(_, p)| t < p.ends).map(|(&starts, _)| starts);
+            let ends = match loaded {
+                Some(starts) => missing[&starts].ends,
+                None => {
                     let next_missing = missing.range(t..).next().map_or(i64::MAX, |(&starts, _)| starts);
                     block_period(interval_ms, t).1.min(next_missing)
                 }
@@ -111,9 +112,8 @@ impl PartitionLoads {
             let n = rest.partition_point(|b| b.close_ms < ends).max(1);
             let (run, tail) = rest.split_at(n);
             rest = tail;
-            let loaded = missing.range_mut(..=t).next_back().filter(|(_, p)| t < p.ends);
-            written += match loaded {
-                Some((&starts, partition)) => {
+            written += match loaded.and_then(|starts| missing.get_mut(&starts).map(|p| (starts, p))) {
+                Some((starts, partition)) => {
                     let table = match &partition.table {
                         Some(table) => table.clone(),
                         None => {

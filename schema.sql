@@ -924,3 +924,48 @@ BEGIN
   RETURN created;
 END;
 $$;
+
+-- migration: 19 imports load their new partitions on connections of their own
+-- An import loads the tables of the partitions it makes (crypto_gaf.make_loaded_bars_table) on
+-- connections of its own, each in a transaction of its own that commits the loaded tables before
+-- the import's transaction attaches them; so the tables are named after the import's load
+-- (<partition>_load_<load>), and the import's transaction holds the load's advisory lock until
+-- it ends. A loaded table whose load's lock is free was left by an import that failed or died.
+CREATE SEQUENCE IF NOT EXISTS crypto_gaf.partition_loads AS integer CYCLE;
+
+-- Drops the loaded tables of loads whose import's transaction has ended (their lock is free);
+-- returns how many.
+CREATE OR REPLACE FUNCTION crypto_gaf.drop_abandoned_partition_loads()
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  r record;
+  dropped integer := 0;
+BEGIN
+  FOR r IN SELECT c.relname::text AS name, substring(c.relname FROM '_load_([0-9]+)$')::integer AS load
+           FROM pg_class c
+           WHERE c.relnamespace = 'crypto_gaf'::regnamespace AND c.relkind = 'r' AND NOT c.relispartition
+             AND c.relname ~ '_load_[0-9]+$' LOOP
+    IF pg_try_advisory_xact_lock(hashtext('cgaf_partition_load'), r.load) THEN
+      EXECUTE format('DROP TABLE IF EXISTS crypto_gaf.%I', r.name);
+      dropped := dropped + 1;
+    END IF;
+  END LOOP;
+  RETURN dropped;
+END;
+$$;
+
+-- Begins a load in the calling transaction: drops abandoned loaded tables, then takes a new
+-- load number and holds its lock to the end of the transaction. Returns the number.
+CREATE OR REPLACE FUNCTION crypto_gaf.begin_partition_load()
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  load integer;
+BEGIN
+  PERFORM crypto_gaf.drop_abandoned_partition_loads();
+  load := nextval('crypto_gaf.partition_loads');
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_partition_load'), load);
+  RETURN load;
+END;
+$$;

@@ -88,6 +88,10 @@ pub enum Error {
     /// nothing was written.
     #[error("matrix cursor {0} moved under this writer")]
     CursorMoved(String),
+    /// Loading an import's new partitions on connections of their own went wrong (a loader
+    /// ended early, or COPYed other than it was sent).
+    #[error("loading partitions: {0}")]
+    PartitionLoad(String),
     /// A replay of this name exists already (or the name is `live`).
     #[error("replay {0:?} exists already (or is reserved)")]
     ReplayExists(String),

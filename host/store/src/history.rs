@@ -3,7 +3,7 @@
 //! partitions (created ahead, dropped by retention) and the optional raw-sample archive.
 
 use crate::bar_blocks::{forget_bar_blocks, insert_bar_block, lock_bar_blocks, BlockWriter};
-use crate::partition_load::{copy_bars, PartitionLoads, BAR_COLUMNS};
+use crate::partition_load::{copy_bars, drop_abandoned, PartitionLoads, BAR_COLUMNS};
 use crate::{Error, Result, Store};
 use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar, Rollup};
 use cgaf_trade_domain::Book;
@@ -640,12 +640,19 @@ impl Store {
         // same as the database's) straight into the table.
         let existing = stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await?;
         if existing == 0 {
-            let loads = PartitionLoads::find(&tx, &intervals, first_ms, last_ms).await?;
-            let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups, loads);
-            copy.push(&tx, bars).await?;
-            let report = copy.finish(&tx).await?;
-            tx.commit().await?;
-            return Ok(report);
+            let written = copy_whole(&self.config, &tx, (product, interval_ms, source), &rollups, bars).await;
+            let written = match written {
+                Ok(report) => tx.commit().await.map(|()| report).map_err(Error::from),
+                Err(e) => {
+                    drop(tx);
+                    Err(e)
+                }
+            };
+            if written.is_err() {
+                // The transaction rolled back (its ROLLBACK goes before this on the connection).
+                drop_abandoned(&client).await;
+            }
+            return written;
         }
         // The merge writes with SQL through crypto_gaf.bars: every partition must exist, made
         // outside this transaction (which holds a lock on the parent that making one waits for).
@@ -789,11 +796,11 @@ struct RolledUpCopy<'a> {
 /// Seconds an import spent in each of its steps (logged when it ends).
 #[derive(Debug, Default, Clone, Copy)]
 struct CopyTiming {
-    /// COPYing the imported bars.
+    /// COPYing the imported bars and the rollups (or handing them to a loader).
     copying: f64,
-    /// Encoding and writing the blocks of the bars and of the rollups.
+    /// Encoding and writing the blocks of the bars and of the rollups (at once with the COPY).
     blocks: f64,
-    /// Rolling up and COPYing the rollups.
+    /// Rolling up.
     rolling_up: f64,
     /// Checking the blocks against the rows at the end.
     checking_blocks: f64,
@@ -823,28 +830,15 @@ impl<'a> RolledUpCopy<'a> {
 
     /// Writes the next batch and the coarse bars it closes.
     async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar]) -> Result<()> {
-        if !batch.is_empty() {
-            let t = std::time::Instant::now();
-            self.report.written += self.loads.copy(tx, self.product, self.interval_ms, self.source, batch).await?;
-            self.timing.copying += t.elapsed().as_secs_f64();
-            let t = std::time::Instant::now();
-            self.blocks[0].push(tx, self.product, batch).await?;
-            self.timing.blocks += t.elapsed().as_secs_f64();
-        }
-        let t = std::time::Instant::now();
-        let r = self.roll(tx, batch, false).await;
-        self.timing.rolling_up += t.elapsed().as_secs_f64();
-        r
+        self.write(tx, batch, false).await
     }
 
     /// Writes each rollup's last bar and what is pending, and keeps the blocks of the periods
     /// the import alone fills (intervals in rising order: the blocks' lock order); gives what
     /// was written.
     async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
-        let t = std::time::Instant::now();
-        self.roll(tx, &[], true).await?;
-        self.timing.rolling_up += t.elapsed().as_secs_f64();
-        let attached = std::mem::take(&mut self.loads).attach(tx).await?;
+        self.write(tx, &[], true).await?;
+        let attached = self.loads.attach(tx).await?;
         let t = std::time::Instant::now();
         let mut blocks = std::mem::take(&mut self.blocks);
         blocks.sort_by_key(|b| b.interval_ms());
@@ -864,7 +858,9 @@ impl<'a> RolledUpCopy<'a> {
             rolling_up_s = rolling_up,
             partitions_attached = attached.attached,
             partitions_made_meanwhile = attached.moved,
-            keying_s = attached.keying_s,
+            loaders_copying_s = attached.loaders_copying_s,
+            loaders_keying_s = attached.loaders_keying_s,
+            waiting_for_loaders_s = attached.waiting_for_loaders_s,
             attaching_s = attached.attaching_s,
             checking_blocks_s = checking_blocks,
             "import written"
@@ -872,9 +868,53 @@ impl<'a> RolledUpCopy<'a> {
         Ok(self.report)
     }
 
+    /// Writes `batch` and the coarse bars it closes (at the `end`, each rollup's last bar too):
+    /// the bars and the parts of the rollups that are due go to COPY (or a loader) while the
+    /// blocks of the periods they complete are written, at once on the connection.
+    async fn write(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar], end: bool) -> Result<()> {
+        let t = std::time::Instant::now();
+        let closed = self.roll(batch, end);
+        let mut due: Vec<(i64, Vec<HistoryBar>)> = Vec::new();
+        for (j, out) in closed.iter().enumerate() {
+            let pending = &mut self.pending[j];
+            pending.extend_from_slice(out);
+            if pending.len() >= ROLLUP_FLUSH_BARS || (end && !pending.is_empty()) {
+                due.push((self.rollups[j], std::mem::take(pending)));
+            }
+        }
+        self.timing.rolling_up += t.elapsed().as_secs_f64();
+        let (product, interval_ms, source) = (self.product, self.interval_ms, self.source);
+        let loads = &mut self.loads;
+        let copying = async {
+            let t = std::time::Instant::now();
+            let written =
+                if batch.is_empty() { 0 } else { loads.copy(tx, product, interval_ms, source, batch).await? };
+            let mut rolled_up = 0;
+            for (coarse, part) in &due {
+                rolled_up += loads.copy(tx, product, *coarse, source, part).await?;
+            }
+            Ok::<_, Error>((written, rolled_up, t.elapsed().as_secs_f64()))
+        };
+        let blocks = &mut self.blocks;
+        let blocking = async {
+            let t = std::time::Instant::now();
+            for (writer, bars) in blocks.iter_mut().zip(std::iter::once(batch).chain(closed.iter().map(Vec::as_slice)))
+            {
+                writer.push(tx, product, bars).await?;
+            }
+            Ok::<_, Error>(t.elapsed().as_secs_f64())
+        };
+        let ((written, rolled_up, copying_s), blocks_s) = futures::try_join!(copying, blocking)?;
+        self.report.written += written;
+        self.report.rolled_up += rolled_up;
+        self.timing.copying += copying_s;
+        self.timing.blocks += blocks_s;
+        Ok(())
+    }
+
     /// Rolls `batch` up, rollup by rollup (a rollup's source comes before it; at the `end`, each
-    /// rollup's last bar too), and writes the parts that are due.
-    async fn roll(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar], end: bool) -> Result<()> {
+    /// rollup's last bar too): the coarse bars each closes.
+    fn roll(&mut self, batch: &[HistoryBar], end: bool) -> Vec<Vec<HistoryBar>> {
         let mut closed: Vec<Vec<HistoryBar>> = Vec::with_capacity(self.rollups.len());
         for j in 0..self.rollups.len() {
             let input: &[HistoryBar] = match self.sources[j] {
@@ -886,19 +926,9 @@ impl<'a> RolledUpCopy<'a> {
             if end {
                 out.extend(std::mem::replace(r, Rollup::new(self.rollups[j])).finish());
             }
-            self.blocks[j + 1].push(tx, self.product, &out).await?;
             closed.push(out);
         }
-        for (j, out) in closed.into_iter().enumerate() {
-            let pending = &mut self.pending[j];
-            pending.extend(out);
-            if pending.len() >= ROLLUP_FLUSH_BARS || (end && !pending.is_empty()) {
-                self.report.rolled_up +=
-                    self.loads.copy(tx, self.product, self.rollups[j], self.source, pending).await?;
-                pending.clear();
-            }
-        }
-        Ok(())
+        closed
     }
 }
 
@@ -948,7 +978,6 @@ impl Store {
     ) -> Result<StreamedImport> {
         let preparing = std::time::Instant::now();
         let rollups = self.prepare_import(interval_ms, rollups).await?;
-        let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         if stored_around(&tx, product, interval_ms, &rollups, first_ms, last_ms).await? > 0 {
@@ -958,42 +987,98 @@ impl Store {
                 time_of_ms(last_ms).to_rfc3339()
             )));
         }
-        let loads = PartitionLoads::find(&tx, &intervals, first_ms, last_ms).await?;
-        let mut copy = RolledUpCopy::new(product, interval_ms, source, &rollups, loads);
-        let preparing = preparing.elapsed();
-        let mut last_seen: Option<i64> = None;
-        let mut waiting = std::time::Duration::ZERO;
-        loop {
-            let t = std::time::Instant::now();
-            let Some(batch) = batches.recv().await else { break };
-            waiting += t.elapsed();
-            let batch = match batch {
-                Ok(batch) => batch,
-                Err(why) => return Ok(StreamedImport::NotStreamed(why)),
-            };
-            if let Some(b) = batch.last() {
-                last_seen = Some(b.close_ms);
+        let target = (product, interval_ms, source);
+        let streamed =
+            stream_batches(&self.config, &tx, target, &rollups, (first_ms, last_ms), &mut batches, preparing).await;
+        let streamed = match streamed {
+            Ok(StreamedImport::Written(report)) => {
+                let t = std::time::Instant::now();
+                match tx.commit().await {
+                    Ok(()) => {
+                        tracing::info!(product, committing_s = t.elapsed().as_secs_f64(), "import committed");
+                        Ok(StreamedImport::Written(report))
+                    }
+                    Err(e) => Err(Error::from(e)),
+                }
             }
-            copy.push(&tx, &batch).await?;
+            other => {
+                drop(tx);
+                other
+            }
+        };
+        if !matches!(streamed, Ok(StreamedImport::Written(_))) {
+            // The transaction rolled back (its ROLLBACK goes before this on the connection).
+            drop_abandoned(&client).await;
         }
-        tracing::info!(
-            product,
-            preparing_s = preparing.as_secs_f64(),
-            waiting_for_batches_s = waiting.as_secs_f64(),
-            "import read"
-        );
-        let report = copy.finish(&tx).await?;
-        if last_seen != Some(last_ms) {
-            return Ok(StreamedImport::NotStreamed(format!(
-                "the batches ended at {:?}, not at the last bar announced ({last_ms})",
-                last_seen
-            )));
-        }
-        let t = std::time::Instant::now();
-        tx.commit().await?;
-        tracing::info!(product, committing_s = t.elapsed().as_secs_f64(), "import committed");
-        Ok(StreamedImport::Written(report))
+        streamed
     }
+}
+
+/// Who an import writes for: product, interval (ms) and source.
+type ImportTarget<'a> = (&'a str, i64, &'a str);
+
+/// The bars of a whole file and their `rollups` COPYed in `tx`, into a range with nothing stored
+/// around it (their new partitions loaded and attached, see [`PartitionLoads`]).
+async fn copy_whole(
+    config: &tokio_postgres::Config,
+    tx: &tokio_postgres::Transaction<'_>,
+    (product, interval_ms, source): ImportTarget<'_>,
+    rollups: &[i64],
+    bars: &[HistoryBar],
+) -> Result<ImportReport> {
+    let (Some(first), Some(last)) = (bars.first(), bars.last()) else {
+        return Ok(ImportReport::default());
+    };
+    let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
+    let loads = PartitionLoads::find(config, tx, &intervals, first.close_ms, last.close_ms).await?;
+    let mut copy = RolledUpCopy::new(product, interval_ms, source, rollups, loads);
+    copy.push(tx, bars).await?;
+    copy.finish(tx).await
+}
+
+/// `batches` COPYed in `tx` as they come, with their `rollups` ([`Store::import_bar_batches`]),
+/// up to the commit.
+async fn stream_batches(
+    config: &tokio_postgres::Config,
+    tx: &tokio_postgres::Transaction<'_>,
+    (product, interval_ms, source): ImportTarget<'_>,
+    rollups: &[i64],
+    (first_ms, last_ms): (i64, i64),
+    batches: &mut tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
+    preparing: std::time::Instant,
+) -> Result<StreamedImport> {
+    let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
+    let loads = PartitionLoads::find(config, tx, &intervals, first_ms, last_ms).await?;
+    let mut copy = RolledUpCopy::new(product, interval_ms, source, rollups, loads);
+    let preparing = preparing.elapsed();
+    let mut last_seen: Option<i64> = None;
+    let mut waiting = std::time::Duration::ZERO;
+    loop {
+        let t = std::time::Instant::now();
+        let Some(batch) = batches.recv().await else { break };
+        waiting += t.elapsed();
+        let batch = match batch {
+            Ok(batch) => batch,
+            Err(why) => return Ok(StreamedImport::NotStreamed(why)),
+        };
+        if let Some(b) = batch.last() {
+            last_seen = Some(b.close_ms);
+        }
+        copy.push(tx, &batch).await?;
+    }
+    tracing::info!(
+        product,
+        preparing_s = preparing.as_secs_f64(),
+        waiting_for_batches_s = waiting.as_secs_f64(),
+        "import read"
+    );
+    if last_seen != Some(last_ms) {
+        return Ok(StreamedImport::NotStreamed(format!(
+            "the batches ended at {:?}, not at the last bar announced ({last_ms})",
+            last_seen
+        )));
+    }
+    Ok(StreamedImport::Written(copy.finish(tx).await?))
 }
 
 /// Ranges of more intervals than this are counted in two halves at once ([`Store::count_bar_rows`]).

@@ -1,15 +1,33 @@
 //! How an import writes bars fast: the bars of a partition that does not exist yet are COPYed
-//! into a table of their own (made in the import's transaction, no key yet, rows frozen), keyed
-//! once with a sort, and attached as that partition when the import ends
-//! (`crypto_gaf.attach_bars_partition`). COPY into an existing partition maintains its key row by
-//! row, which is most of what a large import costs; bars of existing partitions still go that way.
+//! into a table of their own (no key yet, rows frozen) by one of [`LOADERS`] connections of the
+//! import's own, each in a transaction of its own, so PostgreSQL loads two partitions at once;
+//! each table is keyed once with a sort as soon as its period is complete, the loaders commit
+//! their tables when the bars end, and the import's transaction attaches them as their
+//! partitions (`crypto_gaf.attach_bars_partition`), so the bars appear all at once or not at all.
+//! COPY into an existing partition maintains its key row by row, which is most of what a large
+//! import costs; bars of existing partitions still go that way, on the import's connection.
+//!
+//! The loaded tables are named after the import's load (`bars_1m_202501_load_7`), whose advisory
+//! lock the import's transaction holds to its end: an import that fails drops them once its
+//! transaction has rolled back ([`drop_abandoned`]), and one that died is swept by the next
+//! import (`crypto_gaf.drop_abandoned_partition_loads`).
 
 use crate::types::time_of_ms;
-use crate::Result;
+use crate::{Error, Result};
 use cgaf_trade_domain::history::{block_period, BarOrigin, HistoryBar};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
+
+/// Connections an import loads its new partitions on. Two keep a small server's two cores busy
+/// (the import's own connection meanwhile writes the blocks); a partition is loaded whole by one.
+pub(crate) const LOADERS: usize = 2;
+
+/// Pieces of work a loader holds before the import waits for it: a batch of bars is one.
+const LOADER_QUEUE: usize = 2;
 
 /// A partition the import makes: its name, range and the table its bars are loaded into.
 #[derive(Debug)]
@@ -18,18 +36,175 @@ struct LoadedPartition {
     name: String,
     /// Its range of close times, ms: `[starts, ends)`.
     ends: i64,
-    /// The table loaded so far, once a bar of the period came.
-    table: Option<String>,
+    /// The table loaded so far, and the loader loading it, once a bar of the period came.
+    table: Option<(String, usize)>,
 }
 
-/// The partitions of the intervals an import writes that did not exist when it began, and the
-/// tables loaded for them.
-#[derive(Debug, Default)]
+/// What a loader is asked to do, in order.
+#[derive(Debug)]
+enum LoaderWork {
+    /// Make the table `table` for the bars of the import closing in `[starts, ends)` ms.
+    Make { table: String, product: String, interval_ms: i64, source: String, starts: i64, ends: i64 },
+    /// COPY bars into a table made before.
+    Copy { table: String, bars: Vec<HistoryBar> },
+    /// Key a table: its period is complete.
+    Key { table: String },
+    /// Key what is left, and commit.
+    Commit,
+}
+
+/// What a loader did, when it committed.
+#[derive(Debug, Default, Clone, Copy)]
+struct LoaderDone {
+    /// Bars COPYed.
+    copied: u64,
+    /// Seconds spent COPYing.
+    copying_s: f64,
+    /// Seconds spent keying.
+    keying_s: f64,
+}
+
+/// A connection loading partitions: where to send it work, and the task doing it.
+struct Loader {
+    work: mpsc::Sender<LoaderWork>,
+    task: Option<tokio::task::JoinHandle<Result<LoaderDone>>>,
+    /// Bars sent to it.
+    sent: u64,
+    /// Bars it has COPYed so far (a new partition goes to the loader with the fewest bars
+    /// still to COPY).
+    copied: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for Loader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Loader").field("sent", &self.sent).field("copied", &self.copied).finish()
+    }
+}
+
+impl Loader {
+    /// Starts a loader on a connection of its own.
+    fn spawn(config: tokio_postgres::Config) -> Self {
+        let (work, queue) = mpsc::channel(LOADER_QUEUE);
+        let copied = Arc::new(AtomicU64::new(0));
+        Loader { work, task: Some(tokio::spawn(load(config, queue, copied.clone()))), sent: 0, copied }
+    }
+
+    /// Bars sent to it and not COPYed yet.
+    fn behind(&self) -> u64 {
+        self.sent.saturating_sub(self.copied.load(Ordering::Relaxed))
+    }
+
+    /// Sends it work; when it ended already, gives the error it ended with.
+    async fn send(&mut self, work: LoaderWork) -> Result<()> {
+        if self.work.send(work).await.is_ok() {
+            return Ok(());
+        }
+        match self.join().await {
+            Err(e) => Err(e),
+            Ok(_) => Err(Error::PartitionLoad("a loader ended before its work did".into())),
+        }
+    }
+
+    /// Waits for it to end.
+    async fn join(&mut self) -> Result<LoaderDone> {
+        match self.task.take() {
+            Some(task) => task.await.map_err(|e| Error::PartitionLoad(format!("a loader failed: {e}")))?,
+            None => Err(Error::PartitionLoad("a loader was waited for twice".into())),
+        }
+    }
+}
+
+/// A loader's task: one connection, one transaction, committed only when asked (the work ending
+/// otherwise means the import failed, and the transaction rolls back with all it made).
+async fn load(
+    config: tokio_postgres::Config,
+    mut queue: mpsc::Receiver<LoaderWork>,
+    copied: Arc<AtomicU64>,
+) -> Result<LoaderDone> {
+    let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "partition loader's connection ended");
+        }
+    });
+    let done = async {
+        let tx = client.transaction().await?;
+        let mut done = LoaderDone::default();
+        let mut unkeyed: Vec<String> = Vec::new();
+        while let Some(work) = queue.recv().await {
+            match work {
+                LoaderWork::Make { table, product, interval_ms, source, starts, ends } => {
+                    tx.execute(
+                        "SELECT crypto_gaf.make_loaded_bars_table($1, $2, $3, $4, $5, $6)",
+                        &[&table, &product, &interval_ms, &source, &time_of_ms(starts), &time_of_ms(ends)],
+                    )
+                    .await?;
+                    unkeyed.push(table);
+                }
+                LoaderWork::Copy { table, bars } => {
+                    let t = std::time::Instant::now();
+                    let n = copy_loaded(&tx, &table, &bars).await?;
+                    done.copied += n;
+                    copied.fetch_add(n, Ordering::Relaxed);
+                    done.copying_s += t.elapsed().as_secs_f64();
+                }
+                LoaderWork::Key { table } => {
+                    let t = std::time::Instant::now();
+                    unkeyed.retain(|u| *u != table);
+                    tx.batch_execute(&key(&table)).await?;
+                    done.keying_s += t.elapsed().as_secs_f64();
+                }
+                LoaderWork::Commit => {
+                    let t = std::time::Instant::now();
+                    let keys: String = unkeyed.iter().map(|table| key(table)).collect();
+                    if !keys.is_empty() {
+                        tx.batch_execute(&keys).await?;
+                    }
+                    done.keying_s += t.elapsed().as_secs_f64();
+                    tx.commit().await?;
+                    return Ok(done);
+                }
+            }
+        }
+        Err(Error::PartitionLoad("the import ended before its partitions were loaded".into()))
+    }
+    .await;
+    drop(client);
+    let _ = driver.await;
+    done
+}
+
+/// The statement keying a loaded table (one sort).
+fn key(table: &str) -> String {
+    format!("ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time);\n")
+}
+
+/// Drops the loaded tables of imports whose transaction ended without attaching them: on the
+/// import's own connection after its transaction failed (so after its rollback), they are its
+/// own. Failing to is only logged: the next import sweeps them.
+pub(crate) async fn drop_abandoned(client: &tokio_postgres::Client) {
+    if let Err(e) = client.query_one("SELECT crypto_gaf.drop_abandoned_partition_loads()", &[]).await {
+        tracing::warn!(error = %e, "dropping the tables of a failed import (the next import will)");
+    }
+}
+
+/// The partitions of the intervals an import writes that did not exist when it began, the
+/// tables loaded for them, and the loaders loading them.
+#[derive(Debug)]
 pub(crate) struct PartitionLoads {
     /// Per interval (ms), the missing partitions by the start of their period (ms).
     missing: BTreeMap<i64, BTreeMap<i64, LoadedPartition>>,
-    /// Part of the loaded tables' names, so two imports at once never pick the same name.
-    backend: i32,
+    /// Per interval (ms), the start of the missing partition loaded last (keyed once the next
+    /// one begins: bars come in close order).
+    filling: BTreeMap<i64, i64>,
+    /// The import's load: part of the loaded tables' names; its transaction holds its lock.
+    load: i32,
+    /// How the loaders connect.
+    config: tokio_postgres::Config,
+    /// The loaders started so far (at most [`LOADERS`]).
+    loaders: Vec<Loader>,
+    /// Bars sent to the loaders.
+    sent: u64,
 }
 
 /// What [`PartitionLoads::attach`] did.
@@ -43,25 +218,36 @@ pub(crate) struct Attached {
     /// The partitions attached, per interval (ms): the starts of their periods (ms). They hold
     /// the import's bars alone.
     pub made: BTreeMap<i64, Vec<i64>>,
-    /// Seconds spent keying the loaded tables.
-    pub keying_s: f64,
-    /// Seconds spent attaching them.
+    /// Seconds the loaders spent COPYing, summed (they work at once).
+    pub loaders_copying_s: f64,
+    /// Seconds the loaders spent keying their tables, summed.
+    pub loaders_keying_s: f64,
+    /// Seconds waited at the end for the loaders to finish and commit.
+    pub waiting_for_loaders_s: f64,
+    /// Seconds spent attaching the tables.
     pub attaching_s: f64,
 }
 
 impl PartitionLoads {
-    /// The partitions of each of `intervals` that bars closing in `[first_ms, last_ms]` (widened
-    /// by an interval each way, as the partitions an import needs are) fall in and that do not
-    /// exist. The LIST partition of each interval must exist (`Store::prepare_import` makes it).
+    /// Begins the import's load in `tx` (sweeping tables abandoned by imports that died), and
+    /// finds the partitions of each of `intervals` that bars closing in `[first_ms, last_ms]`
+    /// (widened by an interval each way, as the partitions an import needs are) fall in and that
+    /// do not exist. The LIST partition of each interval must exist (`Store::prepare_import`
+    /// makes it). Loaders connect with `config`.
     pub(crate) async fn find(
+        config: &tokio_postgres::Config,
         tx: &tokio_postgres::Transaction<'_>,
         intervals: &[i64],
         first_ms: i64,
         last_ms: i64,
     ) -> Result<Self> {
         let mut loads = PartitionLoads {
-            backend: tx.query_one("SELECT pg_backend_pid()", &[]).await?.get(0),
-            ..Default::default()
+            missing: BTreeMap::new(),
+            filling: BTreeMap::new(),
+            load: tx.query_one("SELECT crypto_gaf.begin_partition_load()", &[]).await?.get(0),
+            config: config.clone(),
+            loaders: Vec::new(),
+            sent: 0,
         };
         for &iv in intervals {
             let rows = tx
@@ -83,9 +269,10 @@ impl PartitionLoads {
         Ok(loads)
     }
 
-    /// COPYs `bars` (of `interval_ms`, in close order) period by period: into the table loaded
-    /// for a missing partition (made on its first bar), else into `crypto_gaf.bars`. Gives the
-    /// bars written.
+    /// Writes `bars` (of `interval_ms`, in close order) period by period: a missing partition's
+    /// to the loader loading its table (made on its first bar, on the loader with the fewest
+    /// bars still to COPY), else COPYed into `crypto_gaf.bars` in `tx`. Gives the bars written (or
+    /// sent: the loaders' counts are checked when they commit).
     pub(crate) async fn copy(
         &mut self,
         tx: &tokio_postgres::Transaction<'_>,
@@ -101,9 +288,10 @@ impl PartitionLoads {
             let t = first.close_ms;
             // The run of bars in one partition: a missing one (by the start of its period),
             // else an existing one up to the next missing one.
-            let loaded = missing.range(..=t).next_back().filter(|(_, p)| t < p.ends).map(|(&starts, _)| starts);
+            let loaded =
+                missing.range(..=t).next_back().filter(|(_, p)| t < p.ends).map(|(&starts, p)| (starts, p.ends));
             let ends = match loaded {
-                Some(starts) => missing[&starts].ends,
+                Some((_, ends)) => ends,
                 None => {
                     let next_missing = missing.range(t..).next().map_or(i64::MAX, |(&starts, _)| starts);
                     block_period(interval_ms, t).1.min(next_missing)
@@ -112,65 +300,95 @@ impl PartitionLoads {
             let n = rest.partition_point(|b| b.close_ms < ends).max(1);
             let (run, tail) = rest.split_at(n);
             rest = tail;
-            written += match loaded.and_then(|starts| missing.get_mut(&starts).map(|p| (starts, p))) {
-                Some((starts, partition)) => {
-                    let table = match &partition.table {
-                        Some(table) => table.clone(),
-                        None => {
-                            let table = format!("{}_load_{}", partition.name, self.backend);
-                            tx.execute(
-                                "SELECT crypto_gaf.make_loaded_bars_table($1, $2, $3, $4, $5, $6)",
-                                &[
-                                    &table,
-                                    &product,
-                                    &interval_ms,
-                                    &source,
-                                    &time_of_ms(starts),
-                                    &time_of_ms(partition.ends),
-                                ],
-                            )
-                            .await?;
-                            partition.table = Some(table.clone());
-                            table
-                        }
-                    };
-                    copy_loaded(tx, &table, run).await?
-                }
-                None => copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, run).await?,
+            let Some((starts, partition)) =
+                loaded.and_then(|(starts, _)| missing.get_mut(&starts).map(|p| (starts, p)))
+            else {
+                written += copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, run).await?;
+                continue;
             };
+            let (table, loader) = match &partition.table {
+                Some(loaded) => loaded.clone(),
+                None => {
+                    let table = format!("{}_load_{}", partition.name, self.load);
+                    let loader = if self.loaders.len() < LOADERS {
+                        self.loaders.push(Loader::spawn(self.config.clone()));
+                        self.loaders.len() - 1
+                    } else {
+                        (0..self.loaders.len()).min_by_key(|&k| self.loaders[k].behind()).unwrap_or(0)
+                    };
+                    partition.table = Some((table.clone(), loader));
+                    // The partition of this interval loaded before is complete.
+                    if let Some(before) = self.filling.insert(interval_ms, starts) {
+                        if let Some((done, by)) = missing.get(&before).and_then(|p| p.table.clone()) {
+                            self.loaders[by].send(LoaderWork::Key { table: done }).await?;
+                        }
+                    }
+                    self.loaders[loader]
+                        .send(LoaderWork::Make {
+                            table: table.clone(),
+                            product: product.to_string(),
+                            interval_ms,
+                            source: source.to_string(),
+                            starts,
+                            ends,
+                        })
+                        .await?;
+                    (table, loader)
+                }
+            };
+            self.loaders[loader].sent += run.len() as u64;
+            self.loaders[loader].send(LoaderWork::Copy { table, bars: run.to_vec() }).await?;
+            self.sent += run.len() as u64;
+            written += run.len() as u64;
         }
         Ok(written)
     }
 
-    /// Keys every loaded table (one sort each) and attaches it as its partition; to be called
-    /// once all bars are copied, just before what reads them back through `crypto_gaf.bars`.
-    pub(crate) async fn attach(self, tx: &tokio_postgres::Transaction<'_>) -> Result<Attached> {
-        let loaded: Vec<(i64, i64, LoadedPartition)> = self
-            .missing
-            .into_iter()
-            .flat_map(|(iv, m)| m.into_iter().map(move |(starts, p)| (iv, starts, p)))
-            .filter(|(_, _, p)| p.table.is_some())
-            .collect();
-        // The keys first: the parent's lock, taken by the first attach, is held to the end of
-        // the transaction, and every other import and partition maker waits for it.
+    /// Has every loader key what is left and commit, waits for all of them, and attaches their
+    /// tables as partitions in `tx`; to be called once all bars are sent, just before what reads
+    /// them back through `crypto_gaf.bars`. On an error, loaders that committed leave their
+    /// tables to [`drop_abandoned`].
+    pub(crate) async fn attach(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<Attached> {
         let t = std::time::Instant::now();
-        let keys: String = loaded
-            .iter()
-            .filter_map(|(_, _, p)| p.table.as_deref())
-            .map(|table| {
-                format!("ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time);\n")
-            })
-            .collect();
-        if !keys.is_empty() {
-            tx.batch_execute(&keys).await?;
+        let mut done = Attached::default();
+        let mut failed: Option<Error> = None;
+        for loader in &mut self.loaders {
+            if let Err(e) = loader.send(LoaderWork::Commit).await {
+                failed.get_or_insert(e);
+            }
         }
-        let mut done = Attached { keying_s: t.elapsed().as_secs_f64(), ..Default::default() };
+        let mut copied = 0;
+        for loader in &mut self.loaders {
+            match loader.join().await {
+                Ok(d) => {
+                    copied += d.copied;
+                    done.loaders_copying_s += d.copying_s;
+                    done.loaders_keying_s += d.keying_s;
+                }
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        if copied != self.sent {
+            return Err(Error::PartitionLoad(format!("the loaders COPYed {copied} bars of the {} sent", self.sent)));
+        }
+        done.waiting_for_loaders_s = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
-        for (iv, starts, p) in &loaded {
+        let loaded: Vec<(i64, i64, &LoadedPartition, String)> = self
+            .missing
+            .iter()
+            .flat_map(|(&iv, m)| m.iter().map(move |(&starts, p)| (iv, starts, p)))
+            .filter_map(|(iv, starts, p)| p.table.as_ref().map(|(table, _)| (iv, starts, p, table.clone())))
+            .collect();
+        for (iv, starts, p, table) in &loaded {
             let attached: bool = tx
                 .query_one(
                     "SELECT crypto_gaf.attach_bars_partition($1, $2, $3, $4, $5)",
-                    &[iv, &p.table, &p.name, &time_of_ms(*starts), &time_of_ms(p.ends)],
+                    &[iv, table, &p.name, &time_of_ms(*starts), &time_of_ms(p.ends)],
                 )
                 .await?
                 .get(0);

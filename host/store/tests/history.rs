@@ -467,3 +467,49 @@ async fn a_merge_into_months_without_partitions_makes_them_and_finishes() {
     assert_eq!(all_bars(&store, 60_000).await.len(), 3000);
     assert_eq!(partitions(&store, "1m").await.0, ["bars_1m_202501", "bars_1m_202502"]);
 }
+
+#[tokio::test]
+async fn a_failed_import_drops_the_tables_its_loaders_committed_and_imports_sweep_those_of_dead_imports() {
+    let store = store().await;
+    let client = store.client().await.unwrap();
+    let plant = |table: &'static str, month: &'static str| {
+        let client = &client;
+        async move {
+            client
+                .execute(
+                    "SELECT crypto_gaf.make_loaded_bars_table($1, 'BTC-USD', 60000, 'csv:x.csv',
+                            $2::text::date::timestamptz, ($2::text::date + interval '1 month')::timestamptz)",
+                    &[&table, &month],
+                )
+                .await
+                .unwrap();
+        }
+    };
+    // A loaded table left by an import that died (its load's lock is free), and one of an
+    // import still running (another session holds its load's lock).
+    plant("bars_1m_209901_load_999999", "2099-01-01").await;
+    plant("bars_1m_209902_load_999998", "2099-02-01").await;
+    let mut running = store.client().await.unwrap();
+    let running_tx = running.transaction().await.unwrap();
+    running_tx.execute("SELECT pg_advisory_xact_lock(hashtext('cgaf_partition_load'), 999998)", &[]).await.unwrap();
+    // The import then fails after its loaders committed: attaching March's table cannot give
+    // its key the partition's index name, which another relation has.
+    client.batch_execute("CREATE TABLE crypto_gaf.bars_1m_202503_pkey (x integer)").await.unwrap();
+    let mar = 1_740_787_200_000; // 2025-03-01
+    let file: Vec<HistoryBar> = (1..=3 * 1440).map(|k| imported(mar + k * 60_000, 100.0 + (k % 50) as f64)).collect();
+    let e = store.import_bars("BTC-USD", 60_000, "csv:f.csv", &file, &[300_000], false).await.unwrap_err();
+    assert!(e.to_string().contains("bars_1m_202503_pkey"), "{e}");
+    let (attached, _, loaded) = partitions(&store, "1m").await;
+    assert!(attached.is_empty(), "{attached:?}");
+    assert_eq!(loaded, ["bars_1m_209902_load_999998"], "the dead import's and the failed one's are gone");
+    assert!(all_bars(&store, 60_000).await.is_empty());
+    // Once the running one's transaction ends, the next import sweeps its table too.
+    running_tx.rollback().await.unwrap();
+    client.batch_execute("DROP TABLE crypto_gaf.bars_1m_202503_pkey").await.unwrap();
+    let r = store.import_bars("BTC-USD", 60_000, "csv:f.csv", &file, &[300_000], false).await.unwrap();
+    assert_eq!(r.written as usize, file.len());
+    let (attached, _, loaded) = partitions(&store, "1m").await;
+    assert_eq!(attached, ["bars_1m_202503"]);
+    assert!(loaded.is_empty(), "{loaded:?}");
+    assert_eq!(all_bars(&store, 60_000).await, file);
+}

@@ -129,6 +129,9 @@ async fn load(
     });
     let done = async {
         let tx = client.transaction().await?;
+        // Its commit need not wait for the disk: the import's own commit comes later in the WAL,
+        // and waiting for that one makes this one durable too.
+        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
         let mut done = LoaderDone::default();
         let mut unkeyed: Vec<String> = Vec::new();
         while let Some(work) = queue.recv().await {

@@ -48,7 +48,8 @@ pub struct GlobalArgs {
     /// PostgreSQL database name.
     #[arg(long, env = "CGAF_DB_NAME", global = true, default_value = "postgres")]
     pub db_name: String,
-    /// Largest number of pooled database connections.
+    /// Largest number of pooled database connections (an import into new partitions also opens
+    /// two of its own while it runs).
     #[arg(long, env = "CGAF_DB_POOL_SIZE", global = true, default_value_t = 16)]
     pub db_pool_size: usize,
     /// Folder for the private PostgreSQL and the generated API token.

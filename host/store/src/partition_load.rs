@@ -36,8 +36,15 @@ struct LoadedPartition {
     name: String,
     /// Its range of close times, ms: `[starts, ends)`.
     ends: i64,
-    /// The table loaded so far, and the loader loading it, once a bar of the period came.
-    table: Option<(String, usize)>,
+    /// The loader loading its table, once a bar of the period came.
+    loader: Option<usize>,
+}
+
+impl LoadedPartition {
+    /// The table its bars are loaded into by the import's `load`.
+    fn table(&self, load: i32) -> String {
+        format!("{}_load_{load}", self.name)
+    }
 }
 
 /// What a loader is asked to do, in order.
@@ -56,8 +63,6 @@ enum LoaderWork {
 /// What a loader did, when it committed.
 #[derive(Debug, Default, Clone, Copy)]
 struct LoaderDone {
-    /// Bars COPYed.
-    copied: u64,
     /// Seconds spent COPYing.
     copying_s: f64,
     /// Seconds spent keying.
@@ -146,9 +151,7 @@ async fn load(
                 }
                 LoaderWork::Copy { table, bars } => {
                     let t = std::time::Instant::now();
-                    let n = copy_loaded(&tx, &table, &bars).await?;
-                    done.copied += n;
-                    copied.fetch_add(n, Ordering::Relaxed);
+                    copied.fetch_add(copy_loaded(&tx, &table, &bars).await?, Ordering::Relaxed);
                     done.copying_s += t.elapsed().as_secs_f64();
                 }
                 LoaderWork::Key { table } => {
@@ -197,17 +200,12 @@ pub(crate) async fn drop_abandoned(client: &tokio_postgres::Client) {
 pub(crate) struct PartitionLoads {
     /// Per interval (ms), the missing partitions by the start of their period (ms).
     missing: BTreeMap<i64, BTreeMap<i64, LoadedPartition>>,
-    /// Per interval (ms), the start of the missing partition loaded last (keyed once the next
-    /// one begins: bars come in close order).
-    filling: BTreeMap<i64, i64>,
     /// The import's load: part of the loaded tables' names; its transaction holds its lock.
     load: i32,
     /// How the loaders connect.
     config: tokio_postgres::Config,
     /// The loaders started so far (at most [`LOADERS`]).
     loaders: Vec<Loader>,
-    /// Bars sent to the loaders.
-    sent: u64,
 }
 
 /// What [`PartitionLoads::attach`] did.
@@ -246,11 +244,9 @@ impl PartitionLoads {
     ) -> Result<Self> {
         let mut loads = PartitionLoads {
             missing: BTreeMap::new(),
-            filling: BTreeMap::new(),
             load: tx.query_one("SELECT crypto_gaf.begin_partition_load()", &[]).await?.get(0),
             config: config.clone(),
             loaders: Vec::new(),
-            sent: 0,
         };
         for &iv in intervals {
             let rows = tx
@@ -265,7 +261,7 @@ impl PartitionLoads {
                 let ends: chrono::DateTime<chrono::Utc> = r.get(2);
                 missing.insert(
                     starts.timestamp_millis(),
-                    LoadedPartition { name: r.get(0), ends: ends.timestamp_millis(), table: None },
+                    LoadedPartition { name: r.get(0), ends: ends.timestamp_millis(), loader: None },
                 );
             }
         }
@@ -309,22 +305,22 @@ impl PartitionLoads {
                 written += copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, run).await?;
                 continue;
             };
-            let (table, loader) = match &partition.table {
-                Some(loaded) => loaded.clone(),
+            let table = partition.table(self.load);
+            let loader = match partition.loader {
+                Some(loader) => loader,
                 None => {
-                    let table = format!("{}_load_{}", partition.name, self.load);
                     let loader = if self.loaders.len() < LOADERS {
                         self.loaders.push(Loader::spawn(self.config.clone()));
                         self.loaders.len() - 1
                     } else {
                         (0..self.loaders.len()).min_by_key(|&k| self.loaders[k].behind()).unwrap_or(0)
                     };
-                    partition.table = Some((table.clone(), loader));
-                    // The partition of this interval loaded before is complete.
-                    if let Some(before) = self.filling.insert(interval_ms, starts) {
-                        if let Some((done, by)) = missing.get(&before).and_then(|p| p.table.clone()) {
-                            self.loaders[by].send(LoaderWork::Key { table: done }).await?;
-                        }
+                    partition.loader = Some(loader);
+                    // The partition of this interval loaded before is complete (bars come in
+                    // close order).
+                    if let Some((_, before)) = missing.range(..starts).rev().find(|(_, p)| p.loader.is_some()) {
+                        let (done, by) = (before.table(self.load), before.loader.unwrap_or(loader));
+                        self.loaders[by].send(LoaderWork::Key { table: done }).await?;
                     }
                     self.loaders[loader]
                         .send(LoaderWork::Make {
@@ -336,12 +332,11 @@ impl PartitionLoads {
                             ends,
                         })
                         .await?;
-                    (table, loader)
+                    loader
                 }
             };
             self.loaders[loader].sent += run.len() as u64;
             self.loaders[loader].send(LoaderWork::Copy { table, bars: run.to_vec() }).await?;
-            self.sent += run.len() as u64;
             written += run.len() as u64;
         }
         Ok(written)
@@ -360,11 +355,9 @@ impl PartitionLoads {
                 failed.get_or_insert(e);
             }
         }
-        let mut copied = 0;
         for loader in &mut self.loaders {
             match loader.join().await {
                 Ok(d) => {
-                    copied += d.copied;
                     done.loaders_copying_s += d.copying_s;
                     done.loaders_keying_s += d.keying_s;
                 }
@@ -376,8 +369,11 @@ impl PartitionLoads {
         if let Some(e) = failed {
             return Err(e);
         }
-        if copied != self.sent {
-            return Err(Error::PartitionLoad(format!("the loaders COPYed {copied} bars of the {} sent", self.sent)));
+        for loader in &self.loaders {
+            let copied = loader.copied.load(Ordering::Relaxed);
+            if copied != loader.sent {
+                return Err(Error::PartitionLoad(format!("a loader COPYed {copied} bars of the {} sent", loader.sent)));
+            }
         }
         done.waiting_for_loaders_s = t.elapsed().as_secs_f64();
         let t = std::time::Instant::now();
@@ -385,7 +381,8 @@ impl PartitionLoads {
             .missing
             .iter()
             .flat_map(|(&iv, m)| m.iter().map(move |(&starts, p)| (iv, starts, p)))
-            .filter_map(|(iv, starts, p)| p.table.as_ref().map(|(table, _)| (iv, starts, p, table.clone())))
+            .filter(|(_, _, p)| p.loader.is_some())
+            .map(|(iv, starts, p)| (iv, starts, p, p.table(self.load)))
             .collect();
         for (iv, starts, p, table) in &loaded {
             let attached: bool = tx

@@ -1413,7 +1413,7 @@ const RUN_PATH_PRODUCT: &str = "BENCH-USD";
 /// Times the run path's backtest runs, in process and through the API; its time is the median.
 /// This machine's speed swings within seconds: Backtrader's 40 s run averages the swings, one
 /// run of a second does not.
-const RUN_PATH_RUNS: usize = 3;
+const RUN_PATH_RUNS: usize = 5;
 
 /// The times sorted, and their median ([`median`]).
 fn median_of(times: impl IntoIterator<Item = Duration>) -> (Vec<Duration>, Duration) {

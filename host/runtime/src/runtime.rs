@@ -6,6 +6,7 @@ use crate::bindings;
 use crate::error::{Error, PluginError};
 use crate::limits::Limiter;
 use crate::plugin_limits::{LimitsCell, PluginLimits};
+use crate::stats::CallTimer;
 use crate::types::{Bar, Decision, Matrix, ParamSpec, Pixels, PluginInfo, PluginKind};
 use rand::{RngCore, SeedableRng};
 use sha2::{Digest, Sha256};
@@ -13,7 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -729,7 +730,7 @@ impl Runtime {
         params: &[(String, String)],
         accounting: Option<Accounting>,
     ) -> Result<StrategyInstance, Error> {
-        let started = Instant::now();
+        let started = CallTimer::start();
         let (r, peak) = self.create_strategy(plugin, params);
         if let Some(a) = &accounting {
             let result = r.as_ref().map(|_| ());
@@ -950,7 +951,7 @@ impl StrategyInstance {
     }
 
     /// Records a call of an accounted instance; a fault's inputs go to the failure sink.
-    fn account<T>(&mut self, started: Instant, r: &Result<T, Error>, failed: impl FnOnce() -> StrategyCall) {
+    fn account<T>(&mut self, started: CallTimer, r: &Result<T, Error>, failed: impl FnOnce() -> StrategyCall) {
         let Some(h) = &self.history else { return };
         let peak = self.store.data().limiter.peak_memory;
         let info = &self.plugin.info;
@@ -1021,7 +1022,7 @@ impl StrategyInstance {
             self.state()?;
         }
         self.last_call = "on_bars";
-        let started = Instant::now();
+        let started = CallTimer::start();
         let r = call(self, bars);
         self.account(started, &r, || StrategyCall::OnBars { bars: bars.to_vec() });
         if r.is_ok() {
@@ -1099,7 +1100,7 @@ impl StrategyInstance {
     /// The instance's state as JSON text (checked to be JSON).
     pub fn state(&mut self) -> Result<serde_json::Value, Error> {
         self.last_call = "state";
-        let started = Instant::now();
+        let started = CallTimer::start();
         let r = self.state_text().and_then(|s| {
             let v = serde_json::from_str(&s).map_err(|e| Error::InvalidResult(format!("state is not JSON: {e}")))?;
             Ok((v, s))
@@ -1142,7 +1143,7 @@ impl StrategyInstance {
     /// Restores a state given as the JSON text the plugin wrote (what a replay feeds back exactly).
     pub fn restore_text(&mut self, text: String) -> Result<(), Error> {
         self.last_call = "restore";
-        let started = Instant::now();
+        let started = CallTimer::start();
         let r = self.arm().and_then(|()| {
             let (store, resource) = (&mut self.store, self.resource);
             let r = match &self.instance {

@@ -71,6 +71,30 @@ impl PluginStats {
     }
 }
 
+/// Times a plugin call from the CPU's time stamp counter (through [`quanta`], calibrated once per
+/// process; the system's monotonic clock where the counter is not invariant): two readings cost
+/// ~25 ns where two `Instant`s cost ~50 ns, and a run times a call per bar.
+#[derive(Debug, Clone, Copy)]
+pub struct CallTimer(u64);
+
+/// The process's clock for [`CallTimer`].
+fn call_clock() -> &'static quanta::Clock {
+    static CLOCK: std::sync::OnceLock<quanta::Clock> = std::sync::OnceLock::new();
+    CLOCK.get_or_init(quanta::Clock::new)
+}
+
+impl CallTimer {
+    /// Starts timing.
+    pub fn start() -> Self {
+        CallTimer(call_clock().raw())
+    }
+
+    /// The time since [`CallTimer::start`].
+    pub fn elapsed(self) -> Duration {
+        Duration::from_nanos(call_clock().delta_as_nanos(self.0, call_clock().raw()))
+    }
+}
+
 /// The call counters of one plugin version: atomics only, so the run path (a backtest makes a
 /// call per bar) records every call without a lock or an allocation; only a failed call takes
 /// the lock of the last error.

@@ -59,7 +59,7 @@ pub struct GlobalArgs {
     #[arg(long, env = "CGAF_PG_USER", global = true, default_value = "postgres")]
     pub pg_user: String,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `cgaf=debug,warn`. warp's own
-    /// per-request lines (`warp::filters::trace`) stay below warn unless the filter names `warp`.
+    /// per-request lines (`warp::filters::trace`) are off unless the filter names `warp`.
     #[arg(long, env = "CGAF_LOG", global = true, default_value = "info,tokio_postgres=warn")]
     pub log: String,
     /// Log format.

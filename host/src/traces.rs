@@ -27,8 +27,11 @@ const OTEL_ENDPOINT: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 const OTEL_SERVICE_NAME: &str = "OTEL_SERVICE_NAME";
 /// The service name when neither `--otlp-service-name` nor `OTEL_SERVICE_NAME` is set.
 const DEFAULT_SERVICE_NAME: &str = "cgaf";
-/// The log directive that keeps warp's per-request lines quiet.
-const QUIET_WARP: &str = "warp::filters::trace=warn";
+/// The log directive that keeps warp's per-request lines out of the log: an info line per request,
+/// a warn line per 4xx and an error line per 5xx that says only "unable to process request" (a
+/// `/readyz` probe answered 503 while the service starts was an ERROR line). The API logs the
+/// causes of its failures itself, and every request is on its span and in the request metrics.
+const QUIET_WARP: &str = "warp::filters::trace=off";
 /// How long one export request may take.
 const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -90,6 +93,15 @@ impl Telemetry {
     }
 }
 
+/// The filter of the log lines for `--log`: warp's per-request lines only when it names warp.
+fn log_filter(log: &str) -> Result<EnvFilter, String> {
+    let filter = EnvFilter::try_new(log).unwrap_or_else(|_| EnvFilter::new("info"));
+    if log.contains("warp") {
+        return Ok(filter);
+    }
+    Ok(filter.add_directive(QUIET_WARP.parse().map_err(|e| format!("{QUIET_WARP}: {e}"))?))
+}
+
 /// The subscriber's dispatch, for the JSON formatter to read span contexts from.
 static DISPATCH: OnceLock<tracing::dispatcher::WeakDispatch> = OnceLock::new();
 
@@ -97,11 +109,7 @@ static DISPATCH: OnceLock<tracing::dispatcher::WeakDispatch> = OnceLock::new();
 /// OpenTelemetry layer exporting to it. Must run inside the tokio runtime that carries the
 /// export requests (`runtime.enter()`).
 pub fn init(global: &GlobalArgs, traces: Option<&TraceSettings>) -> Result<Telemetry, String> {
-    let mut filter = EnvFilter::try_new(&global.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    if !global.log.contains("warp") {
-        // warp's two lines per request (the request span is ours) only when asked for.
-        filter = filter.add_directive(QUIET_WARP.parse().map_err(|e| format!("{QUIET_WARP}: {e}"))?);
-    }
+    let filter = log_filter(&global.log)?;
     // Colours only on a terminal: log files and collectors get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi);
@@ -216,6 +224,43 @@ where
 mod tests {
     use super::*;
     use clap::Parser;
+
+    /// The lines `filter` lets through of an error from warp's request trace and one of ours.
+    fn logged(filter: EnvFilter) -> String {
+        use tracing_subscriber::layer::SubscriberExt;
+        let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+        let sink = out.clone();
+        let writer = move || Sink(sink.clone());
+        let layer = tracing_subscriber::fmt::layer().with_writer(writer).with_ansi(false).with_filter(filter);
+        tracing::subscriber::with_default(Registry::default().with(layer), || {
+            tracing::error!(target: "warp::filters::trace", status = 503, "unable to process request (internal error)");
+            tracing::error!(target: "cgaf_api::error", "database query");
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        text
+    }
+
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn warps_request_lines_are_off_unless_the_filter_names_warp() {
+        // A `/readyz` probe answered 503 while the service starts made an ERROR line.
+        let default = logged(log_filter("info,tokio_postgres=warn").unwrap());
+        assert!(!default.contains("unable to process request"), "{default}");
+        assert!(default.contains("database query"), "our own errors stay: {default}");
+        let asked = logged(log_filter("info,warp=info").unwrap());
+        assert!(asked.contains("unable to process request"), "{asked}");
+    }
 
     fn global(args: &[&str]) -> GlobalArgs {
         let mut argv = vec!["cgaf"];

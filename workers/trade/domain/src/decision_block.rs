@@ -29,6 +29,81 @@ pub struct DecisionBlock {
     pub data: Vec<u8>,
 }
 
+/// The postcard form of `rows`' [`Columns`], written straight from the rows: what
+/// `postcard::to_stdvec(&columns)` gives, without gathering the columns first (23 vectors of a
+/// block's rows) or serde's per-value calls. Postcard writes a sequence as its length (LEB128) and
+/// its items, an `f64` as its 8 little-endian bytes, an option as 0, or 1 and the value, a string
+/// as its length and bytes.
+fn postcard_columns(rows: &[DecisionRow]) -> Vec<u8> {
+    fn varint(out: &mut Vec<u8>, mut v: usize) {
+        while v >= 0x80 {
+            out.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let mut out = Vec::with_capacity(rows.len() * 20 * 8 + 64);
+    let floats = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> f64| {
+        varint(out, rows.len());
+        for r in rows {
+            out.extend_from_slice(&f(r).to_le_bytes());
+        }
+    };
+    let optional_floats = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> Option<f64>| {
+        varint(out, rows.len());
+        for r in rows {
+            match f(r) {
+                Some(v) => {
+                    out.push(1);
+                    out.extend_from_slice(&v.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+    };
+    let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
+        Some(t) => {
+            out.push(1);
+            varint(out, t.len());
+            out.extend_from_slice(t.as_bytes());
+        }
+        None => out.push(0),
+    };
+    let texts = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> Option<&str>| {
+        varint(out, rows.len());
+        for r in rows {
+            text(out, f(r));
+        }
+    };
+    floats(&mut out, &|r| r.market.open);
+    floats(&mut out, &|r| r.market.high);
+    floats(&mut out, &|r| r.market.low);
+    floats(&mut out, &|r| r.market.close);
+    floats(&mut out, &|r| r.market.volume);
+    floats(&mut out, &|r| r.market.buy_volume);
+    floats(&mut out, &|r| r.market.sell_volume);
+    floats(&mut out, &|r| r.market.book.bid);
+    floats(&mut out, &|r| r.market.book.ask);
+    floats(&mut out, &|r| r.market.book.bid_depth);
+    floats(&mut out, &|r| r.market.book.ask_depth);
+    floats(&mut out, &|r| r.target);
+    texts(&mut out, &|r| r.reason.as_deref());
+    texts(&mut out, &|r| r.gate.as_deref());
+    optional_floats(&mut out, &|r| r.order_target);
+    optional_floats(&mut out, &|r| r.fill_price);
+    optional_floats(&mut out, &|r| r.fill_quantity);
+    optional_floats(&mut out, &|r| r.fee);
+    floats(&mut out, &|r| r.position);
+    floats(&mut out, &|r| r.held_target);
+    floats(&mut out, &|r| r.cash);
+    varint(&mut out, rows.len());
+    for r in rows {
+        text(&mut out, r.strategy_state.as_ref().map(|s| s.to_string()).as_deref());
+    }
+    texts(&mut out, &|r| r.strategy_version.as_deref());
+    out
+}
+
 /// The columns of a block other than time and equity, in a fixed order (postcard is positional).
 /// `S` is `&str` when encoding (borrowed from the rows) and `String` when decoding.
 #[derive(Serialize, Deserialize, Default)]
@@ -59,8 +134,9 @@ struct Columns<S> {
     strategy_version: Vec<Option<S>>,
 }
 
+#[cfg(test)]
 impl<S> Columns<S> {
-    /// Empty columns with room for `n` rows each (a block's columns grow by ~2.5 MB otherwise).
+    /// Empty columns with room for `n` rows each.
     fn with_capacity(n: usize) -> Self {
         Columns {
             open: Vec::with_capacity(n),
@@ -97,36 +173,8 @@ impl DecisionBlock {
         if let Some((i, r)) = rows.iter().enumerate().find(|(i, r)| r.seq != first.seq + *i as i64) {
             return Err(Error::Invalid(format!("decision rows are not consecutive: seq {} at position {i}", r.seq)));
         }
-        let states: Vec<Option<String>> =
-            rows.iter().map(|r| r.strategy_state.as_ref().map(|s| s.to_string())).collect();
-        let mut c: Columns<&str> = Columns::with_capacity(rows.len());
-        for (r, state) in rows.iter().zip(&states) {
-            let m = &r.market;
-            c.open.push(m.open);
-            c.high.push(m.high);
-            c.low.push(m.low);
-            c.close.push(m.close);
-            c.volume.push(m.volume);
-            c.buy_volume.push(m.buy_volume);
-            c.sell_volume.push(m.sell_volume);
-            c.bid.push(m.book.bid);
-            c.ask.push(m.book.ask);
-            c.bid_depth.push(m.book.bid_depth);
-            c.ask_depth.push(m.book.ask_depth);
-            c.target.push(r.target);
-            c.reason.push(r.reason.as_deref());
-            c.gate.push(r.gate.as_deref());
-            c.order_target.push(r.order_target);
-            c.fill_price.push(r.fill_price);
-            c.fill_quantity.push(r.fill_quantity);
-            c.fee.push(r.fee);
-            c.position.push(r.position);
-            c.held_target.push(r.held_target);
-            c.cash.push(r.cash);
-            c.strategy_state.push(state.as_deref());
-            c.strategy_version.push(r.strategy_version.as_deref());
-        }
-        let data = crate::packed::pack(FORMAT, &c).map_err(|e| Error::Output(format!("encoding decisions: {e}")))?;
+        let plain = postcard_columns(rows);
+        let data = crate::packed::pack_plain(FORMAT, &plain);
         Ok(DecisionBlock {
             first_seq: first.seq,
             time_ms: rows.iter().map(|r| r.time_ms).collect(),
@@ -251,6 +299,52 @@ mod tests {
             cash: 10_000.0 - x,
             equity: 10_000.0 + (x * 0.7).sin(),
             strategy_version: (seq > 3).then(|| "1.2.0".to_string()),
+        }
+    }
+
+    /// The columns of `rows` gathered as the decoder reads them, for postcard itself to write.
+    fn columns(rows: &[DecisionRow]) -> Columns<String> {
+        let mut c = Columns::with_capacity(rows.len());
+        for r in rows {
+            let m = &r.market;
+            c.open.push(m.open);
+            c.high.push(m.high);
+            c.low.push(m.low);
+            c.close.push(m.close);
+            c.volume.push(m.volume);
+            c.buy_volume.push(m.buy_volume);
+            c.sell_volume.push(m.sell_volume);
+            c.bid.push(m.book.bid);
+            c.ask.push(m.book.ask);
+            c.bid_depth.push(m.book.bid_depth);
+            c.ask_depth.push(m.book.ask_depth);
+            c.target.push(r.target);
+            c.reason.push(r.reason.clone());
+            c.gate.push(r.gate.clone());
+            c.order_target.push(r.order_target);
+            c.fill_price.push(r.fill_price);
+            c.fill_quantity.push(r.fill_quantity);
+            c.fee.push(r.fee);
+            c.position.push(r.position);
+            c.held_target.push(r.held_target);
+            c.cash.push(r.cash);
+            c.strategy_state.push(r.strategy_state.as_ref().map(|s| s.to_string()));
+            c.strategy_version.push(r.strategy_version.clone());
+        }
+        c
+    }
+
+    #[test]
+    fn the_columns_are_written_as_postcard_writes_them() {
+        // Long texts (two-byte lengths), every option both ways, and 200 rows (a two-byte count).
+        let mut rows: Vec<DecisionRow> = (0..200).map(row).collect();
+        rows[7].reason = Some("x".repeat(300));
+        rows[8].strategy_state = Some(serde_json::json!({"long": "y".repeat(20_000)}));
+        rows[9].market.open = f64::NAN;
+        rows[10].cash = -0.0;
+        for n in [1, 2, 127, 128, 200] {
+            let expected = postcard::to_stdvec(&columns(&rows[..n])).unwrap();
+            assert_eq!(postcard_columns(&rows[..n]), expected, "{n} rows");
         }
     }
 

@@ -7,10 +7,15 @@ use serde::Serialize;
 /// `value` packed behind the byte `format`.
 pub(crate) fn pack<T: Serialize>(format: u8, value: &T) -> Result<Vec<u8>, String> {
     let plain = postcard::to_stdvec(value).map_err(|e| e.to_string())?;
+    Ok(pack_plain(format, &plain))
+}
+
+/// A value's postcard form `plain` packed behind the byte `format`.
+pub(crate) fn pack_plain(format: u8, plain: &[u8]) -> Vec<u8> {
     let mut data = Vec::with_capacity(plain.len() / 2 + 16);
     data.push(format);
-    data.extend_from_slice(&lz4_flex::compress_prepend_size(&plain));
-    Ok(data)
+    data.extend_from_slice(&lz4_flex::compress_prepend_size(plain));
+    data
 }
 
 /// The value packed in `data`, which must start with the byte `format`.

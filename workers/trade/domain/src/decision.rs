@@ -4,6 +4,7 @@
 //! backtest --decisions`) and what a run's `decision_log_sha256` hashes.
 
 use crate::bars::Bar;
+use crate::float_text::{self, SHORT_TEXT};
 use crate::Error;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -127,33 +128,50 @@ pub struct DecisionCsv<W: std::io::Write> {
     out: W,
     /// Rows not yet given to `out`.
     pending: Vec<u8>,
-    /// The text of each number column in the previous row, in [`CSV_HEADER`] order from `open`.
-    numbers: [Repeat; 20],
+    /// The text of each number column that often repeats in the previous row, in [`CSV_HEADER`]
+    /// order from `buy_volume` (the prices, the volume and the equity are written as they come).
+    numbers: [Repeat; 14],
 }
 
 /// What `pending` may hold before it goes to the output.
 const PENDING_BYTES: usize = 64 * 1024;
 
 /// One number column's text, kept while its value repeats.
-#[derive(Default)]
 struct Repeat {
     /// The bits of the value the text was made from (`Some(None)`: empty), `None` before any.
     key: Option<Option<u64>>,
-    text: Vec<u8>,
+    /// The text, when it fits in a short text (almost always): appended with a copy of fixed size.
+    short: [u8; SHORT_TEXT],
+    /// Its length, or `None` when the text is longer and in `long`.
+    short_len: Option<usize>,
+    long: Vec<u8>,
+}
+
+impl Default for Repeat {
+    fn default() -> Self {
+        Repeat { key: None, short: [0; SHORT_TEXT], short_len: Some(0), long: Vec::new() }
+    }
 }
 
 impl Repeat {
-    /// `v` in Rust's shortest round-trip form (empty for none).
-    fn text(&mut self, v: Option<f64>) -> &[u8] {
+    /// Appends `v` in Rust's shortest round-trip form (nothing for none).
+    fn push(&mut self, out: &mut Vec<u8>, v: Option<f64>) {
         let key = v.map(f64::to_bits);
         if self.key != Some(key) {
-            self.text.clear();
+            self.long.clear();
             if let Some(v) = v {
-                crate::float_text::push_f64(&mut self.text, v);
+                float_text::push_f64(&mut self.long, v);
+            }
+            self.short_len = (self.long.len() <= SHORT_TEXT).then_some(self.long.len());
+            if let Some(n) = self.short_len {
+                self.short[..n].copy_from_slice(&self.long);
             }
             self.key = Some(key);
         }
-        &self.text
+        match self.short_len {
+            Some(n) => float_text::push_short_text(out, &self.short, n),
+            None => out.extend_from_slice(&self.long),
+        }
     }
 }
 
@@ -192,17 +210,16 @@ impl<W: std::io::Write> DecisionCsv<W> {
     /// Appends one row.
     pub fn write(&mut self, row: &DecisionRow) -> Result<(), Error> {
         let out = &mut self.pending;
-        let mut integers = itoa::Buffer::new();
-        out.extend_from_slice(integers.format(row.seq).as_bytes());
+        float_text::push_i64(out, row.seq);
         out.push(b',');
-        out.extend_from_slice(integers.format(row.time_ms).as_bytes());
+        float_text::push_i64(out, row.time_ms);
         let m = &row.market;
+        // The prices and the volume change from bar to bar: written as they are.
+        for v in [m.open, m.high, m.low, m.close, m.volume] {
+            out.push(b',');
+            float_text::push_f64(out, v);
+        }
         let numbers = [
-            Some(m.open),
-            Some(m.high),
-            Some(m.low),
-            Some(m.close),
-            Some(m.volume),
             Some(m.buy_volume),
             Some(m.sell_volume),
             Some(m.book.bid),
@@ -211,9 +228,9 @@ impl<W: std::io::Write> DecisionCsv<W> {
             Some(m.book.ask_depth),
             Some(row.target),
         ];
-        for (column, v) in self.numbers[..12].iter_mut().zip(numbers) {
+        for (column, v) in self.numbers[..7].iter_mut().zip(numbers) {
             out.push(b',');
-            out.extend_from_slice(column.text(v));
+            column.push(out, v);
         }
         out.push(b',');
         push_text_field(out, row.reason.as_deref().unwrap_or_default().as_bytes());
@@ -227,12 +244,13 @@ impl<W: std::io::Write> DecisionCsv<W> {
             Some(row.position),
             Some(row.held_target),
             Some(row.cash),
-            Some(row.equity),
         ];
-        for (column, v) in self.numbers[12..20].iter_mut().zip(numbers) {
+        for (column, v) in self.numbers[7..14].iter_mut().zip(numbers) {
             out.push(b',');
-            out.extend_from_slice(column.text(v));
+            column.push(out, v);
         }
+        out.push(b',');
+        float_text::push_f64(out, row.equity);
         out.push(b',');
         if let Some(state) = &row.strategy_state {
             push_text_field(out, state.to_string().as_bytes());

@@ -107,34 +107,105 @@ fn push_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     if !(1.0..SHORT_BOUND).contains(&scaled) {
         return false;
     }
-    let n = scaled.round();
-    if n / SHORT_SCALE != a {
+    // The nearest integer wherever a decimal exists (it is within 1/8 of one; the sum is within
+    // 1/16 of exact), without the call `f64::round` compiles to.
+    // Signed: converting an `i64` to `f64` is one instruction, a `u64` several (n < 2^49 either way).
+    let whole = (scaled + 0.5) as i64;
+    if whole as f64 / SHORT_SCALE != a {
         return false;
     }
-    let mut n = n as u64;
+    let mut n = whole.unsigned_abs();
     let mut fraction_digits = SHORT_DIGITS as usize;
     while fraction_digits > 0 && n.is_multiple_of(10) {
         n /= 10;
         fraction_digits -= 1;
     }
-    if v < 0.0 {
-        out.push(b'-');
+    let sign = usize::from(v < 0.0);
+    let digits = n.ilog10() as usize + 1;
+    // "-0.00000012": at most 1 + 15 + 1 bytes, or 3 + 8.
+    let len = sign
+        + if fraction_digits >= digits {
+            2 + fraction_digits
+        } else if fraction_digits == 0 {
+            digits
+        } else {
+            digits + 1
+        };
+    // Written in place in `out` (a short text of zeros first, cut back to `len` after), from the
+    // last digit back: no copy of a length known only at run time, no division by one.
+    let at = out.len();
+    out.extend_from_slice(&[b'0'; SHORT_TEXT]);
+    let text = &mut out[at..at + len];
+    if sign == 1 {
+        text[0] = b'-';
     }
-    let mut buffer = itoa::Buffer::new();
-    let digits = buffer.format(n).as_bytes();
-    if fraction_digits == 0 {
-        out.extend_from_slice(digits);
-    } else if digits.len() > fraction_digits {
-        let (whole, fraction) = digits.split_at(digits.len() - fraction_digits);
-        out.extend_from_slice(whole);
-        out.push(b'.');
-        out.extend_from_slice(fraction);
+    let mut end = len;
+    for _ in 0..fraction_digits {
+        end -= 1;
+        text[end] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    if fraction_digits >= digits {
+        // "0." before them; the zeros between are in place.
+        text[sign + 1] = b'.';
     } else {
-        out.extend_from_slice(b"0.");
-        out.resize(out.len() + fraction_digits - digits.len(), b'0');
-        out.extend_from_slice(digits);
+        if fraction_digits > 0 {
+            end -= 1;
+            text[end] = b'.';
+        }
+        write_digits(&mut text[sign..end], n);
     }
+    out.truncate(at + len);
     true
+}
+
+/// Room of a short text: a short decimal's or a 64-bit integer's.
+pub(crate) const SHORT_TEXT: usize = 32;
+
+/// Appends the first `len` bytes of `text`: a copy of fixed size (two vector moves, where a copy
+/// of a length known only at run time is a call), cut back to `len`.
+pub(crate) fn push_short_text(out: &mut Vec<u8>, text: &[u8; SHORT_TEXT], len: usize) {
+    let end = out.len() + len;
+    out.extend_from_slice(text);
+    out.truncate(end);
+}
+
+/// Two-digit pairs "00".."99".
+const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Writes `n`'s decimal digits right-aligned into `out` (leading zeros where `out` is longer, the
+/// top digits lost where it is shorter).
+fn write_digits(out: &mut [u8], mut n: u64) {
+    let mut end = out.len();
+    while end >= 2 && n >= 10 {
+        let pair = (n % 100) as usize * 2;
+        out[end - 2..end].copy_from_slice(&PAIRS[pair..pair + 2]);
+        n /= 100;
+        end -= 2;
+    }
+    if end >= 1 && n > 0 {
+        out[end - 1] = b'0' + (n % 10) as u8;
+    }
+}
+
+/// Appends `n` in decimal (as `itoa` and `Display` write it), in place as
+/// [`push_short_decimal`] writes.
+pub fn push_i64(out: &mut Vec<u8>, n: i64) {
+    let sign = usize::from(n < 0);
+    let magnitude = n.unsigned_abs();
+    let len = sign + magnitude.checked_ilog10().unwrap_or(0) as usize + 1;
+    let at = out.len();
+    out.extend_from_slice(&[b'0'; SHORT_TEXT]);
+    let text = &mut out[at..at + len];
+    if sign == 1 {
+        text[0] = b'-';
+    }
+    write_digits(&mut text[sign..], magnitude);
+    out.truncate(at + len);
 }
 
 /// 5^k for k < 28 (5^27 < 10^19 ≤ 5^28).
@@ -235,6 +306,18 @@ mod tests {
             7425.573519526095,
         ] {
             assert_eq!(String::from_utf8(ours(v)).unwrap(), format!("{v}"), "{:#x}", v.to_bits());
+        }
+    }
+
+    #[test]
+    fn integers_are_written_as_display_writes_them() {
+        let mut next = stream(3);
+        let mut values = vec![0, 1, -1, 9, 10, 99, 100, -100, i64::MAX, i64::MIN, 1_735_689_600_000];
+        values.extend((0..100_000).map(|i| next() as i64 >> (i % 64)));
+        for n in values {
+            let mut out = b"x".to_vec();
+            push_i64(&mut out, n);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("x{n}"));
         }
     }
 

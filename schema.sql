@@ -969,3 +969,16 @@ BEGIN
   RETURN load;
 END;
 $$;
+
+-- migration: 20 no statistics on the decision log's arrays and data
+-- ANALYZE read every stored block's close times and equity (arrays of 10,000 values, 80 kB each)
+-- out of TOAST to compute statistics nothing plans with (the log is read by run and seq): an
+-- autovacuum ANALYZE of the table took 0.65-1.2 CPU-s with ~110 runs stored, growing with every
+-- run up to 30,000 sampled blocks, and ran beside the runs. Without statistics on these columns it
+-- takes ~8 ms; the keys and the first and last times keep theirs.
+ALTER TABLE crypto_gaf.decision_blocks
+  ALTER COLUMN time_ms SET STATISTICS 0,
+  ALTER COLUMN equity SET STATISTICS 0,
+  ALTER COLUMN curve_time_ms SET STATISTICS 0,
+  ALTER COLUMN curve_equity SET STATISTICS 0,
+  ALTER COLUMN data SET STATISTICS 0;

@@ -121,7 +121,7 @@ impl DecisionRow {
 /// for the row's fields in [`CSV_HEADER`] order, numbers in Rust's shortest round-trip form and
 /// empty for none (a field quoted only when it holds a comma, a quote or a line break, its quotes
 /// doubled; `\n` after each record), made without a `String` per field. Numbers
-/// are written by [`float_text::push_f64`](crate::float_text::push_f64) (`Display`'s text); a number
+/// are written by [`float_text::push_f64`] (`Display`'s text); a number
 /// column whose value repeats the row before's (book depth, cash and position between fills,
 /// empty fill columns) reuses its text.
 pub struct DecisionCsv<W: std::io::Write> {

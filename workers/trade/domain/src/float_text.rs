@@ -192,8 +192,8 @@ fn write_digits(out: &mut [u8], mut n: u64) {
     }
 }
 
-/// Appends `n` in decimal (as `itoa` and `Display` write it), in place as
-/// [`push_short_decimal`] writes.
+/// Appends `n` in decimal (as `itoa` and `Display` write it), in place as short decimals are
+/// written.
 pub fn push_i64(out: &mut Vec<u8>, n: i64) {
     let sign = usize::from(n < 0);
     let magnitude = n.unsigned_abs();

@@ -137,20 +137,14 @@ pub struct DecisionCsv<W: std::io::Write> {
 const PENDING_BYTES: usize = 64 * 1024;
 
 /// One number column's text, kept while its value repeats.
+#[derive(Default)]
 struct Repeat {
     /// The bits of the value the text was made from (`Some(None)`: empty), `None` before any.
     key: Option<Option<u64>>,
-    /// The text, when it fits in a short text (almost always): appended with a copy of fixed size.
+    text: Vec<u8>,
+    /// `text` again when it fits in a short text (almost always), appended with a copy of fixed
+    /// size instead of a call copying a length known only at run time.
     short: [u8; SHORT_TEXT],
-    /// Its length, or `None` when the text is longer and in `long`.
-    short_len: Option<usize>,
-    long: Vec<u8>,
-}
-
-impl Default for Repeat {
-    fn default() -> Self {
-        Repeat { key: None, short: [0; SHORT_TEXT], short_len: Some(0), long: Vec::new() }
-    }
 }
 
 impl Repeat {
@@ -158,19 +152,19 @@ impl Repeat {
     fn push(&mut self, out: &mut Vec<u8>, v: Option<f64>) {
         let key = v.map(f64::to_bits);
         if self.key != Some(key) {
-            self.long.clear();
+            self.text.clear();
             if let Some(v) = v {
-                float_text::push_f64(&mut self.long, v);
+                float_text::push_f64(&mut self.text, v);
             }
-            self.short_len = (self.long.len() <= SHORT_TEXT).then_some(self.long.len());
-            if let Some(n) = self.short_len {
-                self.short[..n].copy_from_slice(&self.long);
+            if let Some(short) = self.short.get_mut(..self.text.len()) {
+                short.copy_from_slice(&self.text);
             }
             self.key = Some(key);
         }
-        match self.short_len {
-            Some(n) => float_text::push_short_text(out, &self.short, n),
-            None => out.extend_from_slice(&self.long),
+        if self.text.len() <= SHORT_TEXT {
+            float_text::push_short_text(out, &self.short, self.text.len());
+        } else {
+            out.extend_from_slice(&self.text);
         }
     }
 }
@@ -210,9 +204,10 @@ impl<W: std::io::Write> DecisionCsv<W> {
     /// Appends one row.
     pub fn write(&mut self, row: &DecisionRow) -> Result<(), Error> {
         let out = &mut self.pending;
-        float_text::push_i64(out, row.seq);
+        let mut integers = itoa::Buffer::new();
+        out.extend_from_slice(integers.format(row.seq).as_bytes());
         out.push(b',');
-        float_text::push_i64(out, row.time_ms);
+        out.extend_from_slice(integers.format(row.time_ms).as_bytes());
         let m = &row.market;
         // The prices and the volume change from bar to bar: written as they are.
         for v in [m.open, m.high, m.low, m.close, m.volume] {

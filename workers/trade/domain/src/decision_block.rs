@@ -104,10 +104,11 @@ fn postcard_columns(rows: &[DecisionRow]) -> Vec<u8> {
     out
 }
 
-/// The columns of a block other than time and equity, in a fixed order (postcard is positional).
-/// `S` is `&str` when encoding (borrowed from the rows) and `String` when decoding.
+/// The columns of a block other than time and equity, in a fixed order (postcard is positional):
+/// what a block decodes into. Encoding writes the same bytes straight from the rows
+/// ([`postcard_columns`]).
 #[derive(Serialize, Deserialize, Default)]
-struct Columns<S> {
+struct Columns {
     open: Vec<f64>,
     high: Vec<f64>,
     low: Vec<f64>,
@@ -120,8 +121,8 @@ struct Columns<S> {
     bid_depth: Vec<f64>,
     ask_depth: Vec<f64>,
     target: Vec<f64>,
-    reason: Vec<Option<S>>,
-    gate: Vec<Option<S>>,
+    reason: Vec<Option<String>>,
+    gate: Vec<Option<String>>,
     order_target: Vec<Option<f64>>,
     fill_price: Vec<Option<f64>>,
     fill_quantity: Vec<Option<f64>>,
@@ -130,40 +131,8 @@ struct Columns<S> {
     held_target: Vec<f64>,
     cash: Vec<f64>,
     /// The strategy state as JSON text, where the row carries one.
-    strategy_state: Vec<Option<S>>,
-    strategy_version: Vec<Option<S>>,
-}
-
-#[cfg(test)]
-impl<S> Columns<S> {
-    /// Empty columns with room for `n` rows each.
-    fn with_capacity(n: usize) -> Self {
-        Columns {
-            open: Vec::with_capacity(n),
-            high: Vec::with_capacity(n),
-            low: Vec::with_capacity(n),
-            close: Vec::with_capacity(n),
-            volume: Vec::with_capacity(n),
-            buy_volume: Vec::with_capacity(n),
-            sell_volume: Vec::with_capacity(n),
-            bid: Vec::with_capacity(n),
-            ask: Vec::with_capacity(n),
-            bid_depth: Vec::with_capacity(n),
-            ask_depth: Vec::with_capacity(n),
-            target: Vec::with_capacity(n),
-            reason: Vec::with_capacity(n),
-            gate: Vec::with_capacity(n),
-            order_target: Vec::with_capacity(n),
-            fill_price: Vec::with_capacity(n),
-            fill_quantity: Vec::with_capacity(n),
-            fee: Vec::with_capacity(n),
-            position: Vec::with_capacity(n),
-            held_target: Vec::with_capacity(n),
-            cash: Vec::with_capacity(n),
-            strategy_state: Vec::with_capacity(n),
-            strategy_version: Vec::with_capacity(n),
-        }
-    }
+    strategy_state: Vec<Option<String>>,
+    strategy_version: Vec<Option<String>>,
 }
 
 impl DecisionBlock {
@@ -186,7 +155,7 @@ impl DecisionBlock {
     /// The rows encoded in the block.
     pub fn decode(&self) -> Result<Vec<DecisionRow>, Error> {
         let bad = |what: String| Error::Invalid(format!("decision block at seq {}: {what}", self.first_seq));
-        let c: Columns<String> = crate::packed::unpack(FORMAT, &self.data).map_err(bad)?;
+        let c: Columns = crate::packed::unpack(FORMAT, &self.data).map_err(bad)?;
         let n = self.time_ms.len();
         let lengths = [
             self.equity.len(),
@@ -303,8 +272,8 @@ mod tests {
     }
 
     /// The columns of `rows` gathered as the decoder reads them, for postcard itself to write.
-    fn columns(rows: &[DecisionRow]) -> Columns<String> {
-        let mut c = Columns::with_capacity(rows.len());
+    fn columns(rows: &[DecisionRow]) -> Columns {
+        let mut c = Columns::default();
         for r in rows {
             let m = &r.market;
             c.open.push(m.open);

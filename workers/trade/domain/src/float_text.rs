@@ -159,7 +159,7 @@ fn push_short_decimal(out: &mut Vec<u8>, v: f64) -> bool {
     true
 }
 
-/// Room of a short text: a short decimal's or a 64-bit integer's.
+/// Room of a short text: a short decimal's (at most 17 bytes), with room to spare.
 pub(crate) const SHORT_TEXT: usize = 32;
 
 /// Appends the first `len` bytes of `text`: a copy of fixed size (two vector moves, where a copy
@@ -190,22 +190,6 @@ fn write_digits(out: &mut [u8], mut n: u64) {
     if end >= 1 && n > 0 {
         out[end - 1] = b'0' + (n % 10) as u8;
     }
-}
-
-/// Appends `n` in decimal (as `itoa` and `Display` write it), in place as short decimals are
-/// written.
-pub fn push_i64(out: &mut Vec<u8>, n: i64) {
-    let sign = usize::from(n < 0);
-    let magnitude = n.unsigned_abs();
-    let len = sign + magnitude.checked_ilog10().unwrap_or(0) as usize + 1;
-    let at = out.len();
-    out.extend_from_slice(&[b'0'; SHORT_TEXT]);
-    let text = &mut out[at..at + len];
-    if sign == 1 {
-        text[0] = b'-';
-    }
-    write_digits(&mut text[sign..], magnitude);
-    out.truncate(at + len);
 }
 
 /// 5^k for k < 28 (5^27 < 10^19 ≤ 5^28).
@@ -306,18 +290,6 @@ mod tests {
             7425.573519526095,
         ] {
             assert_eq!(String::from_utf8(ours(v)).unwrap(), format!("{v}"), "{:#x}", v.to_bits());
-        }
-    }
-
-    #[test]
-    fn integers_are_written_as_display_writes_them() {
-        let mut next = stream(3);
-        let mut values = vec![0, 1, -1, 9, 10, 99, 100, -100, i64::MAX, i64::MIN, 1_735_689_600_000];
-        values.extend((0..100_000).map(|i| next() as i64 >> (i % 64)));
-        for n in values {
-            let mut out = b"x".to_vec();
-            push_i64(&mut out, n);
-            assert_eq!(String::from_utf8(out).unwrap(), format!("x{n}"));
         }
     }
 

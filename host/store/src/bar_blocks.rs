@@ -106,6 +106,10 @@ impl Store {
     }
 }
 
+/// Bars a period's block is given room for at once, at most (a period of 1-second bars holds
+/// 86,400).
+const PERIOD_CAPACITY: i64 = 100_000;
+
 /// Writes the blocks of an import's bars of one interval as it goes (fed in close order): each
 /// period's block when its last bar has passed, then, at the end of the import, keeps only the
 /// blocks of periods that hold nothing but the bars the import wrote (see the module).
@@ -141,17 +145,23 @@ impl BlockWriter {
         product: &str,
         bars: &[HistoryBar],
     ) -> Result<()> {
-        for b in bars {
-            self.span = Some(self.span.map_or((b.close_ms, b.close_ms), |(f, _)| (f, b.close_ms)));
+        if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
+            self.span = Some(self.span.map_or((first.close_ms, last.close_ms), |(f, _)| (f, last.close_ms)));
+        }
+        let mut rest = bars;
+        while let Some(first) = rest.first() {
             match &mut self.current {
-                Some(((_, ends), period_bars)) if b.close_ms < *ends => period_bars.push(*b),
+                Some(((_, ends), period_bars)) if first.close_ms < *ends => {
+                    let ends = *ends;
+                    let n = rest.partition_point(|b| b.close_ms < ends);
+                    period_bars.extend_from_slice(&rest[..n]);
+                    rest = &rest[n..];
+                }
                 _ => {
                     self.write_current(tx, product).await?;
-                    let period = block_period(self.interval_ms, b.close_ms);
-                    self.current = Some((period, Vec::with_capacity(4096)));
-                    if let Some((_, v)) = &mut self.current {
-                        v.push(*b);
-                    }
+                    let period = block_period(self.interval_ms, first.close_ms);
+                    let whole = ((period.1 - period.0) / self.interval_ms.max(1)).clamp(1, PERIOD_CAPACITY);
+                    self.current = Some((period, Vec::with_capacity(whole as usize)));
                 }
             }
         }

@@ -829,7 +829,7 @@ impl<'a> RolledUpCopy<'a> {
     /// was written.
     async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
         self.write(tx, &[], true).await?;
-        let attached = self.loads.attach(tx).await?;
+        let attached = self.loads.finish(tx).await?;
         let t = std::time::Instant::now();
         let mut blocks = std::mem::take(&mut self.blocks);
         blocks.sort_by_key(|b| b.interval_ms());
@@ -869,7 +869,13 @@ impl<'a> RolledUpCopy<'a> {
         for (j, out) in closed.iter().enumerate() {
             let pending = &mut self.pending[j];
             pending.extend_from_slice(out);
-            if pending.len() >= ROLLUP_FLUSH_BARS || (end && !pending.is_empty()) {
+            // Flushed in parts, and whenever a table the import loads is complete (so it is
+            // keyed and committed while the bars stream).
+            let complete = match (pending.first(), pending.last()) {
+                (Some(a), Some(b)) => end || self.loads.crosses(self.rollups[j], a.close_ms, b.close_ms),
+                _ => false,
+            };
+            if complete || pending.len() >= ROLLUP_FLUSH_BARS {
                 due.push((self.rollups[j], std::mem::take(pending)));
             }
         }

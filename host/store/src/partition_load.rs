@@ -1,11 +1,19 @@
 //! How an import writes bars fast: the bars of a partition that does not exist yet are COPYed
-//! into a table of their own (no key yet, rows frozen) by one of [`LOADERS`] connections of the
-//! import's own, each in a transaction of its own, so PostgreSQL loads two partitions at once;
-//! each table is keyed once with a sort as soon as its period is complete, the loaders commit
-//! their tables when the bars end, and the import's transaction attaches them as their
-//! partitions (`crypto_gaf.attach_bars_partition`), so the bars appear all at once or not at all.
-//! COPY into an existing partition maintains its key row by row, which is most of what a large
-//! import costs; bars of existing partitions still go that way, on the import's connection.
+//! into a table of their own (no key yet, rows frozen), on a connection of the import's own in a
+//! transaction of the table's own, so PostgreSQL loads several partitions at once; each table is
+//! keyed with one sort and committed as soon as its period is complete, and at the end the
+//! import's transaction attaches them as their partitions (`crypto_gaf.attach_bars_partition`),
+//! so the bars appear all at once or not at all. COPY into an existing partition maintains its
+//! key row by row, which is most of what a large import costs; bars of existing partitions still
+//! go that way, on the import's connection.
+//!
+//! To attach, the import's transaction takes the interval partitions (`bars_1m`, ...) of all its
+//! intervals at once, in rising interval order, and holds them to its commit: two imports ending
+//! together wait for each other instead of deadlocking. Attaching while the bars stream was
+//! measured too (the tables are committed by then): 0.02 s faster for a year of 1-minute bars,
+//! within this machine's noise, and it would hold those partitions for the whole import, so
+//! that making a new partition of them elsewhere (and, as PostgreSQL queues locks, what reads
+//! them after that) would wait for the import's end.
 //!
 //! The loaded tables are named after the import's load (`bars_1m_202501_load_7`), whose advisory
 //! lock the import's transaction holds to its end: an import that fails drops them once its
@@ -18,16 +26,24 @@ use cgaf_trade_domain::history::{block_period, BarOrigin, HistoryBar};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
-/// Connections an import loads its new partitions on. Two keep a small server's two cores busy
-/// (the import's own connection meanwhile writes the blocks); a partition is loaded whole by one.
-pub(crate) const LOADERS: usize = 2;
+/// Connections an import loads its new partitions on, beyond one per interval it writes (a
+/// table's period is loaded by one connection in one transaction, and each interval has at most
+/// one table being filled at a time): three keep a small server's two cores busy while one waits
+/// for the disk (a key's build ends with an fsync), the import's own connection meanwhile writing
+/// the blocks and attaching.
+pub(crate) const LOADERS: usize = 3;
 
-/// Pieces of work a loader holds before the import waits for it: a batch of bars is one.
-const LOADER_QUEUE: usize = 2;
+/// Bars sent to the loaders and not COPYed yet, at most (~136 bytes each): what lets every
+/// loader have work queued.
+const LOADING_BARS: usize = 200_000;
+
+/// A free loader this far behind gets a new connection beside it for a new table (up to the
+/// limit), so that the tables load at once instead of one after the other.
+const BEHIND_FOR_ANOTHER: u64 = 10_000;
 
 /// A partition the import makes: its name, range and the table its bars are loaded into.
 #[derive(Debug)]
@@ -38,6 +54,8 @@ struct LoadedPartition {
     ends: i64,
     /// The loader loading its table, once a bar of the period came.
     loader: Option<usize>,
+    /// Attached (or its rows moved into the partition another transaction made).
+    attached: bool,
 }
 
 impl LoadedPartition {
@@ -47,51 +65,84 @@ impl LoadedPartition {
     }
 }
 
-/// What a loader is asked to do, in order.
+/// What a loader is asked to do, in order: a table's `Make`, its `Copy`s and its `Key`, then the
+/// next table's; `Close` at the end.
 #[derive(Debug)]
 enum LoaderWork {
-    /// Make the table `table` for the bars of the import closing in `[starts, ends)` ms.
+    /// Begin a transaction and make the table `table` in it, for the bars of the import of
+    /// `interval_ms` closing in `[starts, ends)` ms.
     Make { table: String, product: String, interval_ms: i64, source: String, starts: i64, ends: i64 },
-    /// COPY bars into a table made before.
-    Copy { table: String, bars: Vec<HistoryBar> },
-    /// Key a table: its period is complete.
-    Key { table: String },
-    /// Key what is left, and commit.
-    Commit,
+    /// COPY bars into the table; `room` goes back to the import once they are.
+    Copy { bars: Vec<HistoryBar>, room: tokio::sync::OwnedSemaphorePermit },
+    /// Key the table and commit: its period is complete (or the bars ended).
+    Key,
+    /// No more tables.
+    Close,
 }
 
-/// What a loader did, when it committed.
+impl LoaderWork {
+    /// What it is, for an error.
+    fn what(&self) -> &'static str {
+        match self {
+            LoaderWork::Make { .. } => "a table to make",
+            LoaderWork::Copy { .. } => "bars to COPY",
+            LoaderWork::Key => "a key to build",
+            LoaderWork::Close => "the end",
+        }
+    }
+}
+
+/// A table a loader committed, ready to be attached: its interval and the start of its period.
+#[derive(Debug, Clone, Copy)]
+struct Loaded {
+    interval_ms: i64,
+    starts: i64,
+}
+
+/// What a loader did, when it closed.
 #[derive(Debug, Default, Clone, Copy)]
 struct LoaderDone {
     /// Seconds spent COPYing.
     copying_s: f64,
-    /// Seconds spent keying.
+    /// Seconds spent keying and committing.
     keying_s: f64,
 }
 
-/// A connection loading partitions: where to send it work, and the task doing it.
+/// A connection loading tables, one at a time: where to send it work, and the task doing it.
 struct Loader {
-    work: mpsc::Sender<LoaderWork>,
+    work: mpsc::UnboundedSender<LoaderWork>,
     task: Option<tokio::task::JoinHandle<Result<LoaderDone>>>,
     /// Bars sent to it.
     sent: u64,
-    /// Bars it has COPYed so far (a new partition goes to the loader with the fewest bars
-    /// still to COPY).
+    /// Bars it has COPYed so far.
     copied: Arc<AtomicU64>,
+    /// The table it is filling (its `Key` not sent yet), by interval and period start.
+    filling: Option<(i64, i64)>,
 }
 
 impl std::fmt::Debug for Loader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Loader").field("sent", &self.sent).field("copied", &self.copied).finish()
+        f.debug_struct("Loader")
+            .field("sent", &self.sent)
+            .field("copied", &self.copied)
+            .field("filling", &self.filling)
+            .finish()
     }
 }
 
 impl Loader {
-    /// Starts a loader on a connection of its own.
-    fn spawn(config: tokio_postgres::Config) -> Self {
-        let (work, queue) = mpsc::channel(LOADER_QUEUE);
+    /// Starts a loader on a connection of its own; it reports each table it commits to `loaded`.
+    fn spawn(config: tokio_postgres::Config, loaded: mpsc::UnboundedSender<Loaded>) -> Self {
+        // Unbounded: the bars in flight are bounded by the import's room for them.
+        let (work, queue) = mpsc::unbounded_channel();
         let copied = Arc::new(AtomicU64::new(0));
-        Loader { work, task: Some(tokio::spawn(load(config, queue, copied.clone()))), sent: 0, copied }
+        Loader {
+            work,
+            task: Some(tokio::spawn(load(config, queue, copied.clone(), loaded))),
+            sent: 0,
+            copied,
+            filling: None,
+        }
     }
 
     /// Bars sent to it and not COPYed yet.
@@ -101,7 +152,7 @@ impl Loader {
 
     /// Sends it work; when it ended already, gives the error it ended with.
     async fn send(&mut self, work: LoaderWork) -> Result<()> {
-        if self.work.send(work).await.is_ok() {
+        if self.work.send(work).is_ok() {
             return Ok(());
         }
         match self.join().await {
@@ -119,12 +170,14 @@ impl Loader {
     }
 }
 
-/// A loader's task: one connection, one transaction, committed only when asked (the work ending
-/// otherwise means the import failed, and the transaction rolls back with all it made).
+/// A loader's task: one connection, a transaction per table, committed when the table is keyed
+/// (the work ending otherwise means the import failed: the open transaction rolls back with its
+/// table, and the committed tables are the import's to drop).
 async fn load(
     config: tokio_postgres::Config,
-    mut queue: mpsc::Receiver<LoaderWork>,
+    mut queue: mpsc::UnboundedReceiver<LoaderWork>,
     copied: Arc<AtomicU64>,
+    loaded: mpsc::UnboundedSender<Loaded>,
 ) -> Result<LoaderDone> {
     let (mut client, connection) = config.connect(tokio_postgres::NoTls).await?;
     let driver = tokio::spawn(async move {
@@ -133,46 +186,32 @@ async fn load(
         }
     });
     let done = async {
-        let tx = client.transaction().await?;
-        // Its commit need not wait for the disk: the import's own commit comes later in the WAL,
-        // and waiting for that one makes this one durable too.
-        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+        // Its commits need not wait for the disk: the import's own commit comes later in the
+        // WAL, and waiting for that one makes these durable too.
+        client.batch_execute("SET synchronous_commit = off").await?;
         let mut done = LoaderDone::default();
-        let mut unkeyed: Vec<String> = Vec::new();
-        while let Some(work) = queue.recv().await {
-            match work {
-                LoaderWork::Make { table, product, interval_ms, source, starts, ends } => {
+        loop {
+            let (table, interval_ms, starts) = match queue.recv().await {
+                Some(LoaderWork::Make { table, product, interval_ms, source, starts, ends }) => {
+                    let tx = client.transaction().await?;
                     tx.execute(
                         "SELECT crypto_gaf.make_loaded_bars_table($1, $2, $3, $4, $5, $6)",
                         &[&table, &product, &interval_ms, &source, &time_of_ms(starts), &time_of_ms(ends)],
                     )
                     .await?;
-                    unkeyed.push(table);
+                    fill(tx, &table, &mut queue, &copied, &mut done).await?;
+                    (table, interval_ms, starts)
                 }
-                LoaderWork::Copy { table, bars } => {
-                    let t = std::time::Instant::now();
-                    copied.fetch_add(copy_loaded(&tx, &table, &bars).await?, Ordering::Relaxed);
-                    done.copying_s += t.elapsed().as_secs_f64();
+                Some(LoaderWork::Close) => return Ok(done),
+                Some(other) => {
+                    return Err(Error::PartitionLoad(format!("a loader was sent {} with no table", other.what())))
                 }
-                LoaderWork::Key { table } => {
-                    let t = std::time::Instant::now();
-                    unkeyed.retain(|u| *u != table);
-                    tx.batch_execute(&key(&table)).await?;
-                    done.keying_s += t.elapsed().as_secs_f64();
-                }
-                LoaderWork::Commit => {
-                    let t = std::time::Instant::now();
-                    let keys: String = unkeyed.iter().map(|table| key(table)).collect();
-                    if !keys.is_empty() {
-                        tx.batch_execute(&keys).await?;
-                    }
-                    done.keying_s += t.elapsed().as_secs_f64();
-                    tx.commit().await?;
-                    return Ok(done);
-                }
-            }
+                None => return Err(Error::PartitionLoad("the import ended before its partitions were loaded".into())),
+            };
+            tracing::debug!(table, "loaded table committed");
+            // The import attaches it; when the import has ended, it drops it.
+            let _ = loaded.send(Loaded { interval_ms, starts });
         }
-        Err(Error::PartitionLoad("the import ended before its partitions were loaded".into()))
     }
     .await;
     drop(client);
@@ -180,9 +219,40 @@ async fn load(
     done
 }
 
+/// Fills the table `table` made in `tx`: its COPYs up to its `Key`, then keys it and commits.
+async fn fill(
+    tx: tokio_postgres::Transaction<'_>,
+    table: &str,
+    queue: &mut mpsc::UnboundedReceiver<LoaderWork>,
+    copied: &AtomicU64,
+    done: &mut LoaderDone,
+) -> Result<()> {
+    loop {
+        match queue.recv().await {
+            Some(LoaderWork::Copy { bars, room }) => {
+                let t = std::time::Instant::now();
+                copied.fetch_add(copy_loaded(&tx, table, &bars).await?, Ordering::Relaxed);
+                drop((bars, room));
+                done.copying_s += t.elapsed().as_secs_f64();
+            }
+            Some(LoaderWork::Key) => {
+                let t = std::time::Instant::now();
+                tx.batch_execute(&key(table)).await?;
+                tx.commit().await?;
+                done.keying_s += t.elapsed().as_secs_f64();
+                return Ok(());
+            }
+            Some(other) => {
+                return Err(Error::PartitionLoad(format!("a loader filling {table} was sent {}", other.what())))
+            }
+            None => return Err(Error::PartitionLoad("the import ended before its partitions were loaded".into())),
+        }
+    }
+}
+
 /// The statement keying a loaded table (one sort).
 fn key(table: &str) -> String {
-    format!("ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time);\n")
+    format!("ALTER TABLE crypto_gaf.\"{table}\" ADD PRIMARY KEY (product, interval_ms, close_time)")
 }
 
 /// Drops the loaded tables of imports whose transaction ended without attaching them: on the
@@ -204,11 +274,22 @@ pub(crate) struct PartitionLoads {
     load: i32,
     /// How the loaders connect.
     config: tokio_postgres::Config,
-    /// The loaders started so far (at most [`LOADERS`]).
+    /// The loaders started so far (at most one per interval and [`LOADERS`]).
     loaders: Vec<Loader>,
+    /// Room for bars sent to the loaders and not COPYed yet: a permit per bar, at most
+    /// [`LOADING_BARS`].
+    room: Arc<Semaphore>,
+    /// Where the loaders report the tables they commit.
+    loaded: mpsc::UnboundedSender<Loaded>,
+    /// The tables committed and not attached yet.
+    committed: mpsc::UnboundedReceiver<Loaded>,
+    /// Whether the import's transaction holds the interval partitions (at its first attach).
+    locked: bool,
+    /// What was attached so far.
+    done: Attached,
 }
 
-/// What [`PartitionLoads::attach`] did.
+/// What the attaches of [`PartitionLoads`] did.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct Attached {
     /// Loaded tables that became partitions.
@@ -221,9 +302,9 @@ pub(crate) struct Attached {
     pub made: BTreeMap<i64, Vec<i64>>,
     /// Seconds the loaders spent COPYing, summed (they work at once).
     pub loaders_copying_s: f64,
-    /// Seconds the loaders spent keying their tables, summed.
+    /// Seconds the loaders spent keying and committing their tables, summed.
     pub loaders_keying_s: f64,
-    /// Seconds waited at the end for the loaders to finish and commit.
+    /// Seconds waited at the end for the loaders to finish.
     pub waiting_for_loaders_s: f64,
     /// Seconds spent attaching the tables.
     pub attaching_s: f64,
@@ -242,11 +323,17 @@ impl PartitionLoads {
         first_ms: i64,
         last_ms: i64,
     ) -> Result<Self> {
+        let (loaded, committed) = mpsc::unbounded_channel();
         let mut loads = PartitionLoads {
             missing: BTreeMap::new(),
             load: tx.query_one("SELECT crypto_gaf.begin_partition_load()", &[]).await?.get(0),
             config: config.clone(),
             loaders: Vec::new(),
+            room: Arc::new(Semaphore::new(LOADING_BARS)),
+            loaded,
+            committed,
+            locked: false,
+            done: Attached::default(),
         };
         for &iv in intervals {
             let rows = tx
@@ -261,17 +348,44 @@ impl PartitionLoads {
                 let ends: chrono::DateTime<chrono::Utc> = r.get(2);
                 missing.insert(
                     starts.timestamp_millis(),
-                    LoadedPartition { name: r.get(0), ends: ends.timestamp_millis(), loader: None },
+                    LoadedPartition { name: r.get(0), ends: ends.timestamp_millis(), loader: None, attached: false },
                 );
             }
         }
         Ok(loads)
     }
 
+    /// Whether bars of `interval_ms` closing at `from_ms` and at `to_ms` go to different tables
+    /// loaded by the import (so a table's period is complete once the bars up to `to_ms` are
+    /// written).
+    pub(crate) fn crosses(&self, interval_ms: i64, from_ms: i64, to_ms: i64) -> bool {
+        let Some(missing) = self.missing.get(&interval_ms) else { return false };
+        let of = |t: i64| missing.range(..=t).next_back().filter(|(_, p)| t < p.ends).map(|(&starts, _)| starts);
+        of(from_ms) != of(to_ms)
+    }
+
+    /// The loader for a new table: a free one (whose table's key was sent) that is not far
+    /// behind, else a new one while there are fewer than one per interval and [`LOADERS`], else
+    /// the free one least behind.
+    fn loader_for_new_table(&mut self) -> Result<usize> {
+        let free = (0..self.loaders.len())
+            .filter(|&k| self.loaders[k].filling.is_none())
+            .min_by_key(|&k| self.loaders[k].behind());
+        let limit = self.missing.len() + LOADERS;
+        match free {
+            Some(k) if self.loaders[k].behind() < BEHIND_FOR_ANOTHER || self.loaders.len() >= limit => Ok(k),
+            _ if self.loaders.len() < limit => {
+                self.loaders.push(Loader::spawn(self.config.clone(), self.loaded.clone()));
+                Ok(self.loaders.len() - 1)
+            }
+            _ => Err(Error::PartitionLoad(format!("all {} loaders are filling a table", self.loaders.len()))),
+        }
+    }
+
     /// Writes `bars` (of `interval_ms`, in close order) period by period: a missing partition's
-    /// to the loader loading its table (made on its first bar, on the loader with the fewest
-    /// bars still to COPY), else COPYed into `crypto_gaf.bars` in `tx`. Gives the bars written (or
-    /// sent: the loaders' counts are checked when they commit).
+    /// to the loader loading its table (made on its first bar; the table before it of the same
+    /// interval is then complete, and keyed), else COPYed into `crypto_gaf.bars` in `tx`. Gives
+    /// the bars written (or sent: the loaders' counts are checked when they close).
     pub(crate) async fn copy(
         &mut self,
         tx: &tokio_postgres::Transaction<'_>,
@@ -299,32 +413,33 @@ impl PartitionLoads {
             let n = rest.partition_point(|b| b.close_ms < ends).max(1);
             let (run, tail) = rest.split_at(n);
             rest = tail;
-            let Some((starts, partition)) =
-                loaded.and_then(|(starts, _)| missing.get_mut(&starts).map(|p| (starts, p)))
-            else {
+            let Some((starts, ends)) = loaded else {
                 written += copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, run).await?;
                 continue;
             };
-            let table = partition.table(self.load);
-            let loader = match partition.loader {
+            let loader = match self.missing.get(&interval_ms).and_then(|m| m.get(&starts)).and_then(|p| p.loader) {
                 Some(loader) => loader,
                 None => {
-                    let loader = if self.loaders.len() < LOADERS {
-                        self.loaders.push(Loader::spawn(self.config.clone()));
-                        self.loaders.len() - 1
-                    } else {
-                        (0..self.loaders.len()).min_by_key(|&k| self.loaders[k].behind()).unwrap_or(0)
-                    };
-                    partition.loader = Some(loader);
-                    // The partition of this interval loaded before is complete (bars come in
-                    // close order).
-                    if let Some((_, before)) = missing.range(..starts).rev().find(|(_, p)| p.loader.is_some()) {
-                        let (done, by) = (before.table(self.load), before.loader.unwrap_or(loader));
-                        self.loaders[by].send(LoaderWork::Key { table: done }).await?;
+                    // The table of this interval filled before is complete (bars come in close
+                    // order).
+                    if let Some(k) =
+                        self.loaders.iter().position(|l| l.filling.is_some_and(|(iv, _)| iv == interval_ms))
+                    {
+                        self.loaders[k].filling = None;
+                        self.loaders[k].send(LoaderWork::Key).await?;
                     }
+                    let loader = self.loader_for_new_table()?;
+                    let partition = self
+                        .missing
+                        .get_mut(&interval_ms)
+                        .and_then(|m| m.get_mut(&starts))
+                        .ok_or_else(|| Error::PartitionLoad("a missing partition went missing".into()))?;
+                    partition.loader = Some(loader);
+                    let table = partition.table(self.load);
+                    self.loaders[loader].filling = Some((interval_ms, starts));
                     self.loaders[loader]
                         .send(LoaderWork::Make {
-                            table: table.clone(),
+                            table,
                             product: product.to_string(),
                             interval_ms,
                             source: source.to_string(),
@@ -335,31 +450,92 @@ impl PartitionLoads {
                     loader
                 }
             };
+            let room = self
+                .room
+                .clone()
+                .acquire_many_owned(run.len().min(LOADING_BARS) as u32)
+                .await
+                .map_err(|e| Error::PartitionLoad(format!("the loaders' room: {e}")))?;
             self.loaders[loader].sent += run.len() as u64;
-            self.loaders[loader].send(LoaderWork::Copy { table, bars: run.to_vec() }).await?;
+            self.loaders[loader].send(LoaderWork::Copy { bars: run.to_vec(), room }).await?;
             written += run.len() as u64;
         }
         Ok(written)
     }
 
-    /// Has every loader key what is left and commit, waits for all of them, and attaches their
-    /// tables as partitions in `tx`; to be called once all bars are sent, just before what reads
-    /// them back through `crypto_gaf.bars`. On an error, loaders that committed leave their
-    /// tables to [`drop_abandoned`].
-    pub(crate) async fn attach(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<Attached> {
+    /// Attaches in `tx` the tables the loaders have committed (the first time, taking the
+    /// interval partitions of all of the import's intervals, in rising order).
+    async fn attach_committed(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<()> {
         let t = std::time::Instant::now();
-        let mut done = Attached::default();
+        while let Ok(table) = self.committed.try_recv() {
+            self.attach(tx, table).await?;
+        }
+        self.done.attaching_s += t.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// Attaches one committed table.
+    async fn attach(
+        &mut self,
+        tx: &tokio_postgres::Transaction<'_>,
+        Loaded { interval_ms, starts }: Loaded,
+    ) -> Result<()> {
+        if !self.locked {
+            let intervals: Vec<i64> = self.missing.keys().copied().collect();
+            let lists: Vec<String> = tx
+                .query(
+                    "SELECT format('crypto_gaf.%I', 'bars_' || crypto_gaf.interval_label(iv))
+                     FROM unnest($1::int8[]) iv ORDER BY iv",
+                    &[&intervals],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tx.batch_execute(&format!("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE", lists.join(", "))).await?;
+            self.locked = true;
+        }
+        let load = self.load;
+        let p = self
+            .missing
+            .get_mut(&interval_ms)
+            .and_then(|m| m.get_mut(&starts))
+            .ok_or_else(|| Error::PartitionLoad("a loader committed a table the import did not make".into()))?;
+        let attached: bool = tx
+            .query_one(
+                "SELECT crypto_gaf.attach_bars_partition($1, $2, $3, $4, $5)",
+                &[&interval_ms, &p.table(load), &p.name, &time_of_ms(starts), &time_of_ms(p.ends)],
+            )
+            .await?
+            .get(0);
+        p.attached = true;
+        if attached {
+            self.done.attached += 1;
+            self.done.made.entry(interval_ms).or_default().push(starts);
+        } else {
+            self.done.moved += 1;
+        }
+        Ok(())
+    }
+
+    /// Has every loader key the table it is filling and close, waits for all of them, and
+    /// attaches the tables not attached yet in `tx`; to be called once all bars are sent, just
+    /// before what reads them back through `crypto_gaf.bars`. On an error, tables that were
+    /// committed and not attached are left to [`drop_abandoned`].
+    pub(crate) async fn finish(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<Attached> {
+        let t = std::time::Instant::now();
         let mut failed: Option<Error> = None;
         for loader in &mut self.loaders {
-            if let Err(e) = loader.send(LoaderWork::Commit).await {
+            let key = if loader.filling.take().is_some() { loader.send(LoaderWork::Key).await } else { Ok(()) };
+            if let Err(e) = key.and(loader.send(LoaderWork::Close).await) {
                 failed.get_or_insert(e);
             }
         }
         for loader in &mut self.loaders {
             match loader.join().await {
                 Ok(d) => {
-                    done.loaders_copying_s += d.copying_s;
-                    done.loaders_keying_s += d.keying_s;
+                    self.done.loaders_copying_s += d.copying_s;
+                    self.done.loaders_keying_s += d.keying_s;
                 }
                 Err(e) => {
                     failed.get_or_insert(e);
@@ -375,35 +551,16 @@ impl PartitionLoads {
                 return Err(Error::PartitionLoad(format!("a loader COPYed {copied} bars of the {} sent", loader.sent)));
             }
         }
-        done.waiting_for_loaders_s = t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        let loaded: Vec<(i64, i64, &LoadedPartition, String)> = self
-            .missing
-            .iter()
-            .flat_map(|(&iv, m)| m.iter().map(move |(&starts, p)| (iv, starts, p)))
-            .filter(|(_, _, p)| p.loader.is_some())
-            .map(|(iv, starts, p)| (iv, starts, p, p.table(self.load)))
-            .collect();
-        for (iv, starts, p, table) in &loaded {
-            let attached: bool = tx
-                .query_one(
-                    "SELECT crypto_gaf.attach_bars_partition($1, $2, $3, $4, $5)",
-                    &[iv, table, &p.name, &time_of_ms(*starts), &time_of_ms(p.ends)],
-                )
-                .await?
-                .get(0);
-            if attached {
-                done.attached += 1;
-                done.made.entry(*iv).or_default().push(*starts);
-            } else {
-                done.moved += 1;
-            }
+        self.done.waiting_for_loaders_s = t.elapsed().as_secs_f64();
+        self.attach_committed(tx).await?;
+        let unattached =
+            self.missing.values().flat_map(|m| m.values()).filter(|p| p.loader.is_some() && !p.attached).count();
+        if unattached > 0 {
+            return Err(Error::PartitionLoad(format!("{unattached} loaded tables were not committed")));
         }
-        done.attaching_s = t.elapsed().as_secs_f64();
-        Ok(done)
+        Ok(std::mem::take(&mut self.done))
     }
 }
-
 /// The columns of a loaded table's COPY; the others are the table's defaults (the product,
 /// interval, origin and source every row of the import shares) or NULL (the book and sample
 /// count, which only collected bars have).
@@ -443,26 +600,35 @@ const COPY_HEADER: &[u8] = b"PGCOPY\n\xff\r\n\0\0\0\0\0\0\0\0\0";
 const PG_EPOCH_US: i64 = 946_684_800_000_000;
 
 /// One row of [`LOADED_COLUMNS`] in binary COPY: the field count, then each field's length
-/// (-1 for NULL) and big-endian value (timestamptz as microseconds from 2000-01-01).
+/// (-1 for NULL) and big-endian value (timestamptz as microseconds from 2000-01-01). Assembled
+/// on the stack and appended at once (a `put` per field costs a `memcpy` call each).
 fn encode_loaded_row(out: &mut bytes::BytesMut, b: &HistoryBar) {
-    use bytes::BufMut;
-    out.put_i16(8);
-    out.put_i32(8);
-    out.put_i64(b.close_ms * 1000 - PG_EPOCH_US);
+    let mut row = [0u8; LOADED_ROW_BYTES];
+    row[..2].copy_from_slice(&8i16.to_be_bytes());
+    let mut at = 2;
+    let mut field = |row: &mut [u8; LOADED_ROW_BYTES], value: Option<[u8; 8]>| match value {
+        Some(v) => {
+            row[at..at + 4].copy_from_slice(&8i32.to_be_bytes());
+            row[at + 4..at + 12].copy_from_slice(&v);
+            at += 12;
+        }
+        None => {
+            row[at..at + 4].copy_from_slice(&(-1i32).to_be_bytes());
+            at += 4;
+        }
+    };
+    field(&mut row, Some((b.close_ms * 1000 - PG_EPOCH_US).to_be_bytes()));
     for v in [b.open, b.high, b.low, b.close, b.volume] {
-        out.put_i32(8);
-        out.put_f64(v);
+        field(&mut row, Some(v.to_be_bytes()));
     }
     for v in [b.buy_volume, b.sell_volume] {
-        match v {
-            Some(v) => {
-                out.put_i32(8);
-                out.put_f64(v);
-            }
-            None => out.put_i32(-1),
-        }
+        field(&mut row, v.map(f64::to_be_bytes));
     }
+    out.extend_from_slice(&row[..at]);
 }
+
+/// The most bytes [`encode_loaded_row`] writes: the field count and eight 8-byte fields.
+const LOADED_ROW_BYTES: usize = 2 + 8 * 12;
 
 /// The columns of a bar, as COPY and the merge write them.
 pub(crate) const BAR_COLUMNS: &str = "product, interval_ms, close_time, open, high, low, close, volume, buy_volume, \
@@ -530,4 +696,58 @@ pub(crate) async fn copy_bars(
         writer.as_mut().write(&row).await?;
     }
     Ok(writer.finish().await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The row as tokio-postgres' `BufMut` writes it, field by field (the form before the
+    /// stack-assembled one).
+    fn by_fields(b: &HistoryBar) -> Vec<u8> {
+        use bytes::BufMut;
+        let mut out = bytes::BytesMut::new();
+        out.put_i16(8);
+        out.put_i32(8);
+        out.put_i64(b.close_ms * 1000 - PG_EPOCH_US);
+        for v in [b.open, b.high, b.low, b.close, b.volume] {
+            out.put_i32(8);
+            out.put_f64(v);
+        }
+        for v in [b.buy_volume, b.sell_volume] {
+            match v {
+                Some(v) => {
+                    out.put_i32(8);
+                    out.put_f64(v);
+                }
+                None => out.put_i32(-1),
+            }
+        }
+        out.to_vec()
+    }
+
+    #[test]
+    fn a_loaded_row_is_the_binary_copy_of_its_fields() {
+        let volumes = [None, Some(0.0), Some(-0.0), Some(12.5), Some(f64::NAN), Some(f64::MAX)];
+        let mut rows = bytes::BytesMut::new();
+        let mut expected = Vec::new();
+        for (k, (buy, sell)) in volumes.iter().flat_map(|&b| volumes.iter().map(move |&s| (b, s))).enumerate() {
+            let bar = HistoryBar {
+                close_ms: 1_735_689_600_000 + k as i64 * 60_000 - 86_400_000 * 366 * 40,
+                open: 1.0 + k as f64,
+                high: f64::INFINITY,
+                low: -3.25,
+                close: 1e-300,
+                volume: 7.0,
+                buy_volume: buy,
+                sell_volume: sell,
+                sample_count: None,
+                book: None,
+            };
+            encode_loaded_row(&mut rows, &bar);
+            expected.extend(by_fields(&bar));
+        }
+        assert_eq!(rows.to_vec(), expected);
+        assert!(rows.len() > 36 * 2 * 12, "every field written: {} bytes", rows.len());
+    }
 }

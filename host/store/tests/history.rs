@@ -528,3 +528,65 @@ async fn a_failed_import_drops_the_tables_its_loaders_committed_and_imports_swee
     assert!(loaded.is_empty(), "{loaded:?}");
     assert_eq!(all_bars(&store, 60_000).await, file);
 }
+
+#[tokio::test]
+async fn imports_over_many_new_partitions_land_whole_together_and_a_failed_one_leaves_no_table() {
+    let store = store().await;
+    let start = 1_798_761_600_000; // 2027-01-01
+                                   // An hourly bar for four months (1-minute bars with gaps; the last closes on May 1st): each
+                                   // import loads five monthly tables of each of 1m and 5m and a yearly one of 1d, committed by
+                                   // its loaders as each period completes; the two imports end together and each attaches its
+                                   // tables, one after the other (the second's rows go into the partitions the first made).
+    let file: Vec<HistoryBar> = (1..=2880).map(|k| imported(start + k * 3_600_000, 100.0 + (k % 41) as f64)).collect();
+    let (first, last) = (file[0].close_ms, file[2879].close_ms);
+    let rollups = [300_000, 86_400_000];
+    let import = |product: &'static str, bars: Vec<HistoryBar>, end: Option<String>| {
+        let store = store.clone();
+        let (first, last) = (bars[0].close_ms, bars[bars.len() - 1].close_ms);
+        let (tx, rx) = tokio::sync::mpsc::channel(1);
+        let feeding = tokio::spawn(async move {
+            for part in bars.chunks(360) {
+                tx.send(Ok(part.to_vec())).await.unwrap();
+            }
+            if let Some(why) = end {
+                tx.send(Err(why)).await.unwrap();
+            }
+        });
+        tokio::spawn(async move {
+            let imported =
+                store.import_bar_batches(product, 60_000, "csv:months.csv", (first, last), &rollups, rx).await;
+            feeding.await.unwrap();
+            imported.unwrap()
+        })
+    };
+    let (eth, sol) = (import("ETH-USD", file.clone(), None), import("SOL-USD", file.clone(), None));
+    let (eth, sol) = (eth.await.unwrap(), sol.await.unwrap());
+    assert!(matches!(&eth, cgaf_store::StreamedImport::Written(r) if r.written == 2880), "{eth:?}");
+    assert_eq!(eth, sol);
+    let stored = store.bars_page("ETH-USD", 60_000, 0, i64::MAX / 4, 10_000).await.unwrap();
+    assert_eq!(stored, file);
+    for iv in [60_000, 300_000, 86_400_000] {
+        let eth = store.bars_page("ETH-USD", iv, first - iv, last, 10_000).await.unwrap();
+        let sol = store.bars_page("SOL-USD", iv, first - iv, last, 10_000).await.unwrap();
+        assert!(!eth.is_empty() && eth == sol, "{iv} ms bars differ");
+    }
+    for label in ["1m", "5m"] {
+        let (attached, registered, loaded) = partitions(&store, label).await;
+        let expected: Vec<String> = (1..=5).map(|m| format!("bars_{label}_20270{m}")).collect();
+        assert_eq!((&attached, &registered), (&expected, &expected), "{label}");
+        assert!(loaded.is_empty(), "{label}: {loaded:?}");
+    }
+    assert_eq!(partitions(&store, "1d").await.0, ["bars_1d_2027"]);
+    // The same a year later, failing after its last batch: its tables were committed by then,
+    // and none is left, nor any bar.
+    let later: Vec<HistoryBar> =
+        file.iter().map(|b| HistoryBar { close_ms: b.close_ms + 365 * 86_400_000, ..*b }).collect();
+    let failed = import("ETH-USD", later.clone(), Some("line 2882: bad".into())).await.unwrap();
+    assert_eq!(failed, cgaf_store::StreamedImport::NotStreamed("line 2882: bad".into()));
+    for label in ["1m", "5m", "1d"] {
+        let (attached, _, loaded) = partitions(&store, label).await;
+        assert!(attached.iter().all(|p| p.contains("2027")), "{label}: {attached:?}");
+        assert!(loaded.is_empty(), "{label}: {loaded:?}");
+    }
+    assert!(store.bars_page("ETH-USD", 60_000, later[0].close_ms - 1, i64::MAX / 4, 10).await.unwrap().is_empty());
+}

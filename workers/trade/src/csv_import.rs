@@ -14,6 +14,10 @@ type Result<T> = std::result::Result<T, Error>;
 /// Bars a streamed import reads, writes and rolls up at a time (the most it holds in memory).
 pub const IMPORT_BATCH_BARS: usize = 50_000;
 
+/// Bars of a streamed import's first batch: read before anything is written (a file that cannot
+/// stream says so then), and small, so the database starts writing early.
+const FIRST_BATCH_BARS: usize = 4_096;
+
 /// How often a streamed import reports its progress.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -147,7 +151,7 @@ async fn import_streamed(
     let opened = tokio::task::spawn_blocking(move || {
         let last_ms = last_bar_close(&mut file, options)?;
         let mut stream = CsvBarStream::open(file, options)?;
-        match stream.next_batch(IMPORT_BATCH_BARS)? {
+        match stream.next_batch(FIRST_BATCH_BARS)? {
             Some(first) => Ok((last_ms, stream, first)),
             None => Err("no bars".to_string()),
         }

@@ -35,73 +35,48 @@ pub struct DecisionBlock {
 /// its items, an `f64` as its 8 little-endian bytes, an option as 0, or 1 and the value, a string
 /// as its length and bytes.
 fn postcard_columns(rows: &[DecisionRow]) -> Vec<u8> {
-    fn varint(out: &mut Vec<u8>, mut v: usize) {
-        while v >= 0x80 {
-            out.push((v as u8) | 0x80);
-            v >>= 7;
-        }
-        out.push(v as u8);
-    }
-    let mut out = Vec::with_capacity(rows.len() * 20 * 8 + 64);
-    let floats = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> f64| {
-        varint(out, rows.len());
-        for r in rows {
-            out.extend_from_slice(&f(r).to_le_bytes());
-        }
-    };
-    let optional_floats = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> Option<f64>| {
-        varint(out, rows.len());
-        for r in rows {
-            match f(r) {
-                Some(v) => {
-                    out.push(1);
-                    out.extend_from_slice(&v.to_le_bytes());
-                }
-                None => out.push(0),
-            }
-        }
-    };
-    let text = |out: &mut Vec<u8>, v: Option<&str>| match v {
+    let mut out = crate::packed::PostcardColumns::with_capacity(rows.len() * 20 * 8 + 64);
+    let text = |out: &mut crate::packed::PostcardColumns, v: Option<&str>| match v {
         Some(t) => {
-            out.push(1);
-            varint(out, t.len());
-            out.extend_from_slice(t.as_bytes());
+            out.out.push(1);
+            out.varint(t.len() as u64);
+            out.out.extend_from_slice(t.as_bytes());
         }
-        None => out.push(0),
+        None => out.out.push(0),
     };
-    let texts = |out: &mut Vec<u8>, f: &dyn Fn(&DecisionRow) -> Option<&str>| {
-        varint(out, rows.len());
+    let texts = |out: &mut crate::packed::PostcardColumns, f: &dyn Fn(&DecisionRow) -> Option<&str>| {
+        out.varint(rows.len() as u64);
         for r in rows {
             text(out, f(r));
         }
     };
-    floats(&mut out, &|r| r.market.open);
-    floats(&mut out, &|r| r.market.high);
-    floats(&mut out, &|r| r.market.low);
-    floats(&mut out, &|r| r.market.close);
-    floats(&mut out, &|r| r.market.volume);
-    floats(&mut out, &|r| r.market.buy_volume);
-    floats(&mut out, &|r| r.market.sell_volume);
-    floats(&mut out, &|r| r.market.book.bid);
-    floats(&mut out, &|r| r.market.book.ask);
-    floats(&mut out, &|r| r.market.book.bid_depth);
-    floats(&mut out, &|r| r.market.book.ask_depth);
-    floats(&mut out, &|r| r.target);
+    out.floats(rows, |r| r.market.open);
+    out.floats(rows, |r| r.market.high);
+    out.floats(rows, |r| r.market.low);
+    out.floats(rows, |r| r.market.close);
+    out.floats(rows, |r| r.market.volume);
+    out.floats(rows, |r| r.market.buy_volume);
+    out.floats(rows, |r| r.market.sell_volume);
+    out.floats(rows, |r| r.market.book.bid);
+    out.floats(rows, |r| r.market.book.ask);
+    out.floats(rows, |r| r.market.book.bid_depth);
+    out.floats(rows, |r| r.market.book.ask_depth);
+    out.floats(rows, |r| r.target);
     texts(&mut out, &|r| r.reason.as_deref());
     texts(&mut out, &|r| r.gate.as_deref());
-    optional_floats(&mut out, &|r| r.order_target);
-    optional_floats(&mut out, &|r| r.fill_price);
-    optional_floats(&mut out, &|r| r.fill_quantity);
-    optional_floats(&mut out, &|r| r.fee);
-    floats(&mut out, &|r| r.position);
-    floats(&mut out, &|r| r.held_target);
-    floats(&mut out, &|r| r.cash);
-    varint(&mut out, rows.len());
+    out.optional_floats(rows, |r| r.order_target);
+    out.optional_floats(rows, |r| r.fill_price);
+    out.optional_floats(rows, |r| r.fill_quantity);
+    out.optional_floats(rows, |r| r.fee);
+    out.floats(rows, |r| r.position);
+    out.floats(rows, |r| r.held_target);
+    out.floats(rows, |r| r.cash);
+    out.varint(rows.len() as u64);
     for r in rows {
         text(&mut out, r.strategy_state.as_ref().map(|s| s.to_string()).as_deref());
     }
     texts(&mut out, &|r| r.strategy_version.as_deref());
-    out
+    out.out
 }
 
 /// The columns of a block other than time and equity, in a fixed order (postcard is positional):

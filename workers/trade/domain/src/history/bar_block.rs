@@ -56,36 +56,51 @@ struct Columns {
     book: Vec<Option<[f64; 4]>>,
 }
 
-/// Encodes `bars` (any number, in close order).
+/// Encodes `bars` (any number, in close order): their columns' postcard form, written
+/// straight from the bars.
 pub fn encode_bar_block(bars: &[HistoryBar]) -> Result<Vec<u8>, Error> {
-    let n = bars.len();
-    let mut c = Columns {
-        close_step: Vec::with_capacity(n),
-        open: Vec::with_capacity(n),
-        high: Vec::with_capacity(n),
-        low: Vec::with_capacity(n),
-        close: Vec::with_capacity(n),
-        volume: Vec::with_capacity(n),
-        buy_volume: Vec::with_capacity(n),
-        sell_volume: Vec::with_capacity(n),
-        sample_count: Vec::with_capacity(n),
-        book: Vec::with_capacity(n),
-    };
+    Ok(crate::packed::pack_plain(FORMAT, &postcard_columns(bars)))
+}
+
+/// The postcard form of `bars`' [`Columns`].
+fn postcard_columns(bars: &[HistoryBar]) -> Vec<u8> {
+    let mut out = crate::packed::PostcardColumns::with_capacity(bars.len() * 48 + 64);
+    out.varint(bars.len() as u64);
     let mut previous = 0i64;
     for b in bars {
-        c.close_step.push(b.close_ms.wrapping_sub(previous));
+        out.signed(b.close_ms.wrapping_sub(previous));
         previous = b.close_ms;
-        c.open.push(b.open);
-        c.high.push(b.high);
-        c.low.push(b.low);
-        c.close.push(b.close);
-        c.volume.push(b.volume);
-        c.buy_volume.push(b.buy_volume);
-        c.sell_volume.push(b.sell_volume);
-        c.sample_count.push(b.sample_count);
-        c.book.push(b.book.map(|k| [k.bid, k.ask, k.bid_depth, k.ask_depth]));
     }
-    crate::packed::pack(FORMAT, &c).map_err(|e| Error::Output(format!("encoding bars: {e}")))
+    out.floats(bars, |b| b.open);
+    out.floats(bars, |b| b.high);
+    out.floats(bars, |b| b.low);
+    out.floats(bars, |b| b.close);
+    out.floats(bars, |b| b.volume);
+    out.optional_floats(bars, |b| b.buy_volume);
+    out.optional_floats(bars, |b| b.sell_volume);
+    out.varint(bars.len() as u64);
+    for b in bars {
+        match b.sample_count {
+            Some(n) => {
+                out.out.push(1);
+                out.signed(n);
+            }
+            None => out.out.push(0),
+        }
+    }
+    out.varint(bars.len() as u64);
+    for b in bars {
+        match b.book {
+            Some(k) => {
+                out.out.push(1);
+                for v in [k.bid, k.ask, k.bid_depth, k.ask_depth] {
+                    out.out.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+            None => out.out.push(0),
+        }
+    }
+    out.out
 }
 
 /// The bars encoded in `data` by [`encode_bar_block`].
@@ -133,6 +148,64 @@ mod tests {
 
     fn ms(s: &str) -> i64 {
         DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+    }
+
+    /// The columns gathered as encoding did before it wrote their form straight from the bars.
+    fn columns(bars: &[HistoryBar]) -> Columns {
+        let mut c = Columns::default();
+        let mut previous = 0i64;
+        for b in bars {
+            c.close_step.push(b.close_ms.wrapping_sub(previous));
+            previous = b.close_ms;
+            c.open.push(b.open);
+            c.high.push(b.high);
+            c.low.push(b.low);
+            c.close.push(b.close);
+            c.volume.push(b.volume);
+            c.buy_volume.push(b.buy_volume);
+            c.sell_volume.push(b.sell_volume);
+            c.sample_count.push(b.sample_count);
+            c.book.push(b.book.map(|k| [k.bid, k.ask, k.bid_depth, k.ask_depth]));
+        }
+        c
+    }
+
+    #[test]
+    fn the_columns_are_written_as_postcard_writes_them() {
+        // Every option both ways, steps of every size and sign, and 0, 1, 127, 128 and 300 bars
+        // (one- and two-byte counts).
+        let bars: Vec<HistoryBar> = (0..300i64)
+            .map(|i| HistoryBar {
+                close_ms: match i % 7 {
+                    0 => i64::MIN + i,
+                    1 => i64::MAX - i,
+                    2 => -i * 1_000_003,
+                    _ => i * 60_000,
+                },
+                open: i as f64 / 3.0,
+                high: f64::NAN,
+                low: -0.0,
+                close: f64::MAX,
+                volume: 1e-310,
+                buy_volume: (i % 3 == 0).then_some(i as f64),
+                sell_volume: (i % 2 == 0).then_some(-1.5),
+                sample_count: match i % 4 {
+                    0 => None,
+                    1 => Some(i64::MIN),
+                    2 => Some(i64::MAX),
+                    _ => Some(-i * 1000),
+                },
+                book: (i % 5 == 1).then_some(Book { bid: 1.0, ask: 2.0, bid_depth: f64::NAN, ask_depth: -4.0 }),
+            })
+            .collect();
+        for n in [0, 1, 2, 127, 128, 300] {
+            let expected = postcard::to_stdvec(&columns(&bars[..n])).unwrap();
+            assert_eq!(postcard_columns(&bars[..n]), expected, "{n} bars");
+            assert_eq!(
+                encode_bar_block(&bars[..n]).unwrap(),
+                crate::packed::pack(FORMAT, &columns(&bars[..n])).unwrap()
+            );
+        }
     }
 
     #[test]

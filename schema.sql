@@ -982,3 +982,103 @@ ALTER TABLE crypto_gaf.decision_blocks
   ALTER COLUMN curve_time_ms SET STATISTICS 0,
   ALTER COLUMN curve_equity SET STATISTICS 0,
   ALTER COLUMN data SET STATISTICS 0;
+
+-- migration: 21 partition makers do not queue behind an import
+-- An import attaches each table it loaded as soon as its period is complete, and holds the
+-- interval partitions it attaches to (bars_1m, ...) in SHARE UPDATE EXCLUSIVE mode from its first
+-- attach to its commit. Making or dropping a partition of one needs ACCESS EXCLUSIVE on it: queued
+-- behind the import, that request would hold up every read and write of those bars (PostgreSQL
+-- queues later lock requests behind it) until the import commits. Makers and retention now take
+-- that lock without queueing: they try, and while a conflicting lock is held, wait 20 ms and try
+-- again.
+CREATE OR REPLACE FUNCTION crypto_gaf.lock_without_queueing(p_table regclass, p_mode text) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  LOOP
+    BEGIN
+      EXECUTE format('LOCK TABLE %s IN %s MODE NOWAIT', p_table, p_mode);
+      RETURN;
+    EXCEPTION WHEN lock_not_available THEN
+      PERFORM pg_sleep(0.02);
+    END;
+  END LOOP;
+END;
+$$;
+
+-- As in migration 6, making the LIST partition without queueing for the bars' lock.
+CREATE OR REPLACE FUNCTION crypto_gaf.ensure_bars_interval(p_interval_ms bigint) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  list_name text := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  IF to_regclass('crypto_gaf.' || quote_ident(list_name)) IS NULL THEN
+    PERFORM crypto_gaf.lock_without_queueing('crypto_gaf.bars', 'ACCESS EXCLUSIVE');
+    EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.bars FOR VALUES IN (%s) PARTITION BY RANGE (close_time)',
+                   list_name, p_interval_ms);
+  END IF;
+END;
+$$;
+
+-- As in migration 18, taking the parent's lock without queueing when there is a partition to make.
+CREATE OR REPLACE FUNCTION crypto_gaf.ensure_history_partitions(p_parent text, p_interval_ms bigint, p_from timestamptz, p_to timestamptz)
+RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+  parent_table text := CASE p_parent WHEN 'bars' THEN 'bars_' || crypto_gaf.interval_label(p_interval_ms) ELSE p_parent END;
+  p record;
+  created integer := 0;
+  locked boolean := false;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  IF p_parent = 'bars' THEN
+    PERFORM crypto_gaf.ensure_bars_interval(p_interval_ms);
+  END IF;
+  FOR p IN SELECT pp.name, pp.starts, pp.ends
+           FROM crypto_gaf.history_partition_periods(p_parent, p_interval_ms, p_from, p_to) AS pp
+           WHERE NOT pp.made LOOP
+    IF NOT locked THEN
+      PERFORM crypto_gaf.lock_without_queueing(format('crypto_gaf.%I', parent_table)::regclass, 'ACCESS EXCLUSIVE');
+      locked := true;
+    END IF;
+    BEGIN
+      EXECUTE format('CREATE TABLE crypto_gaf.%I PARTITION OF crypto_gaf.%I FOR VALUES FROM (%L) TO (%L)',
+                     p.name, parent_table, p.starts, p.ends);
+      INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+      VALUES (p.name, p_parent, p_interval_ms, p.starts, p.ends)
+      ON CONFLICT (name) DO NOTHING;
+      created := created + 1;
+    EXCEPTION WHEN duplicate_table OR invalid_object_definition THEN
+      NULL;
+    END;
+  END LOOP;
+  RETURN created;
+END;
+$$;
+
+-- As in migration 17, taking the parent's lock without queueing when there is a partition to drop.
+CREATE OR REPLACE FUNCTION crypto_gaf.drop_history_partitions(p_parent text, p_interval_ms bigint, p_before timestamptz)
+RETURNS SETOF text
+LANGUAGE plpgsql AS $$
+DECLARE
+  parent_table text := CASE p_parent WHEN 'bars' THEN 'bars_' || crypto_gaf.interval_label(p_interval_ms) ELSE p_parent END;
+  r record;
+  locked boolean := false;
+BEGIN
+  PERFORM pg_advisory_xact_lock(hashtext('cgaf_history_partitions'));
+  FOR r IN SELECT name, starts, ends FROM crypto_gaf.history_partitions
+           WHERE parent = p_parent AND interval_ms = p_interval_ms AND ends <= p_before ORDER BY starts LOOP
+    IF NOT locked AND to_regclass('crypto_gaf.' || quote_ident(parent_table)) IS NOT NULL THEN
+      PERFORM crypto_gaf.lock_without_queueing(format('crypto_gaf.%I', parent_table)::regclass, 'ACCESS EXCLUSIVE');
+      locked := true;
+    END IF;
+    EXECUTE format('DROP TABLE IF EXISTS crypto_gaf.%I', r.name);
+    DELETE FROM crypto_gaf.history_partitions WHERE name = r.name;
+    IF p_parent = 'bars' THEN
+      DELETE FROM crypto_gaf.bar_blocks
+      WHERE interval_ms = p_interval_ms AND starts < r.ends AND ends > r.starts;
+    END IF;
+    RETURN NEXT r.name;
+  END LOOP;
+END;
+$$;

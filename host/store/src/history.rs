@@ -828,6 +828,20 @@ impl<'a> RolledUpCopy<'a> {
     /// the import alone fills (intervals in rising order: the blocks' lock order); gives what
     /// was written.
     async fn finish(mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
+        let finished = self.finish_writing(tx).await;
+        if finished.is_err() {
+            self.loads.abandon().await;
+        }
+        finished
+    }
+
+    /// Ends the import's loaders after it failed (see [`PartitionLoads::abandon`]).
+    async fn abandon(mut self) {
+        self.loads.abandon().await;
+    }
+
+    /// What [`RolledUpCopy::finish`] does.
+    async fn finish_writing(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
         self.write(tx, &[], true).await?;
         let attached = self.loads.finish(tx).await?;
         let t = std::time::Instant::now();
@@ -856,7 +870,7 @@ impl<'a> RolledUpCopy<'a> {
             checking_blocks_s = checking_blocks,
             "import written"
         );
-        Ok(self.report)
+        Ok(std::mem::take(&mut self.report))
     }
 
     /// Writes `batch` and the coarse bars it closes (at the `end`, each rollup's last bar too):
@@ -870,7 +884,7 @@ impl<'a> RolledUpCopy<'a> {
             let pending = &mut self.pending[j];
             pending.extend_from_slice(out);
             // Flushed in parts, and whenever a table the import loads is complete (so it is
-            // keyed and committed while the bars stream).
+            // keyed, committed and attached while the bars stream).
             let complete = match (pending.first(), pending.last()) {
                 (Some(a), Some(b)) => end || self.loads.crosses(self.rollups[j], a.close_ms, b.close_ms),
                 _ => false,
@@ -902,6 +916,8 @@ impl<'a> RolledUpCopy<'a> {
             Ok::<_, Error>(t.elapsed().as_secs_f64())
         };
         let ((written, rolled_up, copying_s), blocks_s) = futures::try_join!(copying, blocking)?;
+        // The tables the loaders committed meanwhile become partitions now.
+        self.loads.attach_committed(tx).await?;
         self.report.written += written;
         self.report.rolled_up += rolled_up;
         self.timing.copying += copying_s;
@@ -1029,7 +1045,10 @@ async fn copy_whole(
     let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
     let loads = PartitionLoads::find(config, tx, &intervals, first.close_ms, last.close_ms).await?;
     let mut copy = RolledUpCopy::new(product, interval_ms, source, rollups, loads);
-    copy.push(tx, bars).await?;
+    if let Err(e) = copy.push(tx, bars).await {
+        copy.abandon().await;
+        return Err(e);
+    }
     copy.finish(tx).await
 }
 
@@ -1048,34 +1067,60 @@ async fn stream_batches(
     let loads = PartitionLoads::find(config, tx, &intervals, first_ms, last_ms).await?;
     let mut copy = RolledUpCopy::new(product, interval_ms, source, rollups, loads);
     let preparing = preparing.elapsed();
+    match stream_into(tx, &mut copy, batches).await {
+        Ok((waiting, last_seen)) => {
+            tracing::info!(
+                product,
+                preparing_s = preparing.as_secs_f64(),
+                waiting_for_batches_s = waiting.as_secs_f64(),
+                "import read"
+            );
+            if last_seen != Some(last_ms) {
+                copy.abandon().await;
+                return Ok(StreamedImport::NotStreamed(format!(
+                    "the batches ended at {last_seen:?}, not at the last bar announced ({last_ms})"
+                )));
+            }
+            Ok(StreamedImport::Written(copy.finish(tx).await?))
+        }
+        Err(e) => {
+            copy.abandon().await;
+            match e {
+                Streaming::Ended(why) => Ok(StreamedImport::NotStreamed(why)),
+                Streaming::Failed(e) => Err(e),
+            }
+        }
+    }
+}
+
+/// Why [`stream_into`] stopped before the batches' end.
+enum Streaming {
+    /// A batch was an error (the file's reader gave up): its reason.
+    Ended(String),
+    /// Writing failed.
+    Failed(Error),
+}
+
+/// `batches` written into `copy` as they come, up to their end: the time spent waiting for them,
+/// and the last bar's close.
+async fn stream_into(
+    tx: &tokio_postgres::Transaction<'_>,
+    copy: &mut RolledUpCopy<'_>,
+    batches: &mut tokio::sync::mpsc::Receiver<std::result::Result<Vec<HistoryBar>, String>>,
+) -> std::result::Result<(std::time::Duration, Option<i64>), Streaming> {
     let mut last_seen: Option<i64> = None;
     let mut waiting = std::time::Duration::ZERO;
     loop {
         let t = std::time::Instant::now();
         let Some(batch) = batches.recv().await else { break };
         waiting += t.elapsed();
-        let batch = match batch {
-            Ok(batch) => batch,
-            Err(why) => return Ok(StreamedImport::NotStreamed(why)),
-        };
+        let batch = batch.map_err(Streaming::Ended)?;
         if let Some(b) = batch.last() {
             last_seen = Some(b.close_ms);
         }
-        copy.push(tx, &batch).await?;
+        copy.push(tx, &batch).await.map_err(Streaming::Failed)?;
     }
-    tracing::info!(
-        product,
-        preparing_s = preparing.as_secs_f64(),
-        waiting_for_batches_s = waiting.as_secs_f64(),
-        "import read"
-    );
-    if last_seen != Some(last_ms) {
-        return Ok(StreamedImport::NotStreamed(format!(
-            "the batches ended at {:?}, not at the last bar announced ({last_ms})",
-            last_seen
-        )));
-    }
-    Ok(StreamedImport::Written(copy.finish(tx).await?))
+    Ok((waiting, last_seen))
 }
 
 /// The intervals `$1` (a product) has bars of: one index probe per interval. (A `WHERE EXISTS`

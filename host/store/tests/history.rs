@@ -590,3 +590,68 @@ async fn imports_over_many_new_partitions_land_whole_together_and_a_failed_one_l
     }
     assert!(store.bars_page("ETH-USD", 60_000, later[0].close_ms - 1, i64::MAX / 4, 10).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_partition_maker_waits_for_an_import_without_holding_up_reads_of_its_bars() {
+    let store = store().await;
+    let start = 1_798_761_600_000; // 2027-01-01
+    let bars: Vec<HistoryBar> = (1..=24 * 59).map(|k| imported(start + k * 3_600_000, 100.0)).collect();
+    let (first, last) = (bars[0].close_ms, bars[bars.len() - 1].close_ms);
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let importing = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store.import_bar_batches("ETH-USD", 60_000, "csv:held.csv", (first, last), &[300_000], rx).await.unwrap()
+        })
+    };
+    // A day at a time, until the import has attached January's table (its period complete, keyed
+    // and committed by a loader): it then holds the 1-minute bars' partition to its commit.
+    let client = store.client().await.unwrap();
+    let holding = || async {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE relation = 'crypto_gaf.bars_1m'::regclass
+                   AND mode = 'ShareUpdateExclusiveLock' AND granted",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n > 0
+    };
+    let mut days = bars.chunks(24);
+    let mut held = false;
+    for day in days.by_ref().take(58) {
+        tx.send(Ok(day.to_vec())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        if holding().await {
+            held = true;
+            break;
+        }
+    }
+    assert!(held, "the import attached nothing while its bars streamed");
+    // Making a partition of the interval waits for the import; reading its bars does not.
+    let making = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let june_2030 = 1_906_934_400_000;
+            store.ensure_history_partitions(HistoryTable::Bars(60_000), june_2030, june_2030).await.unwrap()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!making.is_finished(), "a partition was made while the import held the interval's partitions");
+    let read =
+        tokio::time::timeout(Duration::from_secs(5), store.bars_page("BTC-USD", 60_000, 0, i64::MAX / 4, 10)).await;
+    assert!(matches!(read, Ok(Ok(ref b)) if b.is_empty()), "reading 1-minute bars waited behind the maker: {read:?}");
+    for day in days {
+        tx.send(Ok(day.to_vec())).await.unwrap();
+    }
+    drop(tx);
+    let imported = importing.await.unwrap();
+    assert!(
+        matches!(&imported, cgaf_store::StreamedImport::Written(r) if r.written == bars.len() as u64),
+        "{imported:?}"
+    );
+    assert_eq!(tokio::time::timeout(Duration::from_secs(10), making).await.unwrap().unwrap(), 1);
+    assert_eq!(store.bars_page("ETH-USD", 60_000, 0, i64::MAX / 4, 10_000).await.unwrap(), bars);
+}

@@ -1082,3 +1082,57 @@ BEGIN
   END LOOP;
 END;
 $$;
+
+-- migration: 22 a partition per year from 5-minute bars up
+-- A month of 5- or 15-minute bars is 8,928 or 2,976 rows: partitions that small cost an import a
+-- table, its files, its key and its attach each (24 of the 43 a year of 1-minute bars and its
+-- rollups made). From 5m up a partition now holds a year (105,120 rows of 5m bars), as from 1h
+-- up it did. A year that already has month partitions of the interval (made before this
+-- migration) keeps getting month partitions, so that no two overlap.
+CREATE OR REPLACE FUNCTION crypto_gaf.history_partition_periods(p_parent text, p_interval_ms bigint,
+                                                               p_from timestamptz, p_to timestamptz)
+RETURNS TABLE (name text, starts timestamptz, ends timestamptz, made boolean)
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+  period text;
+  prefix text;
+  t timestamp;
+  m timestamp;
+BEGIN
+  IF p_parent = 'bars' THEN
+    period := CASE WHEN p_interval_ms < 60000 THEN 'day' WHEN p_interval_ms < 300000 THEN 'month' ELSE 'year' END;
+    prefix := 'bars_' || crypto_gaf.interval_label(p_interval_ms);
+  ELSIF p_parent = 'sample_archive' THEN
+    period := 'day';
+    prefix := 'sample_archive';
+  ELSE
+    RAISE EXCEPTION 'unknown history table %', p_parent;
+  END IF;
+  t := date_trunc(period, p_from AT TIME ZONE 'UTC');
+  WHILE t <= (p_to AT TIME ZONE 'UTC') LOOP
+    IF period = 'year' AND p_interval_ms < 3600000 AND EXISTS (
+         SELECT 1 FROM crypto_gaf.history_partitions hp
+         WHERE hp.parent = p_parent AND hp.interval_ms = p_interval_ms
+           AND hp.starts >= t AT TIME ZONE 'UTC' AND hp.ends <= (t + interval '1 year') AT TIME ZONE 'UTC'
+           AND hp.ends - hp.starts < interval '1 year') THEN
+      -- Months, as before migration 22, for the months of this year in range.
+      m := greatest(t, date_trunc('month', p_from AT TIME ZONE 'UTC'));
+      WHILE m < t + interval '1 year' AND m <= (p_to AT TIME ZONE 'UTC') LOOP
+        name := prefix || '_' || to_char(m, 'YYYYMM');
+        starts := m AT TIME ZONE 'UTC';
+        ends := (m + interval '1 month') AT TIME ZONE 'UTC';
+        made := to_regclass('crypto_gaf.' || quote_ident(name)) IS NOT NULL;
+        RETURN NEXT;
+        m := m + interval '1 month';
+      END LOOP;
+    ELSE
+      name := prefix || '_' || to_char(t, CASE period WHEN 'day' THEN 'YYYYMMDD' WHEN 'month' THEN 'YYYYMM' ELSE 'YYYY' END);
+      starts := t AT TIME ZONE 'UTC';
+      ends := (t + ('1 ' || period)::interval) AT TIME ZONE 'UTC';
+      made := to_regclass('crypto_gaf.' || quote_ident(name)) IS NOT NULL;
+      RETURN NEXT;
+    END IF;
+    t := t + ('1 ' || period)::interval;
+  END LOOP;
+END;
+$$;

@@ -570,9 +570,9 @@ async fn imports_over_many_new_partitions_land_whole_together_and_a_failed_one_l
         let sol = store.bars_page("SOL-USD", iv, first - iv, last, 10_000).await.unwrap();
         assert!(!eth.is_empty() && eth == sol, "{iv} ms bars differ");
     }
-    for label in ["1m", "5m"] {
+    let months: Vec<String> = (1..=5).map(|m| format!("bars_1m_20270{m}")).collect();
+    for (label, expected) in [("1m", months), ("5m", vec!["bars_5m_2027".to_string()])] {
         let (attached, registered, loaded) = partitions(&store, label).await;
-        let expected: Vec<String> = (1..=5).map(|m| format!("bars_{label}_20270{m}")).collect();
         assert_eq!((&attached, &registered), (&expected, &expected), "{label}");
         assert!(loaded.is_empty(), "{label}: {loaded:?}");
     }
@@ -654,4 +654,36 @@ async fn a_partition_maker_waits_for_an_import_without_holding_up_reads_of_its_b
     );
     assert_eq!(tokio::time::timeout(Duration::from_secs(10), making).await.unwrap().unwrap(), 1);
     assert_eq!(store.bars_page("ETH-USD", 60_000, 0, i64::MAX / 4, 10_000).await.unwrap(), bars);
+}
+
+#[tokio::test]
+async fn a_year_with_month_partitions_of_5m_bars_keeps_getting_months_and_other_years_get_a_year() {
+    let store = store().await;
+    // A month partition of 5-minute bars as migrations before 22 made them.
+    store.ensure_history_partitions(HistoryTable::Bars(300_000), 0, 0).await.unwrap();
+    store
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "CREATE TABLE crypto_gaf.bars_5m_202601 PARTITION OF crypto_gaf.bars_5m
+               FOR VALUES FROM ('2026-01-01 00:00+00') TO ('2026-02-01 00:00+00');
+             INSERT INTO crypto_gaf.history_partitions (name, parent, interval_ms, starts, ends)
+             VALUES ('bars_5m_202601', 'bars', 300000, '2026-01-01 00:00+00', '2026-02-01 00:00+00');",
+        )
+        .await
+        .unwrap();
+    let march_2026 = 1_772_323_200_000; // 2026-03-01
+    let february_2027 = 1_801_440_000_000; // 2027-02-01
+    store.ensure_history_partitions(HistoryTable::Bars(300_000), march_2026 + 86_400_000, february_2027).await.unwrap();
+    let (attached, registered, _) = partitions(&store, "5m").await;
+    let mut expected: Vec<String> = vec!["bars_5m_1970".into(), "bars_5m_202601".into()];
+    expected.extend((3..=12).map(|m| format!("bars_5m_2026{m:02}")));
+    expected.push("bars_5m_2027".into());
+    assert_eq!((&attached, &registered), (&expected, &expected));
+    // 5-minute bars of 2026 land in their months, and of 2027 in its year.
+    let bars: Vec<HistoryBar> =
+        [march_2026 + 300_000, february_2027 - 300_000].iter().map(|&t| imported(t, 100.0)).collect();
+    store.import_bars("ETH-USD", 300_000, "csv:5m.csv", &bars, &[], false).await.unwrap();
+    assert_eq!(store.bars_page("ETH-USD", 300_000, 0, i64::MAX / 4, 10).await.unwrap(), bars);
 }

@@ -172,7 +172,7 @@ impl BlockWriter {
     /// block of the period being filled (on a blocking thread, so it overlaps the import's next
     /// COPY). A period whose block another transaction holds keeps that one; the end of the
     /// import deletes it.
-    async fn write_current(&mut self, tx: &tokio_postgres::Transaction<'_>, product: &str) -> Result<()> {
+    pub(crate) async fn write_current(&mut self, tx: &tokio_postgres::Transaction<'_>, product: &str) -> Result<()> {
         self.write_encoded(tx, product).await?;
         if let Some((period, bars)) = self.current.take() {
             self.encoding = Some(tokio::task::spawn_blocking(move || EncodedBlock::encode(period, &bars)));
@@ -199,14 +199,15 @@ impl BlockWriter {
     /// At the end of the import (its bars all written): writes the last period's block, takes
     /// the interval's block lock, and deletes every block of the periods written into except
     /// those this import wrote and whose period holds exactly their bars. The periods in `made`
-    /// (starts, ms) are partitions this import made and attached, holding its bars alone: their
-    /// blocks are kept without counting the rows. Returns the blocks kept. Call for the
-    /// import's intervals in rising order (the lock order of every writer).
+    /// (`[starts, ends)`, ms) are partitions this import made and attached, holding its bars
+    /// alone: the blocks of periods inside them are kept without counting the rows (a partition
+    /// of 5-minute bars holds a year, their blocks a month each). Returns the blocks kept. Call
+    /// for the import's intervals in rising order (the lock order of every writer).
     pub(crate) async fn finish(
         mut self,
         tx: &tokio_postgres::Transaction<'_>,
         product: &str,
-        made: &[i64],
+        made: &[(i64, i64)],
     ) -> Result<u64> {
         self.write_current(tx, product).await?;
         self.write_encoded(tx, product).await?;
@@ -217,7 +218,8 @@ impl BlockWriter {
         lock_bar_blocks(tx, product, iv).await?;
         // The rows stored in each other period whose block this import wrote (an index range
         // scan each, one round trip): a block is kept when they are its bars alone.
-        let (alone, to_count): (Vec<_>, Vec<_>) = self.written.iter().partition(|(s, _)| made.contains(s));
+        let (alone, to_count): (Vec<_>, Vec<_>) =
+            self.written.iter().partition(|(s, _)| in_made_partition(made, block_period(iv, *s)));
         let starts: Vec<DateTime<Utc>> = to_count.iter().map(|(s, _)| time_of_ms(*s)).collect();
         let counts: Vec<i64> = to_count.iter().map(|(_, n)| *n).collect();
         let mut kept: Vec<DateTime<Utc>> = tx
@@ -242,6 +244,11 @@ impl BlockWriter {
         .await?;
         Ok(kept.len() as u64)
     }
+}
+
+/// Whether the block period `period` lies inside one of the partitions `made` (periods, ms).
+fn in_made_partition(made: &[(i64, i64)], (starts, ends): (i64, i64)) -> bool {
+    made.iter().any(|&(s, e)| s <= starts && ends <= e)
 }
 
 /// Inserts the block of `bars` (not empty, close order) for the period `[starts, ends)` unless
@@ -314,4 +321,21 @@ pub(crate) async fn lock_bar_blocks<C: GenericClient>(client: &C, product: &str,
         .execute("SELECT pg_advisory_xact_lock(crypto_gaf.bar_blocks_lock($1, $2))", &[&product, &interval_ms])
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_inside_a_partition_the_import_made_is_its_alone() {
+        let year = (1_735_689_600_000, 1_767_225_600_000); // 2025
+        let march = block_period(300_000, 1_741_000_000_000);
+        assert!(march.0 > year.0 && march.1 < year.1, "{march:?}");
+        assert!(in_made_partition(&[year], march));
+        assert!(in_made_partition(&[march], march));
+        assert!(!in_made_partition(&[], march));
+        assert!(!in_made_partition(&[(year.0, march.1 - 1)], march), "a period reaching past the partition");
+        assert!(!in_made_partition(&[(march.0 + 1, year.1)], march), "a period starting before it");
+    }
 }

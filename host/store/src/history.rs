@@ -8,6 +8,7 @@ use crate::{Error, Result, Store};
 use cgaf_trade_domain::history::{interval_label, BarOrigin, HistoryBar, Rollup};
 use cgaf_trade_domain::Book;
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::GenericClient;
 
@@ -820,8 +821,8 @@ impl<'a> RolledUpCopy<'a> {
     }
 
     /// Writes the next batch and the coarse bars it closes.
-    async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar]) -> Result<()> {
-        self.write(tx, batch, false).await
+    async fn push(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: Vec<HistoryBar>) -> Result<()> {
+        self.write(tx, Arc::new(batch), false).await
     }
 
     /// Writes each rollup's last bar and what is pending, and keeps the blocks of the periods
@@ -842,7 +843,11 @@ impl<'a> RolledUpCopy<'a> {
 
     /// What [`RolledUpCopy::finish`] does.
     async fn finish_writing(&mut self, tx: &tokio_postgres::Transaction<'_>) -> Result<ImportReport> {
-        self.write(tx, &[], true).await?;
+        self.write(tx, Arc::new(Vec::new()), true).await?;
+        // The last periods' blocks are encoded while the loaders key their last tables.
+        for b in &mut self.blocks {
+            b.write_current(tx, self.product).await?;
+        }
         let attached = self.loads.finish(tx).await?;
         let t = std::time::Instant::now();
         let mut blocks = std::mem::take(&mut self.blocks);
@@ -875,11 +880,17 @@ impl<'a> RolledUpCopy<'a> {
 
     /// Writes `batch` and the coarse bars it closes (at the `end`, each rollup's last bar too):
     /// the bars and the parts of the rollups that are due go to COPY (or a loader) while the
-    /// blocks of the periods they complete are written, at once on the connection.
-    async fn write(&mut self, tx: &tokio_postgres::Transaction<'_>, batch: &[HistoryBar], end: bool) -> Result<()> {
+    /// blocks of the periods they complete are written, at once on the connection. The loaders
+    /// share `batch` (and the rollups' parts) rather than copy them.
+    async fn write(
+        &mut self,
+        tx: &tokio_postgres::Transaction<'_>,
+        batch: Arc<Vec<HistoryBar>>,
+        end: bool,
+    ) -> Result<()> {
         let t = std::time::Instant::now();
-        let closed = self.roll(batch, end);
-        let mut due: Vec<(i64, Vec<HistoryBar>)> = Vec::new();
+        let closed = self.roll(&batch, end);
+        let mut due: Vec<(i64, Arc<Vec<HistoryBar>>)> = Vec::new();
         for (j, out) in closed.iter().enumerate() {
             let pending = &mut self.pending[j];
             pending.extend_from_slice(out);
@@ -890,7 +901,7 @@ impl<'a> RolledUpCopy<'a> {
                 _ => false,
             };
             if complete || pending.len() >= ROLLUP_FLUSH_BARS {
-                due.push((self.rollups[j], std::mem::take(pending)));
+                due.push((self.rollups[j], Arc::new(std::mem::take(pending))));
             }
         }
         self.timing.rolling_up += t.elapsed().as_secs_f64();
@@ -899,7 +910,7 @@ impl<'a> RolledUpCopy<'a> {
         let copying = async {
             let t = std::time::Instant::now();
             let written =
-                if batch.is_empty() { 0 } else { loads.copy(tx, product, interval_ms, source, batch).await? };
+                if batch.is_empty() { 0 } else { loads.copy(tx, product, interval_ms, source, &batch).await? };
             let mut rolled_up = 0;
             for (coarse, part) in &due {
                 rolled_up += loads.copy(tx, product, *coarse, source, part).await?;
@@ -909,7 +920,8 @@ impl<'a> RolledUpCopy<'a> {
         let blocks = &mut self.blocks;
         let blocking = async {
             let t = std::time::Instant::now();
-            for (writer, bars) in blocks.iter_mut().zip(std::iter::once(batch).chain(closed.iter().map(Vec::as_slice)))
+            for (writer, bars) in
+                blocks.iter_mut().zip(std::iter::once(batch.as_slice()).chain(closed.iter().map(Vec::as_slice)))
             {
                 writer.push(tx, product, bars).await?;
             }
@@ -955,6 +967,9 @@ pub enum StreamedImport {
     /// at the last bar announced.
     NotStreamed(String),
 }
+
+/// Bars of a file read whole written at a time (see [`copy_whole`]).
+const WHOLE_FILE_BATCH_BARS: usize = 50_000;
 
 /// Coarse bars rolled up while batches stream by, written in parts of this many.
 const ROLLUP_FLUSH_BARS: usize = 10_000;
@@ -1045,9 +1060,13 @@ async fn copy_whole(
     let intervals: Vec<i64> = std::iter::once(interval_ms).chain(rollups.iter().copied()).collect();
     let loads = PartitionLoads::find(config, tx, &intervals, first.close_ms, last.close_ms).await?;
     let mut copy = RolledUpCopy::new(product, interval_ms, source, rollups, loads);
-    if let Err(e) = copy.push(tx, bars).await {
-        copy.abandon().await;
-        return Err(e);
+    // In batches, as a streamed import writes them: the loaders get a batch's bars while the
+    // next is copied (memory bounded by the bars in flight).
+    for batch in bars.chunks(WHOLE_FILE_BATCH_BARS) {
+        if let Err(e) = copy.push(tx, batch.to_vec()).await {
+            copy.abandon().await;
+            return Err(e);
+        }
     }
     copy.finish(tx).await
 }
@@ -1118,7 +1137,7 @@ async fn stream_into(
         if let Some(b) = batch.last() {
             last_seen = Some(b.close_ms);
         }
-        copy.push(tx, &batch).await.map_err(Streaming::Failed)?;
+        copy.push(tx, batch).await.map_err(Streaming::Failed)?;
     }
     Ok((waiting, last_seen))
 }

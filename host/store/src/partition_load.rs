@@ -72,8 +72,9 @@ enum LoaderWork {
     /// Begin a transaction and make the table `table` in it, for the bars of the import of
     /// `interval_ms` closing in `[starts, ends)` ms.
     Make { table: String, product: String, interval_ms: i64, source: String, starts: i64, ends: i64 },
-    /// COPY bars into the table; `room` goes back to the import once they are.
-    Copy { bars: Vec<HistoryBar>, room: tokio::sync::OwnedSemaphorePermit },
+    /// COPY the bars `run` of a batch into the table; `room` goes back to the import once they
+    /// are. The batch is shared with the import (and the other loaders), not copied.
+    Copy { bars: Arc<Vec<HistoryBar>>, run: std::ops::Range<usize>, room: tokio::sync::OwnedSemaphorePermit },
     /// Key the table and commit: its period is complete (or the bars ended).
     Key,
     /// No more tables.
@@ -189,8 +190,10 @@ async fn load(
     });
     let done = async {
         // Its commits need not wait for the disk: the import's own commit comes later in the
-        // WAL, and waiting for that one makes these durable too.
-        client.batch_execute("SET synchronous_commit = off").await?;
+        // WAL, and waiting for that one makes these durable too. Its keys are built without
+        // parallel workers: the loaders already keep the cores busy, and a worker is a process
+        // to start (for a year of 5-minute bars, the only table large enough to get one).
+        client.batch_execute("SET synchronous_commit = off; SET max_parallel_maintenance_workers = 0").await?;
         let mut done = LoaderDone::default();
         loop {
             let work = queue.recv().await;
@@ -246,7 +249,7 @@ async fn fill(
             return Err(Error::PartitionLoad("the import was abandoned".into()));
         }
         match work {
-            Some(LoaderWork::Copy { bars, room }) => {
+            Some(LoaderWork::Copy { bars, run, room }) => {
                 let t = std::time::Instant::now();
                 if copy.is_none() {
                     copy = Some(Box::pin(
@@ -263,16 +266,17 @@ async fn fill(
                 if sent == 0 {
                     out.extend_from_slice(COPY_HEADER);
                 }
-                for b in bars.iter() {
+                let run = bars.get(run).unwrap_or_default();
+                for b in run {
                     encode_loaded_row(&mut out, b);
                     if out.len() >= COPY_CHUNK_BYTES {
                         sink.send(out.split().freeze()).await?;
                     }
                 }
                 sink.send(out.freeze()).await?;
-                sent += bars.len() as u64;
-                copied.fetch_add(bars.len() as u64, Ordering::Relaxed);
-                drop((bars, room));
+                sent += run.len() as u64;
+                copied.fetch_add(run.len() as u64, Ordering::Relaxed);
+                drop(room);
                 done.copying_s += t.elapsed().as_secs_f64();
             }
             Some(LoaderWork::Key) => {
@@ -350,9 +354,9 @@ pub(crate) struct Attached {
     /// Loaded tables whose partition another transaction made meanwhile (their rows were
     /// inserted into it).
     pub moved: u32,
-    /// The partitions attached, per interval (ms): the starts of their periods (ms). They hold
-    /// the import's bars alone.
-    pub made: BTreeMap<i64, Vec<i64>>,
+    /// The partitions attached, per interval (ms): their periods (ms, `[starts, ends)`). They
+    /// hold the import's bars alone.
+    pub made: BTreeMap<i64, Vec<(i64, i64)>>,
     /// Seconds the loaders spent COPYing, summed (they work at once).
     pub loaders_copying_s: f64,
     /// Seconds the loaders spent keying and committing their tables, summed.
@@ -446,11 +450,11 @@ impl PartitionLoads {
         product: &str,
         interval_ms: i64,
         source: &str,
-        bars: &[HistoryBar],
+        bars: &Arc<Vec<HistoryBar>>,
     ) -> Result<u64> {
         let mut written = 0;
-        let mut rest = bars;
-        while let Some(first) = rest.first() {
+        let mut at = 0;
+        while let Some(first) = bars.get(at) {
             let missing = self.missing.entry(interval_ms).or_default();
             let t = first.close_ms;
             // The run of bars in one partition: a missing one (by the start of its period),
@@ -464,11 +468,11 @@ impl PartitionLoads {
                     block_period(interval_ms, t).1.min(next_missing)
                 }
             };
-            let n = rest.partition_point(|b| b.close_ms < ends).max(1);
-            let (run, tail) = rest.split_at(n);
-            rest = tail;
+            let n = bars[at..].partition_point(|b| b.close_ms < ends).max(1);
+            let run = at..at + n;
+            at += n;
             let Some((starts, ends)) = loaded else {
-                written += copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, run).await?;
+                written += copy_bars(tx, "crypto_gaf.bars", product, interval_ms, source, &bars[run]).await?;
                 continue;
             };
             let loader = match self.missing.get(&interval_ms).and_then(|m| m.get(&starts)).and_then(|p| p.loader) {
@@ -507,12 +511,12 @@ impl PartitionLoads {
             let room = self
                 .room
                 .clone()
-                .acquire_many_owned(run.len().min(LOADING_BARS) as u32)
+                .acquire_many_owned(n.min(LOADING_BARS) as u32)
                 .await
                 .map_err(|e| Error::PartitionLoad(format!("the loaders' room: {e}")))?;
-            self.loaders[loader].sent += run.len() as u64;
-            self.loaders[loader].send(LoaderWork::Copy { bars: run.to_vec(), room }).await?;
-            written += run.len() as u64;
+            self.loaders[loader].sent += n as u64;
+            self.loaders[loader].send(LoaderWork::Copy { bars: bars.clone(), run, room }).await?;
+            written += n as u64;
         }
         Ok(written)
     }
@@ -565,7 +569,7 @@ impl PartitionLoads {
         p.attached = true;
         if attached {
             self.done.attached += 1;
-            self.done.made.entry(interval_ms).or_default().push(starts);
+            self.done.made.entry(interval_ms).or_default().push((starts, p.ends));
         } else {
             self.done.moved += 1;
         }

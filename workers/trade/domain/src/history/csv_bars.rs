@@ -216,8 +216,6 @@ pub enum CsvBarsError {
 struct Records<R> {
     input: R,
     core: csv_core::Reader,
-    /// Line of the next unread byte (1-based; lines end at `\n`).
-    line: u64,
     /// The current record's unescaped field bytes, and where each field ends.
     data: Vec<u8>,
     ends: Vec<usize>,
@@ -229,7 +227,6 @@ impl<R: BufRead> Records<R> {
         Records {
             input,
             core: csv_core::ReaderBuilder::new().delimiter(delimiter).build(),
-            line: 1,
             data: vec![0; 1024],
             ends: vec![0; 32],
             fields: 0,
@@ -245,19 +242,19 @@ impl<R: BufRead> Records<R> {
                 let buf = self.input.fill_buf()?;
                 let blank = buf.iter().take_while(|&&b| b == b'\n' || b == b'\r').count();
                 let rest = buf.len() - blank;
-                self.line += newlines(&buf[..blank]);
+                // Lines are counted by `core` (the `\n`s it reads) and these.
+                self.core.set_line(self.core.line() + newlines(&buf[..blank]));
                 self.input.consume(blank);
                 if rest > 0 || blank == 0 {
                     break;
                 }
             }
-            let start = self.line;
+            let start = self.core.line();
             let (mut out, mut end) = (0usize, 0usize);
             loop {
                 let buf = self.input.fill_buf()?;
                 let (result, read, wrote, ended) =
                     self.core.read_record(buf, &mut self.data[out..], &mut self.ends[end..]);
-                self.line += newlines(&buf[..read]);
                 self.input.consume(read);
                 out += wrote;
                 end += ended;
@@ -441,7 +438,12 @@ fn number(text: &str, index: usize) -> Result<f64, Fault> {
 /// fractional digits, else `None`: what `str::parse::<f64>` gives, and faster. The units and
 /// 10^fractional digits are then both exact `f64`s, and IEEE division rounds their exact
 /// quotient, which is the decimal's value, correctly; so does `parse` (Clinger's fast path).
+/// Text longer than 17 bytes (a float written shortest, as pandas writes `100.00864518001657`)
+/// is left to `parse` unread: 17 digits are past 2^53 units unless they begin with zeros.
 fn plain_decimal(text: &[u8]) -> Option<f64> {
+    if text.len() > 17 {
+        return None;
+    }
     const POWERS: [f64; 23] = [
         1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
         1e20, 1e21, 1e22,

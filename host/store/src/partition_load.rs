@@ -266,7 +266,9 @@ async fn fill(
                 if sent == 0 {
                     out.extend_from_slice(COPY_HEADER);
                 }
-                let run = bars.get(run).unwrap_or_default();
+                let run = bars.get(run.clone()).ok_or_else(|| {
+                    Error::PartitionLoad(format!("{table}: bars {run:?} of a batch of {}", bars.len()))
+                })?;
                 for b in run {
                     encode_loaded_row(&mut out, b);
                     if out.len() >= COPY_CHUNK_BYTES {

@@ -216,6 +216,7 @@ pub enum CsvBarsError {
 struct Records<R> {
     input: R,
     core: csv_core::Reader,
+    /// The byte between cells.
     delimiter: u8,
     /// Whether `core` has read a record (it strips a byte-order mark before its first).
     core_has_read: bool,

@@ -655,14 +655,31 @@ async fn bench_backtest(n: usize, backtrader: bool, lines: &mut Vec<Line>) -> Re
     Ok(())
 }
 
+/// The folder of this invocation's scratch files (removed by [`ScratchFolder`] when the
+/// benchmarks end).
+fn scratch_path() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("cgaf-bench-bars-{}", std::process::id()))
+}
+
 fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("cgaf-bench-bars-{}", std::process::id()));
+    let dir = scratch_path();
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
+/// Removes a folder when dropped: the benchmarks' scratch folder goes when they end, however
+/// they end (each left an empty folder in the temp folder before).
+struct ScratchFolder(std::path::PathBuf);
+
+impl Drop for ScratchFolder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 /// Runs the benchmarks `args` asks for and prints the table.
 pub async fn run(args: &BenchArgs) -> Result<()> {
+    let _scratch = ScratchFolder(scratch_path());
     let reps = if args.quick { 5 } else { 30 };
     let wants = |p: BenchPart| args.only.is_empty() || args.only.contains(&p);
     let mut lines = Vec::new();
@@ -2472,17 +2489,28 @@ fn per_call(f: &dyn Fn()) -> Duration {
 mod tests {
     use super::*;
 
-    fn temp_file(name: &str) -> std::path::PathBuf {
+    /// A file in a folder of its own, both removed when the folder is dropped.
+    fn temp_file(name: &str) -> (ScratchFolder, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!("cgaf-bench-test-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        dir.join(name)
+        let path = dir.join(name);
+        (ScratchFolder(dir), path)
+    }
+
+    #[test]
+    fn a_scratch_folder_is_removed_with_what_it_holds() {
+        let (folder, path) = temp_file("scratch.txt");
+        std::fs::write(&path, "x").unwrap();
+        let dir = folder.0.clone();
+        drop(folder);
+        assert!(!dir.exists(), "{} is left", dir.display());
     }
 
     #[test]
     fn the_run_path_csv_reads_back_through_the_importer_to_the_same_bars() {
         use cgaf_trade::domain::history::{read_bars_csv, CsvImportOptions, TimeIs};
         let bars = walk_bars(500, 3);
-        let path = temp_file("bars.csv");
+        let (_folder, path) = temp_file("bars.csv");
         write_generic_csv(&path, &bars).unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with("datetime,open,high,low,close,volume\n2024-01-01 00:00:00,100,"), "{}", &text[..80]);
@@ -2500,7 +2528,7 @@ mod tests {
 
     #[test]
     fn backtrader_fills_are_moved_from_the_bar_open_to_its_close() {
-        let path = temp_file("fills.csv");
+        let (_folder, path) = temp_file("fills.csv");
         std::fs::write(&path, "bar,time_ms,price,size,commission\n30,1704069000000,100.5,99.25,0.2\n").unwrap();
         let fills = read_backtrader_fills(&path, MINUTE_MS).unwrap();
         let _ = std::fs::remove_file(&path);
